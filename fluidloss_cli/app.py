@@ -1,0 +1,45 @@
+"""The `fluidloss` command: one Typer app, one subcommand module per job."""
+
+import typer
+from typer.core import TyperGroup
+
+from fluidloss_cli.commands.common import console, expand_multi_value_flags
+from fluidloss_cli.engine.errors import FluidlossError
+
+
+class _FriendlyErrors(TyperGroup):
+    """Turns engine errors and Ctrl-C into a one-line message and a non-zero exit, never a traceback."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        return super().parse_args(ctx, expand_multi_value_flags(args))
+
+    def invoke(self, ctx: typer.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except FluidlossError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+        except KeyboardInterrupt:
+            console.print("[bold red]interrupted[/]: finished work was kept; rerun with --resume to complete it")
+            raise typer.Exit(code=130) from None
+
+
+app = typer.Typer(
+    cls=_FriendlyErrors,
+    help="Deep learning on fluid simulations, with physical and perceptual losses.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    """Attach every subcommand; each lives in its own module under fluidloss_cli.commands."""
+    from fluidloss_cli.commands import downsample, generate, weights
+
+    app.command("generate")(generate.generate)
+    app.command("downsample")(downsample.downsample)
+    app.add_typer(weights.app, name="weights")
+
+
+_register()

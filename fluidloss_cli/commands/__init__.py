@@ -1,0 +1,1 @@
+"""Thin CLI layers: each module parses options, calls the engine and prints."""

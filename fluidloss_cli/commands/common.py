@@ -1,0 +1,101 @@
+"""Options and helpers shared by every subcommand: `--config FILE`, `--device`, the console."""
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+console = Console(stderr=True)
+
+
+def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    """Read a TOML file into click's default map, so flags given on the command line win over it."""
+    if value is None:
+        return None
+    try:
+        data: dict[str, Any] = tomllib.loads(value.read_text())
+    except FileNotFoundError:
+        raise typer.BadParameter(f"config file {value} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"config file {value} is not valid TOML: {exc}") from None
+    known = {p.name for p in ctx.command.params}
+    data = {key.replace("-", "_"): val for key, val in data.items()}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise typer.BadParameter(f"config file {value} has unknown keys: {', '.join(unknown)}")
+    ctx.default_map = {**(ctx.default_map or {}), **data}
+    return value
+
+
+ConfigOption = typer.Option(
+    None,
+    "--config",
+    help="TOML file with option values (keys as the long flag names); flags on the command line override it.",
+    callback=_load_config,
+    is_eager=True,
+    dir_okay=False,
+)
+
+DeviceOption = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")
+
+# Options that take several values after one flag, as in `--re 1e5 2e5`; click wants the flag repeated.
+MULTI_VALUE_FLAGS = ("--re", "--seed")
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def expand_multi_value_flags(args: list[str]) -> list[str]:
+    """Rewrite `--re 1e5 2e5` as `--re 1e5 --re 2e5` so click's repeated options read it."""
+    expanded: list[str] = []
+    flag = None
+    for token in args:
+        if flag and _is_number(token) and not token.startswith("--"):
+            expanded += [flag, token]
+            continue
+        flag = None
+        if token in MULTI_VALUE_FLAGS:
+            flag = token
+            continue
+        expanded.append(token)
+    return expanded
+
+
+def progress_bar() -> Progress:
+    """A rich progress display with counts, rate and ETA, on stderr."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+class RateColumn(ProgressColumn):
+    """Items per second of a task, e.g. `41.3 frames/s`."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:.1f} {task.fields['unit']}/s", style="progress.data.speed")

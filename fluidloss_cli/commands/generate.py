@@ -1,0 +1,54 @@
+"""`fluidloss generate SCENE`: simulate a dataset with PhiFlow and write it to HDF5."""
+
+from pathlib import Path
+
+import typer
+
+from fluidloss_cli.commands.common import ConfigOption, console, progress_bar
+from fluidloss_cli.engine.data.generation import generate as generate_dataset
+from fluidloss_cli.engine.data.generation import plan_job
+from fluidloss_cli.engine.resolution import parse_resolution
+from fluidloss_cli.engine.scenes import scene_class
+
+
+def generate(
+    scene: str = typer.Argument(..., help="Scene to simulate: karman or buoyancy."),
+    res: str = typer.Option(None, "--res", help="Resolution HxW, e.g. 128x64 (default: the scene's)."),
+    re: list[float] = typer.Option(None, "--re", help="Reynolds numbers, one simulation each, e.g. --re 1e5 2e5 (karman)."),
+    seed: list[int] = typer.Option([0], "--seed", help="Seeds that perturb the initial state; one simulation per Re and seed."),
+    frames: int = typer.Option(None, "--frames", help="Frames per simulation, the initial state included (default: the scene's)."),
+    dt: float = typer.Option(None, "--dt", help="Time step (default: the scene's)."),
+    out: Path = typer.Option(..., "--out", help="Output dataset, FILE.h5.", dir_okay=False),
+    workers: int = typer.Option(1, "--workers", help="Simulations run in parallel processes."),
+    resume: bool = typer.Option(False, "--resume", help="Complete an interrupted run, keeping its finished simulations."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    config: Path = ConfigOption,
+) -> None:
+    """Simulate SCENE once per Reynolds number and seed and write one HDF5 dataset."""
+    cls = scene_class(scene)
+    if re is None and cls.reynolds_range is not None:
+        re = [1e5]
+    job = plan_job(scene, parse_resolution(res or cls.default_resolution), frames or cls.default_frames, dt, re, seed)
+    with progress_bar() as bar:
+        total = bar.add_task("all simulations", total=job.frames * len(job.simulations), unit="frames")
+        tasks: dict[int, int] = {}
+        counted: dict[int, int] = {}
+
+        def report(index: int, done: int) -> None:
+            if index not in tasks:
+                spec = job.simulations[index]
+                label = f"sim {index}" + (f" Re={spec.reynolds:g}" if spec.reynolds else "") + f" seed={spec.seed}"
+                tasks[index] = bar.add_task(label, total=job.frames, unit="frames")
+            bar.update(tasks[index], completed=done)
+            bar.advance(total, done - counted.get(index, 0))
+            counted[index] = done
+
+        bar.update(total, completed=0)
+        computed = generate_dataset(job, out, workers=workers, resume=resume, overwrite=overwrite, progress=report)
+        bar.update(total, completed=bar.tasks[total].total)
+    kept = len(job.simulations) - len(computed)
+    console.print(
+        f"wrote [bold]{out}[/]: {scene} {job.resolution}, {len(job.simulations)} simulation(s) x {job.frames} frames"
+        + (f" ({kept} kept from the interrupted run)" if kept else ""),
+        highlight=False,
+    )

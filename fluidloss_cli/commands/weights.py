@@ -1,0 +1,64 @@
+"""`fluidloss weights`: list, import and download the pretrained weight files that the perceptual losses load."""
+
+from pathlib import Path
+
+import typer
+
+from fluidloss_cli.commands.common import console
+from fluidloss_cli.engine import weights
+from fluidloss_cli.engine.losses import WEIGHT_LOADERS
+
+app = typer.Typer(help="Pretrained weights of the perceptual losses: list, import, download.", no_args_is_help=True)
+
+_INDENT = " " * 16
+
+
+def _describe(entry: weights.WeightFile) -> list[str]:
+    """Lines for one weight file: present or missing, where it is or was looked for, its SHA-256 verdict."""
+    path = entry.locate()
+    if path is None:
+        return [f"{entry.name:<15} missing  {entry.description}",
+                *(f"{_INDENT}looked   {p}" for p in entry.candidates()),
+                f"{_INDENT}source   {entry.url}"]
+    digest = weights.sha256_of(path)
+    verdict = "official" if entry.is_official(digest) else f"NOT official (official: {entry.official})"
+    return [f"{entry.name:<15} present  {entry.description}",
+            f"{_INDENT}file     {path}",
+            f"{_INDENT}sha256   {digest}  {verdict}"]
+
+
+@app.command("list")
+def list_weights() -> None:
+    """Show each weight file: present or missing, where it was found or looked for, its SHA-256 against the official."""
+    for entry in weights.WEIGHTS.values():
+        typer.echo("\n".join(_describe(entry)))
+
+
+@app.command("import")
+def import_weights(
+    name: str = typer.Argument(..., help=f"Which weight file: {', '.join(weights.WEIGHTS)}."),
+    file: Path = typer.Argument(..., help="The file to verify and install into the user cache.", dir_okay=False),
+    force: bool = typer.Option(False, "--force", help="Install even if the SHA-256 is not the official one "
+                               "(the file must still load into its network)."),
+) -> None:
+    """Verify a weight file (SHA-256 and format) and install it into the user cache under its official name."""
+    entry = weights.weight_file(name)
+    dest = weights.install(entry, file, WEIGHT_LOADERS[entry.name], force)
+    console.print(f"installed {entry.description} weights: {dest}", highlight=False, soft_wrap=True)
+
+
+@app.command("download")
+def download(
+    names: list[str] = typer.Argument(None, help="Weight files to fetch; default: every missing one."),
+    mirror: str = typer.Option(None, "--mirror", help="Fetch MIRROR/FILENAME instead of the official source."),
+    timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for the server before giving up."),
+) -> None:
+    """Fetch the official weight files into the user cache, verifying their SHA-256; files already present are kept."""
+    entries = [weights.weight_file(n) for n in names] if names else list(weights.WEIGHTS.values())
+    for entry in entries:
+        found = entry.locate()
+        if found is None:
+            found = weights.download(entry, WEIGHT_LOADERS[entry.name], mirror, timeout)
+            console.print(f"downloaded {entry.description} weights: {found}", highlight=False, soft_wrap=True)
+        else:
+            console.print(f"{entry.name} is already present: {found}", highlight=False, soft_wrap=True)

@@ -1,0 +1,234 @@
+"""Generating a dataset: run each simulation of a plan, in parallel worker processes, into HDF5.
+
+Each finished simulation is first written atomically to its own part file in `OUT.h5.parts/`, so an
+interrupted run keeps every finished simulation and `resume` recomputes only the missing ones; the
+parts are merged into `OUT.h5` (again atomically) when all are done.
+"""
+
+import itertools
+import json
+import multiprocessing
+import os
+import queue
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from fluidloss_cli.engine.data.schema import (
+    FORMAT,
+    FORMAT_VERSION,
+    atomic_h5,
+    create_frame_dataset,
+    json_attr,
+    sim_name,
+)
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.faces import cell_values, velocity_faces
+from fluidloss_cli.engine.provenance import provenance
+from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.scenes import scene_class
+
+Progress = Callable[[int, int], None]  # (simulation index, frames finished)
+
+
+@dataclass(frozen=True)
+class SimulationSpec:
+    """One simulation of a dataset: its index and what makes it differ from the others."""
+
+    index: int
+    reynolds: float | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class GenerateJob:
+    """Everything that defines a dataset; two runs with equal jobs produce the same simulations."""
+
+    scene: str
+    resolution: Resolution
+    frames: int
+    dt: float
+    simulations: tuple[SimulationSpec, ...] = field(default_factory=tuple)
+
+    def describe(self) -> dict:
+        return {**asdict(self), "resolution": list(self.resolution)}
+
+
+def plan_job(scene: str, resolution: Resolution, frames: int, dt: float | None,
+             reynolds: Sequence[float] | None, seeds: Sequence[int]) -> GenerateJob:
+    """Validate the options and list the simulations: every Reynolds number with every seed."""
+    cls = scene_class(scene)
+    if frames < 2:
+        raise FluidlossError(f"--frames must be at least 2, got {frames}")
+    dt = cls.default_dt if dt is None else dt
+    reynolds_values: list[float | None] = list(reynolds) if reynolds else [None]
+    if len(set(seeds)) != len(seeds) or len(set(reynolds_values)) != len(reynolds_values):
+        raise FluidlossError("--re and --seed values must not repeat")
+    specs = tuple(SimulationSpec(i, re, seed) for i, (re, seed) in enumerate(itertools.product(reynolds_values, seeds)))
+    for spec in specs:  # fail on a bad Reynolds number or dt before any work starts
+        cls(resolution, dt, spec.reynolds, spec.seed)
+    return GenerateJob(scene, resolution, frames, dt, specs)
+
+
+def simulate_to_file(job: GenerateJob, spec: SimulationSpec, path: Path, progress: Progress) -> None:
+    """Run one simulation and write it, frame by frame, to its own HDF5 file (atomically)."""
+    scene = scene_class(job.scene)(job.resolution, job.dt, spec.reynolds, spec.seed)
+    with atomic_h5(path) as handle:
+        group = handle.create_group(sim_name(spec.index))
+        names = ["velocity_x", "velocity_y", *(["density"] if "density" in scene.fields else [])]
+        datasets = {name: create_frame_dataset(group, name, job.frames, job.resolution) for name in names}
+        for name, mask in scene.masks().items():
+            group.create_dataset(name, data=mask)
+        start = time.perf_counter()
+        state = scene.initial_state()
+        for frame in range(job.frames):
+            if frame:
+                state = scene.step(state)
+            values = dict(zip(("velocity_x", "velocity_y"), velocity_faces(state["velocity"])))
+            if "density" in datasets:
+                values["density"] = cell_values(state["density"])
+            for name, array in values.items():
+                if not np.isfinite(array).all():
+                    raise FluidlossError(f"simulation {spec.index} (Re={spec.reynolds}, seed={spec.seed}) "
+                                         f"produced non-finite {name} at frame {frame}: reduce --dt")
+                datasets[name][frame] = array
+            progress(spec.index, frame + 1)
+        elapsed = time.perf_counter() - start
+        group.attrs.update(
+            reynolds=np.nan if spec.reynolds is None else spec.reynolds,
+            seed=spec.seed,
+            parameters=json_attr(scene.parameters()),
+            wall_time_s=elapsed,
+            frames_per_second=job.frames / elapsed,
+        )
+
+
+def _parts_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".parts")
+
+
+def _part_path(parts: Path, spec: SimulationSpec) -> Path:
+    return parts / f"{sim_name(spec.index)}.h5"
+
+
+def _finished(path: Path) -> bool:
+    """A part file counts as finished only if it opens and carries the attributes written last."""
+    try:
+        with h5py.File(path, "r") as handle:
+            return all("wall_time_s" in handle[name].attrs for name in handle)
+    except OSError:
+        return False
+
+
+def prepare_output(job: GenerateJob, out: Path, resume: bool, overwrite: bool) -> list[SimulationSpec]:
+    """Check the output location and return the simulations still to run."""
+    parts = _parts_dir(out)
+    if out.exists() and not overwrite:
+        raise FluidlossError(f"{out} exists: pass --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise FluidlossError(f"cannot write {out}: directory {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise FluidlossError(f"cannot write {out}: directory {out.parent} is not writable")
+    plan_file = parts / "plan.json"
+    if parts.exists() and overwrite and not resume:
+        shutil.rmtree(parts)
+    if parts.exists():
+        if not resume:
+            raise FluidlossError(f"an interrupted run left {parts}: pass --resume to complete it, or --overwrite to start over")
+        if not plan_file.exists() or json.loads(plan_file.read_text()) != job.describe():
+            raise FluidlossError(f"--resume: {parts} was made with different options; rerun with the same ones or --overwrite")
+    parts.mkdir(exist_ok=True)
+    plan_file.write_text(json.dumps(job.describe(), indent=1))
+    return [spec for spec in job.simulations if not _finished(_part_path(parts, spec))]
+
+
+_progress_queue: "multiprocessing.Queue | None" = None
+
+
+def _init_worker(progress_queue: "multiprocessing.Queue", threads: int) -> None:
+    global _progress_queue
+    _progress_queue = progress_queue
+    torch.set_num_threads(threads)
+
+
+def _worker(job: GenerateJob, spec: SimulationSpec, path: Path) -> None:
+    simulate_to_file(job, spec, path, lambda index, done: _progress_queue.put((index, done)))
+
+
+def run_simulations(job: GenerateJob, pending: Sequence[SimulationSpec], parts: Path, workers: int, progress: Progress) -> None:
+    """Run the pending simulations, `workers` at a time; one thread each, so workers share the cores."""
+    if workers == 1 or len(pending) == 1:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for spec in pending:
+                simulate_to_file(job, spec, _part_path(parts, spec), progress)
+        finally:
+            torch.set_num_threads(threads)
+        return
+    context = multiprocessing.get_context("spawn")
+    progress_queue = context.Queue()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(progress_queue, 1)) as pool:
+        futures = [pool.submit(_worker, job, spec, _part_path(parts, spec)) for spec in pending]
+        try:
+            while True:
+                done, running = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
+                _drain(progress_queue, progress)
+                failed = [f for f in done if f.exception() is not None]
+                if failed:
+                    raise failed[0].exception()
+                if not running:
+                    break
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    _drain(progress_queue, progress)
+
+
+def _drain(progress_queue: "multiprocessing.Queue", progress: Progress) -> None:
+    while True:
+        try:
+            progress(*progress_queue.get_nowait())
+        except queue.Empty:
+            return
+
+
+def assemble(job: GenerateJob, out: Path) -> None:
+    """Merge the finished part files into the dataset file and remove the parts."""
+    parts = _parts_dir(out)
+    with atomic_h5(out) as handle:
+        handle.attrs.update(
+            format=FORMAT,
+            format_version=FORMAT_VERSION,
+            scene=job.scene,
+            resolution=list(job.resolution),
+            frames=job.frames,
+            dt=job.dt,
+            simulations=len(job.simulations),
+            provenance=json_attr(provenance()),
+        )
+        scene = scene_class(job.scene)(job.resolution, job.dt, job.simulations[0].reynolds, job.simulations[0].seed)
+        handle.attrs["fields"] = json_attr(["velocity_x", "velocity_y", *(["density"] if "density" in scene.fields else [])])
+        handle.attrs["domain_size"] = list(scene.domain_size)
+        for spec in job.simulations:
+            with h5py.File(_part_path(parts, spec), "r") as part:
+                part.copy(part[sim_name(spec.index)], handle, name=sim_name(spec.index))
+    shutil.rmtree(parts)
+
+
+def generate(job: GenerateJob, out: Path, workers: int = 1, resume: bool = False, overwrite: bool = False,
+             progress: Progress = lambda index, done: None) -> list[SimulationSpec]:
+    """Make the dataset `out` for `job`; returns the simulations this call computed (not resumed)."""
+    if workers < 1:
+        raise FluidlossError(f"--workers must be at least 1, got {workers}")
+    pending = prepare_output(job, out, resume, overwrite)
+    run_simulations(job, pending, _parts_dir(out), workers, progress)
+    assemble(job, out)
+    return pending

@@ -1,0 +1,22 @@
+"""Device selection shared by every command: `auto`, `cpu`, `cuda` or `cuda:N`."""
+
+import torch
+
+from fluidloss_cli.engine.errors import FluidlossError
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """Turn a `--device` value into a torch device; `auto` picks CUDA when it is available."""
+    spec = spec.strip().lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "cuda" or spec.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise FluidlossError(f"--device {spec}: CUDA is not available on this machine (use --device cpu or auto)")
+        index = spec.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise FluidlossError(f"--device {spec}: no such CUDA device (found {torch.cuda.device_count()})")
+        return torch.device(spec)
+    raise FluidlossError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N")

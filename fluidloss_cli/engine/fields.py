@@ -1,0 +1,59 @@
+"""Fluid fields as tensors: staggered velocity <-> network input, and fields -> images for perceptual losses.
+
+A staggered velocity is a pair (vx, vy): vx [B, H, W+1] on x-faces, vy [B, H+1, W] on y-faces (row = y, column = x).
+"""
+
+import torch
+import torch.nn.functional as F
+
+from fluidloss_cli.engine.errors import FluidlossError
+
+MIN_SIDE = 64
+"""Smallest side a perceptual network sees: LPIPS was trained on 64x64 patches, LSiM's deepest maps are 2x2 there
+(below 44 px it fails outright), and the study padded its 64x32 Karman frames to 64x64."""
+
+
+def _check_staggered(vx: torch.Tensor, vy: torch.Tensor) -> None:
+    """Raise unless (vx, vy) are the two face components of one staggered grid."""
+    if vx.ndim != 3 or vy.ndim != 3 or vy.shape != (vx.shape[0], vx.shape[1] + 1, vx.shape[2] - 1):
+        raise FluidlossError(
+            f"staggered velocity needs vx [B, H, W+1] and vy [B, H+1, W]; got {list(vx.shape)} and {list(vy.shape)}"
+        )
+
+
+def stack_staggered(vx: torch.Tensor, vy: torch.Tensor) -> torch.Tensor:
+    """Zero-pad both components to the (H+1) x (W+1) face grid and stack them: [B, 2, H+1, W+1], a network input."""
+    _check_staggered(vx, vy)
+    return torch.stack([F.pad(vx, (0, 0, 0, 1)), F.pad(vy, (0, 1, 0, 0))], dim=1)
+
+
+def unstack_staggered(t: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Invert `stack_staggered` for an H x W cell grid: [B, 2, >=H+1, >=W+1] -> (vx [B, H, W+1], vy [B, H+1, W])."""
+    if t.ndim != 4 or t.shape[1] != 2 or t.shape[2] < h + 1 or t.shape[3] < w + 1:
+        raise FluidlossError(f"unstack_staggered: expected [B, 2, {h + 1}, {w + 1}], got {list(t.shape)}")
+    return t[:, 0, :h, : w + 1], t[:, 1, : h + 1, :w]
+
+
+def pad_to_min(images: torch.Tensor, min_side: int = MIN_SIDE) -> torch.Tensor:
+    """Pad [N, C, H, W] so both sides are at least `min_side`, replicating the edge values, split evenly (extra on
+    the bottom/right); edge padding adds no new values, so it commutes with the joint rescale and keeps d(x, x) = 0."""
+    pad_h, pad_w = max(min_side - images.shape[-2], 0), max(min_side - images.shape[-1], 0)
+    if pad_h == 0 and pad_w == 0:
+        return images
+    return F.pad(images, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), mode="replicate")
+
+
+def rescale_jointly(a: torch.Tensor, b: torch.Tensor, low: float, high: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Map each image pair (a[n, c], b[n, c]) of [N, C, H, W] linearly so their joint minimum is `low` and maximum is
+    `high`, as LSiM's official transform does; a constant pair maps to `low`."""
+    lo = torch.minimum(a.amin(dim=(2, 3), keepdim=True), b.amin(dim=(2, 3), keepdim=True))
+    span = torch.maximum(a.amax(dim=(2, 3), keepdim=True), b.amax(dim=(2, 3), keepdim=True)) - lo
+    scale = (high - low) / torch.where(span > 0, span, torch.ones_like(span))
+    return (a - lo) * scale + low, (b - lo) * scale + low
+
+
+def image_pair(pred: torch.Tensor, ref: torch.Tensor, low: float, high: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Turn one-channel fields [N, 1, H, W] into the RGB images [N, 3, H', W'] a perceptual network compares:
+    joint rescale to [low, high], repeat to three channels, pad to `MIN_SIDE`."""
+    a, b = rescale_jointly(pred, ref, low, high)
+    return pad_to_min(a.expand(-1, 3, -1, -1)), pad_to_min(b.expand(-1, 3, -1, -1))

@@ -1,0 +1,109 @@
+"""What every scene provides: domain, boundaries, initial state, one PhiFlow time step, masks.
+
+A scene is a small class in the spirit of PhiFlow's demos: its step is plain PhiFlow on the torch
+backend, compiled once with `jit_compile`; the un-compiled `physics_step` stays differentiable for
+Solver-in-the-Loop training.
+"""
+
+import warnings
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+from phi import math
+from phi.field import Field, Noise
+from phi.geom import Box
+from phi.math import Solve, jit_compile
+from phi.torch import TORCH
+from phiml.backend import set_global_default_backend
+
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.resolution import Resolution
+
+State = dict[str, Field]
+
+set_global_default_backend(TORCH)  # every scene runs on PhiFlow's torch backend
+# phiml builds its pressure matrices as torch sparse CSR and compiles steps with torch.jit.trace; both
+# make torch warn on every run, which says nothing actionable to a fluidloss user.
+warnings.filterwarnings("ignore", message=r".*[Ss]parse (CSR tensor support|invariant checks)")
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
+
+
+class Scene(ABC):
+    """One simulation setup at one resolution, time step, Reynolds number and seed."""
+
+    name: ClassVar[str]
+    domain_size: ClassVar[tuple[float, float]]  # (height, width) in domain units
+    default_resolution: ClassVar[str]
+    default_dt: ClassVar[float]
+    default_frames: ClassVar[int]
+    fields: ClassVar[tuple[str, ...]]  # stored fields, "velocity" always first
+    reynolds_range: ClassVar[tuple[float, float] | None] = None  # None: the scene has no Reynolds number
+
+    def __init__(self, resolution: Resolution, dt: float, reynolds: float | None = None, seed: int = 0):
+        if dt <= 0:
+            raise FluidlossError(f"--dt must be positive, got {dt}")
+        self.resolution, self.dt, self.seed = resolution, float(dt), int(seed)
+        self.reynolds = self._check_reynolds(reynolds)
+        self._compiled_step = jit_compile(self.physics_step)
+
+    def _check_reynolds(self, reynolds: float | None) -> float | None:
+        if self.reynolds_range is None:
+            if reynolds is not None:
+                raise FluidlossError(f"scene {self.name!r} has no Reynolds number: leave out --re")
+            return None
+        if reynolds is None:
+            raise FluidlossError(f"scene {self.name!r} needs a Reynolds number (--re)")
+        low, high = self.reynolds_range
+        if not low <= reynolds <= high:
+            raise FluidlossError(f"Reynolds number {reynolds:g} is out of range for {self.name}: {low:g} to {high:g}")
+        return float(reynolds)
+
+    @property
+    def grid(self) -> dict[str, Any]:
+        """Keyword arguments that place a PhiFlow grid on this scene's domain and resolution."""
+        height, width = self.domain_size
+        return dict(x=self.resolution.width, y=self.resolution.height, bounds=Box(x=width, y=height))
+
+    @abstractmethod
+    def initial_state(self) -> State:
+        """The state at frame 0, perturbed reproducibly by the seed."""
+
+    @abstractmethod
+    def physics_step(self, state: State) -> State:
+        """Advance the state by one time step dt (pure PhiFlow, differentiable)."""
+
+    @abstractmethod
+    def masks(self) -> dict[str, np.ndarray]:
+        """Static cell-centred masks [H, W] (obstacle, inflow) that a learned model may take as input."""
+
+    def step(self, state: State) -> State:
+        """One time step, compiled on first use."""
+        return self._compiled_step(state)
+
+    def pressure_solve(self) -> str:
+        """A one-line description of how this scene solves for pressure."""
+        return "PhiFlow make_incompressible"
+
+    def parameters(self) -> dict[str, Any]:
+        """Every parameter that defines the simulation, for the dataset's attributes."""
+        height, width = self.domain_size
+        return dict(
+            scene=self.name,
+            resolution=[self.resolution.height, self.resolution.width],
+            domain_size=[height, width],
+            dt=self.dt,
+            reynolds=self.reynolds,
+            seed=self.seed,
+            pressure_solve=self.pressure_solve(),
+        )
+
+    def noise(self, grid_type: type, amplitude: float, extrapolation: Any, scale: float = 20.0) -> Field:
+        """Smooth random field from the scene's seed, used to make simulations differ in detail."""
+        math.seed(self.seed)
+        return amplitude * grid_type(Noise(scale=scale, smoothness=1.0), extrapolation, **self.grid)
+
+    @staticmethod
+    def cg_solve(pressure_guess: Field | None) -> Solve:
+        """Conjugate gradients with tolerances relative to the divergence, warm-started from last pressure."""
+        return Solve("CG", 1e-5, 1e-5, max_iterations=2000, x0=pressure_guess)

@@ -1,0 +1,213 @@
+"""Pretrained weight files: where each comes from, what it must hash to, where it is looked for, how it is installed.
+
+Lookup order: $FLUIDLOSS_WEIGHTS_DIR, then the user cache (~/.cache/fluidloss/weights, honouring XDG_CACHE_HOME), then
+a file's own extra places (torch's hub cache for torchvision backbones, the `lpips` package for its linear layers).
+Nothing is ever downloaded implicitly; `install` and `download` put verified files into the user cache.
+"""
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fluidloss_cli.engine.errors import FluidlossError
+
+FormatCheck = Callable[[Path], object]
+"""Loads a weight file into its network, raising FluidlossError when the file has the wrong format."""
+
+
+def cache_dir() -> Path:
+    """The user cache that `import` and `download` install into."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fluidloss" / "weights"
+
+
+def _hub_checkpoints() -> list[Path]:
+    """torch's hub cache, where torchvision keeps the backbones it has downloaded."""
+    return [Path(torch.hub.get_dir()) / "checkpoints"]
+
+
+def _lpips_package_weights() -> list[Path]:
+    """The folder of linear-layer weights that ships inside the `lpips` package."""
+    spec = importlib.util.find_spec("lpips")
+    return [Path(spec.origin).parent / "weights" / "v0.1"] if spec and spec.origin else []
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One pretrained weight file: its official source and SHA-256, and the places it may already be."""
+
+    name: str
+    filename: str
+    url: str
+    sha256: str
+    """The full official digest, or for torchvision files the 8-digit prefix that their file names carry."""
+    description: str
+    extra_dirs: Callable[[], list[Path]] = field(default=lambda: [])
+    extra_filename: str = ""
+    """The file's name in `extra_dirs` when it differs from `filename`."""
+
+    def candidates(self) -> list[Path]:
+        """Every path this file is looked for at, in lookup order."""
+        env = os.environ.get("FLUIDLOSS_WEIGHTS_DIR")
+        paths = [Path(env) / self.filename] if env else []
+        paths.append(cache_dir() / self.filename)
+        return paths + [d / (self.extra_filename or self.filename) for d in self.extra_dirs()]
+
+    def locate(self) -> Path | None:
+        """The first existing candidate, or None."""
+        return next((p for p in self.candidates() if p.is_file()), None)
+
+    def require(self) -> Path:
+        """The file's path; raises a FluidlossError that says where it was looked for and how to install it."""
+        path = self.locate()
+        if path is None:
+            looked = ", ".join(str(p.parent) for p in self.candidates())
+            raise FluidlossError(
+                f"{self.description} weights {self.filename} not found (looked in {looked}); "
+                f"official source {self.url}; install it with `fluidloss weights import {self.name} FILE` "
+                f"or `fluidloss weights download {self.name}`"
+            )
+        return path
+
+    @property
+    def official(self) -> str:
+        """The official digest as messages show it; a torchvision prefix is marked as one."""
+        return self.sha256 if len(self.sha256) == 64 else f"{self.sha256}... (the prefix in its file name)"
+
+    def is_official(self, digest: str) -> bool:
+        """Whether a SHA-256 hex digest is the official one (for torchvision files: starts with the official prefix)."""
+        return digest.startswith(self.sha256)
+
+
+_TORCHVISION = "https://download.pytorch.org/models/"
+_LPIPS = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/"
+
+WEIGHTS: dict[str, WeightFile] = {
+    w.name: w
+    for w in [
+        WeightFile(
+            "lsim", "LSiM.pth", "https://github.com/tum-pbs/LSIM/raw/master/Models/LSiM.pth",
+            "6f9d3934e9a14222c25bcd58cb81e79e8c1e2bde5e2968ab04612d9b08057634", "LSiM",
+        ),
+        WeightFile(
+            "vgg16", "vgg16-397923af.pth", _TORCHVISION + "vgg16-397923af.pth", "397923af", "VGG-16 (ImageNet)",
+            _hub_checkpoints,
+        ),
+        WeightFile(
+            "alexnet", "alexnet-owt-7be5be79.pth", _TORCHVISION + "alexnet-owt-7be5be79.pth", "7be5be79",
+            "AlexNet (ImageNet)", _hub_checkpoints,
+        ),
+        WeightFile(
+            "squeezenet", "squeezenet1_1-b8a52dc0.pth", _TORCHVISION + "squeezenet1_1-b8a52dc0.pth", "b8a52dc0",
+            "SqueezeNet 1.1 (ImageNet)", _hub_checkpoints,
+        ),
+        WeightFile(
+            "lpips-alex", "lpips-v0.1-alex.pth", _LPIPS + "alex.pth",
+            "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0", "LPIPS v0.1 AlexNet linear layers",
+            _lpips_package_weights, "alex.pth",
+        ),
+        WeightFile(
+            "lpips-vgg", "lpips-v0.1-vgg.pth", _LPIPS + "vgg.pth",
+            "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868", "LPIPS v0.1 VGG linear layers",
+            _lpips_package_weights, "vgg.pth",
+        ),
+        WeightFile(
+            "lpips-squeeze", "lpips-v0.1-squeeze.pth", _LPIPS + "squeeze.pth",
+            "4a5350f23600cb79923ce65bb07cbf57dca461329894153e05a1346bd531cf76", "LPIPS v0.1 SqueezeNet linear layers",
+            _lpips_package_weights, "squeeze.pth",
+        ),
+    ]
+}
+
+
+def weight_file(name: str) -> WeightFile:
+    """Look a weight file up by name; unknown names raise a FluidlossError listing the valid ones."""
+    try:
+        return WEIGHTS[name]
+    except KeyError:
+        raise FluidlossError(f"unknown weight file {name!r}; valid names: {', '.join(WEIGHTS)}") from None
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def reason(exc: BaseException) -> str:
+    """An exception's message on one short line, for the FluidlossError that reports a bad weight file."""
+    return " ".join(str(exc).split())[:300]
+
+
+def load_state(path: Path) -> Any:
+    """Read a torch weight file safely (weights_only, onto the CPU); unreadable files raise a FluidlossError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a foreign or truncated file
+        raise FluidlossError(f"{path} is not a readable torch weight file: {reason(exc)}") from None
+
+
+def _verify(entry: WeightFile, path: Path, check_format: FormatCheck, force: bool, origin: str) -> None:
+    """Raise unless `path` hashes to the official digest (skipped with `force`) and loads into its network."""
+    digest = sha256_of(path)
+    if not force and not entry.is_official(digest):
+        raise FluidlossError(
+            f"{origin} is not the official {entry.filename}: its SHA-256 is {digest}, "
+            f"the official one is {entry.official} (use --force to install it anyway)"
+        )
+    check_format(path)
+
+
+def _staging(entry: WeightFile) -> tuple[Path, Path]:
+    """The cache path a file is installed at, and the partial file beside it that is renamed onto it when complete."""
+    dest = cache_dir() / entry.filename
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return dest, dest.with_name(dest.name + ".part")
+
+
+def install(entry: WeightFile, src: Path, check_format: FormatCheck, force: bool = False) -> Path:
+    """Verify a local file and copy it into the user cache under its official name; returns the installed path."""
+    if not src.is_file():
+        raise FluidlossError(f"{src} does not exist or is not a file")
+    _verify(entry, src, check_format, force, str(src))
+    dest, part = _staging(entry)
+    shutil.copyfile(src, part)
+    os.replace(part, dest)
+    return dest
+
+
+def _fetch(entry: WeightFile, url: str, out: Path, timeout: float) -> None:
+    """Stream a URL into a file; network failures become a FluidlossError that says how to install by hand."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(out, "wb") as f:
+            shutil.copyfileobj(response, f, 1 << 20)
+    except (urllib.error.URLError, OSError) as exc:
+        raise FluidlossError(
+            f"could not download {entry.filename} from {url}: {getattr(exc, 'reason', exc)}; "
+            f"fetch it where a network is reachable and run `fluidloss weights import {entry.name} FILE`"
+        ) from None
+
+
+def download(entry: WeightFile, check_format: FormatCheck, mirror: str | None = None, timeout: float = 30.0) -> Path:
+    """Fetch the official file (or MIRROR/FILENAME) into the user cache, verifying it; returns the installed path."""
+    url = f"{mirror.rstrip('/')}/{entry.filename}" if mirror else entry.url
+    dest, part = _staging(entry)
+    try:
+        _fetch(entry, url, part, timeout)
+        _verify(entry, part, check_format, force=False, origin=f"the file at {url}")
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
+    return dest
