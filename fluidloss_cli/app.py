@@ -5,12 +5,14 @@ from typer.core import TyperGroup
 
 from fluidloss_cli.commands.common import console, expand_multi_value_flags
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.provenance import record_command_line
 
 
 class _FriendlyErrors(TyperGroup):
     """Turns engine errors and Ctrl-C into a one-line message and a non-zero exit, never a traceback."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        record_command_line(args)
         return super().parse_args(ctx, expand_multi_value_flags(args))
 
     def invoke(self, ctx: typer.Context):  # type: ignore[override]

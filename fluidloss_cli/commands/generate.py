@@ -14,7 +14,7 @@ from fluidloss_cli.engine.scenes import scene_class
 def generate(
     scene: str = typer.Argument(..., help="Scene to simulate: karman or buoyancy."),
     res: str = typer.Option(None, "--res", help="Resolution HxW, e.g. 128x64 (default: the scene's)."),
-    re: list[float] = typer.Option(None, "--re", help="Reynolds numbers, one simulation each, e.g. --re 1e5 2e5 (karman)."),
+    re: list[float] = typer.Option(None, "--re", help="Reynolds numbers, e.g. --re 1e5 2e5 (karman; default: the study's training set 1e5, 2e5, ..., 8e5)."),
     seed: list[int] = typer.Option([0], "--seed", help="Seeds that perturb the initial state; one simulation per Re and seed."),
     frames: int = typer.Option(None, "--frames", help="Frames per simulation, the initial state included (default: the scene's)."),
     dt: float = typer.Option(None, "--dt", help="Time step (default: the scene's)."),
@@ -27,7 +27,7 @@ def generate(
     """Simulate SCENE once per Reynolds number and seed and write one HDF5 dataset."""
     cls = scene_class(scene)
     if re is None and cls.reynolds_range is not None:
-        re = [1e5]
+        re = [k * 1e5 for k in range(1, 9)]
     job = plan_job(scene, parse_resolution(res or cls.default_resolution), frames or cls.default_frames, dt, re, seed)
     with progress_bar() as bar:
         total = bar.add_task("all simulations", total=job.frames * len(job.simulations), unit="frames")

@@ -15,6 +15,15 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+_command_line: list[str] = sys.argv[1:]
+
+
+def record_command_line(args: list[str]) -> None:
+    """Remember the arguments fluidloss was invoked with (the CLI calls this; sys.argv otherwise)."""
+    global _command_line
+    _command_line = list(args)
+
+
 def provenance() -> dict[str, Any]:
     """Who made this file, with what, and how: enough to reproduce it."""
     return {
@@ -25,6 +34,6 @@ def provenance() -> dict[str, Any]:
         "h5py": _version("h5py"),
         "numpy": _version("numpy"),
         "python": platform.python_version(),
-        "command": shlex.join(["fluidloss", *sys.argv[1:]]),
+        "command": shlex.join(["fluidloss", *_command_line]),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -1,0 +1,55 @@
+"""Shared fixtures: real datasets made once per test session by the real CLI."""
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fluidloss_cli.app import app
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def run_cli(*args: str, ok: bool = True):
+    """Run `fluidloss ARGS` in-process; by default assert that it succeeded."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, f"fluidloss {' '.join(map(str, args))} failed:\n{result.output}\n{result.exception!r}"
+    return result
+
+
+def divergence(vx: np.ndarray, vy: np.ndarray, dy: float, dx: float) -> np.ndarray:
+    """Cell divergence [..., H, W] of stored face arrays: an independent check of the stored fields."""
+    return np.diff(vx, axis=-1) / dx + np.diff(vy, axis=-2) / dy
+
+
+def spacing(handle: h5py.File) -> tuple[float, float]:
+    (height, width), (cells_y, cells_x) = handle.attrs["domain_size"], handle.attrs["resolution"]
+    return height / cells_y, width / cells_x
+
+
+def attrs_json(obj, key: str) -> dict:
+    return json.loads(obj.attrs[key])
+
+
+@pytest.fixture(scope="session")
+def karman_files(tmp_path_factory) -> tuple[Path, Path]:
+    """The issue's example: karman 128x64, Re 1e5 and 2e5, 50 frames, and its 64x32 downsampling."""
+    folder = tmp_path_factory.mktemp("karman")
+    fine, coarse = folder / "k.h5", folder / "k32.h5"
+    run_cli("generate", "karman", "--res", "128x64", "--re", "1e5", "2e5", "--frames", "50", "--out", fine)
+    run_cli("downsample", fine, "--res", "64x32", "--out", coarse)
+    return fine, coarse
+
+
+@pytest.fixture(scope="session")
+def buoyancy_files(tmp_path_factory) -> tuple[Path, Path]:
+    """buoyancy at 256x256 (beyond phiml's int32 matrix limit) and its 128x128 downsampling."""
+    folder = tmp_path_factory.mktemp("buoyancy")
+    fine, coarse = folder / "b.h5", folder / "b128.h5"
+    run_cli("generate", "buoyancy", "--res", "256x256", "--frames", "40", "--out", fine)
+    run_cli("downsample", fine, "--res", "128x128", "--out", coarse)
+    return fine, coarse
