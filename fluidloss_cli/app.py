@@ -31,6 +31,7 @@ app = typer.Typer(
     help="Deep learning on fluid simulations, with physical and perceptual losses.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # usage errors as plain one-liners, not boxed panels
     add_completion=False,
 )
 

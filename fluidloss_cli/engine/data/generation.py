@@ -58,7 +58,8 @@ class GenerateJob:
     simulations: tuple[SimulationSpec, ...] = field(default_factory=tuple)
 
     def describe(self) -> dict:
-        return {**asdict(self), "resolution": list(self.resolution)}
+        """The job as plain JSON data (lists, not tuples), comparable with a stored plan.json."""
+        return json.loads(json.dumps({**asdict(self), "resolution": list(self.resolution)}))
 
 
 def plan_job(scene: str, resolution: Resolution, frames: int, dt: float | None,
@@ -133,7 +134,7 @@ def prepare_output(job: GenerateJob, out: Path, resume: bool, overwrite: bool) -
     if out.exists() and not overwrite:
         raise FluidlossError(f"{out} exists: pass --overwrite to replace it")
     if not out.parent.is_dir():
-        raise FluidlossError(f"cannot write {out}: directory {out.parent} does not exist")
+        raise FluidlossError(f"cannot write {out}: {out.parent} is not an existing directory")
     if not os.access(out.parent, os.W_OK):
         raise FluidlossError(f"cannot write {out}: directory {out.parent} is not writable")
     plan_file = parts / "plan.json"
