@@ -9,12 +9,12 @@ import numpy as np
 from phi.field import Field
 
 
-def velocity_faces(velocity: Field) -> tuple[np.ndarray, np.ndarray]:
-    """All x-faces [H, W+1] and y-faces [H+1, W] of an unbatched 2-D staggered velocity, as float32."""
+def velocity_faces(velocity: Field, dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """All x-faces [H, W+1] and y-faces [H+1, W] of an unbatched 2-D staggered velocity."""
     padded = velocity.staggered_tensor()  # [x=W+1, y=H+1] per component, boundaries filled in
     vx = padded.vector["x"].numpy("y,x")[:-1, :]
     vy = padded.vector["y"].numpy("y,x")[:, :-1]
-    return vx.astype(np.float32, copy=False), vy.astype(np.float32, copy=False)
+    return vx.astype(dtype, copy=False), vy.astype(dtype, copy=False)
 
 
 def cell_values(grid: Field) -> np.ndarray:
