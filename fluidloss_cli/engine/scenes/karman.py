@@ -60,7 +60,7 @@ class Karman(Scene):
         return {"obstacle_mask": obstacle.astype(np.float32), "inflow_mask": inflow.astype(np.float32)}
 
     def pressure_solve(self) -> str:
-        return "PhiFlow make_incompressible, CG rel/abs tol 1e-5, warm start"
+        return "PhiFlow make_incompressible, CG rel tol 1e-5, abs tol 1e-4, warm start"
 
     def parameters(self) -> dict:
         return {
