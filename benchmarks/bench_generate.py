@@ -10,6 +10,7 @@ pressure solver's iterations; then the throughput of `--workers 2` over `--worke
 """
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -116,8 +117,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a quarter of the frames, one repeat")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--only", choices=["frames", "workers"], help="run one of the two parts")
     args = parser.parse_args()
+    print(f"load average before the run: {os.getloadavg()[0]:.2f} (other work on the 2 cores skews the workers ratio)")
     torch.set_num_threads(1)  # as each generate worker does
+    if args.only != "workers":
+        compare_with_bare_loop(args)
+    if args.only != "frames":
+        compare_workers(args.quick)
+
+
+def compare_with_bare_loop(args: argparse.Namespace) -> None:
+    """Per-frame cost of generate against the bare loop, for every scene and resolution."""
     repeats = 1 if args.quick else args.repeats
     print(f"{'scene':9} {'res':8} {'frames':>6} {'bare ms/frame':>14} {'generate ms/frame':>18} {'ratio':>6}  pressure iterations/step")
     for scene, res, frames in CASES:
@@ -129,7 +140,11 @@ def main() -> None:
             ours.append(timed(run_generate, scene, res, frames) / frames)
         b, g = statistics.median(bare), statistics.median(ours)
         print(f"{scene:9} {str(res):8} {frames:6d} {1e3 * b:14.2f} {1e3 * g:18.2f} {g / b:6.3f}  {solver_iterations(scene, res)}")
-    sims, frames = (4, 100) if args.quick else (4, 400)
+
+
+def compare_workers(quick: bool) -> None:
+    """Throughput of --workers 2 against --workers 1 on the same four simulations."""
+    sims, frames = (4, 100) if quick else (4, 400)
     reynolds = [k * 1e5 for k in range(1, sims + 1)]
     one = timed(run_generate, "karman", Resolution(128, 64), frames, 1, reynolds)
     two = timed(run_generate, "karman", Resolution(128, 64), frames, 2, reynolds)

@@ -38,11 +38,12 @@ app = typer.Typer(
 
 def _register() -> None:
     """Attach every subcommand; each lives in its own module under fluidloss_cli.commands."""
-    from fluidloss_cli.commands import downsample, generate, weights
+    from fluidloss_cli.commands import downsample, generate, train, weights
 
     app.command("generate")(generate.generate)
     app.command("downsample")(downsample.downsample)
     app.add_typer(weights.app, name="weights")
+    app.add_typer(train.app, name="train")
 
 
 _register()

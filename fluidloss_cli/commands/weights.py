@@ -8,7 +8,8 @@ from fluidloss_cli.commands.common import console
 from fluidloss_cli.engine import weights
 from fluidloss_cli.engine.losses import WEIGHT_LOADERS
 
-app = typer.Typer(help="Pretrained weights of the perceptual losses: list, import, download.", no_args_is_help=True)
+app = typer.Typer(help="Pretrained weights of the perceptual losses: list, import, download.", no_args_is_help=True,
+                  rich_markup_mode=None)
 
 _INDENT = " " * 16
 

@@ -1,0 +1,86 @@
+"""`fluidloss train sr|ae`: train a model with any loss from the registry, with checkpoints and metrics per epoch."""
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console, progress_bar
+from fluidloss_cli.engine.device import resolve_device
+from fluidloss_cli.engine.training import TASKS, Step, TrainConfig, train
+
+app = typer.Typer(help="Train a model on fluid frames with any loss: super-resolution (sr) or autoencoder (ae).",
+                  no_args_is_help=True)
+
+OutOption = typer.Option(..., "--out", help="Run directory: last.pt, best.pt, metrics.jsonl, config.json.",
+                         file_okay=False)
+LossOption = typer.Option("mse", "--loss", help='Loss name or weighted sum from the registry, e.g. "mse+0.1*lsim".')
+EpochsOption = typer.Option(10, "--epochs", help="Epochs to train (in all, when resuming).")
+BatchOption = typer.Option(16, "--batch-size", help="Frames per mini-batch.")
+LrOption = typer.Option(1e-3, "--lr", help="Adam learning rate (cosine-annealed to 0 over the epochs).")
+SeedOption = typer.Option(0, "--seed", help="Seed of the weights, the shuffling and the validation split.")
+SplitOption = typer.Option(0.1, "--val-split", help="Fraction of the frames held out for validation (without a separate validation file).")
+AmpOption = typer.Option("off", "--amp", help="Mixed precision: off or bf16 (CUDA only).")
+CompileOption = typer.Option(False, "--compile", help="torch.compile the model (CUDA only).")
+ResumeOption = typer.Option(False, "--resume", help="Continue the interrupted run in --out from its last.pt.")
+OverwriteOption = typer.Option(False, "--overwrite", help="Replace a run that --out already holds.")
+WidthOption = typer.Option(32, "--width", help="Channels of the network's hidden layers.")
+
+
+def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume: bool, overwrite: bool,
+        **training: Any) -> None:
+    """Set the task up, train with a progress bar, print a line per epoch and the final result."""
+    setup = TASKS[task](**task_options, seed=training["seed"])
+    console.print(setup.summary, highlight=False)
+    with progress_bar() as bar:
+        progress = bar.add_task("training", total=None, unit="samples")
+
+        def on_step(step: Step) -> None:
+            bar.update(progress, completed=step.samples_done, total=step.samples_total,
+                       description=f"epoch {step.epoch}/{step.epochs} loss {step.loss:.4g}")
+
+        def on_epoch(record: dict) -> None:
+            bar.console.print(f"epoch {record['epoch']}: train {record['train_loss']:.5g}, val {record['val_loss']:.5g}"
+                              f", {record['samples_per_s']:.1f} samples/s", highlight=False)
+
+        result = train(setup, TrainConfig(**training), out, resolve_device(device), resume=resume,
+                       overwrite=overwrite, on_step=on_step, on_epoch=on_epoch)
+    console.print(f"best val loss {result.best_val_loss:.6g} (epoch {result.best_epoch} of {result.epochs}): "
+                  f"[bold]{result.files.best}[/]; last: {result.files.last}", highlight=False)
+
+
+@app.command("sr")
+def sr(
+    coarse: Path = typer.Option(..., "--coarse", help="Coarse dataset (the network's input).", dir_okay=False),
+    fine: Path = typer.Option(..., "--fine", help="Fine dataset of the same simulations, 2x or 4x finer (the target).", dir_okay=False),
+    val_coarse: Path = typer.Option(None, "--val-coarse", help="Coarse validation dataset (with --val-fine).", dir_okay=False),
+    val_fine: Path = typer.Option(None, "--val-fine", help="Fine validation dataset (with --val-coarse).", dir_okay=False),
+    width: int = WidthOption,
+    blocks: int = typer.Option(4, "--blocks", help="Residual blocks."),
+    out: Path = OutOption, loss: str = LossOption, epochs: int = EpochsOption, batch_size: int = BatchOption,
+    lr: float = LrOption, seed: int = SeedOption, val_split: float = SplitOption, device: str = DeviceOption,
+    amp: str = AmpOption, compile: bool = CompileOption, resume: bool = ResumeOption,
+    overwrite: bool = OverwriteOption, config: Path = ConfigOption,
+) -> None:
+    """Super-resolution: predict fine frames (staggered velocity, and density where present) from coarse ones."""
+    run("sr", dict(coarse=coarse, fine=fine, val_coarse=val_coarse, val_fine=val_fine, val_split=val_split,
+                   width=width, blocks=blocks),
+        out, device, resume, overwrite, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, amp=amp,
+        compile=compile)
+
+
+@app.command("ae")
+def ae(
+    data: Path = typer.Option(..., "--data", help="Dataset of frames to compress.", dir_okay=False),
+    val: Path = typer.Option(None, "--val", help="Validation dataset (instead of --val-split).", dir_okay=False),
+    latent: int = typer.Option(8, "--latent", help="Latent channels at 1/4 resolution per axis: sets the compression."),
+    width: int = WidthOption,
+    out: Path = OutOption, loss: str = LossOption, epochs: int = EpochsOption, batch_size: int = BatchOption,
+    lr: float = LrOption, seed: int = SeedOption, val_split: float = SplitOption, device: str = DeviceOption,
+    amp: str = AmpOption, compile: bool = CompileOption, resume: bool = ResumeOption,
+    overwrite: bool = OverwriteOption, config: Path = ConfigOption,
+) -> None:
+    """Autoencoder: compress frames to a latent grid and reconstruct them; prints the compression ratio."""
+    run("ae", dict(data=data, val=val, val_split=val_split, latent=latent, width=width),
+        out, device, resume, overwrite, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, amp=amp,
+        compile=compile)

@@ -1,0 +1,50 @@
+"""Task `ae`: a bottleneck autoencoder of frames; the checkpoint also holds its encoder and decoder on their own."""
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from fluidloss_cli.engine.data.schema import field_shape
+from fluidloss_cli.engine.data.windows import FrameWindows
+from fluidloss_cli.engine.models.autoencoder import Autoencoder
+from fluidloss_cli.engine.training.data import DatasetInfo, check_like, train_val
+from fluidloss_cli.engine.training.frames import frame_fields, prediction_loss
+from fluidloss_cli.engine.training.tasks.base import TaskSetup
+
+
+def ae_loss(model: nn.Module, loss: nn.Module, batch: dict) -> torch.Tensor:
+    """The loss of the reconstructed frames."""
+    frame = frame_fields(batch)
+    return prediction_loss(model, loss, frame, frame)
+
+
+def export_parts(model: Autoencoder) -> dict:
+    """Encoder and decoder weights on their own, so either can be loaded without the other."""
+    return {"encoder": model.encoder.state_dict(), "decoder": model.decoder.state_dict()}
+
+
+def setup(data: Path, val: Path | None = None, val_split: float = 0.1, seed: int = 0, latent: int = 8,
+          width: int = 16, depth: int = 2) -> TaskSetup:
+    """Check the data (and validation file), and describe the model, the data and the compression ratio."""
+    infos = {"data": DatasetInfo.read(data, "ae")}
+    if val is not None:
+        infos["val"] = DatasetInfo.read(val, "ae")
+        check_like(infos["data"], infos["val"])
+    train, held_out = train_val(FrameWindows, [data], val and [val], val_split, seed)
+    info = infos["data"]
+    model_config = dict(in_channels=len(info.fields), out_channels=len(info.fields), latent=latent, width=width,
+                        depth=depth)
+    values = sum(h * w for h, w in (field_shape(f, info.resolution) for f in info.fields))
+    latent_shape = Autoencoder(**model_config).latent_shape(info.resolution.height + 1, info.resolution.width + 1)
+    ratio = values / (latent_shape[0] * latent_shape[1] * latent_shape[2])
+    return TaskSetup(
+        task="ae", model="ae", model_config=model_config, train=train, val=held_out, batch_loss=ae_loss,
+        options=dict(val_split=None if val else val_split, latent=latent, width=width, depth=depth),
+        datasets={role: i.identity() for role, i in infos.items()},
+        summary=f"ae: {info.scene} {info.resolution}, {', '.join(info.fields)} ({values} values) -> latent "
+                f"{'x'.join(map(str, latent_shape))}, compression ratio {ratio:.2f}; {len(train)} training and "
+                f"{len(held_out)} validation frames",
+        info=dict(compression_ratio=ratio, latent_shape=list(latent_shape), fields=list(info.fields)),
+        export=export_parts,
+    )
