@@ -1,5 +1,5 @@
-"""Allows `python -m fluidloss_cli`."""
+"""Allows `python -m fluidloss_cli`, with the same fixed hash seed as the `fluidloss` command."""
 
-from fluidloss_cli.app import app
+from fluidloss_cli.launcher import main
 
-app()
+main()
