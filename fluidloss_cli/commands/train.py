@@ -7,7 +7,7 @@ import typer
 
 from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console, progress_bar
 from fluidloss_cli.engine.device import resolve_device
-from fluidloss_cli.engine.training import TASKS, Step, TrainConfig, train
+from fluidloss_cli.engine.training import TASKS, Step, Trainer, TrainConfig
 
 app = typer.Typer(help="Train a model on fluid frames with any loss: super-resolution (sr) or autoencoder (ae).",
                   no_args_is_help=True)
@@ -15,7 +15,7 @@ app = typer.Typer(help="Train a model on fluid frames with any loss: super-resol
 OutOption = typer.Option(..., "--out", help="Run directory: last.pt, best.pt, metrics.jsonl, config.json.",
                          file_okay=False)
 LossOption = typer.Option("mse", "--loss", help='Loss name or weighted sum from the registry, e.g. "mse+0.1*lsim".')
-EpochsOption = typer.Option(10, "--epochs", help="Epochs to train (in all, when resuming).")
+EpochsOption = typer.Option(10, "--epochs", help="Epochs to train (the learning rate anneals over them).")
 BatchOption = typer.Option(16, "--batch-size", help="Frames per mini-batch.")
 LrOption = typer.Option(1e-3, "--lr", help="Adam learning rate (cosine-annealed to 0 over the epochs).")
 SeedOption = typer.Option(0, "--seed", help="Seed of the weights, the shuffling and the validation split.")
@@ -31,7 +31,8 @@ def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume:
         **training: Any) -> None:
     """Set the task up, train with a progress bar, print a line per epoch and the final result."""
     setup = TASKS[task](**task_options, seed=training["seed"])
-    console.print(setup.summary, highlight=False)
+    trainer = Trainer(setup, TrainConfig(**training), out, resolve_device(device), resume=resume, overwrite=overwrite)
+    console.print(setup.summary + (f"; resuming after epoch {trainer.epoch}" if resume else ""), highlight=False)
     with progress_bar() as bar:
         progress = bar.add_task("training", total=None, unit="samples")
 
@@ -43,8 +44,7 @@ def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume:
             bar.console.print(f"epoch {record['epoch']}: train {record['train_loss']:.5g}, val {record['val_loss']:.5g}"
                               f", {record['samples_per_s']:.1f} samples/s", highlight=False)
 
-        result = train(setup, TrainConfig(**training), out, resolve_device(device), resume=resume,
-                       overwrite=overwrite, on_step=on_step, on_epoch=on_epoch)
+        result = trainer.fit(on_step, on_epoch)
     console.print(f"best val loss {result.best_val_loss:.6g} (epoch {result.best_epoch} of {result.epochs}): "
                   f"[bold]{result.files.best}[/]; last: {result.files.last}", highlight=False)
 

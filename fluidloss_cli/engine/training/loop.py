@@ -206,89 +206,102 @@ def validate(model: nn.Module, loss: nn.Module, setup: TaskSetup, loader: DataLo
     return total / len(loader.dataset)
 
 
-def train(setup: TaskSetup, config: TrainConfig, out: Path, device: torch.device, resume: bool = False,
-          overwrite: bool = False, on_step: Callable[[Step], None] = lambda step: None,
-          on_epoch: Callable[[dict], None] = lambda record: None) -> Result:
-    """Train the task's model for `config.epochs` epochs into the run directory `out` (or resume it there)."""
-    config.check(device)
-    if config.batch_size > len(setup.train):
-        raise FluidlossError(f"--batch-size {config.batch_size} is larger than the {len(setup.train)} training samples")
-    loss_fn = build_loss(config.loss, device)
-    files = RunFiles(Path(out))
-    run_identity = identity(setup, config)
-    if resume:
-        checkpoint = load_checkpoint(files.last)
-        check_resumable(checkpoint, files.last, run_identity)
-    else:
-        files.start(overwrite)
-    with deterministic(device):
-        seed_everything(config.seed)
-        model = MODELS[setup.model](**setup.model_config).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-        done_epochs, best_val, best_epoch, reference = 0, math.inf, 0, None
-        if resume:
-            model.load_state_dict(checkpoint["model"]["state"])
-            optimizer.load_state_dict(checkpoint["optimizer"])
-            scheduler.load_state_dict(checkpoint["scheduler"])
-            set_rng_states(checkpoint["rng"])
-            done_epochs, reference = checkpoint["epoch"], checkpoint["reference_loss"]
-            best_val, best_epoch = checkpoint["best_val_loss"], checkpoint["best_epoch"]
-            files.keep_metrics_until(done_epochs)
-        else:
-            files.config.write_text(json.dumps({
-                **run_identity, "model": {"name": setup.model, "config": setup.model_config}, "task_info": setup.info,
-                "datasets": setup.datasets, "provenance": provenance()}, indent=2) + "\n")
+class Trainer:
+    """One run: the constructor checks the options, builds model, loss and optimizer and restores a resumed run, so
+    bad input fails before any work; `fit` trains the remaining epochs."""
 
+    def __init__(self, setup: TaskSetup, config: TrainConfig, out: Path, device: torch.device, resume: bool = False,
+                 overwrite: bool = False):
+        """Check, build and (with `resume`) restore from `out/last.pt`; without it, start a new run in `out`."""
+        config.check(device)
+        if config.batch_size > len(setup.train):
+            raise FluidlossError(f"--batch-size {config.batch_size} is larger than the {len(setup.train)} training "
+                                 "samples")
+        self.setup, self.config, self.device, self.files = setup, config, device, RunFiles(Path(out))
+        self.loss = build_loss(config.loss, device)
+        if resume and not self.files.last.exists():
+            raise FluidlossError(f"--resume: {self.files.root} holds no run to continue (no last.pt)")
+        checkpoint = load_checkpoint(self.files.last) if resume else None
+        if checkpoint:
+            check_resumable(checkpoint, self.files.last, identity(setup, config))
+        seed_everything(config.seed)
+        self.model = MODELS[setup.model](**setup.model_config).to(device)
+        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
+        self.epoch, self.best_val, self.best_epoch, self.reference = 0, math.inf, 0, None
+        if checkpoint:
+            self.model.load_state_dict(checkpoint["model"]["state"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            self.scheduler.load_state_dict(checkpoint["scheduler"])
+            set_rng_states(checkpoint["rng"])
+            self.epoch, self.reference = checkpoint["epoch"], checkpoint["reference_loss"]
+            self.best_val, self.best_epoch = checkpoint["best_val_loss"], checkpoint["best_epoch"]
+            self.files.keep_metrics_until(self.epoch)
+        else:
+            self.files.start(overwrite)
+            self.files.config.write_text(json.dumps({
+                **identity(setup, config), "model": {"name": setup.model, "config": setup.model_config},
+                "task_info": setup.info, "datasets": setup.datasets, "provenance": provenance()}, indent=2) + "\n")
+
+    def autocast(self) -> Any:
+        """Mixed precision when asked for (CUDA only, checked by the config)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp == "bf16")
+
+    def state(self, val_loss: float) -> dict[str, Any]:
+        """Everything a checkpoint holds: what was trained on what, and how to continue."""
+        setup, config = self.setup, self.config
+        return {
+            "task": setup.task, "task_options": setup.options, "task_info": setup.info,
+            "model": {"name": setup.model, "config": setup.model_config, "state": self.model.state_dict()},
+            "parts": setup.export(self.model), "training": asdict(config), "loss": config.loss,
+            "datasets": setup.datasets, "provenance": provenance(), "epoch": self.epoch, "val_loss": val_loss,
+            "best_val_loss": self.best_val, "best_epoch": self.best_epoch, "reference_loss": self.reference,
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng_states(),
+        }
+
+    def fit(self, on_step: Callable[[Step], None] = lambda step: None,
+            on_epoch: Callable[[dict], None] = lambda record: None) -> Result:
+        """Train the epochs left: per epoch, shuffled mini-batches, validation, checkpoints, a metrics line."""
+        setup, config, files = self.setup, self.config, self.files
         shuffle = torch.Generator()
         loader = DataLoader(setup.train, batch_size=config.batch_size, shuffle=True, generator=shuffle)
         val_loader = DataLoader(setup.val, batch_size=config.batch_size)
-        forward = torch.compile(model) if config.compile else model
-
-        def autocast() -> Any:
-            """Mixed precision when asked for (CUDA only, checked above)."""
-            return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp == "bf16")
-
         samples = len(setup.train)
-        for epoch in range(done_epochs + 1, config.epochs + 1):
-            shuffle.manual_seed(config.seed * 1_000_003 + epoch)  # the order of an epoch depends on seed and epoch only
-            model.train()
-            started, loss_sum, epoch_samples = time.perf_counter(), 0.0, 0
-            for step, batch in enumerate(loader):
-                with autocast():
-                    loss = setup.batch_loss(forward, loss_fn, to_device(batch, device))
-                value = loss.item()
-                reference = value if reference is None else reference
-                stop_if_diverged(divergence(value, reference), f"epoch {epoch}, step {step + 1}", files, done_epochs)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                batch_samples = batch_length(batch)
-                loss_sum += value * batch_samples
-                epoch_samples += batch_samples
-                on_step(Step(epoch, config.epochs, (epoch - 1) * samples + epoch_samples, config.epochs * samples, value))
-            seconds = time.perf_counter() - started
-            scheduler.step()
-            val_loss = validate(forward, loss_fn, setup, val_loader, device, autocast)
-            stop_if_diverged(divergence(val_loss, reference), f"the validation of epoch {epoch}", files, done_epochs)
-            if val_loss < best_val:
-                best_val, best_epoch = val_loss, epoch
-            record = {"epoch": epoch, "train_loss": loss_sum / samples, "val_loss": val_loss,
-                      "best_val_loss": best_val, "lr": optimizer.param_groups[0]["lr"],
-                      "samples_per_s": samples / seconds, "seconds": seconds}
-            state = {
-                "task": setup.task, "task_options": setup.options, "task_info": setup.info,
-                "model": {"name": setup.model, "config": setup.model_config, "state": model.state_dict()},
-                "parts": setup.export(model), "training": asdict(config), "loss": config.loss,
-                "datasets": setup.datasets, "provenance": provenance(), "epoch": epoch, "val_loss": val_loss,
-                "best_val_loss": best_val, "best_epoch": best_epoch, "reference_loss": reference,
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_states(),
-            }
-            if best_epoch == epoch:
-                save_checkpoint(state, files.best)  # best before last: an interruption between them redoes the epoch
-            save_checkpoint(state, files.last)
-            done_epochs = epoch
-            with files.metrics.open("a") as log:
-                log.write(json.dumps(record) + "\n")
-            on_epoch(record)
-    return Result(best_val, best_epoch, done_epochs, files)
+        with deterministic(self.device):
+            for epoch in range(self.epoch + 1, config.epochs + 1):
+                shuffle.manual_seed(config.seed * 1_000_003 + epoch)  # an epoch's order depends on seed and epoch only
+                self.model.train()
+                started, loss_sum, epoch_samples = time.perf_counter(), 0.0, 0
+                for step, batch in enumerate(loader):
+                    with self.autocast():
+                        loss = setup.batch_loss(self.forward, self.loss, to_device(batch, self.device))
+                    value = loss.item()
+                    self.reference = value if self.reference is None else self.reference
+                    stop_if_diverged(divergence(value, self.reference), f"epoch {epoch}, step {step + 1}", files,
+                                     self.epoch)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.optimizer.step()
+                    batch_samples = batch_length(batch)
+                    loss_sum += value * batch_samples
+                    epoch_samples += batch_samples
+                    on_step(Step(epoch, config.epochs, (epoch - 1) * samples + epoch_samples, config.epochs * samples,
+                                 value))
+                seconds = time.perf_counter() - started
+                self.scheduler.step()
+                val_loss = validate(self.forward, self.loss, setup, val_loader, self.device, self.autocast)
+                stop_if_diverged(divergence(val_loss, self.reference), f"the validation of epoch {epoch}", files,
+                                 self.epoch)
+                self.epoch = epoch
+                if val_loss < self.best_val:
+                    self.best_val, self.best_epoch = val_loss, epoch
+                    save_checkpoint(self.state(val_loss), files.best)  # before last.pt: a stop between redoes it
+                save_checkpoint(self.state(val_loss), files.last)
+                record = {"epoch": epoch, "train_loss": loss_sum / samples, "val_loss": val_loss,
+                          "best_val_loss": self.best_val, "lr": self.optimizer.param_groups[0]["lr"],
+                          "samples_per_s": samples / seconds, "seconds": seconds}
+                with files.metrics.open("a") as log:
+                    log.write(json.dumps(record) + "\n")
+                on_epoch(record)
+        return Result(self.best_val, self.best_epoch, self.epoch, files)
