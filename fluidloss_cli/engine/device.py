@@ -20,3 +20,11 @@ def resolve_device(spec: str = "auto") -> torch.device:
             raise FluidlossError(f"--device {spec}: no such CUDA device (found {torch.cuda.device_count()})")
         return torch.device(spec)
     raise FluidlossError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N")
+
+
+def use_for_phiflow(device: torch.device) -> None:
+    """Make PhiFlow's torch backend create its tensors (grids, masks, solver work) on `device`."""
+    from phi.torch import TORCH
+
+    kind = "GPU" if device.type == "cuda" else "CPU"
+    TORCH.set_default_device(TORCH.list_devices(kind)[device.index or 0])

@@ -5,8 +5,10 @@ backend, compiled once with `jit_compile`; the un-compiled `physics_step` stays 
 Solver-in-the-Loop training.
 """
 
+import copy
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -45,7 +47,22 @@ class Scene(ABC):
             raise FluidlossError(f"--dt must be positive, got {dt}")
         self.resolution, self.dt, self.seed = resolution, float(dt), int(seed)
         self.reynolds = self._check_reynolds(reynolds)
+        if self.reynolds is not None:
+            self.set_reynolds(self.reynolds)
         self._compiled_step = jit_compile(self.physics_step)
+
+    def set_reynolds(self, reynolds: float | math.Tensor) -> None:
+        """Set the parameters that follow from the Reynolds number (a number, or a tensor along the batch)."""
+
+    def for_batch(self, reynolds: Sequence[float]) -> "Scene":
+        """A copy whose Reynolds-dependent parameters vary along the batch dimension `b`, one value per sample, so
+        that one batched step advances simulations of several Reynolds numbers; scenes without one are returned."""
+        if self.reynolds_range is None:
+            return self
+        batched = copy.copy(self)
+        batched.set_reynolds(math.tensor([float(re) for re in reynolds], math.batch("b")))
+        batched._compiled_step = jit_compile(batched.physics_step)
+        return batched
 
     def _check_reynolds(self, reynolds: float | None) -> float | None:
         if self.reynolds_range is None:

@@ -37,9 +37,11 @@ class Karman(Scene):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.viscosity = REFERENCE_CELLS**2 / self.reynolds
         self.obstacle = Obstacle(self.cylinder)
         self.inflow_mask = StaggeredGrid(self.inflow_region, extrapolation.BOUNDARY, **self.grid)
+
+    def set_reynolds(self, reynolds: float | math.Tensor) -> None:
+        self.viscosity = REFERENCE_CELLS**2 / reynolds
 
     def initial_state(self) -> State:
         velocity = StaggeredGrid(vec(x=0, y=INFLOW_SPEED), extrapolation.BOUNDARY, **self.grid)

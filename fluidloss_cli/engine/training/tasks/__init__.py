@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from fluidloss_cli.engine.training.tasks import ae, sr
+from fluidloss_cli.engine.training.tasks import ae, sol, sr
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
 
-TASKS: dict[str, Callable[..., TaskSetup]] = {"sr": sr.setup, "ae": ae.setup}
+TASKS: dict[str, Callable[..., TaskSetup]] = {"sol": sol.setup, "sr": sr.setup, "ae": ae.setup}

@@ -1,0 +1,114 @@
+"""Solver-in-the-loop (Um et al. 2020): a scene's coarse PhiFlow solver advancing a batch of dataset frames, with a
+learned velocity correction added after every solver step.
+
+The correction network sees the coarse velocity (stacked on the face grid), density where the scene has it, the
+obstacle and inflow masks, and the Reynolds number as Re / RE_SCALE where the scene has one. Everything stays
+differentiable, so a training loss on the corrected states reaches the network through the solver.
+"""
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from phi import math
+from torch import nn
+
+from fluidloss_cli.engine.device import use_for_phiflow
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.faces import cell_tensor, centered_from_cells, face_tensors, staggered_from_faces
+from fluidloss_cli.engine.fields import stack_staggered, unstack_staggered
+from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.scenes import Scene, scene_class
+from fluidloss_cli.engine.scenes.base import State
+
+RE_SCALE = 1e6
+"""The network's Reynolds channel is Re / RE_SCALE: the study's 1e5..8e5 becomes 0.1..0.8."""
+
+Frame = dict[str, torch.Tensor]
+"""Field name -> [B, ...] in its stored shape (velocity on faces, density on cells)."""
+
+
+def correction_channels(scene: str) -> tuple[int, int]:
+    """(input, output) channels of a scene's correction network: velocity x/y, density?, two masks, Re?; out: x/y."""
+    cls = scene_class(scene)
+    return 2 + ("density" in cls.fields) + 2 + (cls.reynolds_range is not None), 2
+
+
+def pad_cells(values: torch.Tensor) -> torch.Tensor:
+    """Zero-pad cell values [..., H, W] on the right and top to the (H+1) x (W+1) face grid of `stack_staggered`."""
+    return F.pad(values, (0, 1, 0, 1))
+
+
+class CorrectedSolver:
+    """The coarse solver of one scene, resolution and time step on one device, batched over samples."""
+
+    def __init__(self, scene: str, resolution: Resolution, dt: float, device: torch.device):
+        """Build the scene on `device`; its masks become constant input channels of the network."""
+        use_for_phiflow(device)
+        cls = scene_class(scene)
+        self.scene: Scene = cls(resolution, dt, cls.reynolds_range and cls.reynolds_range[0], 0)
+        self.resolution, self.device = resolution, device
+        self.template = self.scene.initial_state()  # grids and boundary conditions; pressure starts from it
+        self.fields = ["velocity_x", "velocity_y", *(["density"] if "density" in self.template else [])]
+        masks = self.scene.masks()
+        self.masks = pad_cells(torch.stack([torch.from_numpy(masks[n]) for n in ("obstacle_mask", "inflow_mask")]))
+        self.masks = self.masks.to(device)
+        self.uses_reynolds = cls.reynolds_range is not None
+
+    @lru_cache(maxsize=32)
+    def _batched_scene(self, reynolds: tuple[float, ...]) -> Scene:
+        """The scene with one Reynolds number per sample (cached: rollouts reuse its compiled step)."""
+        return self.scene.for_batch(reynolds) if self.uses_reynolds else self.scene
+
+    def state(self, frame: Frame) -> State:
+        """The PhiFlow state of a batch of frames; the pressure guess starts at zero."""
+        state = dict(self.template)
+        state["velocity"] = staggered_from_faces(frame["velocity_x"], frame["velocity_y"], self.template["velocity"])
+        if "density" in self.template:
+            state["density"] = centered_from_cells(frame["density"], self.template["density"])
+        return state
+
+    def frame(self, state: State) -> Frame:
+        """The stored fields of a state, as torch tensors that keep their gradients."""
+        frame = dict(zip(("velocity_x", "velocity_y"), face_tensors(state["velocity"])))
+        if "density" in state:
+            frame["density"] = cell_tensor(state["density"])
+        return frame
+
+    def network_input(self, frame: Frame, reynolds: torch.Tensor) -> torch.Tensor:
+        """[B, C, H+1, W+1]: velocity on the face grid, density, masks and Re, as `correction_channels` counts."""
+        parts = [stack_staggered(frame["velocity_x"], frame["velocity_y"])]
+        if "density" in frame:
+            parts.append(pad_cells(frame["density"]).unsqueeze(1))
+        batch = parts[0].shape[0]
+        parts.append(self.masks.expand(batch, -1, -1, -1))
+        if self.uses_reynolds:
+            parts.append((reynolds / RE_SCALE).to(parts[0].dtype).view(-1, 1, 1, 1).expand_as(parts[-1][:, :1]))
+        return torch.cat(parts, dim=1)
+
+    def step(self, state: State, reynolds: torch.Tensor, model: nn.Module | None = None,
+             compiled: bool = False) -> State:
+        """One solver step (compiled for rollouts, plain PhiFlow to differentiate), then the model's correction."""
+        scene = self._batched_scene(tuple(reynolds.tolist()))
+        with torch.autocast(self.device.type, enabled=False):  # the physics stays in full precision
+            try:
+                state = scene.step(state) if compiled else scene.physics_step(state)
+            except math.ConvergenceException as exc:
+                raise FluidlossError(f"the coarse pressure solve failed ({type(exc).__name__}): the corrected "
+                                     "velocity has diverged; lower --lr or shorten --unroll") from None
+        if model is None:
+            return state
+        frame = self.frame(state)
+        height, width = self.resolution
+        dvx, dvy = unstack_staggered(model(self.network_input(frame, reynolds)).float(), height, width)
+        velocity = staggered_from_faces(frame["velocity_x"] + dvx, frame["velocity_y"] + dvy, self.template["velocity"])
+        return {**state, "velocity": velocity}
+
+    @torch.no_grad()
+    def rollout(self, frame: Frame, reynolds: torch.Tensor, steps: int, model: nn.Module | None = None) -> list[Frame]:
+        """The frames of `steps` corrected (or, without a model, plain) coarse steps from `frame`."""
+        state, frames = self.state(frame), []
+        for _ in range(steps):
+            state = self.step(state, reynolds, model, compiled=True)
+            frames.append(self.frame(state))
+        return frames

@@ -1,0 +1,84 @@
+"""Task `sol`: Solver-in-the-Loop. From each window's first frame the coarse solver runs `unroll` steps, the network
+correcting the velocity after each; the loss compares every corrected state with the reference frame of that time,
+summed over the steps, with gradients through the solver."""
+
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from fluidloss_cli.engine.correction import RE_SCALE, CorrectedSolver, correction_channels
+from fluidloss_cli.engine.data.schema import open_dataset
+from fluidloss_cli.engine.data.windows import FrameWindows
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.losses import field_loss
+from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.training.data import DatasetInfo, check_like, train_val
+from fluidloss_cli.engine.training.tasks.base import TaskSetup
+
+UNROLLS = (1, 2, 4, 8, 16)
+
+
+class UnrolledLoss:
+    """The batch loss of SOL training; builds the coarse solver on the device of the first batch it sees."""
+
+    def __init__(self, scene: str, resolution: Resolution, dt: float, unroll: int):
+        self.scene, self.resolution, self.dt, self.unroll = scene, resolution, dt, unroll
+        self.solvers: dict[torch.device, CorrectedSolver] = {}
+
+    def solver(self, device: torch.device) -> CorrectedSolver:
+        """The coarse solver on `device`, built once."""
+        if device not in self.solvers:
+            self.solvers[device] = CorrectedSolver(self.scene, self.resolution, self.dt, device)
+        return self.solvers[device]
+
+    def __call__(self, model: nn.Module, loss: nn.Module, batch: dict) -> torch.Tensor:
+        """Sum over the unrolled steps of the loss between corrected states and reference frames."""
+        solver = self.solver(batch["velocity_x"].device)
+        state = solver.state({name: batch[name][:, 0] for name in solver.fields})
+        total = torch.zeros((), device=batch["velocity_x"].device)
+        for step in range(1, self.unroll + 1):
+            state = solver.step(state, batch["reynolds"], model)
+            predicted = solver.frame(state)
+            total = total + field_loss(loss, [predicted[n] for n in solver.fields],
+                                       [batch[n][:, step] for n in solver.fields])
+        return total
+
+
+def read_dt(path: Path) -> float:
+    """The time step a dataset was simulated with, which the coarse solver must use too."""
+    with open_dataset(path) as handle:
+        return float(handle.attrs["dt"])
+
+
+def setup(data: Path, val: Path | None = None, val_split: float = 0.1, seed: int = 0, unroll: int = 4,
+          width: int = 32, blocks: int = 2, kernel_size: int = 5) -> TaskSetup:
+    """Check the reference data (a dataset downsampled to the coarse resolution) and describe model and training."""
+    if unroll not in UNROLLS:
+        raise FluidlossError(f"--unroll must be one of {', '.join(map(str, UNROLLS))}, got {unroll}")
+    infos = {"data": DatasetInfo.read(data, "sol")}
+    if val is not None:
+        infos["val"] = DatasetInfo.read(val, "sol")
+        check_like(infos["data"], infos["val"])
+    info, dt = infos["data"], read_dt(data)
+    if val is not None and read_dt(val) != dt:
+        raise FluidlossError(f"{val} was simulated with dt {read_dt(val)}, {data} with dt {dt}")
+    if info.frames < unroll + 1:
+        raise FluidlossError(f"{data}: --unroll {unroll} needs {unroll + 1} frames per simulation, it has {info.frames}")
+    windows = partial(FrameWindows, window=unroll + 1)
+    train, held_out = train_val(windows, [data], val and [val], val_split, seed)
+    in_channels, out_channels = correction_channels(info.scene)
+    return TaskSetup(
+        task="sol", model="sol",
+        model_config=dict(in_channels=in_channels, out_channels=out_channels, width=width, blocks=blocks,
+                          kernel_size=kernel_size),
+        train=train, val=held_out, batch_loss=UnrolledLoss(info.scene, info.resolution, dt, unroll),
+        options=dict(val_split=None if val else val_split, unroll=unroll, width=width, blocks=blocks,
+                     kernel_size=kernel_size),
+        datasets={role: i.identity() for role, i in infos.items()},
+        summary=f"sol: {info.scene} {info.resolution}, dt {dt:g}, {unroll} unrolled steps; {len(train)} training and "
+                f"{len(held_out)} validation windows",
+        info=dict(scene=info.scene, resolution=list(info.resolution), dt=dt, unroll=unroll,
+                  fields=list(info.fields), re_scale=RE_SCALE),
+    )
