@@ -1,5 +1,6 @@
-"""`fluidloss train sr|ae`: train a model with any loss from the registry, with checkpoints and metrics per epoch."""
+"""`fluidloss train sol|sr|ae`: train a model with any loss from the registry, with checkpoints and metrics per epoch."""
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -7,16 +8,18 @@ import typer
 
 from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console, progress_bar
 from fluidloss_cli.engine.device import resolve_device
+from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.training import TASKS, Step, Trainer, TrainConfig
+from fluidloss_cli.engine.training.distributed import World, check_world, launched, relaunch
 
-app = typer.Typer(help="Train a model on fluid frames with any loss: super-resolution (sr) or autoencoder (ae).",
+app = typer.Typer(help="Train a model on fluid data with any loss: Solver-in-the-Loop correction (sol), super-resolution (sr) or autoencoder (ae).",
                   no_args_is_help=True)
 
 OutOption = typer.Option(..., "--out", help="Run directory: last.pt, best.pt, metrics.jsonl, config.json.",
                          file_okay=False)
 LossOption = typer.Option("mse", "--loss", help='Loss name or weighted sum from the registry, e.g. "mse+0.1*lsim".')
 EpochsOption = typer.Option(10, "--epochs", help="Epochs to train (the learning rate anneals over them).")
-BatchOption = typer.Option(16, "--batch-size", help="Frames per mini-batch.")
+BatchOption = typer.Option(16, "--batch-size", help="Frames per mini-batch (over all --nproc processes together).")
 LrOption = typer.Option(1e-3, "--lr", help="Adam learning rate (cosine-annealed to 0 over the epochs).")
 SeedOption = typer.Option(0, "--seed", help="Seed of the weights, the shuffling and the validation split.")
 SplitOption = typer.Option(0.1, "--val-split", help="Fraction of the frames held out for validation (without a separate validation file).")
@@ -25,12 +28,20 @@ CompileOption = typer.Option(False, "--compile", help="torch.compile the model (
 ResumeOption = typer.Option(False, "--resume", help="Continue the interrupted run in --out from its last.pt.")
 OverwriteOption = typer.Option(False, "--overwrite", help="Replace a run that --out already holds.")
 WidthOption = typer.Option(32, "--width", help="Channels of the network's hidden layers.")
+NprocOption = typer.Option(1, "--nproc", help="Processes training data parallel (DistributedDataParallel, started by "
+                           "torch.distributed.run): gloo on the CPU, one GPU each on CUDA; same results as one.")
 
 
-def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume: bool, overwrite: bool,
-        **training: Any) -> None:
-    """Set the task up, train with a progress bar, print a line per epoch and the final result."""
+def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume: bool, overwrite: bool, *,
+        nproc: int = 1, **training: Any) -> None:
+    """Set the task up, train with a progress bar, print a line per epoch and the final result; with `nproc` > 1,
+    run this same command in that many processes through torch's launcher instead (rank 0 prints)."""
     setup = TASKS[task](**task_options, seed=training["seed"])
+    if nproc != 1 and not launched():
+        check_world(nproc, training["batch_size"], resolve_device(device))
+        raise typer.Exit(relaunch(nproc, shlex.split(provenance()["command"])[1:]))
+    if not World.from_env().main:
+        console.quiet = True  # rank 0 alone prints, errors included
     trainer = Trainer(setup, TrainConfig(**training), out, resolve_device(device), resume=resume, overwrite=overwrite)
     console.print(setup.summary + (f"; resuming after epoch {trainer.epoch}" if resume else ""), highlight=False)
     with progress_bar() as bar:
@@ -60,13 +71,13 @@ def sr(
     out: Path = OutOption, loss: str = LossOption, epochs: int = EpochsOption, batch_size: int = BatchOption,
     lr: float = LrOption, seed: int = SeedOption, val_split: float = SplitOption, device: str = DeviceOption,
     amp: str = AmpOption, compile: bool = CompileOption, resume: bool = ResumeOption,
-    overwrite: bool = OverwriteOption, config: Path = ConfigOption,
+    overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
 ) -> None:
     """Super-resolution: predict fine frames (staggered velocity, and density where present) from coarse ones."""
     run("sr", dict(coarse=coarse, fine=fine, val_coarse=val_coarse, val_fine=val_fine, val_split=val_split,
                    width=width, blocks=blocks),
-        out, device, resume, overwrite, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, amp=amp,
-        compile=compile)
+        out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
+        seed=seed, amp=amp, compile=compile)
 
 
 @app.command("ae")
@@ -78,9 +89,30 @@ def ae(
     out: Path = OutOption, loss: str = LossOption, epochs: int = EpochsOption, batch_size: int = BatchOption,
     lr: float = LrOption, seed: int = SeedOption, val_split: float = SplitOption, device: str = DeviceOption,
     amp: str = AmpOption, compile: bool = CompileOption, resume: bool = ResumeOption,
-    overwrite: bool = OverwriteOption, config: Path = ConfigOption,
+    overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
 ) -> None:
     """Autoencoder: compress frames to a latent grid and reconstruct them; prints the compression ratio."""
     run("ae", dict(data=data, val=val, val_split=val_split, latent=latent, width=width),
-        out, device, resume, overwrite, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, amp=amp,
-        compile=compile)
+        out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
+        seed=seed, amp=amp, compile=compile)
+
+
+@app.command("sol")
+def sol(
+    data: Path = typer.Option(..., "--data", help="Coarse reference: a fine dataset made coarse by `fluidloss downsample`.", dir_okay=False),
+    val: Path = typer.Option(None, "--val", help="Coarse validation reference (instead of --val-split).", dir_okay=False),
+    unroll: int = typer.Option(4, "--unroll", help="Solver steps per sample, the loss summed over them: 1, 2, 4, 8 or 16."),
+    width: int = WidthOption,
+    blocks: int = typer.Option(2, "--blocks", help="Residual blocks of the correction network."),
+    kernel_size: int = typer.Option(5, "--kernel-size", help="Square convolution size of the correction network."),
+    out: Path = OutOption, loss: str = LossOption, epochs: int = EpochsOption, batch_size: int = BatchOption,
+    lr: float = typer.Option(1e-4, "--lr", help="Adam learning rate (cosine-annealed to 0); corrections are small, so lower than for sr/ae."),
+    seed: int = SeedOption, val_split: float = SplitOption, device: str = DeviceOption,
+    amp: str = AmpOption, compile: bool = CompileOption, resume: bool = ResumeOption,
+    overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
+) -> None:
+    """Solver-in-the-Loop: learn a velocity correction that makes the coarse simulation follow the reference."""
+    run("sol", dict(data=data, val=val, val_split=val_split, unroll=unroll, width=width, blocks=blocks,
+                    kernel_size=kernel_size),
+        out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
+        seed=seed, amp=amp, compile=compile)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from phi import math
 from torch import nn
+from torch.profiler import record_function
 
 from fluidloss_cli.engine.device import use_for_phiflow
 from fluidloss_cli.engine.errors import FluidlossError
@@ -90,7 +91,7 @@ class CorrectedSolver:
              compiled: bool = False) -> State:
         """One solver step (compiled for rollouts, plain PhiFlow to differentiate), then the model's correction."""
         scene = self._batched_scene(tuple(reynolds.tolist()))
-        with torch.autocast(self.device.type, enabled=False):  # the physics stays in full precision
+        with torch.autocast(self.device.type, enabled=False), record_function("sol.solver"):  # full precision
             try:
                 state = scene.step(state) if compiled else scene.physics_step(state)
             except math.ConvergenceException as exc:
@@ -98,10 +99,12 @@ class CorrectedSolver:
                                      "velocity has diverged; lower --lr or shorten --unroll") from None
         if model is None:
             return state
-        frame = self.frame(state)
-        height, width = self.resolution
-        dvx, dvy = unstack_staggered(model(self.network_input(frame, reynolds)).float(), height, width)
-        velocity = staggered_from_faces(frame["velocity_x"] + dvx, frame["velocity_y"] + dvy, self.template["velocity"])
+        with record_function("sol.network"):
+            frame = self.frame(state)
+            height, width = self.resolution
+            dvx, dvy = unstack_staggered(model(self.network_input(frame, reynolds)).float(), height, width)
+            velocity = staggered_from_faces(frame["velocity_x"] + dvx, frame["velocity_y"] + dvy,
+                                            self.template["velocity"])
         return {**state, "velocity": velocity}
 
     @torch.no_grad()

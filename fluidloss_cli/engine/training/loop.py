@@ -3,7 +3,8 @@
 A run directory holds `config.json`, `metrics.jsonl` (one line per epoch), `last.pt` (written at the end of every
 epoch) and `best.pt` (the lowest validation loss). An interrupted epoch is lost and nothing else: `resume=True`
 restores model, optimizer, scheduler and random states from `last.pt`, and shuffling is seeded per epoch, so the
-resumed run continues exactly as the uninterrupted one would have.
+resumed run continues exactly as the uninterrupted one would have. Started by torch's launcher, each process trains
+its share of every batch (see `distributed`) and rank 0 alone writes the files.
 """
 
 import json
@@ -19,13 +20,22 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.losses import build_loss
+from fluidloss_cli.engine.losses import FieldLoss, build_loss
 from fluidloss_cli.engine.models import MODELS
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
+from fluidloss_cli.engine.training.distributed import (
+    World,
+    check_world,
+    global_mean,
+    join,
+    reduce_sum,
+    replicate,
+    shares,
+)
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
 
 EXPLOSION_FACTOR = 1e3
@@ -91,12 +101,20 @@ class RunFiles:
     def config(self) -> Path:
         return self.root / "config.json"
 
-    def start(self, overwrite: bool) -> None:
-        """Create the directory for a new run; an existing run is replaced only with `overwrite`."""
-        existing = [p for p in (self.last, self.best, self.metrics, self.config) if p.exists()]
+    def existing(self) -> list[Path]:
+        """The files of a run that the directory already holds."""
+        return [p for p in (self.last, self.best, self.metrics, self.config) if p.exists()]
+
+    def check_new(self, overwrite: bool) -> None:
+        """Raise unless a new run may start here: the directory holds no run, or `overwrite` replaces it."""
+        existing = self.existing()
         if existing and not overwrite:
             raise FluidlossError(f"{self.root} already holds a run ({existing[0].name}): add --resume to continue it "
                                  "or --overwrite to start again")
+
+    def start(self) -> None:
+        """Create the directory for a new run, deleting the files of a run it replaces."""
+        existing = self.existing()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -148,6 +166,11 @@ def batch_length(batch: Any) -> int:
     return batch_length(next(value for value in batch.values() if isinstance(value, torch.Tensor | dict)))
 
 
+def epoch_order(samples: int, seed: int, epoch: int) -> list[int]:
+    """The shuffled frame order of an epoch: a function of seed and epoch only, so a resumed run repeats it."""
+    return torch.randperm(samples, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
+
+
 def seed_everything(seed: int) -> None:
     """Seed torch, numpy and python's random module."""
     torch.manual_seed(seed)
@@ -162,6 +185,15 @@ def divergence(value: float, reference: float) -> str | None:
     if value > EXPLOSION_FACTOR * reference:
         return f"the loss exploded to {value:.4g}, over {EXPLOSION_FACTOR:g} x the first batch's {reference:.4g}"
     return None
+
+
+def unchecked(loss: nn.Module) -> nn.Module:
+    """Switch off the loss's own NaN/inf input check, so that a diverged network is reported by `divergence` with
+    where training stopped and what was kept (and each call saves a device-to-host copy on CUDA)."""
+    for module in loss.modules():
+        if isinstance(module, FieldLoss):
+            module.check_finite = False
+    return loss
 
 
 def stop_if_diverged(reason: str | None, where: str, files: RunFiles, done_epochs: int) -> None:
@@ -194,55 +226,74 @@ def check_resumable(checkpoint: dict[str, Any], path: Path, wanted: dict[str, An
 
 
 @torch.no_grad()
-def validate(model: nn.Module, loss: nn.Module, setup: TaskSetup, loader: DataLoader, device: torch.device,
-             autocast: Callable[[], Any]) -> float:
-    """Mean loss over the validation set (weighted by batch size)."""
+def validate(model: nn.Module, loss: nn.Module, setup: TaskSetup, batch_size: int, device: torch.device,
+             autocast: Callable[[], Any], world: World) -> float:
+    """Mean loss over the validation set (weighted by batch size); each process evaluates every world-size-th frame."""
     model.eval()
     total = 0.0
-    for batch in loader:
+    for batch in DataLoader(Subset(setup.val, range(world.rank, len(setup.val), world.size)), batch_size=batch_size):
         with autocast():
             value = setup.batch_loss(model, loss, to_device(batch, device))
         total += value.item() * batch_length(batch)
-    return total / len(loader.dataset)
+    return reduce_sum(total, world, device) / len(setup.val)
 
 
 class Trainer:
     """One run: the constructor checks the options, builds model, loss and optimizer and restores a resumed run, so
-    bad input fails before any work; `fit` trains the remaining epochs."""
+    bad input fails before any work; `fit` trains the remaining epochs. Under torch's launcher (WORLD_SIZE set) it
+    joins the other processes, each training its share of every global batch."""
 
     def __init__(self, setup: TaskSetup, config: TrainConfig, out: Path, device: torch.device, resume: bool = False,
                  overwrite: bool = False):
         """Check, build and (with `resume`) restore from `out/last.pt`; without it, start a new run in `out`."""
+        self.world = World.from_env()
+        if resume and overwrite:
+            raise FluidlossError("--resume and --overwrite exclude each other: continue the run in --out or replace it")
         config.check(device)
+        check_world(self.world.size, config.batch_size, device)
         if config.batch_size > len(setup.train):
             raise FluidlossError(f"--batch-size {config.batch_size} is larger than the {len(setup.train)} training "
                                  "samples")
-        self.setup, self.config, self.device, self.files = setup, config, device, RunFiles(Path(out))
-        self.loss = build_loss(config.loss, device)
+        self.setup, self.config, self.files = setup, config, RunFiles(Path(out))
         if resume and not self.files.last.exists():
             raise FluidlossError(f"--resume: {self.files.root} holds no run to continue (no last.pt)")
         checkpoint = load_checkpoint(self.files.last) if resume else None
         if checkpoint:
             check_resumable(checkpoint, self.files.last, identity(setup, config))
+        else:
+            self.files.check_new(overwrite)
+        self.device = join(self.world, device) if self.world.size > 1 else device
+        self.loss = unchecked(build_loss(config.loss, self.device))
         seed_everything(config.seed)
-        self.model = MODELS[setup.model](**setup.model_config).to(device)
-        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.model = MODELS[setup.model](**setup.model_config).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
         self.epoch, self.best_val, self.best_epoch, self.reference = 0, math.inf, 0, None
         if checkpoint:
-            self.model.load_state_dict(checkpoint["model"]["state"])
-            self.optimizer.load_state_dict(checkpoint["optimizer"])
-            self.scheduler.load_state_dict(checkpoint["scheduler"])
-            set_rng_states(checkpoint["rng"])
-            self.epoch, self.reference = checkpoint["epoch"], checkpoint["reference_loss"]
-            self.best_val, self.best_epoch = checkpoint["best_val_loss"], checkpoint["best_epoch"]
+            self.restore(checkpoint)
+        self.evaluate = torch.compile(self.model) if config.compile else self.model
+        self.forward = replicate(self.evaluate, self.world, self.device)  # waits for every process to pass the checks
+        if self.world.main and not checkpoint:
+            self.start()
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from `checkpoint`: weights, optimizer, schedule, random states, progress; drop later metrics."""
+        self.model.load_state_dict(checkpoint["model"]["state"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        set_rng_states(checkpoint["rng"])
+        self.epoch, self.reference = checkpoint["epoch"], checkpoint["reference_loss"]
+        self.best_val, self.best_epoch = checkpoint["best_val_loss"], checkpoint["best_epoch"]
+        if self.world.main:
             self.files.keep_metrics_until(self.epoch)
-        else:
-            self.files.start(overwrite)
-            self.files.config.write_text(json.dumps({
-                **identity(setup, config), "model": {"name": setup.model, "config": setup.model_config},
-                "task_info": setup.info, "datasets": setup.datasets, "provenance": provenance()}, indent=2) + "\n")
+
+    def start(self) -> None:
+        """Begin a new run directory with its config.json."""
+        setup = self.setup
+        self.files.start()
+        self.files.config.write_text(json.dumps({
+            **identity(setup, self.config), "model": {"name": setup.model, "config": setup.model_config},
+            "task_info": setup.info, "datasets": setup.datasets, "provenance": provenance()}, indent=2) + "\n")
 
     def autocast(self) -> Any:
         """Mixed precision when asked for (CUDA only, checked by the config)."""
@@ -263,45 +314,55 @@ class Trainer:
     def fit(self, on_step: Callable[[Step], None] = lambda step: None,
             on_epoch: Callable[[dict], None] = lambda record: None) -> Result:
         """Train the epochs left: per epoch, shuffled mini-batches, validation, checkpoints, a metrics line."""
-        setup, config, files = self.setup, self.config, self.files
-        shuffle = torch.Generator()
-        loader = DataLoader(setup.train, batch_size=config.batch_size, shuffle=True, generator=shuffle)
-        val_loader = DataLoader(setup.val, batch_size=config.batch_size)
-        samples = len(setup.train)
         with deterministic(self.device):
-            for epoch in range(self.epoch + 1, config.epochs + 1):
-                shuffle.manual_seed(config.seed * 1_000_003 + epoch)  # an epoch's order depends on seed and epoch only
-                self.model.train()
-                started, loss_sum, epoch_samples = time.perf_counter(), 0.0, 0
-                for step, batch in enumerate(loader):
-                    with self.autocast():
-                        loss = setup.batch_loss(self.forward, self.loss, to_device(batch, self.device))
-                    value = loss.item()
-                    self.reference = value if self.reference is None else self.reference
-                    stop_if_diverged(divergence(value, self.reference), f"epoch {epoch}, step {step + 1}", files,
-                                     self.epoch)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    self.optimizer.step()
-                    batch_samples = batch_length(batch)
-                    loss_sum += value * batch_samples
-                    epoch_samples += batch_samples
-                    on_step(Step(epoch, config.epochs, (epoch - 1) * samples + epoch_samples, config.epochs * samples,
-                                 value))
+            for epoch in range(self.epoch + 1, self.config.epochs + 1):
+                started = time.perf_counter()
+                train_loss = self.train_epoch(epoch, on_step)
                 seconds = time.perf_counter() - started
                 self.scheduler.step()
-                val_loss = validate(self.forward, self.loss, setup, val_loader, self.device, self.autocast)
-                stop_if_diverged(divergence(val_loss, self.reference), f"the validation of epoch {epoch}", files,
+                val_loss = validate(self.evaluate, self.loss, self.setup, self.config.batch_size // self.world.size,
+                                    self.device, self.autocast, self.world)
+                stop_if_diverged(divergence(val_loss, self.reference), f"the validation of epoch {epoch}", self.files,
                                  self.epoch)
-                self.epoch = epoch
-                if val_loss < self.best_val:
-                    self.best_val, self.best_epoch = val_loss, epoch
-                    save_checkpoint(self.state(val_loss), files.best)  # before last.pt: a stop between redoes it
-                save_checkpoint(self.state(val_loss), files.last)
-                record = {"epoch": epoch, "train_loss": loss_sum / samples, "val_loss": val_loss,
-                          "best_val_loss": self.best_val, "lr": self.optimizer.param_groups[0]["lr"],
-                          "samples_per_s": samples / seconds, "seconds": seconds}
-                with files.metrics.open("a") as log:
-                    log.write(json.dumps(record) + "\n")
-                on_epoch(record)
-        return Result(self.best_val, self.best_epoch, self.epoch, files)
+                on_epoch(self.finish_epoch(epoch, train_loss, val_loss, seconds))
+        return Result(self.best_val, self.best_epoch, self.epoch, self.files)
+
+    def train_epoch(self, epoch: int, on_step: Callable[[Step], None]) -> float:
+        """One pass over the training frames in the epoch's order, this process's share of each batch; the mean loss."""
+        setup, config, world = self.setup, self.config, self.world
+        samples = len(setup.train)
+        parts = shares(epoch_order(samples, config.seed, epoch), config.batch_size, world)
+        loader = DataLoader(setup.train, batch_sampler=[part.indices for part in parts])
+        self.forward.train()
+        loss_sum, done = 0.0, 0
+        for step, (batch, part) in enumerate(zip(loader, parts)):
+            with self.autocast():
+                loss = setup.batch_loss(self.forward, self.loss, to_device(batch, self.device))
+            value = global_mean(loss.item(), part, world, self.device)
+            self.reference = value if self.reference is None else self.reference
+            stop_if_diverged(divergence(value, self.reference), f"epoch {epoch}, step {step + 1}", self.files,
+                             self.epoch)
+            self.optimizer.zero_grad(set_to_none=True)
+            (loss * part.weight(world.size)).backward()
+            self.optimizer.step()
+            loss_sum += value * part.total
+            done += part.total
+            on_step(Step(epoch, config.epochs, (epoch - 1) * samples + done, config.epochs * samples, value))
+        return loss_sum / samples
+
+    def finish_epoch(self, epoch: int, train_loss: float, val_loss: float, seconds: float) -> dict:
+        """Count the epoch done and (rank 0) write best.pt if it is the best, its metrics line, then last.pt."""
+        self.epoch = epoch
+        best = val_loss < self.best_val
+        if best:
+            self.best_val, self.best_epoch = val_loss, epoch
+        samples = len(self.setup.train)
+        record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "best_val_loss": self.best_val,
+                  "lr": self.optimizer.param_groups[0]["lr"], "samples_per_s": samples / seconds, "seconds": seconds}
+        if self.world.main:
+            if best:
+                save_checkpoint(self.state(val_loss), self.files.best)
+            with self.files.metrics.open("a") as log:
+                log.write(json.dumps(record) + "\n")
+            save_checkpoint(self.state(val_loss), self.files.last)  # last: a stop before it redoes the whole epoch
+        return record

@@ -1,5 +1,6 @@
 """Task `ae`: a bottleneck autoencoder of frames; the checkpoint also holds its encoder and decoder on their own."""
 
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -31,7 +32,7 @@ def setup(data: Path, val: Path | None = None, val_split: float = 0.1, seed: int
     if val is not None:
         infos["val"] = DatasetInfo.read(val, "ae")
         check_like(infos["data"], infos["val"])
-    train, held_out = train_val(FrameWindows, [data], val and [val], val_split, seed)
+    train, held_out = train_val(partial(FrameWindows, window=1), [data], val and [val], val_split, seed)
     info = infos["data"]
     model_config = dict(in_channels=len(info.fields), out_channels=len(info.fields), latent=latent, width=width,
                         depth=depth)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from fluidloss_cli.engine.correction import RE_SCALE, CorrectedSolver, correction_channels
 from fluidloss_cli.engine.data.schema import open_dataset
@@ -40,9 +41,10 @@ class UnrolledLoss:
         total = torch.zeros((), device=batch["velocity_x"].device)
         for step in range(1, self.unroll + 1):
             state = solver.step(state, batch["reynolds"], model)
-            predicted = solver.frame(state)
-            total = total + field_loss(loss, [predicted[n] for n in solver.fields],
-                                       [batch[n][:, step] for n in solver.fields])
+            with record_function("sol.loss"):
+                predicted = solver.frame(state)
+                total = total + field_loss(loss, [predicted[n] for n in solver.fields],
+                                           [batch[n][:, step] for n in solver.fields])
         return total
 
 

@@ -1,0 +1,35 @@
+"""Bicubic upsampling of stored fields, the baseline a super-resolution model must beat.
+
+Each field is interpolated at the true positions of the fine samples: x-faces sit on cell edges along x and at
+cell centres along y, y-faces the other way round, density at cell centres. `grid_sample` does the bicubic
+interpolation; positions beyond the outermost coarse samples take the border values.
+"""
+
+import torch
+import torch.nn.functional as F
+
+FACE_AXES = {"velocity_x": (False, True), "velocity_y": (True, False), "density": (False, False)}
+"""Field -> whether its samples lie on cell edges along (rows, columns); otherwise at cell centres."""
+
+
+def source_positions(fine: int, factor: int, on_edges: bool) -> torch.Tensor:
+    """Coarse sample indices (fractional) of the fine samples along one axis."""
+    index = torch.arange(fine, dtype=torch.float64)
+    return index / factor if on_edges else (index + 0.5) / factor - 0.5
+
+
+def bicubic(values: torch.Tensor, shape: tuple[int, int], factor: int, edges: tuple[bool, bool]) -> torch.Tensor:
+    """Interpolate [B, h, w] at the positions of a fine [B, *shape] field of the same kind."""
+    rows, cols = (source_positions(n, factor, e) for n, e in zip(shape, edges))
+    normalised = [2 * pos / max(size - 1, 1) - 1 for pos, size in zip((rows, cols), values.shape[-2:])]
+    grid_y, grid_x = torch.meshgrid(*normalised, indexing="ij")
+    grid = torch.stack([grid_x, grid_y], dim=-1).to(values)[None].expand(values.shape[0], -1, -1, -1)
+    return F.grid_sample(values[:, None], grid, mode="bicubic", padding_mode="border", align_corners=True)[:, 0]
+
+
+def upsample_frame(frame: dict[str, torch.Tensor], factor: int) -> dict[str, torch.Tensor]:
+    """Bicubic upsampling of a batch of stored fields (velocity faces, density) by an integer `factor`."""
+    height, faces = frame["velocity_x"].shape[-2:]
+    fine_h, fine_w = height * factor, (faces - 1) * factor
+    shapes = {"velocity_x": (fine_h, fine_w + 1), "velocity_y": (fine_h + 1, fine_w), "density": (fine_h, fine_w)}
+    return {name: bicubic(values, shapes[name], factor, FACE_AXES[name]) for name, values in frame.items()}

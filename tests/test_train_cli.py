@@ -1,0 +1,254 @@
+"""`train sr` and `train ae` end to end on tiny real datasets: files, checkpoints, learning, determinism, resume,
+and one clear line for every kind of bad input."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import h5py
+import pytest
+import torch
+from conftest import run_cli
+from torch.utils.data import default_collate
+
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.losses import build_loss
+from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.models.autoencoder import Autoencoder
+from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig, build_model, load_checkpoint
+from fluidloss_cli.engine.training.data import PairedFrames
+from fluidloss_cli.engine.training.tasks.sr import sr_loss
+
+EPOCHS = 4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny networks train fastest on one thread, and far faster than on two when the cores are busy."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> SimpleNamespace:
+    """karman 32x16 (Re 1e5, 2e5; 12 frames each), its 16x8 downsampling, and 16x8 frames of other simulations."""
+    folder = tmp_path_factory.mktemp("train_data")
+    fine, coarse, other = folder / "k.h5", folder / "k16.h5", folder / "other16.h5"
+    run_cli("generate", "karman", "--res", "32x16", "--re", "1e5", "2e5", "--frames", "12", "--out", fine)
+    run_cli("downsample", fine, "--res", "16x8", "--out", coarse)
+    run_cli("generate", "karman", "--res", "16x8", "--re", "3e5", "4e5", "--frames", "3", "--out", other)
+    return SimpleNamespace(fine=fine, coarse=coarse, other=other)
+
+
+def sr_args(data: SimpleNamespace, out: Path, *extra: str, epochs: int = EPOCHS) -> list:
+    """A small, fast `train sr` command line (width 8, one block, batch 4, CPU)."""
+    return ["train", "sr", "--coarse", data.coarse, "--fine", data.fine, "--out", out, "--width", "8", "--blocks", "1",
+            "--batch-size", "4", "--epochs", str(epochs), "--device", "cpu", *extra]
+
+
+def text(result) -> str:
+    """A command's output with rich's line wrapping undone."""
+    return " ".join(result.output.split())
+
+
+def metrics(run: Path) -> list[dict]:
+    """The lines of a run's metrics.jsonl."""
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    """The model state dict of a checkpoint."""
+    return load_checkpoint(path)["model"]["state"]
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    """Bit-identical state dicts."""
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name} differs"
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    """Exit status 2 and nothing but one `error: ...` line containing `fragments`; no traceback."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    message = result.output.strip()
+    assert message.startswith("error: ") and "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_sr_trains_and_checkpoints_everything(data, tmp_path):
+    run = tmp_path / "sr"
+    output = text(run_cli(*sr_args(data, run)))
+    assert "sr x2: karman 16x8 -> 32x16" in output and "22 training and 2 validation frames" in output
+    assert {p.name for p in run.iterdir()} == {"last.pt", "best.pt", "metrics.jsonl", "config.json"}
+
+    lines = metrics(run)
+    assert [line["epoch"] for line in lines] == list(range(1, EPOCHS + 1))
+    assert lines[-1]["train_loss"] < 0.5 * lines[0]["train_loss"]
+    last, best = load_checkpoint(run / "last.pt"), load_checkpoint(run / "best.pt")
+    assert last["epoch"] == EPOCHS and best["epoch"] == best["best_epoch"] == last["best_epoch"]
+    assert best["val_loss"] == min(line["val_loss"] for line in lines) == last["best_val_loss"]
+
+    assert last["task"] == "sr" and last["loss"] == "mse" and last["task_info"]["factor"] == 2
+    assert last["model"]["name"] == "sr"
+    assert last["model"]["config"] == dict(in_channels=2, out_channels=2, factor=2, width=8, blocks=1)
+    assert last["training"] == dict(loss="mse", epochs=EPOCHS, batch_size=4, lr=1e-3, seed=0, amp="off",
+                                    compile=False)
+    config = json.loads((run / "config.json").read_text())
+    for role, path in (("coarse", data.coarse), ("fine", data.fine)):
+        identity = last["datasets"][role]
+        assert identity["path"] == str(path.resolve()) and len(identity["sha256"]) == 64
+        assert identity["sha256"] == config["datasets"][role]["sha256"]
+    assert last["datasets"]["coarse"]["sha256"] != last["datasets"]["fine"]["sha256"]
+    assert torch.__version__.startswith(last["provenance"]["torch"]) and "train sr" in last["provenance"]["command"]
+
+    # the trained network beats an untrained one of the same shape on every frame
+    frames = default_collate([item for item in PairedFrames(data.coarse, data.fine)])
+    mse = build_loss("mse")
+    torch.manual_seed(0)
+    untrained = MODELS["sr"](**last["model"]["config"]).eval()
+    with torch.no_grad():
+        assert sr_loss(build_model(best), mse, frames) < 0.5 * sr_loss(untrained, mse, frames)
+
+
+def test_ae_reports_compression_and_exports_encoder_and_decoder(data, tmp_path):
+    run = tmp_path / "ae"
+    output = text(run_cli("train", "ae", "--data", data.fine, "--out", run, "--latent", "4", "--width", "8",
+                          "--epochs", "2", "--batch-size", "4", "--device", "cpu"))
+    with h5py.File(data.fine) as handle:
+        values = sum(handle["sim_0000"][name].shape[1] * handle["sim_0000"][name].shape[2]
+                     for name in ("velocity_x", "velocity_y"))
+    latent = 4 * math.ceil(33 / 4) * math.ceil(17 / 4)  # the 33x17 face grid, halved twice
+    assert f"compression ratio {values / latent:.2f}" in output
+    assert "22 training and 2 validation frames" in output  # every frame of both simulations
+
+    checkpoint = load_checkpoint(run / "last.pt")
+    assert checkpoint["task_info"]["compression_ratio"] == pytest.approx(values / latent)
+    model = build_model(checkpoint)
+    encoder, decoder = Autoencoder(**checkpoint["model"]["config"]), Autoencoder(**checkpoint["model"]["config"])
+    encoder.encoder.load_state_dict(checkpoint["parts"]["encoder"])
+    decoder.decoder.load_state_dict(checkpoint["parts"]["decoder"])
+    x = torch.randn(3, 2, 33, 17)
+    with torch.no_grad():
+        latent_grid = encoder.encode(x)
+        assert latent_grid.shape == (3, 4, 9, 5)
+        assert torch.equal(decoder.decode(latent_grid, 33, 17), model(x))
+
+
+def test_same_seed_gives_bit_identical_weights(data, tmp_path):
+    for name, seed in (("a", "0"), ("b", "0"), ("c", "1")):
+        run_cli(*sr_args(data, tmp_path / name, "--seed", seed, epochs=2))
+    assert_same_weights(weights(tmp_path / "a" / "last.pt"), weights(tmp_path / "b" / "last.pt"))
+    other = weights(tmp_path / "c" / "last.pt")
+    assert not torch.equal(weights(tmp_path / "a" / "last.pt")["stem.weight"], other["stem.weight"])
+
+
+def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(data, tmp_path):
+    epochs = 10
+    reference, run = tmp_path / "reference", tmp_path / "interrupted"
+    run_cli(*sr_args(data, reference, epochs=epochs))
+
+    args = [str(a) for a in sr_args(data, run, epochs=epochs)]
+    process = subprocess.Popen([sys.executable, "-m", "fluidloss_cli", *args], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while not (run / "last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=60)[1].decode()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr and "--resume" in stderr
+    done = load_checkpoint(run / "last.pt")["epoch"]
+    assert 1 <= done < epochs, "the run was not interrupted"
+    assert [line["epoch"] for line in metrics(run)] == list(range(1, done + 1))
+
+    result = run_cli(*args, "--resume")
+    assert f"resuming after epoch {done}" in text(result)
+    assert_same_weights(weights(run / "last.pt"), weights(reference / "last.pt"))
+    assert_same_weights(weights(run / "best.pt"), weights(reference / "best.pt"))
+    for resumed, uninterrupted in zip(metrics(run), metrics(reference), strict=True):
+        assert (resumed["epoch"], resumed["train_loss"], resumed["val_loss"]) == \
+            (uninterrupted["epoch"], uninterrupted["train_loss"], uninterrupted["val_loss"])
+
+
+@pytest.mark.parametrize("extra, fragments", [
+    (["--loss", "msee"], ["unknown loss 'msee'"]),
+    (["--batch-size", "64"], ["--batch-size 64 is larger than the 22 training samples"]),
+    (["--lr", "-1"], ["--lr must be positive"]),
+    (["--val-split", "1.5"], ["--val-split must lie between 0 and 1"]),
+    (["--amp", "bf16"], ["--amp bf16 is CUDA-only"]),
+    (["--val-coarse", "{coarse}"], ["--val-coarse and --val-fine go together"]),
+    (["--coarse", "{other}"], ["hold different simulations"]),
+    (["--coarse", "{fine}", "--fine", "{coarse}"], ["resolution ratio must be one of 2, 4"]),
+    (["--coarse", "missing.h5"], ["missing.h5: no such file"]),
+    (["--resume", "--overwrite"], ["--resume and --overwrite exclude each other"]),
+])
+def test_bad_input_is_one_clear_line(data, tmp_path, monkeypatch, extra, fragments):
+    monkeypatch.chdir(tmp_path)
+    extra = [arg.format(**vars(data)) for arg in extra]
+    assert_one_line_error(run_cli(*sr_args(data, tmp_path / "run", *extra), ok=False), *fragments)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_directory_is_resumed_or_overwritten_only_when_asked_and_with_the_same_options(data, tmp_path):
+    run = tmp_path / "run"
+    assert_one_line_error(run_cli(*sr_args(data, run, "--resume", epochs=2), ok=False), "holds no run to continue")
+    run_cli(*sr_args(data, run, epochs=2))
+    before = (run / "last.pt").read_bytes()
+
+    assert_one_line_error(run_cli(*sr_args(data, run, epochs=2), ok=False), "already holds a run", "--resume",
+                          "--overwrite")
+    assert_one_line_error(run_cli(*sr_args(data, run, "--resume", epochs=3), ok=False), "(epochs differ)")
+    assert_one_line_error(run_cli(*sr_args(data, run, "--resume", "--lr", "0.01", "--width", "16", epochs=2),
+                                  ok=False), "(width, lr differ)")
+    assert_one_line_error(run_cli("train", "ae", "--data", data.fine, "--out", run, "--device", "cpu", "--resume",
+                                  ok=False), "checkpoint of task 'sr'", "train ae --resume")
+    assert (run / "last.pt").read_bytes() == before and len(metrics(run)) == 2
+
+    assert "resuming after epoch 2" in text(run_cli(*sr_args(data, run, "--resume", epochs=2)))  # finished: a no-op
+    assert (run / "last.pt").read_bytes() == before and len(metrics(run)) == 2
+    run_cli(*sr_args(data, run, "--overwrite", "--seed", "1", epochs=1))
+    assert [line["epoch"] for line in metrics(run)] == [1] and load_checkpoint(run / "last.pt")["training"]["seed"] == 1
+
+
+def test_exploding_loss_stops_with_one_line_and_no_checkpoint(data, tmp_path):
+    run = tmp_path / "run"
+    result = run_cli(*sr_args(data, run, "--lr", "1e4"), ok=False)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    last_line = result.output.strip().splitlines()[-1]
+    assert last_line.startswith("error: training stopped at epoch 1, step 2: the loss"), last_line
+    assert "no checkpoint was written" in last_line and "Lower --lr" in last_line
+    assert not (run / "last.pt").exists() and not (run / "best.pt").exists()
+
+
+def test_divergence_keeps_the_last_good_checkpoint_and_the_run_resumes_from_it(data, tmp_path):
+    """The network is broken (NaN weights) right after epoch 1 is saved: epoch 2 stops at its first step."""
+    run = tmp_path / "run"
+    setup = TASKS["sr"](coarse=data.coarse, fine=data.fine, width=8, blocks=1)
+    trainer = Trainer(setup, TrainConfig(epochs=3, batch_size=4), run, torch.device("cpu"))
+
+    def break_weights(record: dict) -> None:
+        with torch.no_grad():
+            for parameter in trainer.model.parameters():
+                parameter.fill_(math.nan)
+
+    with pytest.raises(FluidlossError, match=r"^training stopped at epoch 2, step 1: the loss is nan; the last good "
+                                             r"checkpoint .*last\.pt \(epoch 1\) is kept"):
+        trainer.fit(on_epoch=break_weights)
+    kept = load_checkpoint(run / "last.pt")
+    assert kept["epoch"] == 1 and load_checkpoint(run / "best.pt")["epoch"] == 1
+    assert all(torch.isfinite(tensor).all() for tensor in kept["model"]["state"].values())
+    assert [line["epoch"] for line in metrics(run)] == [1]
+
+    result = run_cli(*sr_args(data, run, "--resume", epochs=3))
+    assert "resuming after epoch 1" in text(result) and [line["epoch"] for line in metrics(run)] == [1, 2, 3]
