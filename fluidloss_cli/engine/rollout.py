@@ -1,0 +1,92 @@
+"""Rollouts of the study's pipeline: the coarse simulation, optionally corrected by a SOL checkpoint every step, and
+optionally super-resolved by an SR checkpoint; what `simulate`, `evaluate` and `benchmark` run.
+
+A pipeline is built from checkpoints alone (they carry scene, resolution, dt and model), and checked for
+consistency: a SOL model and an SR model must be of the same scene, the SR model's input must be the coarse
+resolution, and a starting dataset must match the coarse grid.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from fluidloss_cli.engine.correction import CorrectedSolver, Frame
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.training.checkpoint import build_model, load_checkpoint
+from fluidloss_cli.engine.training.frames import from_grid, to_grid
+
+
+@dataclass
+class SRModel:
+    """A trained super-resolution network with the facts needed to apply it."""
+
+    model: nn.Module
+    factor: int
+    scene: str
+    coarse: Resolution
+    fields: list[str]
+    path: Path
+
+    @torch.no_grad()
+    def __call__(self, frame: Frame) -> Frame:
+        """The fine frame predicted from a coarse one (fields the model was trained on)."""
+        height, width = self.coarse
+        inputs = {name: frame[name] for name in self.fields}
+        return from_grid(self.model(to_grid(inputs)), Resolution(height * self.factor, width * self.factor),
+                         self.fields)
+
+
+def checkpoint_of(path: Path, task: str) -> dict:
+    """Load a checkpoint and check that it was trained for `task`."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint["task"] != task:
+        raise FluidlossError(f"{path} is a {checkpoint['task']!r} checkpoint, expected a {task!r} one")
+    return checkpoint
+
+
+def load_sol(path: Path, device: torch.device) -> tuple[nn.Module, dict]:
+    """A SOL correction network on `device` and its task facts (scene, resolution, dt)."""
+    checkpoint = checkpoint_of(path, "sol")
+    return build_model(checkpoint).to(device), checkpoint["task_info"]
+
+
+def load_sr(path: Path, device: torch.device) -> SRModel:
+    """An SR network on `device` with its factor, scene and coarse input resolution."""
+    checkpoint = checkpoint_of(path, "sr")
+    coarse = checkpoint["datasets"]["coarse"]
+    return SRModel(build_model(checkpoint).to(device), int(checkpoint["task_info"]["factor"]), coarse["scene"],
+                   Resolution(*coarse["resolution"]), list(checkpoint["task_info"]["fields"]), Path(path))
+
+
+@dataclass
+class Pipeline:
+    """Coarse solver, optional SOL correction, optional SR: one consistent setup on one device."""
+
+    solver: CorrectedSolver
+    sol: nn.Module | None = None
+    sr: SRModel | None = None
+
+    @classmethod
+    def build(cls, scene: str, resolution: Resolution, dt: float, device: torch.device, sol: Path | None = None,
+              sr: Path | None = None) -> "Pipeline":
+        """Check that the checkpoints fit the coarse `scene` at `resolution` and `dt`, and build the pipeline."""
+        model = None
+        if sol is not None:
+            model, info = load_sol(sol, device)
+            trained = (info["scene"], Resolution(*info["resolution"]), float(info["dt"]))
+            if trained != (scene, resolution, float(dt)):
+                raise FluidlossError(f"{sol} corrects {trained[0]} at {trained[1]} with dt {trained[2]:g}, "
+                                     f"not {scene} at {resolution} with dt {dt:g}")
+        upsampler = load_sr(sr, device) if sr is not None else None
+        if upsampler and (upsampler.scene, upsampler.coarse) != (scene, resolution):
+            raise FluidlossError(f"{sr} upsamples {upsampler.scene} at {upsampler.coarse} (factor {upsampler.factor}),"
+                                 f" not {scene} at {resolution}")
+        return cls(CorrectedSolver(scene, resolution, dt, device), model, upsampler)
+
+    def run(self, frame: Frame, reynolds: torch.Tensor, steps: int) -> tuple[list[Frame], list[Frame] | None]:
+        """`steps` coarse (corrected) frames from `frame`, and their super-resolved versions when there is an SR."""
+        coarse = self.solver.rollout(frame, reynolds, steps, self.sol)
+        return coarse, [self.sr(f) for f in coarse] if self.sr else None
