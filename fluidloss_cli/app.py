@@ -38,12 +38,15 @@ app = typer.Typer(
 
 def _register() -> None:
     """Attach every subcommand; each lives in its own module under fluidloss_cli.commands."""
-    from fluidloss_cli.commands import downsample, generate, train, weights
+    from fluidloss_cli.commands import benchmark, downsample, evaluate, generate, simulate, train, weights
 
     app.command("generate")(generate.generate)
     app.command("downsample")(downsample.downsample)
     app.add_typer(weights.app, name="weights")
     app.add_typer(train.app, name="train")
+    app.add_typer(evaluate.app, name="evaluate")
+    app.command("benchmark")(benchmark.benchmark)
+    app.command("simulate")(simulate.simulate)
 
 
 _register()

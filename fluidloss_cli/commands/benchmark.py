@@ -1,0 +1,70 @@
+"""`fluidloss benchmark`: time fine, coarse, coarse+SOL and coarse+SOL+SR rollouts and score them against the fine."""
+
+import json
+import os
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console
+from fluidloss_cli.engine.device import resolve_device
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.provenance import provenance
+from fluidloss_cli.engine.resolution import Resolution, parse_resolution
+from fluidloss_cli.engine.rollout import load_sol
+from fluidloss_cli.engine.timing import VariantResult, run_benchmark
+
+
+def table(results: list[VariantResult], steps: int, metrics: list[str]) -> Table:
+    """Per-frame time (median, min-max), speed-up over the fine simulation, and mean error of each variant."""
+    fine_ms = results[0].per_frame_ms(steps)[0]
+    view = Table(title=f"{steps}-step rollouts, per frame (median of interleaved runs, min-max)")
+    for column in ["variant", "ms/frame", "speed-up vs fine", *(f"{m} vs fine" for m in metrics)]:
+        view.add_column(column, justify="left" if column == "variant" else "right", no_wrap=column == "variant")
+    for result in results:
+        median, low, high = result.per_frame_ms(steps)
+        errors = [f"{v:.4g}" if isinstance(v, float) else "missing" for v in result.errors.values()]
+        view.add_row(result.name, f"{median:.1f} ({low:.1f}-{high:.1f})", f"{fine_ms / median:.2f}x", *errors)
+    return view
+
+
+def benchmark(
+    data: Path = typer.Option(..., "--data", help="Fine dataset: start frame, Reynolds number and reference.", dir_okay=False),
+    sim: str = typer.Option("sim_0000", "--sim", help="Simulation (group) of --data to start from."),
+    frame: int = typer.Option(100, "--frame", help="Frame to start the rollouts from."),
+    steps: int = typer.Option(50, "--steps", help="Steps per rollout."),
+    coarse_res: str = typer.Option(None, "--coarse-res", help="Coarse resolution HxW (default: the SOL checkpoint's)."),
+    sol: Path = typer.Option(None, "--sol", help="SOL checkpoint applied every coarse step.", dir_okay=False),
+    sr: Path = typer.Option(None, "--sr", help="Super-resolution checkpoint applied to every coarse frame.", dir_okay=False),
+    repeats: int = typer.Option(3, "--repeats", help="Timed runs per variant, interleaved, after one warm-up."),
+    metrics: str = typer.Option("mse,lsim", "--metrics", help="Comma-separated losses from the registry to score with."),
+    device: str = DeviceOption,
+    json_out: Path = typer.Option(None, "--json", help="Also write the results to this JSON file.", dir_okay=False),
+    config: Path = ConfigOption,
+) -> None:
+    """The study's time-cost evaluation: is coarse + SOL + SR faster than the fine simulation, and closer to it?"""
+    if steps < 1 or repeats < 1:
+        raise FluidlossError(f"--steps and --repeats must be at least 1, got {steps} and {repeats}")
+    target = resolve_device(device)
+    if coarse_res is None and sol is None:
+        raise FluidlossError("give --coarse-res HxW or a --sol checkpoint (whose resolution is used)")
+    coarse = parse_resolution(coarse_res) if coarse_res else Resolution(*load_sol(sol, target)[1]["resolution"])
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    console.print(f"benchmark on {target}: {data} {sim} from frame {frame}, {steps} steps, {repeats} timed runs each",
+                  highlight=False)
+    results = run_benchmark(data, sim, frame, steps, coarse, target, sol=sol, sr=sr, repeats=repeats,
+                            metrics=tuple(names))
+    console.print(table(results, steps, names))
+    missing = {metric: value for result in results for metric, value in result.errors.items() if isinstance(value, str)}
+    for metric, reason in missing.items():
+        console.print(f"{metric} column {reason}", highlight=False)
+    if json_out:
+        content = {"device": str(target), "data": str(data), "sim": sim, "frame": frame, "steps": steps,
+                   "provenance": provenance(),
+                   "variants": [{"name": r.name, "seconds_per_run": r.seconds, "ms_per_frame": r.per_frame_ms(steps),
+                                 "errors": r.errors} for r in results]}
+        tmp = json_out.with_name(json_out.name + ".tmp")
+        tmp.write_text(json.dumps(content, indent=1))
+        os.replace(tmp, json_out)
+        console.print(f"wrote [bold]{json_out}[/]", highlight=False)

@@ -1,0 +1,138 @@
+"""The study's time-cost evaluation: how fast is coarse simulation + learned correction + super-resolution against
+the fine simulation, and how close does each come to the fine result?
+
+Every variant rolls out the same N steps from the same frame of a fine dataset (the coarse ones from its
+flux-conserving downsampling). Timings are interleaved (A B C D, A B C D, ...) after one warm-up run of each, CUDA
+synchronised, and reported as medians with min and max. Accuracy compares each variant's frames with the stored
+fine frames at the same times; coarse outputs are bicubic-upsampled first, which is the baseline SR must beat.
+"""
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fluidloss_cli.engine.correction import Frame
+from fluidloss_cli.engine.data.downsample import COARSENERS
+from fluidloss_cli.engine.data.schema import open_dataset
+from fluidloss_cli.engine.data.windows import FrameWindows
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.losses import build_loss, field_loss
+from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.rollout import Pipeline
+from fluidloss_cli.engine.upsample import upsample_frame
+
+
+@dataclass
+class VariantResult:
+    """One variant's rollout times (seconds per run of N steps) and its mean error per metric against the fine."""
+
+    name: str
+    seconds: list[float] = field(default_factory=list)
+    errors: dict[str, float | str] = field(default_factory=dict)
+    """Metric -> mean over steps, or the reason it is missing."""
+
+    def per_frame_ms(self, steps: int) -> tuple[float, float, float]:
+        """Median, min and max milliseconds per frame."""
+        runs = [1e3 * s / steps for s in self.seconds]
+        return statistics.median(runs), min(runs), max(runs)
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where the rollouts start: a fine frame, its coarse version, the Reynolds number and the fine frames after."""
+
+    scene: str
+    dt: float
+    fine: Frame
+    reynolds: torch.Tensor
+    reference: list[Frame]
+
+
+def read_start(path: Path, sim: str, frame: int, steps: int) -> Start:
+    """Frame `frame` of simulation `sim` of a fine dataset and the `steps` frames after it."""
+    with open_dataset(path) as handle:
+        scene, dt = str(handle.attrs["scene"]), float(handle.attrs["dt"])
+    windows = FrameWindows(path, window=steps + 1, simulations=[sim])
+    if not 0 <= frame < len(windows):
+        raise FluidlossError(f"{path}: {sim} has no {steps} frames after frame {frame} (it has {len(windows) + steps})")
+    item = windows[frame]
+    frames = [{n: item[n][k:k + 1] for n in windows.fields} for k in range(steps + 1)]
+    return Start(scene, dt, frames[0], item["reynolds"].view(1), frames[1:])
+
+
+def coarsen(frame: Frame, factor: int) -> Frame:
+    """The flux-conserving downsampling of a frame, as `fluidloss downsample` does it."""
+    return {n: torch.from_numpy(np.ascontiguousarray(COARSENERS[n](v.numpy(), factor, factor)))
+            for n, v in frame.items()}
+
+
+def to_device(frame: Frame, device: torch.device) -> Frame:
+    """Every field of a frame on `device`."""
+    return {n: v.to(device) for n, v in frame.items()}
+
+
+def timed(run: Callable[[], list[Frame]], device: torch.device) -> tuple[float, list[Frame]]:
+    """Seconds of one rollout (CUDA synchronised) and its frames."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    frames = run()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - started, frames
+
+
+def mean_error(metric: str, frames: list[Frame], reference: list[Frame], factor: int) -> float:
+    """Mean over steps of `metric` between (bicubic-upsampled by `factor`) frames and the fine reference."""
+    loss = build_loss(metric)
+    values = []
+    with torch.no_grad():
+        for predicted, truth in zip(frames, reference):
+            fine = upsample_frame(predicted, factor) if factor > 1 else predicted
+            names = list(truth)
+            values.append(field_loss(loss, [fine[n].cpu().float() for n in names], [truth[n] for n in names]).item())
+    return float(np.mean(values))
+
+
+def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resolution, device: torch.device,
+                  sol: Path | None = None, sr: Path | None = None, repeats: int = 3,
+                  metrics: tuple[str, ...] = ("mse", "lsim")) -> list[VariantResult]:
+    """Time and score fine, coarse, coarse+SOL and coarse+SOL+SR rollouts of `steps` steps from one fine frame."""
+    start = read_start(data, sim, frame, steps)
+    fine_res = Resolution(start.fine["velocity_x"].shape[-2], start.fine["velocity_x"].shape[-1] - 1)
+    factor = fine_res.height // coarse.height
+    if fine_res.height % coarse.height or fine_res.width != coarse.width * factor or factor < 2:
+        raise FluidlossError(f"--coarse-res {coarse} is not a coarser grid of {data} ({fine_res}) by one factor")
+    coarse_start = to_device(coarsen(start.fine, factor), device)
+    reynolds = start.reynolds.to(device)
+    variants: dict[str, tuple[Callable[[], list[Frame]], int]] = {}
+    fine = Pipeline.build(start.scene, fine_res, start.dt, device)
+    variants["fine"] = (lambda: fine.run(to_device(start.fine, device), reynolds, steps)[0], 1)
+    plain = Pipeline.build(start.scene, coarse, start.dt, device)
+    variants["coarse"] = (lambda: plain.run(coarse_start, reynolds, steps)[0], factor)
+    if sol is not None:
+        corrected = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol)
+        variants["coarse+SOL"] = (lambda: corrected.run(coarse_start, reynolds, steps)[0], factor)
+    if sr is not None:
+        full = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, sr=sr)
+        if full.sr.factor != factor:
+            raise FluidlossError(f"{sr} upsamples by {full.sr.factor}, but {data} is {factor}x finer than {coarse}")
+        name = "coarse+SOL+SR" if sol is not None else "coarse+SR"
+        variants[name] = (lambda: full.run(coarse_start, reynolds, steps)[1], 1)
+    results = {name: VariantResult(name) for name in variants}
+    outputs = {name: timed(run, device)[1] for name, (run, _) in variants.items()}  # warm-up: compiles the steps
+    for _ in range(repeats):
+        for name, (run, _) in variants.items():
+            results[name].seconds.append(timed(run, device)[0])
+    for name, (_, scale) in variants.items():
+        for metric in metrics:
+            try:
+                results[name].errors[metric] = mean_error(metric, outputs[name], start.reference, scale)
+            except FluidlossError as exc:
+                results[name].errors[metric] = f"missing: {exc}"
+    return list(results.values())
