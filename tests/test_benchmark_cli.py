@@ -30,7 +30,7 @@ def test_benchmark_times_and_scores_every_variant(karman_files, trained, weights
     out = tmp_path / "bench.json"
     result = run_cli("benchmark", "--data", fine, "--sim", "sim_0001", "--frame", "30", "--steps", "3",
                      "--repeats", "2", "--sol", sol, "--sr", sr, "--metrics", "mse,lsim,vgg", "--device", "cpu",
-                     "--json", out)
+                     "--out", out)
     report = json.loads(out.read_text())
     variants = {v["name"]: v for v in report["variants"]}
     assert list(variants) == ["fine", "coarse", "coarse+SOL", "coarse+SOL+SR"]

@@ -40,7 +40,7 @@ def benchmark(
     repeats: int = typer.Option(3, "--repeats", help="Timed runs per variant, interleaved, after one warm-up."),
     metrics: str = typer.Option("mse,lsim", "--metrics", help="Comma-separated losses from the registry to score with."),
     device: str = DeviceOption,
-    json_out: Path = typer.Option(None, "--json", help="Also write the results to this JSON file.", dir_okay=False),
+    out: Path = typer.Option(None, "--out", help="Also write the results to this JSON file.", dir_okay=False),
     config: Path = ConfigOption,
 ) -> None:
     """The study's time-cost evaluation: is coarse + SOL + SR faster than the fine simulation, and closer to it?"""
@@ -59,12 +59,12 @@ def benchmark(
     missing = {metric: value for result in results for metric, value in result.errors.items() if isinstance(value, str)}
     for metric, reason in missing.items():
         console.print(f"{metric} column {reason}", highlight=False)
-    if json_out:
+    if out:
         content = {"device": str(target), "data": str(data), "sim": sim, "frame": frame, "steps": steps,
                    "provenance": provenance(),
                    "variants": [{"name": r.name, "seconds_per_run": r.seconds, "ms_per_frame": r.per_frame_ms(steps),
                                  "errors": r.errors} for r in results]}
-        tmp = json_out.with_name(json_out.name + ".tmp")
+        tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(json.dumps(content, indent=1))
-        os.replace(tmp, json_out)
-        console.print(f"wrote [bold]{json_out}[/]", highlight=False)
+        os.replace(tmp, out)
+        console.print(f"wrote [bold]{out}[/]", highlight=False)
