@@ -6,6 +6,7 @@ consistency: a SOL model and an SR model must be of the same scene, the SR model
 resolution, and a starting dataset must match the coarse grid.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +87,14 @@ class Pipeline:
                                  f" not {scene} at {resolution}")
         return cls(CorrectedSolver(scene, resolution, dt, device), model, upsampler)
 
-    def run(self, frame: Frame, reynolds: torch.Tensor, steps: int) -> tuple[list[Frame], list[Frame] | None]:
-        """`steps` coarse (corrected) frames from `frame`, and their super-resolved versions when there is an SR."""
-        coarse = self.solver.rollout(frame, reynolds, steps, self.sol)
+    @torch.no_grad()
+    def run(self, frame: Frame, reynolds: torch.Tensor, steps: int,
+            progress: Callable[[int], None] = lambda done: None) -> tuple[list[Frame], list[Frame] | None]:
+        """`steps` coarse (corrected) frames from `frame`, and their super-resolved versions when there is an SR;
+        `progress` hears the number of steps done after each one."""
+        state, coarse = self.solver.state(frame), []
+        for done in range(1, steps + 1):
+            state = self.solver.step(state, reynolds, self.sol, compiled=True)
+            coarse.append(self.solver.frame(state))
+            progress(done)
         return coarse, [self.sr(f) for f in coarse] if self.sr else None
