@@ -6,6 +6,7 @@ obstacle and inflow masks, and the Reynolds number as Re / RE_SCALE where the sc
 differentiable, so a training loss on the corrected states reaches the network through the solver.
 """
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import torch
@@ -108,10 +109,13 @@ class CorrectedSolver:
         return {**state, "velocity": velocity}
 
     @torch.no_grad()
-    def rollout(self, frame: Frame, reynolds: torch.Tensor, steps: int, model: nn.Module | None = None) -> list[Frame]:
-        """The frames of `steps` corrected (or, without a model, plain) coarse steps from `frame`."""
+    def rollout(self, frame: Frame, reynolds: torch.Tensor, steps: int, model: nn.Module | None = None,
+                progress: Callable[[int], None] = lambda done: None) -> list[Frame]:
+        """The frames of `steps` corrected (or, without a model, plain) coarse steps from `frame`; `progress` hears
+        the number of steps done after each one."""
         state, frames = self.state(frame), []
-        for _ in range(steps):
+        for done in range(1, steps + 1):
             state = self.step(state, reynolds, model, compiled=True)
             frames.append(self.frame(state))
+            progress(done)
         return frames

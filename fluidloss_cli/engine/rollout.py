@@ -87,14 +87,9 @@ class Pipeline:
                                  f" not {scene} at {resolution}")
         return cls(CorrectedSolver(scene, resolution, dt, device), model, upsampler)
 
-    @torch.no_grad()
     def run(self, frame: Frame, reynolds: torch.Tensor, steps: int,
             progress: Callable[[int], None] = lambda done: None) -> tuple[list[Frame], list[Frame] | None]:
         """`steps` coarse (corrected) frames from `frame`, and their super-resolved versions when there is an SR;
         `progress` hears the number of steps done after each one."""
-        state, coarse = self.solver.state(frame), []
-        for done in range(1, steps + 1):
-            state = self.solver.step(state, reynolds, self.sol, compiled=True)
-            coarse.append(self.solver.frame(state))
-            progress(done)
+        coarse = self.solver.rollout(frame, reynolds, steps, self.sol, progress)
         return coarse, [self.sr(f) for f in coarse] if self.sr else None
