@@ -6,6 +6,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from fluidloss_cli.app import app
@@ -19,6 +20,16 @@ def run_cli(*args: str, ok: bool = True):
     if ok:
         assert result.exit_code == 0, f"fluidloss {' '.join(map(str, args))} failed:\n{result.output}\n{result.exception!r}"
     return result
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module on one torch thread: tiny networks train fastest so, and far faster than on two when the cores
+    are busy (use with `pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def divergence(vx: np.ndarray, vy: np.ndarray, dy: float, dx: float) -> np.ndarray:

@@ -3,10 +3,10 @@
 import json
 
 import pytest
-import torch
-
 from conftest import run_cli
 from weight_fixtures import weights_env  # noqa: F401  (pytest fixture)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -14,13 +14,10 @@ def trained(karman_files, tmp_path_factory):
     """A one-epoch SOL model on the 64x32 reference and a one-epoch 2x SR model: real checkpoints, quickly made."""
     fine, coarse = karman_files
     folder = tmp_path_factory.mktemp("bench_runs")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     run_cli("train", "sol", "--data", coarse, "--out", folder / "sol", "--unroll", "1", "--epochs", "1",
             "--batch-size", "16", "--val-split", "0.5")
     run_cli("train", "sr", "--coarse", coarse, "--fine", fine, "--out", folder / "sr", "--epochs", "1",
             "--batch-size", "16", "--val-split", "0.5", "--width", "8", "--blocks", "1")
-    torch.set_num_threads(threads)
     return folder / "sol" / "best.pt", folder / "sr" / "best.pt"
 
 

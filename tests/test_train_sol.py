@@ -1,5 +1,6 @@
 """`fluidloss train sol` end to end on real coarse references: the corrected solver beats the plain one."""
 
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
@@ -7,6 +8,8 @@ from conftest import run_cli
 from fluidloss_cli.engine.losses import build_loss
 from fluidloss_cli.engine.training.checkpoint import build_model, load_checkpoint
 from fluidloss_cli.engine.training.tasks import TASKS
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def val_loss(setup, model) -> float:

@@ -1,0 +1,92 @@
+"""`fluidloss evaluate rollout|pair`: checkpoints against test data per rollout step, or one metric of two inputs."""
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console, progress_bar
+from fluidloss_cli.engine.device import resolve_device
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.evaluation import pair as pairs
+from fluidloss_cli.engine.evaluation import report as reports
+from fluidloss_cli.engine.evaluation import rollouts
+from fluidloss_cli.engine.evaluation.metrics import DEFAULT_METRICS, MEASURES
+from fluidloss_cli.engine.evaluation.plots import write_plots
+
+app = typer.Typer(help="Evaluate checkpoints on test data (rollout), or compare two frames or images (pair).",
+                  no_args_is_help=True, rich_markup_mode=None)
+
+def print_table(report: dict, grid: str, summary: str) -> None:
+    """One rich table of a grid: a row per baseline/checkpoint, a column per metric, mean ± std over simulations."""
+    info = report["grids"][grid]["dataset"]
+    steps, starts = report["steps"], ", ".join(map(str, report["starts"]))
+    title = (f"{grid} grid ({info['scene']} {'x'.join(map(str, info['resolution']))}): mean ± std over "
+             f"{len(report['simulations'])} test simulation(s), {reports.SUMMARIES[summary]} "
+             f"(steps 1..{steps} from frame {starts})")
+    table = Table()
+    table.add_column("row", overflow="fold")
+    for metric in report["metrics"]:
+        table.add_column(metric, justify="right", overflow="fold")
+    for cells in reports.table(report, grid, summary):
+        table.add_row(*cells)
+    stdout = Console()  # the results go to stdout; messages and progress to stderr
+    if not stdout.is_terminal:  # a file or pipe gets the whole table, never cut to 80 columns
+        stdout.width = Measurement.get(stdout, stdout.options.update_width(10_000), table).maximum
+    stdout.print(title, highlight=False, soft_wrap=True)
+    stdout.print(table)
+
+
+def print_missing(report: dict) -> None:
+    """Say why each missing column is missing."""
+    for metric, about in report["metrics"].items():
+        if about["missing"]:
+            console.print(f"[bold]{metric}[/] missing: {about['missing']}", highlight=False, soft_wrap=True)
+
+
+@app.command("rollout")
+def rollout(
+    data: Path = typer.Option(..., "--data", help="Coarse test dataset: the reference of the coarse rows (a fine test set made coarse by `fluidloss downsample`).", dir_okay=False),
+    sol: list[Path] = typer.Option(None, "--sol", metavar="FILE", help="SOL checkpoint to evaluate; repeat the flag for several (e.g. one run each trained with mse, lsim, vgg, lpips). A row is named after the run directory of best.pt/last.pt, else the file.", dir_okay=False),
+    fine: Path = typer.Option(None, "--fine", help="Fine test dataset of the same simulations (2x or 4x finer): adds fine rows, every coarse row upsampled bicubically and by each --sr.", dir_okay=False),
+    sr: list[Path] = typer.Option(None, "--sr", metavar="FILE", help="SR checkpoint to evaluate on the fine grid (needs --fine); repeatable.", dir_okay=False),
+    start: list[int] = typer.Option([0], "--start", metavar="FRAME", help="Frame the rollouts start from; repeat for several (a simulation's values are then the mean over its start frames)."),
+    steps: int = typer.Option(None, "--steps", help="Rollout steps (default: as many as the reference holds after the last --start)."),
+    metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", help=f"Comma-separated metric columns: registry losses (mse, mae, lsim, lpips, vgg, ..., see docs/losses.md) and physical measures ({', '.join(MEASURES)}). A loss whose weights are missing becomes a column marked missing."),
+    summary: str = typer.Option("mean", "--summary", help="What the table shows: mean (each metric averaged over the steps) or final (at the last step); the files hold both and every step."),
+    out: Path = typer.Option(..., "--out", help="Folder for evaluation.json, summary.csv, steps.csv, errors_GRID.png, spectra_GRID.png.", file_okay=False),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an evaluation that --out already holds."),
+    device: str = DeviceOption,
+    config: Path = ConfigOption,
+) -> None:
+    """Roll out the uncorrected coarse solver and each SOL checkpoint (and, with --fine, bicubic and each SR on top)
+    from the test frames; report every metric per checkpoint and step, mean ± std over the test simulations."""
+    if summary not in reports.SUMMARIES:
+        raise FluidlossError(f"--summary must be one of {', '.join(reports.SUMMARIES)}, got {summary!r}")
+    evaluation = rollouts.prepare(data, sol or [], fine, sr or [], start, steps, metrics, resolve_device(device))
+    reports.check_out(out, overwrite)
+    with progress_bar() as bar:
+        task = bar.add_task("rollouts", total=len(start) * len(evaluation.corrections), unit="rollouts")
+        results = rollouts.run(evaluation, lambda label: bar.update(task, advance=1, description=f"rolled out {label}"))
+    report = reports.document(evaluation, results)
+    files = reports.write_tables(report, out) + write_plots(report, out)
+    for grid in report["grids"]:
+        print_table(report, grid, summary)
+    print_missing(report)
+    console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
+
+
+@app.command("pair")
+def pair(
+    a: str = typer.Argument(..., help=f"The reference: {pairs.INPUTS}."),
+    b: str = typer.Argument(..., help="The input compared with A, of the same kind and shape."),
+    metric: str = typer.Option("lsim", "--metric", help=f"Metric, or several comma-separated: registry losses; for dataset frames also {', '.join(MEASURES)}."),
+    device: str = DeviceOption,
+) -> None:
+    """Print metrics of B against A. Dataset frames are compared field by field as `evaluate rollout` does (velocity
+    as F(X,X')+F(Y,Y'), density); .png/.npy inputs as images, lsim being the official LSiM computeDistance
+    (resized to 224x224). Measures of one frame alone (divergence, energy) print A's and B's value."""
+    for name, value in pairs.compare(a, b, metric, resolve_device(device)).items():
+        typer.echo(f"{name} A {value[0]:.8g} B {value[1]:.8g}" if isinstance(value, tuple) else f"{name} {value:.8g}")

@@ -1,0 +1,143 @@
+"""The metric columns of an evaluation: losses of the registry (mse, lsim, vgg, ...) and physical measures.
+
+A column computes one value per sample [B] from a predicted and a reference frame. A registry loss whose weights
+cannot be loaded becomes a column marked missing, with the reason, instead of stopping the evaluation.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from fluidloss_cli.engine.correction import Frame
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.evaluation.physics import (
+    Spacing,
+    fluid_cells,
+    kinetic_energy,
+    rms_divergence,
+    spectrum_error,
+    vorticity_correlation,
+)
+from fluidloss_cli.engine.losses import LOSSES, build_loss, field_loss
+from fluidloss_cli.engine.losses.combine import parse_spec
+
+
+class Geometry(NamedTuple):
+    """What the physical measures need to know about a grid besides the fields."""
+
+    spacing: Spacing
+    fluid: torch.Tensor | None = None
+    """Cells [H, W] away from obstacles, where the divergence is measured; None: every cell."""
+
+    @classmethod
+    def of(cls, spacing: Spacing, obstacle: torch.Tensor) -> "Geometry":
+        """The geometry of a grid of cell size `spacing` with the obstacle mask [H, W]."""
+        return cls(spacing, fluid_cells(obstacle))
+
+
+Compute = Callable[[Frame, Frame, Geometry], torch.Tensor]
+"""(prediction, reference, geometry) -> one value per sample [B]."""
+
+
+def velocity(frame: Frame) -> tuple[torch.Tensor, torch.Tensor]:
+    """The staggered velocity (vx, vy) of a frame."""
+    return frame["velocity_x"], frame["velocity_y"]
+
+
+def divergence_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
+    """RMS divergence of the prediction over the cells away from obstacles [B]."""
+    return rms_divergence(*velocity(pred), geometry.spacing, geometry.fluid)
+
+
+def energy_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
+    """Mean kinetic energy of the prediction [B]."""
+    return kinetic_energy(*velocity(pred))
+
+
+def spectrum_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
+    """Log-scale error of the prediction's kinetic-energy spectrum against the reference's [B]."""
+    return spectrum_error(velocity(pred), velocity(ref), geometry.spacing)
+
+
+def vorticity_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
+    """Correlation of the prediction's vorticity with the reference's [B]."""
+    return vorticity_correlation(velocity(pred), velocity(ref), geometry.spacing)
+
+
+MEASURES: dict[str, tuple[Compute, bool, str]] = {
+    "divergence": (divergence_of, True, "RMS divergence of the velocity away from obstacles (0: incompressible)"),
+    "energy": (energy_of, True, "mean kinetic energy 0.5|u|^2 per cell"),
+    "spectrum": (spectrum_of, False, "mean |log10 E(k)/E_ref(k)| over the wavenumber shells (0: same spectrum)"),
+    "vorticity": (vorticity_of, False, "Pearson correlation of the vorticity with the reference (1: same)"),
+}
+"""Physical measure -> (compute, absolute, description); an absolute measure describes the prediction alone."""
+
+DEFAULT_METRICS = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric column: how to compute it, or why it is missing."""
+
+    name: str
+    description: str
+    compute: Compute | None
+    absolute: bool = False
+    """A measure of the prediction alone (divergence, energy), so the reference has a value too."""
+    missing: str | None = None
+
+
+def loss_per_sample(loss: nn.Module, pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
+    """A registry loss of each sample [B], summed over the reference's fields as `field_loss` does (velocity as
+    F(X, X') + F(Y, Y'), plus density where present); one sample at a time, as the losses average over a batch."""
+    names = list(ref)
+    return torch.stack([field_loss(loss, [pred[n][i:i + 1] for n in names], [ref[n][i:i + 1] for n in names])
+                        for i in range(ref[names[0]].shape[0])])
+
+
+def parse_metrics(text: str) -> list[str]:
+    """Split a comma-separated list of metrics and check every name: a physical measure or a registry loss spec."""
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    if not names:
+        raise FluidlossError(f"metrics {text!r}: no metric named")
+    for name in names:
+        if name not in MEASURES:
+            try:
+                parse_spec(name, LOSSES)
+            except FluidlossError as exc:
+                raise FluidlossError(f"metric {name!r}: not a physical measure ({', '.join(MEASURES)}), nor a "
+                                     f"registry loss: {exc}") from None
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise FluidlossError(f"metrics {text!r}: {', '.join(repeated)} named more than once")
+    return names
+
+
+def build_metric(name: str, device: torch.device) -> Metric:
+    """The column for one checked name; a loss whose weights fail to load is a missing column with the reason."""
+    if name in MEASURES:
+        compute, absolute, description = MEASURES[name]
+        return Metric(name, description, compute, absolute)
+    try:
+        loss = build_loss(name, device)
+    except FluidlossError as exc:
+        return Metric(name, f"registry loss {name}", None, missing=str(exc))
+    loss.check_finite = False  # a rollout that blew up shows as NaN in its row, not as an abort
+    return Metric(name, f"registry loss {name} (docs/losses.md)", partial(loss_per_sample, loss))
+
+
+def build_metrics(text: str, device: torch.device) -> list[Metric]:
+    """The columns for a comma-separated list of metric names, in its order."""
+    return [build_metric(name, device) for name in parse_metrics(text)]
+
+
+@torch.no_grad()
+def measure(metrics: list[Metric], pred: Frame, ref: Frame, geometry: Geometry,
+            absolute_only: bool = False) -> dict[str, torch.Tensor]:
+    """Every available column's values [B] for one predicted and reference frame (absolute ones only, if asked)."""
+    return {m.name: m.compute(pred, ref, geometry).double().cpu() for m in metrics
+            if m.compute is not None and (m.absolute or not absolute_only)}

@@ -1,0 +1,150 @@
+"""The evaluation report: per-step and summary statistics over the test simulations, as JSON, CSV and table cells.
+
+Every metric of every row is summarised over the simulations (mean and sample standard deviation) three ways: per
+rollout step, averaged over the steps, and at the final step. A missing metric stays in the report with its reason.
+"""
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.evaluation.rollouts import REFERENCE, Evaluation, Results
+from fluidloss_cli.engine.provenance import provenance
+
+REPORT = "evaluation.json"
+SUMMARIES = {"mean": "averaged over the rollout steps", "final": "at the final rollout step"}
+"""--summary choice -> what the table's values are."""
+
+
+def spread(values: torch.Tensor) -> torch.Tensor:
+    """Sample standard deviation over the simulations (first axis); NaN for a single simulation."""
+    return values.std(dim=0) if values.shape[0] > 1 else torch.full(values.shape[1:], math.nan, dtype=values.dtype)
+
+
+def statistics(values: torch.Tensor) -> dict[str, Any]:
+    """Summaries of one metric's values [simulations, steps]: per step, averaged over the steps, at the final step."""
+    over_steps, final = values.mean(dim=1, keepdim=True), values[:, -1:]
+    return {"mean": over_steps.mean().item(), "std": spread(over_steps).item(),
+            "final_mean": final.mean().item(), "final_std": spread(final).item(),
+            "step_mean": values.mean(dim=0).tolist(), "step_std": spread(values).tolist(),
+            "per_simulation": values.tolist()}
+
+
+def json_ready(value: Any) -> Any:
+    """`value` with NaN and infinities as None, so the file is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_ready(item) for item in value]
+    return value
+
+
+def document(evaluation: Evaluation, results: Results) -> dict[str, Any]:
+    """Everything the evaluation found, with what it ran on: the content of evaluation.json."""
+    grids = {}
+    for name, grid in evaluation.grids.items():
+        measured = results.values.get(name, {})
+        rows = {row: {"metrics": {metric: statistics(values) for metric, values in measured.get(row, {}).items()},
+                      "spectrum": spectrum.mean(dim=0).tolist()}
+                for row, spectrum in results.spectra[name].items()}
+        grids[name] = {"dataset": grid.info.identity(), "spacing": list(grid.geometry.spacing),
+                       "wavenumbers": results.wavenumbers[name].tolist(), "rows": rows}
+    return json_ready({
+        "provenance": provenance(),
+        "simulations": [sim for sim, _, _ in evaluation.grids["coarse"].info.simulations],
+        "starts": evaluation.starts, "steps": evaluation.steps,
+        "checkpoints": {kind: {label: str(path) for label, path in paths.items()}
+                        for kind, paths in evaluation.checkpoints.items()},
+        "metrics": {m.name: {"description": m.description, "absolute": m.absolute, "missing": m.missing}
+                    for m in evaluation.metrics},
+        "grids": grids,
+    })
+
+
+def cell(report: dict, grid: str, row: str, metric: str, summary: str) -> str:
+    """The table text of one metric of one row: `mean` over `± std`, `missing`, or `—` where it does not apply."""
+    values = report["grids"][grid]["rows"][row]["metrics"].get(metric)
+    if values is None:
+        return "missing" if report["metrics"][metric]["missing"] and row != REFERENCE else "—"
+    prefix = "final_" if summary == "final" else ""
+    mean, std = values[prefix + "mean"], values[prefix + "std"]
+    text = "nan" if mean is None else f"{mean:.4g}"
+    return text if std is None else f"{text}\n± {std:.2g}"
+
+
+def table(report: dict, grid: str, summary: str) -> list[list[str]]:
+    """Table cells of one grid: a row per evaluated row (label first), a column per metric; the reference only
+    where it has a value (a measure of a frame alone)."""
+    return [[row, *(cell(report, grid, row, metric, summary) for metric in report["metrics"])]
+            for row, content in report["grids"][grid]["rows"].items() if row != REFERENCE or content["metrics"]]
+
+
+def summary_csv(report: dict) -> str:
+    """One line per grid, row and metric: the summaries over the steps and at the final step, or why it is missing."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["grid", "row", "metric", "mean", "std", "final_mean", "final_std", "simulations", "missing"])
+    for grid, content in report["grids"].items():
+        for row, values in content["rows"].items():
+            for metric, about in report["metrics"].items():
+                stats = values["metrics"].get(metric)
+                if about["missing"] and row != REFERENCE:
+                    writer.writerow([grid, row, metric, "", "", "", "", "", about["missing"]])
+                elif stats is not None:
+                    writer.writerow([grid, row, metric, *(stats[k] for k in ("mean", "std", "final_mean", "final_std")),
+                                     len(stats["per_simulation"]), ""])
+    return out.getvalue()
+
+
+def steps_csv(report: dict) -> str:
+    """One line per grid, row, metric and rollout step: mean and standard deviation over the simulations."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["grid", "row", "metric", "step", "mean", "std"])
+    for grid, content in report["grids"].items():
+        for row, values in content["rows"].items():
+            for metric, stats in values["metrics"].items():
+                for step, (mean, std) in enumerate(zip(stats["step_mean"], stats["step_std"]), start=1):
+                    writer.writerow([grid, row, metric, step, mean, std])
+    return out.getvalue()
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Let `write` fill a temporary file beside `path`, then rename it into place: never a half-written report."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise FluidlossError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_out(out: Path, overwrite: bool) -> None:
+    """Create the output folder, refusing one that holds an earlier evaluation unless `overwrite`."""
+    if (out / REPORT).exists() and not overwrite:
+        raise FluidlossError(f"{out} already holds an evaluation ({REPORT}): add --overwrite to replace it")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FluidlossError(f"cannot create {out}: {exc.strerror or exc}") from None
+
+
+def write_tables(report: dict, out: Path) -> list[Path]:
+    """Write evaluation.json, summary.csv and steps.csv into `out`, each atomically."""
+    files = {REPORT: json.dumps(report, indent=1, allow_nan=False), "summary.csv": summary_csv(report),
+             "steps.csv": steps_csv(report)}
+    for name, text in files.items():
+        atomic_write(out / name, lambda tmp, text=text: tmp.write_text(text))
+    return [out / name for name in files]
