@@ -1,0 +1,297 @@
+"""`fluidloss simulate`: one rollout of the study's pipeline (the coarse solver, a SOL correction after every step,
+a super-resolution of every frame), from a frame of a dataset or from a scene's own initial state.
+
+The frames are written in the dataset schema (docs/dataset.md, "simulate output"): OUT.h5 holds the coarse
+(corrected) rollout, OUT_sr.h5 its super-resolved frames; frame 0 is the start frame. A render shows them next to
+the plain coarse solver (when a SOL model corrects it) and a reference: the fine dataset of `--reference`, else the
+`--from` dataset itself.
+"""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fluidloss_cli.engine.correction import Frame
+from fluidloss_cli.engine.data.schema import (
+    FORMAT,
+    FORMAT_VERSION,
+    atomic_h5,
+    create_frame_dataset,
+    json_attr,
+    sim_name,
+)
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.models.sr_net import FACTORS
+from fluidloss_cli.engine.provenance import provenance
+from fluidloss_cli.engine.render import Panel, check_target, quantity, render
+from fluidloss_cli.engine.resolution import Resolution, parse_resolution
+from fluidloss_cli.engine.rollout import Pipeline, checkpoint_of
+from fluidloss_cli.engine.scenes import Scene, scene_class
+from fluidloss_cli.engine.timing import read_start, to_device
+from fluidloss_cli.engine.training.data import DatasetInfo, sr_factor
+
+Progress = Callable[[str, int, int], None]
+"""(stage, done, total): steps of a rollout, frames of a render."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """What `fluidloss simulate` was asked for; None: take it from the dataset, the checkpoint or the scene."""
+
+    scene: str
+    out: Path
+    resolution: Resolution | None = None
+    dt: float | None = None
+    steps: int | None = None
+    reynolds: float | None = None
+    seed: int | None = None
+    sol: Path | None = None
+    sr: Path | None = None
+    source: Path | None = None
+    sim: str | None = None
+    frame: int | None = None
+    reference: Path | None = None
+    render: Path | None = None
+    quantity: str = "velocity"
+    overwrite: bool = False
+
+    @property
+    def sr_out(self) -> Path:
+        """Where the super-resolved frames go: OUT_sr.h5 next to OUT.h5."""
+        return self.out.with_name(f"{self.out.stem}_sr{self.out.suffix}")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The coarse simulation a rollout continues: its scene (with Re and seed), where it starts, and for how long."""
+
+    scene: Scene
+    steps: int
+    index: int
+    """Number of the start frame in its simulation (0: the scene's initial state)."""
+    sim: str | None
+    origin: dict[str, Any]
+    frames: list[Frame] | None
+    """The `--from` dataset's frames index..index+steps ([1, ...] each); None from the initial state."""
+
+    @property
+    def described(self) -> str:
+        """Where the rollout starts, in words."""
+        if self.sim is None:
+            return "from the scene's initial state"
+        return f"from frame {self.index} of {self.sim} in {self.origin['dataset']}"
+
+
+def check_output(path: Path, overwrite: bool, inputs: list[Path]) -> None:
+    """Fail before any work when `path` is taken (without --overwrite), an input, or in a missing folder."""
+    if path.is_dir():
+        raise FluidlossError(f"cannot write {path}: is a directory")
+    if path.exists() and not overwrite:
+        raise FluidlossError(f"{path} exists: pass --overwrite to replace it")
+    if not path.parent.is_dir():
+        raise FluidlossError(f"cannot write {path}: {path.parent} is not an existing directory")
+    if any(path.resolve() == Path(p).resolve() for p in inputs):
+        raise FluidlossError(f"cannot write {path}: it is an input of this rollout")
+
+
+def check_request(request: Request) -> None:
+    """Refuse contradictory or pointless flags, and taken outputs, before any work starts."""
+    if request.source is None:
+        for flag, value in (("--sim", request.sim), ("--frame", request.frame), ("--reference", request.reference)):
+            if value is not None:
+                raise FluidlossError(f"{flag} needs --from FILE.h5: it refers to the simulation the rollout "
+                                     "starts from")
+    else:
+        for flag, value in (("--re", request.reynolds), ("--seed", request.seed)):
+            if value is not None:
+                raise FluidlossError(f"{flag} sets up the scene's own initial state; with --from, the start frame "
+                                     f"and its Reynolds number come from {request.source}")
+    if request.reference is not None and request.render is None:
+        raise FluidlossError("--reference is drawn as a panel of the render: give --render too")
+    if request.steps is not None and request.steps < 1:
+        raise FluidlossError(f"--steps must be at least 1, got {request.steps}")
+    inputs = [p for p in (request.source, request.reference) if p is not None]
+    check_output(request.out, request.overwrite, inputs)
+    if request.sr is not None:
+        check_output(request.sr_out, request.overwrite, inputs)
+    if request.render is not None:
+        check_target(request.render, request.overwrite)
+
+
+def agree(flag: str, given: Any, source: Path, found: Any) -> Any:
+    """`found`, as read from `source`; a flag that says otherwise is an error, never silently overridden."""
+    if given is not None and given != found:
+        raise FluidlossError(f"{flag} {given} does not match {source}, which is {found}")
+    return found
+
+
+def dataset_setup(request: Request) -> Setup:
+    """Start from frame `--frame` of simulation `--sim` of the `--from` dataset, which also gives scene, grid and dt."""
+    source = request.source
+    info = DatasetInfo.read(source, "simulate")
+    name = agree("scene", request.scene, source, info.scene)
+    resolution = agree("--res", request.resolution, source, info.resolution)
+    simulations = {sim: (reynolds, seed) for sim, reynolds, seed in info.simulations}
+    sim = request.sim or info.simulations[0][0]
+    if sim not in simulations:
+        raise FluidlossError(f"{source}: no simulation {sim!r} (it holds {', '.join(simulations)})")
+    index = request.frame or 0
+    steps = request.steps or info.frames - 1 - index
+    if steps < 1:
+        raise FluidlossError(f"{source}: {sim} has {info.frames} frames, none after --frame {index} to compare with")
+    start = read_start(source, sim, index, steps)
+    dt = agree("--dt", request.dt, source, start.dt)
+    reynolds, seed = simulations[sim]
+    return Setup(scene_class(name)(resolution, dt, reynolds, seed), steps, index, sim,
+                 {"dataset": str(source), "sim": sim, "frame": index}, [start.fine, *start.reference])
+
+
+def trained_setup(sol: Path | None, sr: Path | None) -> tuple[Resolution | None, float | None]:
+    """The coarse resolution and dt the checkpoints were trained for (SOL first, then SR's input), where given."""
+    if sol is not None:
+        info = checkpoint_of(sol, "sol")["task_info"]
+        return Resolution(*info["resolution"]), float(info["dt"])
+    if sr is not None:
+        return Resolution(*checkpoint_of(sr, "sr")["datasets"]["coarse"]["resolution"]), None
+    return None, None
+
+
+def first_given(*values: Any) -> Any:
+    """The first value that is not None."""
+    return next(value for value in values if value is not None)
+
+
+def scene_setup(request: Request) -> Setup:
+    """Start from the scene's own initial state (`--re`, `--seed`); grid and dt from the flags, else the
+    checkpoints, else the scene's defaults."""
+    cls = scene_class(request.scene)
+    trained_resolution, trained_dt = trained_setup(request.sol, request.sr)
+    resolution = first_given(request.resolution, trained_resolution, parse_resolution(cls.default_resolution))
+    scene = cls(resolution, first_given(request.dt, trained_dt, cls.default_dt), request.reynolds, request.seed or 0)
+    return Setup(scene, request.steps or cls.default_frames - 1, 0, None,
+                 {"initial_state": {"reynolds": scene.reynolds, "seed": scene.seed}}, None)
+
+
+def fine_reference(request: Request, setup: Setup, pipeline: Pipeline) -> list[Frame]:
+    """The `--reference` dataset's frames of the rollout, checked to be a finer grid of the `--from` simulations (by
+    the SR model's factor, when there is one)."""
+    coarse, fine = DatasetInfo.read(request.source, "simulate"), DatasetInfo.read(request.reference, "simulate")
+    factor = sr_factor(coarse, fine, FACTORS)
+    if pipeline.sr and pipeline.sr.factor != factor:
+        raise FluidlossError(f"{request.sr} upsamples by {pipeline.sr.factor}, but {request.reference} "
+                             f"({fine.resolution}) is {factor}x finer than {request.source} ({coarse.resolution})")
+    start = read_start(request.reference, setup.sim, setup.index, setup.steps)
+    return [start.fine, *start.reference]
+
+
+def stack_frames(frames: list[Frame]) -> dict[str, np.ndarray]:
+    """A run of single-sample frames as float32 arrays [F, ...] per field."""
+    return {name: torch.cat([f[name] for f in frames]).float().cpu().numpy() for name in frames[0]}
+
+
+def check_finite(frames: dict[str, np.ndarray]) -> None:
+    """Refuse a diverged rollout rather than write non-finite frames."""
+    for name, values in frames.items():
+        finite = np.isfinite(values).reshape(len(values), -1).all(axis=1)
+        if not finite.all():
+            raise FluidlossError(f"the rollout diverged: {name} is not finite from step {int(np.argmin(finite))} on; "
+                                 "rerun with fewer --steps")
+
+
+def write_dataset(path: Path, scene: Scene, frames: dict[str, np.ndarray], parameters: dict[str, Any],
+                  seconds: float, rollout: dict[str, Any]) -> None:
+    """Write one simulation's frames on `scene`'s grid to `path` in the dataset schema, atomically."""
+    count = len(frames["velocity_x"])
+    with atomic_h5(path) as handle:
+        handle.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, scene=scene.name,
+                            resolution=list(scene.resolution), frames=count, dt=scene.dt, simulations=1,
+                            fields=json_attr(list(frames)), domain_size=list(scene.domain_size),
+                            provenance=json_attr({**provenance(), "rollout": rollout}))
+        group = handle.create_group(sim_name(0))
+        for name, values in frames.items():
+            create_frame_dataset(group, name, count, scene.resolution)[:] = values
+        for name, mask in scene.masks().items():
+            group.create_dataset(name, data=mask)
+        group.attrs.update(reynolds=math.nan if scene.reynolds is None else scene.reynolds, seed=scene.seed,
+                           parameters=json_attr(parameters), wall_time_s=seconds,
+                           frames_per_second=(count - 1) / seconds)
+
+
+def at_resolution(scene: Scene, resolution: Resolution) -> Scene:
+    """The same scene (Re, seed, dt) on another grid: its masks and domain for frames of that resolution."""
+    return type(scene)(resolution, scene.dt, scene.reynolds, scene.seed)
+
+
+def panel(label: str, scene: Scene, fields: dict[str, np.ndarray]) -> Panel:
+    """A render panel of frames on `scene`'s grid, titled with the label and the resolution."""
+    return Panel(f"{label}\n{scene.resolution}", fields, scene.masks()["obstacle_mask"])
+
+
+def reference_panel(scene: Scene, reference: list[Frame]) -> Panel:
+    """The reference frames as a panel on their own grid (coarse `--from` frames or fine `--reference` ones)."""
+    fields = stack_frames(reference)
+    rows, faces = fields["velocity_x"].shape[1:]
+    return panel("reference", at_resolution(scene, Resolution(rows, faces - 1)), fields)
+
+
+def heading(setup: Setup) -> Callable[[int], str]:
+    """The title of render frame n: scene, Reynolds number, time and frame number."""
+    scene = setup.scene
+    name = scene.name + (f", Re = {scene.reynolds:.3g}".replace("e+0", "e") if scene.reynolds is not None else "")
+    return lambda n: f"{name}: t = {(setup.index + n) * scene.dt:g} (frame {setup.index + n})"
+
+
+def start_frame(setup: Setup, pipeline: Pipeline, device: torch.device) -> Frame:
+    """The rollout's first frame on `device`: the dataset's, or the scene's initial state as the solver stores it."""
+    if setup.frames:
+        return to_device(setup.frames[0], device)
+    return {name: values[None] for name, values in pipeline.solver.frame(setup.scene.initial_state()).items()}
+
+
+def simulate(request: Request, device: torch.device,
+             progress: Progress = lambda stage, done, total: None) -> list[tuple[Path, str]]:
+    """Run the rollout `request` describes, write its files and render; returns each file written, described."""
+    check_request(request)
+    setup = dataset_setup(request) if request.source else scene_setup(request)
+    scene, steps = setup.scene, setup.steps
+    pipeline = Pipeline.build(scene.name, scene.resolution, scene.dt, device, sol=request.sol, sr=request.sr)
+    shown = quantity(request.quantity, pipeline.solver.fields) if request.render else None
+    reference = fine_reference(request, setup, pipeline) if request.reference else setup.frames
+    start = start_frame(setup, pipeline, device)
+    reynolds = torch.tensor([math.nan if scene.reynolds is None else scene.reynolds], dtype=torch.float64,
+                            device=device)
+    label = "coarse+SOL" if request.sol else "coarse"
+    started = time.perf_counter()
+    corrected, upsampled = pipeline.run(start, reynolds, steps, lambda done: progress(label, done, steps))
+    seconds = time.perf_counter() - started
+    frames = stack_frames([start, *corrected])
+    check_finite(frames)
+    rollout = {"start": setup.origin, "steps": steps, "sol": str(request.sol) if request.sol else None,
+               "sr": str(request.sr) if request.sr else None, "device": str(device)}
+    write_dataset(request.out, scene, frames, scene.parameters(), seconds, rollout)
+    written = [(request.out, f"{label} {scene.name} {scene.resolution}, {steps + 1} frames {setup.described}")]
+    panels = [panel(label, scene, frames)]
+    if upsampled:
+        fine_scene = at_resolution(scene, Resolution(*(n * pipeline.sr.factor for n in scene.resolution)))
+        fine = stack_frames([pipeline.sr(start), *upsampled])
+        write_dataset(request.sr_out, fine_scene, fine, scene.parameters(), seconds,
+                      {**rollout, "coarse": str(request.out)})
+        written.append((request.sr_out, f"{label}+SR {fine_scene.resolution}, {steps + 1} frames"))
+        panels.append(panel(f"{label}+SR", fine_scene, fine))
+    if request.render:
+        if request.sol:
+            plain, _ = Pipeline(pipeline.solver).run(start, reynolds, steps,
+                                                     lambda done: progress("coarse", done, steps))
+            panels.insert(0, panel("coarse", scene, stack_frames([start, *plain])))
+        if reference:
+            panels.append(reference_panel(scene, reference))
+        count = render(panels, shown, scene.domain_size, heading(setup), request.render,
+                       lambda done, total: progress("rendering", done, total))
+        written.append((request.render, f"{request.quantity}, {len(panels)} panels x {count} frames"))
+    return written
