@@ -96,8 +96,8 @@ class CorrectedSolver:
             try:
                 state = scene.step(state) if compiled else scene.physics_step(state)
             except math.ConvergenceException as exc:
-                raise FluidlossError(f"the coarse pressure solve failed ({type(exc).__name__}): the corrected "
-                                     "velocity has diverged; lower --lr or shorten --unroll") from None
+                raise FluidlossError(f"the coarse pressure solve failed ({type(exc).__name__}): the (corrected) "
+                                     "velocity has diverged; in training, lower --lr or shorten --unroll") from None
         if model is None:
             return state
         with record_function("sol.network"):
