@@ -16,8 +16,8 @@ from torch.utils.data import DataLoader
 
 from fluidloss_cli.engine.training.checkpoint import build_model, load_checkpoint
 from fluidloss_cli.engine.training.data import PairedFrames
-from fluidloss_cli.engine.training.frames import frame_fields, from_grid, to_grid
-from fluidloss_cli.engine.upsample import upsample_frame
+from fluidloss_cli.engine.training.frames import frame_fields
+from fluidloss_cli.engine.upsample import super_resolve, upsample_frame
 
 VELOCITY = ("velocity_x", "velocity_y")
 
@@ -35,9 +35,8 @@ def evaluate(coarse: Path, fine: Path, checkpoint: Path | None) -> float:
     errors, count = 0.0, 0
     for batch in DataLoader(PairedFrames(coarse, fine), batch_size=32):
         low, high = frame_fields(batch["coarse"]), frame_fields(batch["fine"])
-        height, faces = high["velocity_x"].shape[-2:]
-        predicted = from_grid(model(to_grid(low)), (height, faces - 1), list(high)) if model else \
-            upsample_frame(low, height // low["velocity_x"].shape[-2])
+        factor = high["velocity_x"].shape[-2] // low["velocity_x"].shape[-2]
+        predicted = super_resolve(model, low, factor) if model else upsample_frame(low, factor)
         errors += mae(predicted, high) * len(high["velocity_x"])
         count += len(high["velocity_x"])
     return errors / count

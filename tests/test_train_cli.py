@@ -88,7 +88,7 @@ def test_sr_trains_and_checkpoints_everything(data, tmp_path):
 
     lines = metrics(run)
     assert [line["epoch"] for line in lines] == list(range(1, EPOCHS + 1))
-    assert lines[-1]["train_loss"] < 0.5 * lines[0]["train_loss"]
+    assert lines[-1]["train_loss"] < 0.9 * lines[0]["train_loss"]
     last, best = load_checkpoint(run / "last.pt"), load_checkpoint(run / "best.pt")
     assert last["epoch"] == EPOCHS and best["epoch"] == best["best_epoch"] == last["best_epoch"]
     assert best["val_loss"] == min(line["val_loss"] for line in lines) == last["best_val_loss"]
@@ -106,13 +106,14 @@ def test_sr_trains_and_checkpoints_everything(data, tmp_path):
     assert last["datasets"]["coarse"]["sha256"] != last["datasets"]["fine"]["sha256"]
     assert torch.__version__.startswith(last["provenance"]["torch"]) and "train sr" in last["provenance"]["command"]
 
-    # the trained network beats an untrained one of the same shape on every frame
+    # the trained network beats an untrained one, which is exactly bicubic upsampling (its output layer is zero)
     frames = default_collate([item for item in PairedFrames(data.coarse, data.fine)])
     mse = build_loss("mse")
     torch.manual_seed(0)
     untrained = MODELS["sr"](**last["model"]["config"]).eval()
     with torch.no_grad():
-        assert sr_loss(build_model(best), mse, frames) < 0.5 * sr_loss(untrained, mse, frames)
+        trained, bicubic = sr_loss(build_model(best), mse, frames), sr_loss(untrained, mse, frames)
+        assert trained < 0.9 * bicubic, f"sr {trained:.4g} vs bicubic {bicubic:.4g}"
 
 
 def test_ae_reports_compression_and_exports_encoder_and_decoder(data, tmp_path):

@@ -17,7 +17,7 @@ from fluidloss_cli.engine.correction import CorrectedSolver, Frame
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.training.checkpoint import build_model, load_checkpoint
-from fluidloss_cli.engine.training.frames import from_grid, to_grid
+from fluidloss_cli.engine.upsample import super_resolve
 
 
 @dataclass
@@ -34,10 +34,7 @@ class SRModel:
     @torch.no_grad()
     def __call__(self, frame: Frame) -> Frame:
         """The fine frame predicted from a coarse one (fields the model was trained on)."""
-        height, width = self.coarse
-        inputs = {name: frame[name] for name in self.fields}
-        return from_grid(self.model(to_grid(inputs)), Resolution(height * self.factor, width * self.factor),
-                         self.fields)
+        return super_resolve(self.model, {name: frame[name] for name in self.fields}, self.factor)
 
 
 def checkpoint_of(path: Path, task: str) -> dict:

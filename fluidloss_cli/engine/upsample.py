@@ -1,4 +1,4 @@
-"""Bicubic upsampling of stored fields, the baseline a super-resolution model must beat.
+"""Bicubic upsampling of stored fields: the baseline a super-resolution model must beat, and the base it refines.
 
 Each field is interpolated at the true positions of the fine samples: x-faces sit on cell edges along x and at
 cell centres along y, y-faces the other way round, density at cell centres. `grid_sample` does the bicubic
@@ -7,6 +7,10 @@ interpolation; positions beyond the outermost coarse samples take the border val
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.training.frames import from_grid, to_grid
 
 FACE_AXES = {"velocity_x": (False, True), "velocity_y": (True, False), "density": (False, False)}
 """Field -> whether its samples lie on cell edges along (rows, columns); otherwise at cell centres."""
@@ -33,3 +37,13 @@ def upsample_frame(frame: dict[str, torch.Tensor], factor: int) -> dict[str, tor
     fine_h, fine_w = height * factor, (faces - 1) * factor
     shapes = {"velocity_x": (fine_h, fine_w + 1), "velocity_y": (fine_h + 1, fine_w), "density": (fine_h, fine_w)}
     return {name: bicubic(values, shapes[name], factor, FACE_AXES[name]) for name, values in frame.items()}
+
+
+def super_resolve(model: nn.Module, frame: dict[str, torch.Tensor], factor: int) -> dict[str, torch.Tensor]:
+    """A super-resolution network's fine frame: the bicubic upsampling of `frame` plus the residual the network
+    predicts on the face grid. Learning only what bicubic misses is easier, and an untrained network (its output
+    layer starts at zero) is exactly the bicubic baseline."""
+    base = upsample_frame(frame, factor)
+    height, faces = base["velocity_x"].shape[-2:]
+    residual = from_grid(model(to_grid(frame)), Resolution(height, faces - 1), list(frame))
+    return {name: base[name] + residual[name] for name in frame}

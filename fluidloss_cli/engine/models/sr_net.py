@@ -40,6 +40,8 @@ class SRNet(nn.Module):
         self.upsample = nn.Sequential(*(layer for _ in range(factor.bit_length() - 1)
                                         for layer in (conv3(width, 4 * width), nn.PixelShuffle(2), nn.ReLU())))
         self.head = conv3(width, out_channels)
+        nn.init.zeros_(self.head.weight)  # the output is a residual on bicubic upsampling: it starts at zero
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features on the coarse grid, upsampled, mapped to the output channels."""

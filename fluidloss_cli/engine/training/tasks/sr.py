@@ -6,15 +6,19 @@ import torch
 from torch import nn
 
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.losses import field_loss
 from fluidloss_cli.engine.models.sr_net import FACTORS
 from fluidloss_cli.engine.training.data import DatasetInfo, PairedFrames, check_like, sr_factor, train_val
-from fluidloss_cli.engine.training.frames import frame_fields, prediction_loss
+from fluidloss_cli.engine.training.frames import frame_fields
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
+from fluidloss_cli.engine.upsample import super_resolve
 
 
 def sr_loss(model: nn.Module, loss: nn.Module, batch: dict) -> torch.Tensor:
-    """The loss of the fine frames predicted from the coarse ones."""
-    return prediction_loss(model, loss, frame_fields(batch["coarse"]), frame_fields(batch["fine"]))
+    """The loss of the fine frames predicted from the coarse ones (bicubic plus the network's residual)."""
+    coarse, fine = frame_fields(batch["coarse"]), frame_fields(batch["fine"])
+    predicted = super_resolve(model, coarse, fine["velocity_x"].shape[-2] // coarse["velocity_x"].shape[-2])
+    return field_loss(loss, [predicted[n] for n in fine], list(fine.values()))
 
 
 def setup(coarse: Path, fine: Path, val_coarse: Path | None = None, val_fine: Path | None = None,
