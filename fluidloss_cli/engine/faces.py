@@ -8,6 +8,7 @@ dimension `b`; the torch conversions keep gradients, which Solver-in-the-Loop tr
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from phi import math
 from phi.field import Field
 
@@ -16,9 +17,17 @@ BATCH = math.batch("b")
 
 def face_tensors(velocity: Field) -> tuple[torch.Tensor, torch.Tensor]:
     """All x-faces [..., H, W+1] and y-faces [..., H+1, W] of a 2-D staggered velocity as torch tensors (batch
-    dimensions first), boundary faces filled in from the boundary condition."""
-    padded = velocity.staggered_tensor()  # [x=W+1, y=H+1] per component
+    dimensions first). A grid stores every face (open boundaries) or all but the wall faces (closed walls, which
+    are zero); other boundary conditions take PhiFlow's slower padding by the boundary condition."""
     order = [*velocity.shape.batch.names, "y", "x"]
+    vx, vy = (c.native(order) for c in math.unstack(velocity.values, "~vector"))
+    height, width = velocity.resolution.get_size("y"), velocity.resolution.get_size("x")
+    missing_x, missing_y = width + 1 - vx.shape[-1], height + 1 - vy.shape[-2]
+    if missing_x == missing_y == 0:
+        return vx, vy
+    if velocity.extrapolation == math.extrapolation.ZERO:
+        return F.pad(vx, (missing_x // 2, missing_x // 2)), F.pad(vy, (0, 0, missing_y // 2, missing_y // 2))
+    padded = velocity.staggered_tensor()  # [x=W+1, y=H+1] per component
     return padded.vector["x"].native(order)[..., :-1, :], padded.vector["y"].native(order)[..., :, :-1]
 
 
@@ -30,9 +39,9 @@ def velocity_faces(velocity: Field, dtype: type = np.float32) -> tuple[np.ndarra
 def staggered_from_faces(vx: torch.Tensor, vy: torch.Tensor, like: Field) -> Field:
     """The staggered velocity with faces vx [B, H, W+1] and vy [B, H+1, W] (batch along `b`), on the grid and with
     the boundary condition of the unbatched `like`; faces that `like` does not store (closed walls) are dropped."""
-    components = []
+    components, stored = [], dict(zip("xy", math.unstack(like.values, "~vector")))
     for axis, faces in (("x", vx), ("y", vy)):
-        nx, ny = like.vector[axis].values.native("x,y").shape  # the faces `like` stores along this axis
+        nx, ny = stored[axis].shape.get_size("x"), stored[axis].shape.get_size("y")  # the faces `like` keeps
         values = faces.transpose(-1, -2)  # [B, x, y]
         ox, oy = (values.shape[-2] - nx) // 2, (values.shape[-1] - ny) // 2
         components.append(math.wrap(values[..., ox:ox + nx, oy:oy + ny], BATCH, math.spatial("x,y")))
