@@ -10,7 +10,6 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import torch
-import torch.nn.functional as F
 from phi import math
 from torch import nn
 from torch.profiler import record_function
@@ -18,7 +17,7 @@ from torch.profiler import record_function
 from fluidloss_cli.engine.device import use_for_phiflow
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.faces import cell_tensor, centered_from_cells, face_tensors, staggered_from_faces
-from fluidloss_cli.engine.fields import stack_staggered, unstack_staggered
+from fluidloss_cli.engine.fields import Frame, pad_cells, to_grid, unstack_staggered
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes import Scene, scene_class
 from fluidloss_cli.engine.scenes.base import State
@@ -26,19 +25,10 @@ from fluidloss_cli.engine.scenes.base import State
 RE_SCALE = 1e6
 """The network's Reynolds channel is Re / RE_SCALE: the study's 1e5..8e5 becomes 0.1..0.8."""
 
-Frame = dict[str, torch.Tensor]
-"""Field name -> [B, ...] in its stored shape (velocity on faces, density on cells)."""
-
-
 def correction_channels(scene: str) -> tuple[int, int]:
     """(input, output) channels of a scene's correction network: velocity x/y, density?, two masks, Re?; out: x/y."""
     cls = scene_class(scene)
     return 2 + ("density" in cls.fields) + 2 + (cls.reynolds_range is not None), 2
-
-
-def pad_cells(values: torch.Tensor) -> torch.Tensor:
-    """Zero-pad cell values [..., H, W] on the right and top to the (H+1) x (W+1) face grid of `stack_staggered`."""
-    return F.pad(values, (0, 1, 0, 1))
 
 
 class CorrectedSolver:
@@ -79,9 +69,7 @@ class CorrectedSolver:
 
     def network_input(self, frame: Frame, reynolds: torch.Tensor) -> torch.Tensor:
         """[B, C, H+1, W+1]: velocity on the face grid, density, masks and Re, as `correction_channels` counts."""
-        parts = [stack_staggered(frame["velocity_x"], frame["velocity_y"])]
-        if "density" in frame:
-            parts.append(pad_cells(frame["density"]).unsqueeze(1))
+        parts = [to_grid(frame)]
         batch = parts[0].shape[0]
         parts.append(self.masks.expand(batch, -1, -1, -1))
         if self.uses_reynolds:

@@ -1,5 +1,7 @@
 """Device selection shared by every command: `auto`, `cpu`, `cuda` or `cuda:N`."""
 
+from typing import Any
+
 import torch
 
 from fluidloss_cli.engine.errors import FluidlossError
@@ -28,3 +30,12 @@ def use_for_phiflow(device: torch.device) -> None:
 
     kind = "GPU" if device.type == "cuda" else "CPU"
     TORCH.set_default_device(TORCH.list_devices(kind)[device.index or 0])
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor of a (nested dict) batch to `device`; other entries (names, indices) stay as they are."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {key: to_device(value, device) for key, value in batch.items()}
+    return batch

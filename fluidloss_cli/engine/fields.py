@@ -1,4 +1,4 @@
-"""Fluid fields as tensors: staggered velocity <-> network input, and fields -> images for perceptual losses.
+"""Fluid fields as tensors: staggered velocity and frames <-> network grids, and fields -> images for perceptual losses.
 
 A staggered velocity is a pair (vx, vy): vx [B, H, W+1] on x-faces, vy [B, H+1, W] on y-faces (row = y, column = x).
 """
@@ -7,6 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.resolution import Resolution
+
+Frame = dict[str, torch.Tensor]
+"""Field name -> [B, ...] in its stored shape (velocity on faces, density on cells)."""
 
 MIN_SIDE = 64
 """Smallest side a perceptual network sees: LPIPS was trained on 64x64 patches, LSiM's deepest maps are 2x2 there
@@ -25,6 +29,11 @@ def stack_staggered(vx: torch.Tensor, vy: torch.Tensor) -> torch.Tensor:
     """Zero-pad both components to the (H+1) x (W+1) face grid and stack them: [B, 2, H+1, W+1], a network input."""
     _check_staggered(vx, vy)
     return torch.stack([F.pad(vx, (0, 0, 0, 1)), F.pad(vy, (0, 1, 0, 0))], dim=1)
+
+
+def pad_cells(values: torch.Tensor) -> torch.Tensor:
+    """Zero-pad cell values [..., H, W] on the right and top to the (H+1) x (W+1) face grid of `stack_staggered`."""
+    return F.pad(values, (0, 1, 0, 1))
 
 
 def unstack_staggered(t: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,3 +66,21 @@ def image_pair(pred: torch.Tensor, ref: torch.Tensor, low: float, high: float) -
     joint rescale to [low, high], repeat to three channels, pad to `MIN_SIDE`."""
     a, b = rescale_jointly(pred, ref, low, high)
     return pad_to_min(a.expand(-1, 3, -1, -1)), pad_to_min(b.expand(-1, 3, -1, -1))
+
+
+def to_grid(frame: Frame) -> torch.Tensor:
+    """Stack a frame's fields on its (H+1) x (W+1) face grid: [B, 2 or 3, H+1, W+1]."""
+    grid = stack_staggered(frame["velocity_x"], frame["velocity_y"])
+    if "density" in frame:
+        grid = torch.cat([grid, pad_cells(frame["density"]).unsqueeze(1)], dim=1)
+    return grid
+
+
+def from_grid(grid: torch.Tensor, resolution: Resolution, names: list[str]) -> Frame:
+    """Invert `to_grid` for an H x W cell grid, cropping a larger grid; `names` says whether density is there."""
+    height, width = resolution
+    vx, vy = unstack_staggered(grid[:, :2], height, width)
+    frame = {"velocity_x": vx, "velocity_y": vy}
+    if "density" in names:
+        frame["density"] = grid[:, 2, :height, :width]
+    return frame

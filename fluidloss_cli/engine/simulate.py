@@ -19,13 +19,13 @@ import torch
 
 from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.data.schema import (
-    FORMAT,
-    FORMAT_VERSION,
     atomic_h5,
     create_frame_dataset,
+    dataset_attributes,
     json_attr,
     sim_name,
 )
+from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.models.sr_net import FACTORS
 from fluidloss_cli.engine.provenance import provenance
@@ -33,7 +33,7 @@ from fluidloss_cli.engine.render import Panel, check_target, quantity, render
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 from fluidloss_cli.engine.rollout import Pipeline, checkpoint_of
 from fluidloss_cli.engine.scenes import Scene, scene_class
-from fluidloss_cli.engine.timing import read_start, to_device
+from fluidloss_cli.engine.timing import read_start
 from fluidloss_cli.engine.training.data import DatasetInfo, sr_factor
 
 Progress = Callable[[str, int, int], None]
@@ -209,10 +209,7 @@ def write_dataset(path: Path, scene: Scene, frames: dict[str, np.ndarray], param
     """Write one simulation's frames on `scene`'s grid to `path` in the dataset schema, atomically."""
     count = len(frames["velocity_x"])
     with atomic_h5(path) as handle:
-        handle.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, scene=scene.name,
-                            resolution=list(scene.resolution), frames=count, dt=scene.dt, simulations=1,
-                            fields=json_attr(list(frames)), domain_size=list(scene.domain_size),
-                            provenance=json_attr({**provenance(), "rollout": rollout}))
+        handle.attrs.update(dataset_attributes(scene, count, 1, list(frames), {**provenance(), "rollout": rollout}))
         group = handle.create_group(sim_name(0))
         for name, values in frames.items():
             create_frame_dataset(group, name, count, scene.resolution)[:] = values

@@ -20,6 +20,7 @@ from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.data.downsample import COARSENERS
 from fluidloss_cli.engine.data.schema import open_dataset
 from fluidloss_cli.engine.data.windows import FrameWindows
+from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import build_loss, field_loss
 from fluidloss_cli.engine.resolution import Resolution
@@ -69,11 +70,6 @@ def coarsen(frame: Frame, factor: int) -> Frame:
     """The flux-conserving downsampling of a frame, as `fluidloss downsample` does it."""
     return {n: torch.from_numpy(np.ascontiguousarray(COARSENERS[n](v.numpy(), factor, factor)))
             for n, v in frame.items()}
-
-
-def to_device(frame: Frame, device: torch.device) -> Frame:
-    """Every field of a frame on `device`."""
-    return {n: v.to(device) for n, v in frame.items()}
 
 
 def timed(run: Callable[[], list[Frame]], device: torch.device) -> tuple[float, list[Frame]]:

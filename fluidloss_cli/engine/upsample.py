@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fluidloss_cli.engine.resolution import Resolution
-from fluidloss_cli.engine.training.frames import from_grid, to_grid
+from fluidloss_cli.engine.fields import from_grid, to_grid
 
 FACE_AXES = {"velocity_x": (False, True), "velocity_y": (True, False), "density": (False, False)}
 """Field -> whether its samples lie on cell edges along (rows, columns); otherwise at cell centres."""

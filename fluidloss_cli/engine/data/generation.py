@@ -22,10 +22,9 @@ import numpy as np
 import torch
 
 from fluidloss_cli.engine.data.schema import (
-    FORMAT,
-    FORMAT_VERSION,
     atomic_h5,
     create_frame_dataset,
+    dataset_attributes,
     json_attr,
     sim_name,
 )
@@ -206,20 +205,10 @@ def _drain(progress_queue: "multiprocessing.Queue", progress: Progress) -> None:
 def assemble(job: GenerateJob, out: Path) -> None:
     """Merge the finished part files into the dataset file and remove the parts."""
     parts = _parts_dir(out)
+    scene = scene_class(job.scene)(job.resolution, job.dt, job.simulations[0].reynolds, job.simulations[0].seed)
+    fields = ["velocity_x", "velocity_y", *(["density"] if "density" in scene.fields else [])]
     with atomic_h5(out) as handle:
-        handle.attrs.update(
-            format=FORMAT,
-            format_version=FORMAT_VERSION,
-            scene=job.scene,
-            resolution=list(job.resolution),
-            frames=job.frames,
-            dt=job.dt,
-            simulations=len(job.simulations),
-            provenance=json_attr(provenance()),
-        )
-        scene = scene_class(job.scene)(job.resolution, job.dt, job.simulations[0].reynolds, job.simulations[0].seed)
-        handle.attrs["fields"] = json_attr(["velocity_x", "velocity_y", *(["density"] if "density" in scene.fields else [])])
-        handle.attrs["domain_size"] = list(scene.domain_size)
+        handle.attrs.update(dataset_attributes(scene, job.frames, len(job.simulations), fields, provenance()))
         for spec in job.simulations:
             with h5py.File(_part_path(parts, spec), "r") as part:
                 part.copy(part[sim_name(spec.index)], handle, name=sim_name(spec.index))

@@ -39,6 +39,15 @@ def json_attr(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+def dataset_attributes(scene: Any, frames: int, simulations: int, fields: list[str],
+                       provenance: dict[str, Any]) -> dict[str, Any]:
+    """The root attributes of a dataset file of `simulations` runs of `frames` frames of a scene object (its name,
+    resolution, dt and domain size), as docs/dataset.md lists them."""
+    return dict(format=FORMAT, format_version=FORMAT_VERSION, scene=scene.name, resolution=list(scene.resolution),
+                frames=frames, dt=scene.dt, simulations=simulations, fields=json_attr(fields),
+                domain_size=list(scene.domain_size), provenance=json_attr(provenance))
+
+
 def create_frame_dataset(group: h5py.Group, name: str, frames: int, resolution: Resolution) -> h5py.Dataset:
     """An empty [frames, ...] float32 dataset, chunked per frame and compressed."""
     shape = field_shape(name, resolution)

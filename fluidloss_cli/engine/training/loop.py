@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import FieldLoss, build_loss
 from fluidloss_cli.engine.models import MODELS
@@ -148,15 +149,6 @@ def deterministic(device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(before)
-
-
-def to_device(batch: Any, device: torch.device) -> Any:
-    """Move every tensor of a (nested dict) batch to `device`; other entries (names, indices) stay as they are."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {key: to_device(value, device) for key, value in batch.items()}
-    return batch
 
 
 def batch_length(batch: Any) -> int:
