@@ -22,6 +22,16 @@ def run_cli(*args: str, ok: bool = True):
     return result
 
 
+def assert_one_line_error(result, *fragments: str) -> None:
+    """Exit status 2 and nothing but one `error: ...` line containing `fragments`; no traceback."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    message = result.output.strip()
+    assert message.startswith("error: ") and "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Run a module on one torch thread: tiny networks train fastest so, and far faster than on two when the cores

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 from PIL import Image
 from weight_fixtures import backbone_hub, backbones_env, shared_file, weights_env  # noqa: F401  (fixtures)
 
@@ -65,15 +65,6 @@ def evaluated(data, lsim_only, tmp_path_factory) -> SimpleNamespace:
                      "--fine", data.k32, "--sr", data.sr, "--start", STARTS[0], "--start", STARTS[1],
                      "--steps", STEPS, "--device", "cpu", "--out", out)
     return SimpleNamespace(out=out, output=result.output, report=json.loads((out / "evaluation.json").read_text()))
-
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    """Exit status 2 and nothing but one `error: ...` line containing `fragments`; no traceback."""
-    assert result.exit_code == 2, result.output
-    message = result.output.strip()
-    assert message.startswith("error: ") and "\n" not in message and "Traceback" not in message, message
-    for fragment in fragments:
-        assert fragment in message, message
 
 
 def reference(path: Path, sim: str, frames: slice) -> dict[str, np.ndarray]:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import h5py
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 from matplotlib.animation import FFMpegWriter
 from PIL import Image
 
@@ -51,15 +51,6 @@ def assert_close(a: dict[str, np.ndarray], b: dict[str, np.ndarray], atol: float
     assert a.keys() == b.keys()
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=0, atol=atol, err_msg=name)
-
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    """Exit status 2 and nothing but one `error: ...` line containing `fragments`; no traceback."""
-    assert result.exit_code == 2, result.output
-    message = result.output.strip()
-    assert message.startswith("error: ") and "\n" not in message and "Traceback" not in message, message
-    for fragment in fragments:
-        assert fragment in message, message
 
 
 def test_initial_state_rollout_is_the_scenes_own_simulation_in_the_dataset_schema(data, tmp_path):

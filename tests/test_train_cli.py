@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import h5py
 import pytest
 import torch
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 from torch.utils.data import default_collate
 
 from fluidloss_cli.engine.errors import FluidlossError
@@ -68,16 +68,6 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), f"{name} differs"
-
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    """Exit status 2 and nothing but one `error: ...` line containing `fragments`; no traceback."""
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    message = result.output.strip()
-    assert message.startswith("error: ") and "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, message
 
 
 def test_sr_trains_and_checkpoints_everything(data, tmp_path):
