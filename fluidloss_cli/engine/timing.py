@@ -22,7 +22,7 @@ from fluidloss_cli.engine.data.schema import open_dataset
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.losses import build_loss, field_loss
+from fluidloss_cli.engine.losses import FieldLoss, build_loss, field_loss
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.rollout import Pipeline
 from fluidloss_cli.engine.upsample import upsample_frame
@@ -83,9 +83,8 @@ def timed(run: Callable[[], list[Frame]], device: torch.device) -> tuple[float, 
     return time.perf_counter() - started, frames
 
 
-def mean_error(metric: str, frames: list[Frame], reference: list[Frame], factor: int) -> float:
-    """Mean over steps of `metric` between (bicubic-upsampled by `factor`) frames and the fine reference."""
-    loss = build_loss(metric)
+def mean_error(loss: FieldLoss, frames: list[Frame], reference: list[Frame], factor: int) -> float:
+    """Mean over steps of `loss` between (bicubic-upsampled by `factor`) frames and the fine reference."""
     values = []
     with torch.no_grad():
         for predicted, truth in zip(frames, reference):
@@ -125,10 +124,17 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
     for _ in range(repeats):
         for name, (run, _) in variants.items():
             results[name].seconds.append(timed(run, device)[0])
+    losses: dict[str, FieldLoss | str] = {}
+    for metric in metrics:  # built once for every variant; a loss whose weights are missing is a marked column
+        try:
+            losses[metric] = build_loss(metric)
+        except FluidlossError as exc:
+            losses[metric] = f"missing: {exc}"
     for name, (_, scale) in variants.items():
-        for metric in metrics:
+        for metric, loss in losses.items():
             try:
-                results[name].errors[metric] = mean_error(metric, outputs[name], start.reference, scale)
-            except FluidlossError as exc:
+                results[name].errors[metric] = loss if isinstance(loss, str) else \
+                    mean_error(loss, outputs[name], start.reference, scale)
+            except FluidlossError as exc:  # e.g. a diverged rollout's non-finite frames
                 results[name].errors[metric] = f"missing: {exc}"
     return list(results.values())
