@@ -19,6 +19,7 @@ from phi.math import Solve, jit_compile
 from phi.torch import TORCH
 from phiml.backend import set_global_default_backend
 
+from fluidloss_cli.engine import phiflow_patch  # noqa: F401  (faster Field construction, same results)
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
 

@@ -1,0 +1,86 @@
+"""Benchmark: the face geometry memo of engine/phiflow_patch.py against PhiFlow's own `get_faces`, which rebuilds a
+staggered grid's faces for every new Field; timed in the same run, interleaved (memo, phiflow, memo, ...), for one
+compiled scene step and for the rebuild of a corrected SOL state, per scene and resolution.
+
+Run from the repository root:  python benchmarks/bench_simulate.py [--repeats 5] [--threads 2]
+Needs no data: it steps on from each scene's initial state (after 20 steps).
+"""
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import phi.field._field as phi_field
+import torch
+
+from fluidloss_cli.engine import phiflow_patch
+from fluidloss_cli.engine.correction import CorrectedSolver
+from fluidloss_cli.engine.faces import staggered_from_faces
+from fluidloss_cli.engine.resolution import Resolution
+
+SETUPS = [("karman", Resolution(64, 32), 1.0), ("karman", Resolution(128, 64), 1.0),
+          ("buoyancy", Resolution(64, 64), 0.1), ("buoyancy", Resolution(128, 128), 0.1)]
+
+
+def interleaved(variants: dict[str, Callable[[], object]], repeats: int, calls: int) -> dict[str, float]:
+    """Median milliseconds per call of each variant, timed in turns after one warm-up call each."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for run in variants.values():
+        run()
+    for _ in range(repeats):
+        for name, run in variants.items():
+            started = time.perf_counter()
+            for _ in range(calls):
+                run()
+            times[name].append(1e3 * (time.perf_counter() - started) / calls)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def with_faces(memo: bool, run: Callable[[], object]) -> Callable[[], object]:
+    """`run` with the face memo switched on or off."""
+    def switched() -> object:
+        phi_field.get_faces = phiflow_patch.memoized_faces if memo else phiflow_patch._faces_of
+        try:
+            return run()
+        finally:
+            phi_field.get_faces = phiflow_patch.memoized_faces
+    return switched
+
+
+def face_memo(repeats: int) -> None:
+    """Compiled step and corrected-state rebuild, with and without the face memo."""
+    print("face geometry memo: ms per call, median of interleaved runs")
+    for scene, resolution, dt in SETUPS:
+        solver = CorrectedSolver(scene, resolution, dt, torch.device("cpu"))
+        start = {name: value[None] for name, value in solver.frame(solver.template).items()}
+        reynolds = torch.tensor([2e5])
+        current = {"state": solver.state(start)}
+
+        def advance() -> None:
+            """One compiled step from the last state, so the pressure solve stays warm-started as in a rollout."""
+            current["state"] = solver.step(current["state"], reynolds, compiled=True)
+
+        for _ in range(20):
+            advance()
+        frame = solver.frame(current["state"])
+        jobs = {"step": advance,
+                "rebuild": lambda: staggered_from_faces(frame["velocity_x"], frame["velocity_y"],
+                                                        solver.template["velocity"])}
+        for job, run in jobs.items():
+            ms = interleaved({"memo": with_faces(True, run), "phiflow": with_faces(False, run)}, repeats, 5)
+            print(f"  {scene} {resolution} {job:8s} memo {ms['memo']:6.2f}  phiflow {ms['phiflow']:6.2f}  "
+                  f"speed-up {ms['phiflow'] / ms['memo']:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    face_memo(args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The face geometry memo changes no result: same faces as PhiFlow computes, same simulation steps bit for bit."""
+
+import phi.field._field as phi_field
+import pytest
+import torch
+from phi import math
+from phi.field import StaggeredGrid
+from phi.geom import Box
+
+from fluidloss_cli.engine import phiflow_patch
+from fluidloss_cli.engine.correction import CorrectedSolver
+from fluidloss_cli.engine.resolution import Resolution
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_the_patch_is_installed():
+    assert phi_field.get_faces is phiflow_patch.memoized_faces
+
+
+@pytest.mark.parametrize("boundary", [math.extrapolation.ZERO, math.extrapolation.BOUNDARY,
+                                      math.extrapolation.PERIODIC])
+def test_memoized_faces_equal_phiflows_for_each_boundary(boundary):
+    """Grids of different sizes and boundaries, asked in turn, each get their own faces, equal to PhiFlow's."""
+    grids = [StaggeredGrid(0, boundary, x=n, y=2 * n, bounds=Box(x=1, y=2)) for n in (4, 6)]
+    for _ in range(2):
+        for grid in grids:
+            memo = phiflow_patch.memoized_faces(grid.geometry, grid.boundary)
+            fresh = phiflow_patch._faces_of(grid.geometry, grid.boundary)
+            assert memo.shape == fresh.shape
+            assert math.close(memo.center, fresh.center, rel_tolerance=0, abs_tolerance=0)
+            assert math.close(memo.volume, fresh.volume, rel_tolerance=0, abs_tolerance=0)
+
+
+def test_memo_returns_the_same_object_for_the_same_grid():
+    grid = StaggeredGrid(0, math.extrapolation.ZERO, x=5, y=3)
+    first = phiflow_patch.memoized_faces(grid.geometry, grid.boundary)
+    assert phiflow_patch.memoized_faces(grid.geometry, grid.boundary) is first
+
+
+@pytest.mark.parametrize("scene, resolution, dt", [("karman", Resolution(32, 16), 1.0),
+                                                   ("buoyancy", Resolution(32, 32), 0.1)])
+def test_rollout_with_memo_equals_rollout_with_phiflows_faces(scene, resolution, dt, monkeypatch):
+    """Five compiled steps of a real scene give identical frames with and without the memo."""
+    frames = {}
+    for memo in (True, False):
+        faces = phiflow_patch.memoized_faces if memo else phiflow_patch._faces_of
+        monkeypatch.setattr(phi_field, "get_faces", faces)
+        solver = CorrectedSolver(scene, resolution, dt, torch.device("cpu"))
+        start = {name: value[None] for name, value in solver.frame(solver.template).items()}
+        frames[memo] = solver.rollout(start, torch.tensor([2e5]), 5)[-1]
+    for name, value in frames[True].items():
+        assert torch.equal(value, frames[False][name]), name
+
+
+def test_one_geometry_with_two_boundaries_gets_two_face_sets():
+    """Closed walls drop the wall faces, open boundaries keep them: the memo must tell the two apart."""
+    geometry = StaggeredGrid(0, math.extrapolation.ZERO, x=4, y=3).geometry
+    closed = phiflow_patch.memoized_faces(geometry, math.extrapolation.ZERO)
+    open_ = phiflow_patch.memoized_faces(geometry, math.extrapolation.BOUNDARY)
+    assert closed.shape != open_.shape
+    assert open_.shape == phiflow_patch._faces_of(geometry, math.extrapolation.BOUNDARY).shape
