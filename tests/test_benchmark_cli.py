@@ -26,7 +26,8 @@ def test_benchmark_times_and_scores_every_variant(karman_files, trained, weights
     sol, sr = trained
     out = tmp_path / "bench.json"
     result = run_cli("benchmark", "--data", fine, "--sim", "sim_0001", "--frame", "30", "--steps", "3",
-                     "--repeats", "2", "--sol", sol, "--sr", sr, "--metrics", "mse,lsim,vgg", "--device", "cpu",
+                     "--repeats", "2", "--sol", sol, "--sr", sr, "--metrics", "mse,lsim,vgg,divergence,vorticity",
+                     "--device", "cpu",
                      "--out", out)
     report = json.loads(out.read_text())
     variants = {v["name"]: v for v in report["variants"]}
@@ -38,6 +39,10 @@ def test_benchmark_times_and_scores_every_variant(karman_files, trained, weights
     assert variants["fine"]["errors"]["mse"] < 1e-8 and variants["fine"]["errors"]["lsim"] < 1e-3
     for name in ("coarse", "coarse+SOL", "coarse+SOL+SR"):
         assert variants[name]["errors"]["mse"] > 1e-6 and variants[name]["errors"]["lsim"] > 1e-3
+    # evaluate's physical measures: the fine rollout's vorticity is the reference's, and SOL keeps the flow
+    # divergence-free about as well as the fine solver does
+    assert variants["fine"]["errors"]["vorticity"] > 0.9999
+    assert variants["coarse+SOL+SR"]["errors"]["divergence"] < 10 * variants["coarse"]["errors"]["divergence"] + 1e-3
     assert "coarse+SOL" in result.output and "vgg column missing" in result.output
 
 
@@ -51,6 +56,7 @@ def test_benchmark_bad_input(karman_files, trained, tmp_path):
         (["--sol", sr], "is a 'sr' checkpoint, expected a 'sol' one"),
         ([], "give --coarse-res HxW or a --sol checkpoint"),
         (["--sim", "sim_0009", "--sol", sol], "no simulation(s) sim_0009"),
+        (["--sol", sol, "--metrics", "mse,lsimm"], "metric 'lsimm': not a physical measure"),
     ]
     for args, message in cases:
         result = run_cli("benchmark", "--data", fine, "--frame", "10", "--steps", "3", *args, "--device", "cpu", ok=False)

@@ -10,6 +10,7 @@ from rich.table import Table
 from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console
 from fluidloss_cli.engine.device import resolve_device
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.evaluation.metrics import MEASURES, parse_metrics
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 from fluidloss_cli.engine.rollout import load_sol
@@ -20,7 +21,8 @@ def table(results: list[VariantResult], steps: int, metrics: list[str]) -> Table
     """Per-frame time (median, min-max), speed-up over the fine simulation, and mean error of each variant."""
     fine_ms = results[0].per_frame_ms(steps)[0]
     view = Table(title=f"{steps}-step rollouts, per frame (median of interleaved runs, min-max)")
-    for column in ["variant", "ms/frame", "speed-up vs fine", *(f"{m} vs fine" for m in metrics)]:
+    for column in ["variant", "ms/frame", "speed-up vs fine", *(m if MEASURES.get(m, (0, False))[1] else f"{m} vs fine"
+                                                                for m in metrics)]:
         view.add_column(column, justify="left" if column == "variant" else "right", no_wrap=column == "variant")
     for result in results:
         median, low, high = result.per_frame_ms(steps)
@@ -38,7 +40,7 @@ def benchmark(
     sol: Path = typer.Option(None, "--sol", help="SOL checkpoint applied every coarse step.", dir_okay=False),
     sr: Path = typer.Option(None, "--sr", help="Super-resolution checkpoint applied to every coarse frame.", dir_okay=False),
     repeats: int = typer.Option(3, "--repeats", help="Timed runs per variant, interleaved, after one warm-up."),
-    metrics: str = typer.Option("mse,lsim", "--metrics", help="Comma-separated losses from the registry to score with."),
+    metrics: str = typer.Option("mse,lsim", "--metrics", help="Comma-separated metrics, as evaluate's --metrics: registry losses and physical measures."),
     device: str = DeviceOption,
     out: Path = typer.Option(None, "--out", help="Also write the results to this JSON file.", dir_okay=False),
     config: Path = ConfigOption,
@@ -50,11 +52,11 @@ def benchmark(
     if coarse_res is None and sol is None:
         raise FluidlossError("give --coarse-res HxW or a --sol checkpoint (whose resolution is used)")
     coarse = parse_resolution(coarse_res) if coarse_res else Resolution(*load_sol(sol, target)[1]["resolution"])
-    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    names = parse_metrics(metrics)
     console.print(f"benchmark on {target}: {data} {sim} from frame {frame}, {steps} steps, {repeats} timed runs each",
                   highlight=False)
     results = run_benchmark(data, sim, frame, steps, coarse, target, sol=sol, sr=sr, repeats=repeats,
-                            metrics=tuple(names))
+                            metrics=metrics)
     console.print(table(results, steps, names))
     missing = {metric: value for result in results for metric, value in result.errors.items() if isinstance(value, str)}
     for metric, reason in missing.items():

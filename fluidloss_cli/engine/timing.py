@@ -22,7 +22,8 @@ from fluidloss_cli.engine.data.schema import open_dataset
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.losses import FieldLoss, build_loss, field_loss
+from fluidloss_cli.engine.evaluation.metrics import Geometry, Metric, build_metrics, measure
+from fluidloss_cli.engine.evaluation.rollouts import read_geometry
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.rollout import Pipeline
 from fluidloss_cli.engine.upsample import upsample_frame
@@ -35,7 +36,7 @@ class VariantResult:
     name: str
     seconds: list[float] = field(default_factory=list)
     errors: dict[str, float | str] = field(default_factory=dict)
-    """Metric -> mean over steps, or the reason it is missing."""
+    """Metric -> mean over steps (NaN for a rollout that blew up), or the reason it is missing."""
 
     def per_frame_ms(self, steps: int) -> tuple[float, float, float]:
         """Median, min and max milliseconds per frame."""
@@ -83,21 +84,21 @@ def timed(run: Callable[[], list[Frame]], device: torch.device) -> tuple[float, 
     return time.perf_counter() - started, frames
 
 
-def mean_error(loss: FieldLoss, frames: list[Frame], reference: list[Frame], factor: int) -> float:
-    """Mean over steps of `loss` between (bicubic-upsampled by `factor`) frames and the fine reference."""
+def mean_error(metric: Metric, frames: list[Frame], reference: list[Frame], factor: int, geometry: Geometry) -> float:
+    """Mean over steps of `metric` between (bicubic-upsampled by `factor`) frames and the fine reference."""
     values = []
-    with torch.no_grad():
-        for predicted, truth in zip(frames, reference):
-            fine = upsample_frame(predicted, factor) if factor > 1 else predicted
-            names = list(truth)
-            values.append(field_loss(loss, [fine[n].cpu().float() for n in names], [truth[n] for n in names]).item())
-    return float(np.mean(values))
+    for predicted, truth in zip(frames, reference):
+        fine = upsample_frame(predicted, factor) if factor > 1 else predicted
+        values.append(measure([metric], {n: fine[n].cpu().float() for n in truth}, truth, geometry)[metric.name])
+    return torch.cat(values).mean().item()
 
 
 def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resolution, device: torch.device,
                   sol: Path | None = None, sr: Path | None = None, repeats: int = 3,
-                  metrics: tuple[str, ...] = ("mse", "lsim")) -> list[VariantResult]:
-    """Time and score fine, coarse, coarse+SOL and coarse+SOL+SR rollouts of `steps` steps from one fine frame."""
+                  metrics: str = "mse,lsim") -> list[VariantResult]:
+    """Time and score fine, coarse, coarse+SOL and coarse+SOL+SR rollouts of `steps` steps from one fine frame; the
+    comma-separated `metrics` are evaluate's columns (a loss whose weights are missing is a marked column)."""
+    columns = build_metrics(metrics, torch.device("cpu"))
     start = read_start(data, sim, frame, steps)
     fine_res = Resolution(start.fine["velocity_x"].shape[-2], start.fine["velocity_x"].shape[-1] - 1)
     factor = fine_res.height // coarse.height
@@ -124,17 +125,9 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
     for _ in range(repeats):
         for name, (run, _) in variants.items():
             results[name].seconds.append(timed(run, device)[0])
-    losses: dict[str, FieldLoss | str] = {}
-    for metric in metrics:  # built once for every variant; a loss whose weights are missing is a marked column
-        try:
-            losses[metric] = build_loss(metric)
-        except FluidlossError as exc:
-            losses[metric] = f"missing: {exc}"
+    geometry = read_geometry(data, torch.device("cpu"))
     for name, (_, scale) in variants.items():
-        for metric, loss in losses.items():
-            try:
-                results[name].errors[metric] = loss if isinstance(loss, str) else \
-                    mean_error(loss, outputs[name], start.reference, scale)
-            except FluidlossError as exc:  # e.g. a diverged rollout's non-finite frames
-                results[name].errors[metric] = f"missing: {exc}"
+        for metric in columns:
+            results[name].errors[metric.name] = f"missing: {metric.missing}" if metric.missing else \
+                mean_error(metric, outputs[name], start.reference, scale, geometry)
     return list(results.values())
