@@ -1,6 +1,8 @@
 """The face geometry memo changes no result: same faces as PhiFlow computes, same simulation steps bit for bit."""
 
 import phi.field._field as phi_field
+import phiml.math as phiml_math
+import phiml.math._ops as phiml_ops
 import pytest
 import torch
 from phi import math
@@ -14,8 +16,21 @@ from fluidloss_cli.engine.resolution import Resolution
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_the_patch_is_installed():
+def test_the_patches_are_installed():
     assert phi_field.get_faces is phiflow_patch.memoized_faces
+    assert phiml_math.close is phiflow_patch.fast_close and phiml_ops.close is phiflow_patch.fast_close
+
+
+@pytest.mark.parametrize("a, b, options", [
+    (3, 3, {}), (3, 4, {}), (0, 1, {"abs_tolerance": 1}), (100, 101, {"rel_tolerance": 0.01}),
+    (100, 102, {"rel_tolerance": 0.01}), (True, 1, {}), (False, 1, {}), (64, 65, {"rel_tolerance": 0}),
+    (1.0, 1.0 + 1e-7, {}), (1.0, 1.0 + 1e-3, {}), (float("inf"), 1e300, {}), (2, 2.0, {}),
+    (float("nan"), float("nan"), {"equal_nan": True}),
+])
+def test_fast_close_answers_as_phiml_does(a, b, options):
+    expected = phiflow_patch._close_of(a, b, **options)
+    assert phiflow_patch.fast_close(a, b, **options) == expected
+    assert phiflow_patch.fast_close(b, a, **options) == phiflow_patch._close_of(b, a, **options)
 
 
 @pytest.mark.parametrize("boundary", [math.extrapolation.ZERO, math.extrapolation.BOUNDARY,
@@ -40,15 +55,17 @@ def test_memo_returns_the_same_object_for_the_same_grid():
 
 @pytest.mark.parametrize("scene, resolution, dt", [("karman", Resolution(32, 16), 1.0),
                                                    ("buoyancy", Resolution(32, 32), 0.1)])
-def test_rollout_with_memo_equals_rollout_with_phiflows_faces(scene, resolution, dt, monkeypatch):
-    """Five compiled steps of a real scene give identical frames with and without the memo."""
+def test_rollout_with_patches_equals_rollout_with_phiflows_functions(scene, resolution, dt):
+    """Five compiled steps of a real scene give identical frames with and without the speed-ups."""
     frames = {}
-    for memo in (True, False):
-        faces = phiflow_patch.memoized_faces if memo else phiflow_patch._faces_of
-        monkeypatch.setattr(phi_field, "get_faces", faces)
-        solver = CorrectedSolver(scene, resolution, dt, torch.device("cpu"))
-        start = {name: value[None] for name, value in solver.frame(solver.template).items()}
-        frames[memo] = solver.rollout(start, torch.tensor([2e5]), 5)[-1]
+    try:
+        for patched in (True, False):
+            phiflow_patch.use(patched)
+            solver = CorrectedSolver(scene, resolution, dt, torch.device("cpu"))
+            start = {name: value[None] for name, value in solver.frame(solver.template).items()}
+            frames[patched] = solver.rollout(start, torch.tensor([2e5]), 5)[-1]
+    finally:
+        phiflow_patch.use(True)
     for name, value in frames[True].items():
         assert torch.equal(value, frames[False][name]), name
 

@@ -1,19 +1,27 @@
-"""One speed-up to PhiFlow 3.4 that changes no result: remember the face geometry of each staggered grid.
+"""Two speed-ups to PhiFlow 3.4 / phiml 1.16 that change no result, for the Python work around every compiled step.
 
-PhiFlow checks the shape of every new `Field` against its sampled elements, and for a staggered grid it builds the
-whole face geometry (centres, normals, areas, sliced by the boundary) for that check alone, every time. A compiled
-step's output and every corrected SOL state are new fields, so this check cost 1-8 ms per step, more than the rest
-of the call around the compiled step (measured in benchmarks/bench_simulate.py). Geometries and boundaries are
-immutable, so the faces of one (geometry, boundary) pair can be computed once and reused.
+1. Face geometry memo. PhiFlow checks the shape of every new `Field` against its sampled elements, and for a
+   staggered grid it builds the whole face geometry (centres, normals, areas, sliced by the boundary) for that check
+   alone, every time. A compiled step's output and every corrected SOL state are new fields, so this cost 1-8 ms per
+   step. Geometries and boundaries are immutable, so the faces of one (geometry, boundary) pair are computed once.
+2. Integer fast path of `math.close`. phiml compares grid sizes with `close`, which wraps plain Python numbers into
+   tensors and calls numpy; two integers are compared directly, with numpy's formula.
+
+benchmarks/bench_simulate.py times both against PhiFlow's own functions; tests/test_phiflow_patch.py checks that they
+give the same answers and the same simulations, bit for bit.
 """
 
 from typing import Any
 
 import phi.field._field as phi_field
+import phiml.math as phiml_math
+import phiml.math._ops as phiml_ops
 
 _faces_of = phi_field.get_faces
+_close_of = phiml_ops.close
 _memo: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
 MAX_ENTRIES = 256
+INTEGERS = (int, bool)
 
 
 def memoized_faces(geometry: Any, boundary: Any) -> Any:
@@ -28,4 +36,28 @@ def memoized_faces(geometry: Any, boundary: Any) -> Any:
     return entry[2]
 
 
-phi_field.get_faces = memoized_faces
+def fast_close(*tensors: Any, rel_tolerance: Any = 1e-5, abs_tolerance: Any = 0, equal_nan: bool = False,
+               **options: Any) -> bool:
+    """phiml's `close`; two plain integers (grid sizes, mostly) are compared directly with numpy's formula
+    |a - b| <= abs_tolerance + rel_tolerance * |b|. Floats take phiml's path, which rounds them to its precision."""
+    if len(tensors) == 2 and not options and all(type(v) in INTEGERS for v in tensors) \
+            and all(type(v) in (*INTEGERS, float) for v in (rel_tolerance, abs_tolerance)):
+        a, b = tensors
+        return a == b or abs(a - b) <= abs_tolerance + rel_tolerance * abs(b)
+    return _close_of(*tensors, rel_tolerance=rel_tolerance, abs_tolerance=abs_tolerance, equal_nan=equal_nan,
+                     **options)
+
+
+PATCHES = {(phi_field, "get_faces"): memoized_faces, (phiml_ops, "close"): fast_close,
+           (phiml_math, "close"): fast_close}
+"""(module, attribute) -> replacement; phiml.math re-exports `close`, and its shape code calls it from there."""
+ORIGINALS = {target: getattr(*target) for target in PATCHES}
+
+
+def use(patched: bool) -> None:
+    """Install the speed-ups, or put PhiFlow's own functions back (for benchmarks and tests)."""
+    for (module, name), replacement in PATCHES.items():
+        setattr(module, name, replacement if patched else ORIGINALS[(module, name)])
+
+
+use(True)

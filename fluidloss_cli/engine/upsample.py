@@ -5,6 +5,8 @@ cell centres along y, y-faces the other way round, density at cell centres. `gri
 interpolation; positions beyond the outermost coarse samples take the border values.
 """
 
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,12 +24,21 @@ def source_positions(fine: int, factor: int, on_edges: bool) -> torch.Tensor:
     return index / factor if on_edges else (index + 0.5) / factor - 0.5
 
 
+@lru_cache(maxsize=64)
+def sampling_grid(coarse: tuple[int, int], fine: tuple[int, int], factor: int, edges: tuple[bool, bool],
+                  dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """`grid_sample`'s [1, *fine, 2] grid of the fine samples' positions in a coarse field (cached: a rollout
+    upsamples every frame on the same grids)."""
+    rows, cols = (source_positions(n, factor, e) for n, e in zip(fine, edges))
+    normalised = [2 * pos / max(size - 1, 1) - 1 for pos, size in zip((rows, cols), coarse)]
+    grid_y, grid_x = torch.meshgrid(*normalised, indexing="ij")
+    return torch.stack([grid_x, grid_y], dim=-1).to(dtype=dtype, device=device)[None]
+
+
 def bicubic(values: torch.Tensor, shape: tuple[int, int], factor: int, edges: tuple[bool, bool]) -> torch.Tensor:
     """Interpolate [B, h, w] at the positions of a fine [B, *shape] field of the same kind."""
-    rows, cols = (source_positions(n, factor, e) for n, e in zip(shape, edges))
-    normalised = [2 * pos / max(size - 1, 1) - 1 for pos, size in zip((rows, cols), values.shape[-2:])]
-    grid_y, grid_x = torch.meshgrid(*normalised, indexing="ij")
-    grid = torch.stack([grid_x, grid_y], dim=-1).to(values)[None].expand(values.shape[0], -1, -1, -1)
+    grid = sampling_grid(tuple(values.shape[-2:]), tuple(shape), factor, edges, values.dtype, values.device)
+    grid = grid.expand(values.shape[0], -1, -1, -1)
     return F.grid_sample(values[:, None], grid, mode="bicubic", padding_mode="border", align_corners=True)[:, 0]
 
 
