@@ -91,3 +91,40 @@ def test_network_input_channels():
     assert inputs.shape == (3, 5, 33, 17)
     np.testing.assert_allclose(inputs[:, 4, 0, 0].numpy(), [0.1, 0.2, 0.4], rtol=1e-6)
     assert inputs[0, 2].sum() > 0 and inputs[0, 3].sum() > 0  # the cylinder and the inflow are there
+
+
+@pytest.mark.parametrize("scene, res, dt, re", [("karman", (32, 16), 1.0, [1e5, 4e5]), ("buoyancy", (32, 32), 0.1, [0.0])])
+def test_compiled_rollout_equals_plain_steps_with_a_real_correction(scene, res, dt, re):
+    """`rollout` compiles solver step + correction into one function; it must give the frames of the compiled solver
+    step followed by the correction applied outside it, with a correction network that really changes the flow
+    (random output layer instead of zeros). (The plain, uncompiled solver differs from the compiled one at the CG
+    tolerance, ~1e-4, so it is not the reference here.)"""
+    from fluidloss_cli.engine.models.sol_net import SolNet
+
+    torch.manual_seed(0)
+    solver = CorrectedSolver(scene, Resolution(*res), dt, CPU)
+    model = SolNet(*correction_channels(scene), width=8)
+    nn.init.normal_(model.head.weight, std=1e-3)
+    model.eval().requires_grad_(False)
+    reynolds = torch.tensor(re, dtype=torch.float64)
+    start = {n: v[None].expand(len(re), *v.shape).clone() for n, v in solver.frame(solver.template).items()}
+    compiled = solver.rollout(start, reynolds, 4, model)
+    state, plain = solver.state(start), []
+    with torch.no_grad():
+        for _ in range(4):
+            state = solver.correct(solver.step(state, reynolds, compiled=True), reynolds, model)
+            plain.append(solver.frame(state))
+    uncorrected = solver.rollout(start, reynolds, 4)
+    for fast, slow, bare in zip(compiled, plain, uncorrected):
+        for name in fast:
+            torch.testing.assert_close(fast[name], slow[name], atol=1e-7, rtol=0)
+        assert (fast["velocity_x"] - bare["velocity_x"]).abs().max() > 1e-4  # the correction did act
+
+
+def test_compiled_rollout_refuses_a_model_in_training():
+    solver = CorrectedSolver("karman", Resolution(32, 16), 1.0, CPU)
+    start = {n: v[None] for n, v in solver.frame(solver.template).items()}
+    from fluidloss_cli.engine.models.sol_net import SolNet
+
+    with pytest.raises(ValueError, match="frozen model"):
+        solver.rollout(start, torch.tensor([1e5]), 1, SolNet(*correction_channels("karman"), width=4))

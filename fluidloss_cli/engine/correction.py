@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import torch
 from phi import math
+from phi.math import jit_compile
 from torch import nn
 from torch.profiler import record_function
 
@@ -76,25 +77,49 @@ class CorrectedSolver:
             parts.append((reynolds / RE_SCALE).to(parts[0].dtype).view(-1, 1, 1, 1).expand_as(parts[-1][:, :1]))
         return torch.cat(parts, dim=1)
 
+    def correct(self, state: State, reynolds: torch.Tensor, model: nn.Module) -> State:
+        """Add the model's velocity correction to a state."""
+        frame = self.frame(state)
+        height, width = self.resolution
+        dvx, dvy = unstack_staggered(model(self.network_input(frame, reynolds)).float(), height, width)
+        velocity = staggered_from_faces(frame["velocity_x"] + dvx, frame["velocity_y"] + dvy, self.template["velocity"])
+        return {**state, "velocity": velocity}
+
+    @lru_cache(maxsize=32)
+    def _compiled(self, reynolds: tuple[float, ...], model: nn.Module | None) -> Callable[[State], State]:
+        """A solver step and the correction of a frozen `model` in one compiled function: the correction then costs
+        no PhiFlow grid rebuild and no Python work (the same frames; see benchmarks/bench_simulate.py).
+        The model's weights become constants of the compiled step, hence frozen models only."""
+        scene = self._batched_scene(reynolds)
+        if model is None:
+            return scene.step
+        if any(p.requires_grad for p in model.parameters()):
+            raise ValueError("compiled rollouts need a frozen model (requires_grad_(False)), as checkpoints load")
+        per_sample = torch.tensor(reynolds, device=self.device)
+
+        def corrected_step(state: State) -> State:
+            """The solver step, then the correction."""
+            return self.correct(scene.physics_step(state), per_sample, model)
+
+        return jit_compile(corrected_step)
+
     def step(self, state: State, reynolds: torch.Tensor, model: nn.Module | None = None,
              compiled: bool = False) -> State:
-        """One solver step (compiled for rollouts, plain PhiFlow to differentiate), then the model's correction."""
-        scene = self._batched_scene(tuple(reynolds.tolist()))
-        with torch.autocast(self.device.type, enabled=False), record_function("sol.solver"):  # full precision
-            try:
-                state = scene.step(state) if compiled else scene.physics_step(state)
-            except math.ConvergenceException as exc:
-                raise FluidlossError(f"the coarse pressure solve failed ({type(exc).__name__}): the (corrected) "
-                                     "velocity has diverged; in training, lower --lr or shorten --unroll") from None
+        """One solver step, then the model's correction: compiled for rollouts (with a frozen model), plain PhiFlow
+        and torch to differentiate in training."""
+        key = tuple(reynolds.tolist())
+        try:
+            if compiled:
+                return self._compiled(key, model)(state)
+            with torch.autocast(self.device.type, enabled=False), record_function("sol.solver"):  # full precision
+                state = self._batched_scene(key).physics_step(state)
+        except math.ConvergenceException as exc:
+            raise FluidlossError(f"the coarse pressure solve failed ({type(exc).__name__}): the (corrected) "
+                                 "velocity has diverged; in training, lower --lr or shorten --unroll") from None
         if model is None:
             return state
         with record_function("sol.network"):
-            frame = self.frame(state)
-            height, width = self.resolution
-            dvx, dvy = unstack_staggered(model(self.network_input(frame, reynolds)).float(), height, width)
-            velocity = staggered_from_faces(frame["velocity_x"] + dvx, frame["velocity_y"] + dvy,
-                                            self.template["velocity"])
-        return {**state, "velocity": velocity}
+            return self.correct(state, reynolds, model)
 
     @torch.no_grad()
     def rollout(self, frame: Frame, reynolds: torch.Tensor, steps: int, model: nn.Module | None = None,

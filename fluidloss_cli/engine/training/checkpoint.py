@@ -50,11 +50,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def build_model(checkpoint: dict[str, Any]) -> nn.Module:
-    """The trained network of a checkpoint, on the CPU, in evaluation mode."""
+    """The trained network of a checkpoint, on the CPU, in evaluation mode, its weights frozen (for inference)."""
     spec = checkpoint["model"]
     model = MODELS[spec["name"]](**spec["config"])
     model.load_state_dict(spec["state"])
-    return model.eval()
+    return model.eval().requires_grad_(False)
 
 
 def rng_states() -> dict[str, Any]:
