@@ -121,6 +121,20 @@ def test_compiled_rollout_equals_plain_steps_with_a_real_correction(scene, res, 
         assert (fast["velocity_x"] - bare["velocity_x"]).abs().max() > 1e-4  # the correction did act
 
 
+def test_a_rollout_compiles_its_corrected_step_once():
+    """A scene without a Reynolds number gets NaN for it (as `simulate` and `benchmark` pass it), and NaN never equals
+    itself: the compiled step must still be found again, not rebuilt and traced anew every step."""
+    from fluidloss_cli.engine.models.sol_net import SolNet
+
+    solver = CorrectedSolver("buoyancy", Resolution(32, 32), 0.1, CPU)
+    model = SolNet(*correction_channels("buoyancy"), width=4).eval().requires_grad_(False)
+    start = {n: v[None] for n, v in solver.frame(solver.template).items()}
+    misses = CorrectedSolver._compiled.cache_info().misses  # one cache for all solvers
+    solver.rollout(start, torch.tensor([float("nan")], dtype=torch.float64), 3, model)
+    solver.rollout(start, torch.tensor([float("nan")], dtype=torch.float64), 3, model)
+    assert CorrectedSolver._compiled.cache_info().misses == misses + 1
+
+
 def test_compiled_rollout_refuses_a_model_in_training():
     solver = CorrectedSolver("karman", Resolution(32, 16), 1.0, CPU)
     start = {n: v[None] for n, v in solver.frame(solver.template).items()}

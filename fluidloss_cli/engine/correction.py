@@ -107,7 +107,7 @@ class CorrectedSolver:
              compiled: bool = False) -> State:
         """One solver step, then the model's correction: compiled for rollouts (with a frozen model), plain PhiFlow
         and torch to differentiate in training."""
-        key = tuple(reynolds.tolist())
+        key = tuple(reynolds.tolist()) if self.uses_reynolds else ()  # NaN, a scene without Re, never equals itself
         try:
             if compiled:
                 return self._compiled(key, model)(state)
