@@ -93,7 +93,8 @@ def test_network_input_channels():
     assert inputs[0, 2].sum() > 0 and inputs[0, 3].sum() > 0  # the cylinder and the inflow are there
 
 
-@pytest.mark.parametrize("scene, res, dt, re", [("karman", (32, 16), 1.0, [1e5, 4e5]), ("buoyancy", (32, 32), 0.1, [0.0])])
+@pytest.mark.parametrize("scene, res, dt, re", [("karman", (32, 16), 1.0, [1.23e5, 4.56e5]),
+                                                  ("buoyancy", (32, 32), 0.1, [float("nan")])])
 def test_compiled_rollout_equals_plain_steps_with_a_real_correction(scene, res, dt, re):
     """`rollout` compiles solver step + correction into one function; it must give the frames of the compiled solver
     step followed by the correction applied outside it, with a correction network that really changes the flow
@@ -106,7 +107,7 @@ def test_compiled_rollout_equals_plain_steps_with_a_real_correction(scene, res, 
     model = SolNet(*correction_channels(scene), width=8)
     nn.init.normal_(model.head.weight, std=1e-3)
     model.eval().requires_grad_(False)
-    reynolds = torch.tensor(re, dtype=torch.float64)
+    reynolds = torch.tensor(re, dtype=torch.float32)  # as FrameWindows gives it
     start = {n: v[None].expand(len(re), *v.shape).clone() for n, v in solver.frame(solver.template).items()}
     compiled = solver.rollout(start, reynolds, 4, model)
     state, plain = solver.state(start), []
@@ -117,7 +118,7 @@ def test_compiled_rollout_equals_plain_steps_with_a_real_correction(scene, res, 
     uncorrected = solver.rollout(start, reynolds, 4)
     for fast, slow, bare in zip(compiled, plain, uncorrected):
         for name in fast:
-            torch.testing.assert_close(fast[name], slow[name], atol=1e-7, rtol=0)
+            assert torch.equal(fast[name], slow[name]), name
         assert (fast["velocity_x"] - bare["velocity_x"]).abs().max() > 1e-4  # the correction did act
 
 

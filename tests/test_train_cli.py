@@ -139,7 +139,7 @@ def test_same_seed_gives_bit_identical_weights(data, tmp_path):
 
 
 def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(data, tmp_path):
-    epochs = 10
+    epochs = 40  # an epoch takes milliseconds: enough of them that the interrupt lands while the run goes on
     reference, run = tmp_path / "reference", tmp_path / "interrupted"
     run_cli(*sr_args(data, reference, epochs=epochs))
 

@@ -86,7 +86,8 @@ class CorrectedSolver:
         return {**state, "velocity": velocity}
 
     @lru_cache(maxsize=32)
-    def _compiled(self, reynolds: tuple[float, ...], model: nn.Module | None) -> Callable[[State], State]:
+    def _compiled(self, reynolds: tuple[float, ...], dtype: torch.dtype,
+                  model: nn.Module | None) -> Callable[[State], State]:
         """A solver step and the correction of a frozen `model` in one compiled function: the correction then costs
         no PhiFlow grid rebuild and no Python work (the same frames; see benchmarks/bench_simulate.py).
         The model's weights become constants of the compiled step, hence frozen models only."""
@@ -95,7 +96,7 @@ class CorrectedSolver:
             return scene.step
         if any(p.requires_grad for p in model.parameters()):
             raise ValueError("compiled rollouts need a frozen model (requires_grad_(False)), as checkpoints load")
-        per_sample = torch.tensor(reynolds, device=self.device)
+        per_sample = torch.tensor(reynolds, dtype=dtype, device=self.device)  # the caller's values, exactly
 
         def corrected_step(state: State) -> State:
             """The solver step, then the correction."""
@@ -110,7 +111,7 @@ class CorrectedSolver:
         key = tuple(reynolds.tolist()) if self.uses_reynolds else ()  # NaN, a scene without Re, never equals itself
         try:
             if compiled:
-                return self._compiled(key, model)(state)
+                return self._compiled(key, reynolds.dtype, model)(state)
             with torch.autocast(self.device.type, enabled=False), record_function("sol.solver"):  # full precision
                 state = self._batched_scene(key).physics_step(state)
         except math.ConvergenceException as exc:
