@@ -4,25 +4,26 @@ import json
 import os
 from pathlib import Path
 
+import torch
 import typer
 from rich.table import Table
 
 from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console
 from fluidloss_cli.engine.device import resolve_device
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.metrics import MEASURES, parse_metrics
+from fluidloss_cli.engine.evaluation.metrics import Metric, build_metrics
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 from fluidloss_cli.engine.rollout import load_sol
 from fluidloss_cli.engine.timing import VariantResult, run_benchmark
 
 
-def table(results: list[VariantResult], steps: int, metrics: list[str]) -> Table:
+def table(results: list[VariantResult], steps: int, metrics: list[Metric]) -> Table:
     """Per-frame time (median, min-max), speed-up over the fine simulation, and mean error of each variant."""
     fine_ms = results[0].per_frame_ms(steps)[0]
     view = Table(title=f"{steps}-step rollouts, per frame (median of interleaved runs, min-max)")
-    for column in ["variant", "ms/frame", "speed-up vs fine", *(m if MEASURES.get(m, (0, False))[1] else f"{m} vs fine"
-                                                                for m in metrics)]:
+    scores = [m.name if m.absolute else f"{m.name} vs fine" for m in metrics]  # an absolute one: the variant's own
+    for column in ["variant", "ms/frame", "speed-up vs fine", *scores]:
         view.add_column(column, justify="left" if column == "variant" else "right", no_wrap=column == "variant")
     for result in results:
         median, low, high = result.per_frame_ms(steps)
@@ -52,12 +53,12 @@ def benchmark(
     if coarse_res is None and sol is None:
         raise FluidlossError("give --coarse-res HxW or a --sol checkpoint (whose resolution is used)")
     coarse = parse_resolution(coarse_res) if coarse_res else Resolution(*load_sol(sol, target)[1]["resolution"])
-    names = parse_metrics(metrics)
+    columns = build_metrics(metrics, torch.device("cpu"))  # the fine reference and the scoring stay on the CPU
     console.print(f"benchmark on {target}: {data} {sim} from frame {frame}, {steps} steps, {repeats} timed runs each",
                   highlight=False)
     results = run_benchmark(data, sim, frame, steps, coarse, target, sol=sol, sr=sr, repeats=repeats,
-                            metrics=metrics)
-    console.print(table(results, steps, names))
+                            metrics=columns)
+    console.print(table(results, steps, columns))
     missing = {metric: value for result in results for metric, value in result.errors.items() if isinstance(value, str)}
     for metric, reason in missing.items():
         console.print(f"{metric} column {reason}", highlight=False)

@@ -9,7 +9,7 @@ fine frames at the same times; coarse outputs are bicubic-upsampled first, which
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from fluidloss_cli.engine.data.schema import open_dataset
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.metrics import Geometry, Metric, build_metrics, measure
+from fluidloss_cli.engine.evaluation.metrics import Geometry, Metric, measure
 from fluidloss_cli.engine.evaluation.rollouts import read_geometry
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.rollout import Pipeline
@@ -95,10 +95,9 @@ def mean_error(metric: Metric, frames: list[Frame], reference: list[Frame], fact
 
 def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resolution, device: torch.device,
                   sol: Path | None = None, sr: Path | None = None, repeats: int = 3,
-                  metrics: str = "mse,lsim") -> list[VariantResult]:
-    """Time and score fine, coarse, coarse+SOL and coarse+SOL+SR rollouts of `steps` steps from one fine frame; the
-    comma-separated `metrics` are evaluate's columns (a loss whose weights are missing is a marked column)."""
-    columns = build_metrics(metrics, torch.device("cpu"))
+                  metrics: Sequence[Metric] = ()) -> list[VariantResult]:
+    """Time and score fine, coarse, coarse+SOL and coarse+SOL+SR rollouts of `steps` steps from one fine frame with
+    evaluate's metric columns (`build_metrics` on the CPU; a loss whose weights are missing is a marked column)."""
     start = read_start(data, sim, frame, steps)
     fine_res = Resolution(start.fine["velocity_x"].shape[-2], start.fine["velocity_x"].shape[-1] - 1)
     factor = fine_res.height // coarse.height
@@ -127,7 +126,7 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
             results[name].seconds.append(timed(run, device)[0])
     geometry = read_geometry(data, torch.device("cpu"))
     for name, (_, scale) in variants.items():
-        for metric in columns:
+        for metric in metrics:
             results[name].errors[metric.name] = f"missing: {metric.missing}" if metric.missing else \
                 mean_error(metric, outputs[name], start.reference, scale, geometry)
     return list(results.values())
