@@ -1,4 +1,10 @@
-"""The `fluidloss` command: one Typer app, one subcommand module per job."""
+"""The `fluidloss` command: one Typer app, one subcommand module per job.
+
+Importing the app loads no torch and no PhiFlow: each command imports the engine when it runs, after checking its
+options, so `--help`, `--version` and input errors answer at once.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
 
 import typer
 from typer.core import TyperGroup
@@ -34,6 +40,29 @@ app = typer.Typer(
     rich_markup_mode=None,  # usage errors as plain one-liners, not boxed panels
     add_completion=False,
 )
+
+
+def _versions() -> str:
+    """fluidloss's version and those of the libraries its results depend on, read without importing them."""
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"fluidloss {of('fluidloss')} (torch {of('torch')}, phiflow {of('phiflow')}, phiml {of('phiml')})"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(_versions())
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Print the versions of fluidloss, torch, PhiFlow and phiml, and exit.")) -> None:
+    """Deep learning on fluid simulations, with physical and perceptual losses."""
 
 
 def _register() -> None:

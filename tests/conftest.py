@@ -10,6 +10,9 @@ import torch
 from typer.testing import CliRunner
 
 from fluidloss_cli.app import app
+from fluidloss_cli.engine.phiflow_setup import configure
+
+configure()  # as the commands do before they simulate: torch backend, speed-ups
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -15,7 +15,7 @@ from conftest import assert_one_line_error, run_cli
 from PIL import Image
 from weight_fixtures import backbone_hub, backbones_env, shared_file, weights_env  # noqa: F401  (fixtures)
 
-from fluidloss_cli.engine import lsim_distance
+from fluidloss_cli.engine.losses import lsim_distance
 from fluidloss_cli.engine.correction import CorrectedSolver
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.upsample import upsample_frame

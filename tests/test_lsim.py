@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 from weight_fixtures import shared_file, weights_env  # noqa: F401  (pytest fixture)
 
-from fluidloss_cli.engine import lsim_distance
+from fluidloss_cli.engine.losses import lsim_distance
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.fields import rescale_jointly
 from fluidloss_cli.engine.losses import build_loss

@@ -3,22 +3,22 @@
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 import typer
 from rich.table import Table
 
 from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console
-from fluidloss_cli.engine.device import resolve_device
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.metrics import Metric, build_metrics
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
-from fluidloss_cli.engine.rollout import load_sol
-from fluidloss_cli.engine.timing import VariantResult, run_benchmark
+
+if TYPE_CHECKING:
+    from fluidloss_cli.engine.evaluation.metrics import Metric
+    from fluidloss_cli.engine.timing import VariantResult
 
 
-def table(results: list[VariantResult], steps: int, metrics: list[Metric]) -> Table:
+def table(results: "list[VariantResult]", steps: int, metrics: "list[Metric]") -> Table:
     """Per-frame time (median, min-max), speed-up over the fine simulation, and mean error of each variant."""
     fine_ms = results[0].per_frame_ms(steps)[0]
     view = Table(title=f"{steps}-step rollouts, per frame (median of interleaved runs, min-max)")
@@ -49,10 +49,18 @@ def benchmark(
     """The study's time-cost evaluation: is coarse + SOL + SR faster than the fine simulation, and closer to it?"""
     if steps < 1 or repeats < 1:
         raise FluidlossError(f"--steps and --repeats must be at least 1, got {steps} and {repeats}")
-    target = resolve_device(device)
     if coarse_res is None and sol is None:
         raise FluidlossError("give --coarse-res HxW or a --sol checkpoint (whose resolution is used)")
-    coarse = parse_resolution(coarse_res) if coarse_res else Resolution(*load_sol(sol, target)[1]["resolution"])
+    requested = parse_resolution(coarse_res) if coarse_res else None
+    import torch
+
+    from fluidloss_cli.engine.device import resolve_device
+    from fluidloss_cli.engine.evaluation.metrics import build_metrics
+    from fluidloss_cli.engine.rollout import load_sol
+    from fluidloss_cli.engine.timing import run_benchmark
+
+    target = resolve_device(device)
+    coarse = requested or Resolution(*load_sol(sol, target)[1]["resolution"])
     columns = build_metrics(metrics, torch.device("cpu"))  # the fine reference and the scoring stay on the CPU
     console.print(f"benchmark on {target}: {data} {sim} from frame {frame}, {steps} steps, {repeats} timed runs each",
                   highlight=False)

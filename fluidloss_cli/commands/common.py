@@ -4,7 +4,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -22,8 +21,8 @@ from rich.text import Text
 console = Console(stderr=True)
 
 
-def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
-    """Read a TOML file into click's default map, so flags given on the command line win over it."""
+def _load_config(ctx: typer.Context, _param: typer.CallbackParam, value: Path | None) -> Path | None:
+    """Read a TOML file into the command's default map, so flags given on the command line win over it."""
     if value is None:
         return None
     try:
@@ -52,7 +51,7 @@ ConfigOption = typer.Option(
 
 DeviceOption = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")
 
-# Options that take several values after one flag, as in `--re 1e5 2e5`; click wants the flag repeated.
+# Options that take several values after one flag, as in `--re 1e5 2e5`; Typer wants the flag repeated.
 MULTI_VALUE_FLAGS = ("--re", "--seed")
 
 
@@ -65,7 +64,7 @@ def _is_number(token: str) -> bool:
 
 
 def expand_multi_value_flags(args: list[str]) -> list[str]:
-    """Rewrite `--re 1e5 2e5` as `--re 1e5 --re 2e5` so click's repeated options read it."""
+    """Rewrite `--re 1e5 2e5` as `--re 1e5 --re 2e5` so Typer's repeated options read it."""
     expanded: list[str] = []
     flag = None
     for token in args:

@@ -5,7 +5,6 @@ from pathlib import Path
 import typer
 
 from fluidloss_cli.commands.common import ConfigOption, console, progress_bar
-from fluidloss_cli.engine.data.downsample import downsample_dataset
 from fluidloss_cli.engine.resolution import parse_resolution
 
 
@@ -17,11 +16,14 @@ def downsample(
     config: Path = ConfigOption,
 ) -> None:
     """Average a fine dataset onto a coarser grid: face fluxes for velocity, cell areas for density."""
+    resolution = parse_resolution(res)
+    from fluidloss_cli.engine.data.downsample import downsample_dataset
+
     with progress_bar() as bar:
         task = bar.add_task("downsampling", total=None, unit="frames")
 
         def report(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        summary = downsample_dataset(source, parse_resolution(res), out, overwrite=overwrite, progress=report)
+        summary = downsample_dataset(source, resolution, out, overwrite=overwrite, progress=report)
     console.print(f"wrote [bold]{out}[/]: {summary}", highlight=False)

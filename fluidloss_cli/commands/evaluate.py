@@ -8,19 +8,20 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console, progress_bar
-from fluidloss_cli.engine.device import resolve_device
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation import pair as pairs
-from fluidloss_cli.engine.evaluation import report as reports
-from fluidloss_cli.engine.evaluation import rollouts
-from fluidloss_cli.engine.evaluation.metrics import DEFAULT_METRICS, MEASURES
-from fluidloss_cli.engine.evaluation.plots import write_plots
+
+DEFAULT_METRICS = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity"
+SUMMARIES = ("mean", "final")
+MEASURE_NAMES = "divergence, energy, spectrum, vorticity"
 
 app = typer.Typer(help="Evaluate checkpoints on test data (rollout), or compare two frames or images (pair).",
                   no_args_is_help=True, rich_markup_mode=None)
 
+
 def print_table(report: dict, grid: str, summary: str) -> None:
     """One rich table of a grid: a row per baseline/checkpoint, a column per metric, mean ± std over simulations."""
+    from fluidloss_cli.engine.evaluation import report as reports
+
     info = report["grids"][grid]["dataset"]
     steps, starts = report["steps"], ", ".join(map(str, report["starts"]))
     title = (f"{grid} grid ({info['scene']} {'x'.join(map(str, info['resolution']))}): mean ± std over "
@@ -54,7 +55,7 @@ def rollout(
     sr: list[Path] = typer.Option(None, "--sr", metavar="FILE", help="SR checkpoint to evaluate on the fine grid (needs --fine); repeatable.", dir_okay=False),
     start: list[int] = typer.Option([0], "--start", metavar="FRAME", help="Frame the rollouts start from; repeat for several (a simulation's values are then the mean over its start frames)."),
     steps: int = typer.Option(None, "--steps", help="Rollout steps (default: as many as the reference holds after the last --start)."),
-    metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", help=f"Comma-separated metric columns: registry losses (mse, mae, lsim, lpips, vgg, ..., see docs/losses.md) and physical measures ({', '.join(MEASURES)}). A loss whose weights are missing becomes a column marked missing."),
+    metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", help=f"Comma-separated metric columns: registry losses (mse, mae, lsim, lpips, vgg, ..., see docs/losses.md) and physical measures ({MEASURE_NAMES}). A loss whose weights are missing becomes a column marked missing."),
     summary: str = typer.Option("mean", "--summary", help="What the table shows: mean (each metric averaged over the steps) or final (at the last step); the files hold both and every step."),
     out: Path = typer.Option(..., "--out", help="Folder for evaluation.json, summary.csv, steps.csv, errors_GRID.png, spectra_GRID.png.", file_okay=False),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an evaluation that --out already holds."),
@@ -63,8 +64,13 @@ def rollout(
 ) -> None:
     """Roll out the uncorrected coarse solver and each SOL checkpoint (and, with --fine, bicubic and each SR on top)
     from the test frames; report every metric per checkpoint and step, mean ± std over the test simulations."""
-    if summary not in reports.SUMMARIES:
-        raise FluidlossError(f"--summary must be one of {', '.join(reports.SUMMARIES)}, got {summary!r}")
+    if summary not in SUMMARIES:
+        raise FluidlossError(f"--summary must be one of {', '.join(SUMMARIES)}, got {summary!r}")
+    from fluidloss_cli.engine.device import resolve_device
+    from fluidloss_cli.engine.evaluation import report as reports
+    from fluidloss_cli.engine.evaluation import rollouts
+    from fluidloss_cli.engine.evaluation.plots import write_plots
+
     evaluation = rollouts.prepare(data, sol or [], fine, sr or [], start, steps, metrics, resolve_device(device))
     reports.check_out(out, overwrite)
     with progress_bar() as bar:
@@ -80,13 +86,17 @@ def rollout(
 
 @app.command("pair")
 def pair(
-    a: str = typer.Argument(..., help=f"The reference: {pairs.INPUTS}."),
+    a: str = typer.Argument(..., help="The reference: FILE.h5:SIM:FRAME (SIM as sim_0000 or 0), FILE.npy or FILE.png."),
     b: str = typer.Argument(..., help="The input compared with A, of the same kind and shape."),
-    metric: str = typer.Option("lsim", "--metric", help=f"Metric, or several comma-separated: registry losses; for dataset frames also {', '.join(MEASURES)}."),
+    metric: str = typer.Option("lsim", "--metric", help=f"Metric, or several comma-separated: registry losses; for dataset frames also {MEASURE_NAMES}."),
     device: str = DeviceOption,
+    config: Path = ConfigOption,
 ) -> None:
     """Print metrics of B against A. Dataset frames are compared field by field as `evaluate rollout` does (velocity
     as F(X,X')+F(Y,Y'), density); .png/.npy inputs as images, lsim being the official LSiM computeDistance
     (resized to 224x224). Measures of one frame alone (divergence, energy) print A's and B's value."""
+    from fluidloss_cli.engine.device import resolve_device
+    from fluidloss_cli.engine.evaluation import pair as pairs
+
     for name, value in pairs.compare(a, b, metric, resolve_device(device)).items():
         typer.echo(f"{name} A {value[0]:.8g} B {value[1]:.8g}" if isinstance(value, tuple) else f"{name} {value:.8g}")

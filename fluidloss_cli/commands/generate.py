@@ -5,10 +5,8 @@ from pathlib import Path
 import typer
 
 from fluidloss_cli.commands.common import ConfigOption, console, progress_bar
-from fluidloss_cli.engine.data.generation import generate as generate_dataset
-from fluidloss_cli.engine.data.generation import plan_job
 from fluidloss_cli.engine.resolution import parse_resolution
-from fluidloss_cli.engine.scenes import scene_class
+from fluidloss_cli.engine.scenes import check_scene
 
 
 def generate(
@@ -25,10 +23,16 @@ def generate(
     config: Path = ConfigOption,
 ) -> None:
     """Simulate SCENE once per Reynolds number and seed and write one HDF5 dataset."""
+    check_scene(scene)
+    resolution = parse_resolution(res) if res else None
+    from fluidloss_cli.engine.data.generation import generate as generate_dataset
+    from fluidloss_cli.engine.data.generation import plan_job
+    from fluidloss_cli.engine.scenes import scene_class
+
     cls = scene_class(scene)
     if re is None and cls.reynolds_range is not None:
         re = [k * 1e5 for k in range(1, 9)]
-    job = plan_job(scene, parse_resolution(res or cls.default_resolution), frames or cls.default_frames, dt, re, seed)
+    job = plan_job(scene, resolution or parse_resolution(cls.default_resolution), frames or cls.default_frames, dt, re, seed)
     with progress_bar() as bar:
         total = bar.add_task("all simulations", total=job.frames * len(job.simulations), unit="frames")
         tasks: dict[int, int] = {}

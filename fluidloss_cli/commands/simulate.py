@@ -6,12 +6,11 @@ from pathlib import Path
 import typer
 
 from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console, progress_bar
-from fluidloss_cli.engine.device import resolve_device
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.render import QUANTITIES
 from fluidloss_cli.engine.resolution import parse_resolution
-from fluidloss_cli.engine.simulate import Request
-from fluidloss_cli.engine.simulate import simulate as run_simulation
+from fluidloss_cli.engine.scenes import check_scene
+
+QUANTITY_NAMES = "velocity, vorticity, density"
 
 
 def one(flag: str, values: list | None) -> object | None:
@@ -36,14 +35,21 @@ def simulate(
     reference: Path = typer.Option(None, "--reference", help="Fine dataset of the --from simulations, drawn as the reference panel of --render.", dir_okay=False),
     out: Path = typer.Option(..., "--out", help="Output dataset FILE.h5 (and FILE_sr.h5 with --sr).", dir_okay=False),
     render: Path = typer.Option(None, "--render", help="Also draw the frames: out.gif, out.mp4 (needs ffmpeg) or a folder of PNGs."),
-    quantity: str = typer.Option("velocity", "--quantity", help=f"What --render shows: {', '.join(QUANTITIES)}."),
+    quantity: str = typer.Option("velocity", "--quantity", help=f"What --render shows: {QUANTITY_NAMES}."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     device: str = DeviceOption,
     config: Path = ConfigOption,
 ) -> None:
     """Roll out the coarse simulation (+SOL every step, +SR every frame) from a dataset frame or the scene's start."""
-    request = Request(scene=scene, out=out, resolution=parse_resolution(res) if res else None, dt=dt, steps=steps,
-                      reynolds=one("--re", re), seed=one("--seed", seed), sol=sol, sr=sr, source=source, sim=sim,
+    check_scene(scene)
+    resolution = parse_resolution(res) if res else None
+    reynolds, first_seed = one("--re", re), one("--seed", seed)
+    from fluidloss_cli.engine.device import resolve_device
+    from fluidloss_cli.engine.simulate import Request
+    from fluidloss_cli.engine.simulate import simulate as run_simulation
+
+    request = Request(scene=scene, out=out, resolution=resolution, dt=dt, steps=steps,
+                      reynolds=reynolds, seed=first_seed, sol=sol, sr=sr, source=source, sim=sim,
                       frame=frame, reference=reference, render=render, quantity=quantity, overwrite=overwrite)
     target = resolve_device(device)
     with progress_bar() as bar:

@@ -7,10 +7,7 @@ from typing import Any
 import typer
 
 from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console, progress_bar
-from fluidloss_cli.engine.device import resolve_device
 from fluidloss_cli.engine.provenance import provenance
-from fluidloss_cli.engine.training import TASKS, Step, Trainer, TrainConfig
-from fluidloss_cli.engine.training.distributed import World, check_world, launched, relaunch
 
 app = typer.Typer(help="Train a model on fluid data with any loss: Solver-in-the-Loop correction (sol), super-resolution (sr) or autoencoder (ae).",
                   no_args_is_help=True)
@@ -36,6 +33,10 @@ def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume:
         nproc: int = 1, **training: Any) -> None:
     """Set the task up, train with a progress bar, print a line per epoch and the final result; with `nproc` > 1,
     run this same command in that many processes through torch's launcher instead (rank 0 prints)."""
+    from fluidloss_cli.engine.device import resolve_device
+    from fluidloss_cli.engine.training import TASKS, Step, Trainer, TrainConfig
+    from fluidloss_cli.engine.training.distributed import World, check_world, launched, relaunch
+
     setup = TASKS[task](**task_options, seed=training["seed"])
     if nproc != 1 and not launched():
         check_world(nproc, training["batch_size"], resolve_device(device))
@@ -47,7 +48,7 @@ def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume:
     with progress_bar() as bar:
         progress = bar.add_task("training", total=None, unit="samples")
 
-        def on_step(step: Step) -> None:
+        def on_step(step: "Step") -> None:
             bar.update(progress, completed=step.samples_done, total=step.samples_total,
                        description=f"epoch {step.epoch}/{step.epochs} loss {step.loss:.4g}")
 

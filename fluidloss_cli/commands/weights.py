@@ -4,9 +4,8 @@ from pathlib import Path
 
 import typer
 
-from fluidloss_cli.commands.common import console
+from fluidloss_cli.commands.common import ConfigOption, console
 from fluidloss_cli.engine import weights
-from fluidloss_cli.engine.losses import WEIGHT_LOADERS
 
 app = typer.Typer(help="Pretrained weights of the perceptual losses: list, import, download.", no_args_is_help=True,
                   rich_markup_mode=None)
@@ -29,7 +28,7 @@ def _describe(entry: weights.WeightFile) -> list[str]:
 
 
 @app.command("list")
-def list_weights() -> None:
+def list_weights(config: Path = ConfigOption) -> None:
     """Show each weight file: present or missing, where it was found or looked for, its SHA-256 against the official."""
     for entry in weights.WEIGHTS.values():
         typer.echo("\n".join(_describe(entry)))
@@ -41,8 +40,11 @@ def import_weights(
     file: Path = typer.Argument(..., help="The file to verify and install into the user cache.", dir_okay=False),
     force: bool = typer.Option(False, "--force", help="Install even if the SHA-256 is not the official one "
                                "(the file must still load into its network)."),
+    config: Path = ConfigOption,
 ) -> None:
     """Verify a weight file (SHA-256 and format) and install it into the user cache under its official name."""
+    from fluidloss_cli.engine.losses import WEIGHT_LOADERS
+
     entry = weights.weight_file(name)
     dest = weights.install(entry, file, WEIGHT_LOADERS[entry.name], force)
     console.print(f"installed {entry.description} weights: {dest}", highlight=False, soft_wrap=True)
@@ -53,8 +55,11 @@ def download(
     names: list[str] = typer.Argument(None, help="Weight files to fetch; default: every missing one."),
     mirror: str = typer.Option(None, "--mirror", help="Fetch MIRROR/FILENAME instead of the official source."),
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for the server before giving up."),
+    config: Path = ConfigOption,
 ) -> None:
     """Fetch the official weight files into the user cache, verifying their SHA-256; files already present are kept."""
+    from fluidloss_cli.engine.losses import WEIGHT_LOADERS
+
     entries = [weights.weight_file(n) for n in names] if names else list(weights.WEIGHTS.values())
     for entry in entries:
         found = entry.locate()

@@ -1,5 +1,4 @@
-"""The fluidloss engine: simulation, data, models and losses, independent of the command line."""
+"""The fluidloss engine: simulation, data, models and losses, independent of the command line.
 
-from fluidloss_cli.engine.losses.lsim import lsim_distance
-
-__all__ = ["lsim_distance"]
+Importing the package loads nothing heavy; torch and PhiFlow come in with the modules that use them.
+"""

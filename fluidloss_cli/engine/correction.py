@@ -20,8 +20,8 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.faces import cell_tensor, centered_from_cells, face_tensors, staggered_from_faces
 from fluidloss_cli.engine.fields import Frame, pad_cells, to_grid, unstack_staggered
 from fluidloss_cli.engine.resolution import Resolution
-from fluidloss_cli.engine.scenes import Scene, scene_class
-from fluidloss_cli.engine.scenes.base import State
+from fluidloss_cli.engine.scenes import scene_class
+from fluidloss_cli.engine.scenes.base import Scene, State
 
 RE_SCALE = 1e6
 """The network's Reynolds channel is Re / RE_SCALE: the study's 1e5..8e5 becomes 0.1..0.8."""

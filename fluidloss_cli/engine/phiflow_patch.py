@@ -8,9 +8,13 @@
    tensors and calls numpy; two integers are compared directly, with numpy's formula.
 
 benchmarks/bench_simulate.py times both against PhiFlow's own functions; tests/test_phiflow_patch.py checks that they
-give the same answers and the same simulations, bit for bit.
+give the same answers and the same simulations, bit for bit. Both replace private functions, so `install` applies them
+only to the PhiFlow and phiml releases they were written for (pyproject.toml pins those) and otherwise leaves PhiFlow's
+own functions in place, with a one-line warning.
 """
 
+import sys
+from importlib.metadata import version
 from typing import Any
 
 import phi.field._field as phi_field
@@ -54,10 +58,39 @@ PATCHES = {(phi_field, "get_faces"): memoized_faces, (phiml_ops, "close"): fast_
 ORIGINALS = {target: getattr(*target) for target in PATCHES}
 
 
+WRITTEN_FOR = {"phiflow": "3.4", "phiml": "1.16"}
+"""Distribution -> the major.minor release whose internals the patches replace."""
+
+
+def version_mismatch(installed: dict[str, str] | None = None) -> str | None:
+    """Why the installed PhiFlow/phiml differ from the releases the patches are written for, or None if they match."""
+    installed = installed or {name: version(name) for name in WRITTEN_FOR}
+    wrong = [f"{name} {installed[name]}" for name, release in WRITTEN_FOR.items()
+             if installed[name].split(".")[:2] != release.split(".")]
+    if not wrong:
+        return None
+    expected = " / ".join(f"{name} {release}" for name, release in WRITTEN_FOR.items())
+    return f"{', '.join(wrong)} installed, but fluidloss's PhiFlow speed-ups are written for {expected}"
+
+
+def install(installed: dict[str, str] | None = None) -> bool:
+    """Apply the speed-ups if the installed versions are the ones they are written for; otherwise keep PhiFlow's own
+    functions and warn on one line (results are the same either way, only slower). Returns whether they are applied."""
+    mismatch = version_mismatch(installed)
+    if mismatch:
+        use(False)
+        print(f"warning: {mismatch}: running without them (same results, slower)", file=sys.stderr)
+        return False
+    use(True)
+    return True
+
+
 def use(patched: bool) -> None:
     """Install the speed-ups, or put PhiFlow's own functions back (for benchmarks and tests)."""
     for (module, name), replacement in PATCHES.items():
         setattr(module, name, replacement if patched else ORIGINALS[(module, name)])
 
 
-use(True)
+def installed() -> bool:
+    """Whether the speed-ups are in place now."""
+    return all(getattr(module, name) is replacement for (module, name), replacement in PATCHES.items())

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from fluidloss_cli.engine.errors import FluidlossError
 
 FormatCheck = Callable[[Path], object]
@@ -32,6 +30,8 @@ def cache_dir() -> Path:
 
 def _hub_checkpoints() -> list[Path]:
     """torch's hub cache, where torchvision keeps the backbones it has downloaded."""
+    import torch
+
     return [Path(torch.hub.get_dir()) / "checkpoints"]
 
 
@@ -153,6 +153,8 @@ def reason(exc: BaseException) -> str:
 
 def load_state(path: Path) -> Any:
     """Read a torch weight file safely (weights_only, onto the CPU); unreadable files raise a FluidlossError."""
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a foreign or truncated file

@@ -1,25 +1,39 @@
-"""Scene registry: a name maps to the class that builds and steps that PhiFlow simulation.
+"""Scene registry: a name maps to the module and class that build and step that PhiFlow simulation.
 
-Adding a scene is one module in this package and one line in SCENES.
+Adding a scene is one module in this package and one line in SCENES. The registry itself imports nothing heavy, so the
+command line can check a scene name before loading torch and PhiFlow; `scene_class` loads the scene (and configures
+PhiFlow, once) on first use.
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.scenes.base import Scene
-from fluidloss_cli.engine.scenes.buoyancy import Buoyancy
-from fluidloss_cli.engine.scenes.karman import Karman
 
-SCENES: dict[str, type[Scene]] = {
-    "karman": Karman,
-    "buoyancy": Buoyancy,
+if TYPE_CHECKING:
+    from fluidloss_cli.engine.scenes.base import Scene
+
+SCENES: dict[str, str] = {
+    "karman": "karman:Karman",
+    "buoyancy": "buoyancy:Buoyancy",
 }
+"""Scene name -> "module:Class" within this package."""
 
 
-def scene_class(name: str) -> type[Scene]:
-    """Look a scene up by name, with a one-line error that lists the known ones."""
-    try:
-        return SCENES[name]
-    except KeyError:
-        raise FluidlossError(f"unknown scene {name!r}: choose one of {', '.join(SCENES)}") from None
+def check_scene(name: str) -> str:
+    """The name itself if it is a registered scene, else a one-line error that lists the known ones."""
+    if name not in SCENES:
+        raise FluidlossError(f"unknown scene {name!r}: choose one of {', '.join(SCENES)}")
+    return name
 
 
-__all__ = ["SCENES", "Scene", "scene_class"]
+def scene_class(name: str) -> "type[Scene]":
+    """Look a scene up by name and load its class, after PhiFlow is configured for fluidloss."""
+    from fluidloss_cli.engine.phiflow_setup import configure
+
+    configure()
+    module, cls = SCENES[check_scene(name)].split(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+
+
+__all__ = ["SCENES", "check_scene", "scene_class"]

@@ -6,7 +6,6 @@ Solver-in-the-Loop training.
 """
 
 import copy
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -16,20 +15,11 @@ from phi import math
 from phi.field import Field, Noise
 from phi.geom import Box
 from phi.math import Solve, jit_compile
-from phi.torch import TORCH
-from phiml.backend import set_global_default_backend
 
-from fluidloss_cli.engine import phiflow_patch  # noqa: F401  (faster Field construction, same results)
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
 
 State = dict[str, Field]
-
-set_global_default_backend(TORCH)  # every scene runs on PhiFlow's torch backend
-# phiml builds its pressure matrices as torch sparse CSR and compiles steps with torch.jit.trace; both
-# make torch warn on every run, which says nothing actionable to a fluidloss user.
-warnings.filterwarnings("ignore", message=r".*[Ss]parse (CSR tensor support|invariant checks)")
-warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
 
 
 class Scene(ABC):
