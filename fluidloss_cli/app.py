@@ -14,19 +14,39 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.provenance import record_command_line
 
 
+UsageError = typer.BadParameter.__mro__[1]
+"""click's UsageError (bad or missing options), which Typer vendors from 0.29 on and exports only through this subclass."""
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _usage_line(exc: Exception) -> str:
+    """A usage error on one line, with where to read the usage."""
+    context = getattr(exc, "ctx", None)
+    where = f" (see: {context.command_path} --help)" if context is not None else ""
+    return " ".join(exc.format_message().split()) + where
+
+
 class _FriendlyErrors(TyperGroup):
-    """Turns engine errors and Ctrl-C into a one-line message and a non-zero exit, never a traceback."""
+    """Turns engine errors, usage errors and Ctrl-C into a one-line message and a non-zero exit, never a traceback."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         record_command_line(args)
-        return super().parse_args(ctx, expand_multi_value_flags(args))
+        try:
+            return super().parse_args(ctx, expand_multi_value_flags(args))
+        except UsageError as exc:
+            raise _fail(_usage_line(exc)) from None
 
     def invoke(self, ctx: typer.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except FluidlossError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
+            raise _fail(str(exc)) from None
+        except UsageError as exc:
+            raise _fail(_usage_line(exc)) from None
         except KeyboardInterrupt:
             console.print("[bold red]interrupted[/]: finished work was kept; rerun with --resume to complete it")
             raise typer.Exit(code=130) from None

@@ -1,0 +1,66 @@
+"""The command line answers help, version and option errors without loading torch or PhiFlow (seconds each)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import assert_one_line_error
+
+HEAVY = ("torch", "phi", "phiml", "matplotlib")
+DRIVER = """
+import sys
+from fluidloss_cli.app import app
+try:
+    app(sys.argv[1:], prog_name="fluidloss")
+except SystemExit as exc:
+    code = exc.code
+print("loaded:", ",".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
+sys.exit(code)
+""".format(heavy=HEAVY)
+
+
+class Run:
+    """A finished `fluidloss` process: exit code, output without the loaded-modules line, and what it loaded."""
+
+    def __init__(self, *args: str, cwd=None):
+        done = subprocess.run([sys.executable, "-c", DRIVER, *args], capture_output=True, text=True, cwd=cwd,
+                              env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+        *lines, loaded = done.stderr.rstrip("\n").split("\n")
+        assert loaded.startswith("loaded:"), done.stderr
+        self.exit_code, self.stdout = done.returncode, done.stdout
+        self.output = "\n".join(lines) + "\n" + done.stdout
+        self.loaded = [m for m in loaded.removeprefix("loaded:").strip().split(",") if m]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["generate", "--help"], ["downsample", "--help"],
+                                  ["train", "sol", "--help"], ["train", "sr", "--help"], ["train", "ae", "--help"],
+                                  ["evaluate", "rollout", "--help"], ["evaluate", "pair", "--help"],
+                                  ["simulate", "--help"], ["benchmark", "--help"], ["weights", "import", "--help"]])
+def test_help_loads_neither_torch_nor_phiflow(args):
+    run = Run(*args)
+    assert run.exit_code == 0 and "Usage:" in run.stdout
+    assert run.loaded == []
+
+
+def test_version_names_fluidloss_and_the_simulation_libraries():
+    run = Run("--version")
+    assert run.exit_code == 0 and run.loaded == []
+    line = run.stdout.strip()
+    assert line.startswith("fluidloss ") and all(f"{name} " in line for name in ("torch", "phiflow", "phiml"))
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["generate", "nosuch", "--out", "x.h5"], "unknown scene 'nosuch'"),
+    (["generate", "karman", "--res", "12", "--out", "x.h5"], "malformed"),
+    (["downsample", "in.h5", "--res", "64by32", "--out", "x.h5"], "malformed"),
+    (["simulate", "plume", "--out", "x.h5"], "unknown scene 'plume'"),
+    (["evaluate", "rollout", "--data", "d.h5", "--summary", "median", "--out", "e"], "--summary must be one of"),
+    (["benchmark", "--data", "d.h5"], "give --coarse-res HxW or a --sol checkpoint"),
+    (["benchmark", "--data", "d.h5", "--coarse-res", "64"], "malformed"),
+    (["generate", "karman", "--config", "missing.toml", "--out", "x.h5"], "config file missing.toml does not exist"),
+])
+def test_option_errors_come_before_the_heavy_imports(args, fragment, tmp_path):
+    run = Run(*args, cwd=tmp_path)
+    assert run.loaded == [], run.output
+    assert_one_line_error(run, fragment)
