@@ -1,4 +1,5 @@
-"""The coarse solver of Solver-in-the-Loop: grids <-> face arrays, batched Reynolds numbers, gradients."""
+"""The coarse solver of Solver-in-the-Loop: grids <-> face arrays, batched Reynolds numbers, compiled rollouts
+(gradients: tests/test_sol_gradients.py)."""
 
 import numpy as np
 import pytest
@@ -48,38 +49,6 @@ def test_one_batched_step_equals_separate_simulations(karman_files):
         for name, values in zip(frame, alone):
             torch.testing.assert_close(batched[name][i], values[0], atol=2e-5, rtol=0)
             assert (batched[name][i] - frame[name][i]).abs().max() > 1e-3  # the step did move the flow
-
-
-class ConstantCorrection(nn.Module):
-    """A correction of one learnable value added to every face: the smallest model to check gradients with."""
-
-    def __init__(self, value: float):
-        super().__init__()
-        self.value = nn.Parameter(torch.tensor(value))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.value * torch.ones(x.shape[0], 2, x.shape[2], x.shape[3])
-
-
-def test_gradients_flow_through_the_solver(karman_files):
-    """d(loss after two corrected steps)/d(correction) matches a central finite difference."""
-    _, coarse = karman_files
-    item = FrameWindows(coarse, window=3)[20]
-    solver = CorrectedSolver("karman", Resolution(64, 32), 1.0, CPU)
-
-    def loss(model: nn.Module) -> torch.Tensor:
-        state = solver.state({n: item[n][:1] for n in ("velocity_x", "velocity_y")})
-        for _ in range(2):
-            state = solver.step(state, item["reynolds"].view(1), model)
-        frame = solver.frame(state)
-        return sum(((frame[n][0] - item[n][2]) ** 2).mean() for n in frame)
-
-    model = ConstantCorrection(0.02)
-    loss(model).backward()
-    h = 5e-3
-    numeric = (loss(ConstantCorrection(0.02 + h)) - loss(ConstantCorrection(0.02 - h))).item() / (2 * h)
-    assert abs(model.value.grad.item()) > 1e-4
-    assert model.value.grad.item() == pytest.approx(numeric, rel=0.05)
 
 
 def test_network_input_channels():

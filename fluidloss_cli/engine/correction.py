@@ -81,7 +81,8 @@ class CorrectedSolver:
         """Add the model's velocity correction to a state."""
         frame = self.frame(state)
         height, width = self.resolution
-        dvx, dvy = unstack_staggered(model(self.network_input(frame, reynolds)).float(), height, width)
+        correction = model(self.network_input(frame, reynolds)).to(frame["velocity_x"].dtype)  # autocast may give fp16
+        dvx, dvy = unstack_staggered(correction, height, width)
         velocity = staggered_from_faces(frame["velocity_x"] + dvx, frame["velocity_y"] + dvy, self.template["velocity"])
         return {**state, "velocity": velocity}
 

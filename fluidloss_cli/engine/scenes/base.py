@@ -112,8 +112,17 @@ class Scene(ABC):
         return amplitude * grid_type(Noise(scale=scale, smoothness=1.0), extrapolation, **self.grid)
 
     @staticmethod
-    def cg_solve(pressure_guess: Field | None) -> Solve:
+    def cg_solve(pressure_guess: Field | None, adjoint_rel_tol: float | None = 1e-3) -> Solve:
         """Conjugate gradients warm-started from the last pressure. The absolute tolerance 1e-4 (in
         divergence units, for velocities of order 1) sits above float32's floor: at 1e-5, CG stalls
-        at 256x128 and never converges (measured in benchmarks/bench_generate.py)."""
-        return Solve("CG", 1e-5, 1e-4, max_iterations=2000, x0=pressure_guess)
+        at 256x128 and never converges (measured in benchmarks/bench_generate.py).
+        The adjoint (backward) solve gets its own tolerance, relative to the incoming gradient: reusing the
+        forward absolute one stops it after zero iterations for a small loss, which drops the projection from
+        the gradient (3.5% weight-gradient error, 130% on single weights); 1e-3 makes it exact to 0.01% for
+        about as many iterations as the forward solve (benchmarks/sol_gradient_accuracy.py). None: phiml's
+        default, a copy of the forward solve."""
+        if math.get_precision() == 64:  # float64 runs (gradient references) solve to float64 accuracy
+            return Solve("CG", 1e-12, 1e-12, max_iterations=5000, x0=pressure_guess,
+                         gradient_solve=Solve("CG", 1e-12, 0, max_iterations=5000))
+        adjoint = None if adjoint_rel_tol is None else Solve("CG", adjoint_rel_tol, 0, max_iterations=2000)
+        return Solve("CG", 1e-5, 1e-4, max_iterations=2000, x0=pressure_guess, gradient_solve=adjoint)
