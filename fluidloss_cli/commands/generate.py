@@ -28,7 +28,8 @@ def generate(
     cls = scene_class(scene)
     if re is None and cls.reynolds_range is not None:
         re = [k * 1e5 for k in range(1, 9)]
-    job = plan_job(scene, parse_resolution(res or cls.default_resolution), frames or cls.default_frames, dt, re, seed)
+    job = plan_job(scene, parse_resolution(res or cls.default_resolution),
+                   cls.default_frames if frames is None else frames, dt, re, seed)
     with progress_bar() as bar:
         total = bar.add_task("all simulations", total=job.frames * len(job.simulations), unit="frames")
         tasks: dict[int, int] = {}

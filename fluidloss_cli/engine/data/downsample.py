@@ -18,8 +18,10 @@ from fluidloss_cli.engine.data.schema import (
     dataset_resolution,
     json_attr,
     open_dataset,
+    read_frames,
     simulation_groups,
 )
+from fluidloss_cli.engine.atomic import check_writable_dir, refuse_existing
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, downsample_factors
@@ -57,7 +59,8 @@ def downsample_dataset(source: Path, coarse: Resolution, out: Path, overwrite: b
     """Write `out`, the dataset `source` averaged onto `coarse`; returns a one-line summary."""
     source, out = Path(source), Path(out)
     if out.exists() and not overwrite:
-        raise FluidlossError(f"{out} exists: pass --overwrite to replace it")
+        refuse_existing(out)
+    check_writable_dir(out.parent, out)
     if out.resolve() == source.resolve():
         raise FluidlossError("--out must differ from the input file")
     with open_dataset(source) as src:
@@ -87,7 +90,7 @@ def downsample_dataset(source: Path, coarse: Resolution, out: Path, overwrite: b
                 for start in range(0, frames, FRAMES_PER_BLOCK):
                     stop = min(start + FRAMES_PER_BLOCK, frames)
                     for name in fields:
-                        written[name][start:stop] = COARSENERS[name](group[name][start:stop], fy, fx).astype(np.float32)
+                        written[name][start:stop] = COARSENERS[name](read_frames(group[name], start, stop), fy, fx).astype(np.float32)
                     done += stop - start
                     progress(done, total)
     return f"{len(groups)} simulation(s), {fine} -> {coarse} (factors {fy}x{fx})"
