@@ -1,7 +1,6 @@
 """`fluidloss benchmark`: time fine, coarse, coarse+SOL and coarse+SOL+SR rollouts and score them against the fine."""
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -9,6 +8,7 @@ import typer
 from rich.table import Table
 
 from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console
+from fluidloss_cli.engine.atomic import write_text
 from fluidloss_cli.engine.device import resolve_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.evaluation.metrics import Metric, build_metrics
@@ -67,7 +67,5 @@ def benchmark(
                    "provenance": provenance(),
                    "variants": [{"name": r.name, "seconds_per_run": r.seconds, "ms_per_frame": r.per_frame_ms(steps),
                                  "errors": r.errors} for r in results]}
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(content, indent=1))
-        os.replace(tmp, out)
+        write_text(out, json.dumps(content, indent=1))
         console.print(f"wrote [bold]{out}[/]", highlight=False)

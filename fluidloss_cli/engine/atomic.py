@@ -32,9 +32,10 @@ def write_error(path: Path, exc: BaseException) -> FluidlossError:
     return FluidlossError(f"cannot write {path}: {detail}")
 
 
-def refuse_existing(path: Path, what: str = "exists") -> None:
-    """Stop with one line when `path` is taken and the user did not pass --overwrite (`what` says how it is taken)."""
-    raise FluidlossError(f"{path} {what}: pass --overwrite to replace it")
+def refuse_existing(path: Path, what: str = "exists", other: str = "") -> None:
+    """Stop with one line because `path` is taken and --overwrite was not passed: `PATH WHAT: [OTHER, or ]pass
+    --overwrite to replace it` (`what` says how it is taken, `other` offers another way out)."""
+    raise FluidlossError(f"{path} {what}: {other + ', or ' if other else ''}pass --overwrite to replace it")
 
 
 def check_writable_dir(folder: Path, target: Path) -> None:
