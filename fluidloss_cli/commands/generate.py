@@ -6,7 +6,7 @@ import typer
 
 from fluidloss_cli.commands.common import ConfigOption, console, progress_bar
 from fluidloss_cli.engine.data.generation import generate as generate_dataset
-from fluidloss_cli.engine.data.generation import plan_job
+from fluidloss_cli.engine.data.generation import check_output, plan_job
 from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.scenes import scene_class
 
@@ -30,6 +30,7 @@ def generate(
         re = [k * 1e5 for k in range(1, 9)]
     job = plan_job(scene, parse_resolution(res or cls.default_resolution),
                    cls.default_frames if frames is None else frames, dt, re, seed)
+    check_output(out, overwrite)  # before the progress bar, so that a refusal is the only line
     with progress_bar() as bar:
         total = bar.add_task("all simulations", total=job.frames * len(job.simulations), unit="frames")
         tasks: dict[int, int] = {}

@@ -32,6 +32,22 @@ def write_error(path: Path, exc: BaseException) -> FluidlossError:
     return FluidlossError(f"cannot write {path}: {detail}")
 
 
+ROOM_MARGIN = 8 << 20
+"""Bytes kept free while an HDF5 file is written: room for HDF5's chunk and metadata caches to reach the disk. HDF5
+1.14 / h5py 3.16 crash the interpreter (segmentation fault) when closing a file meets a full disk, so writers stop
+with a clean error before the disk is that full."""
+
+
+def check_room(path: Path, upcoming: int) -> None:
+    """Raise `disk full while writing PATH` unless the disk holding `path` has room for `upcoming` more bytes plus
+    ROOM_MARGIN; HDF5 writers call it before each frame or block."""
+    stats = os.statvfs(path.parent)
+    free = stats.f_bavail * stats.f_frsize
+    if free < upcoming + ROOM_MARGIN:
+        raise FluidlossError(f"disk full while writing {path}: {free / 2**20:.1f} MiB free, the next write needs "
+                             f"{(upcoming + ROOM_MARGIN) / 2**20:.1f} MiB with HDF5's caches")
+
+
 def refuse_existing(path: Path, what: str = "exists", other: str = "") -> None:
     """Stop with one line because `path` is taken and --overwrite was not passed: `PATH WHAT: [OTHER, or ]pass
     --overwrite to replace it` (`what` says how it is taken, `other` offers another way out)."""

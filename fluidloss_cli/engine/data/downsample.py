@@ -21,7 +21,8 @@ from fluidloss_cli.engine.data.schema import (
     read_frames,
     simulation_groups,
 )
-from fluidloss_cli.engine.atomic import check_writable_dir, refuse_existing
+from fluidloss_cli.engine.atomic import check_room, check_writable_dir, refuse_existing
+from fluidloss_cli.engine.data.size import frame_bytes
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, downsample_factors
@@ -89,6 +90,7 @@ def downsample_dataset(source: Path, coarse: Resolution, out: Path, overwrite: b
                 written = {name: create_frame_dataset(target, name, frames, coarse) for name in fields}
                 for start in range(0, frames, FRAMES_PER_BLOCK):
                     stop = min(start + FRAMES_PER_BLOCK, frames)
+                    check_room(out, (stop - start) * frame_bytes(coarse, len(fields)))
                     for name in fields:
                         written[name][start:stop] = COARSENERS[name](read_frames(group[name], start, stop), fy, fx).astype(np.float32)
                     done += stop - start

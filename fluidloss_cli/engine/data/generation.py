@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 import torch
 
-from fluidloss_cli.engine.atomic import check_writable_dir, refuse_existing, write_text
+from fluidloss_cli.engine.atomic import check_room, check_writable_dir, refuse_existing, write_text
 from fluidloss_cli.engine.data.schema import (
     atomic_h5,
     create_frame_dataset,
@@ -31,8 +31,8 @@ from fluidloss_cli.engine.data.schema import (
     json_attr,
     sim_name,
 )
-from fluidloss_cli.engine.data.size import check_size
-from fluidloss_cli.engine.data.workers import orphan_guard, stop_workers
+from fluidloss_cli.engine.data.size import check_size, frame_bytes
+from fluidloss_cli.engine.data.workers import exit_when_terminated, orphan_guard, stop_workers
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.faces import cell_values, velocity_faces
 from fluidloss_cli.engine.lock import output_lock
@@ -96,6 +96,7 @@ def simulate_to_file(job: GenerateJob, spec: SimulationSpec, path: Path, progres
         for name, mask in scene.masks().items():
             group.create_dataset(name, data=mask)
         start = time.perf_counter()
+        per_frame = frame_bytes(job.resolution, len(names))
         state = scene.initial_state()
         for frame in range(job.frames):
             if frame:
@@ -103,6 +104,7 @@ def simulate_to_file(job: GenerateJob, spec: SimulationSpec, path: Path, progres
             values = dict(zip(("velocity_x", "velocity_y"), velocity_faces(state["velocity"])))
             if "density" in datasets:
                 values["density"] = cell_values(state["density"])
+            check_room(path, per_frame)
             for name, array in values.items():
                 if not np.isfinite(array).all():
                     raise FluidlossError(f"simulation {spec.index} (Re={spec.reynolds}, seed={spec.seed}) "
@@ -184,7 +186,7 @@ def _init_worker(progress_queue: "multiprocessing.Queue", threads: int, parent: 
 
 
 def _worker(job: GenerateJob, spec: SimulationSpec, path: Path) -> None:
-    simulate_to_file(job, spec, path, lambda index, done: _progress_queue.put((index, done)))
+    exit_when_terminated(lambda: simulate_to_file(job, spec, path, lambda index, done: _progress_queue.put((index, done))))
 
 
 def run_simulations(job: GenerateJob, pending: Sequence[SimulationSpec], parts: Path, workers: int, progress: Progress) -> None:
@@ -236,6 +238,7 @@ def assemble(job: GenerateJob, out: Path) -> None:
     with atomic_h5(out) as handle:
         handle.attrs.update(dataset_attributes(scene, job.frames, len(job.simulations), fields, provenance()))
         for spec in job.simulations:
+            check_room(out, _part_path(parts, spec).stat().st_size)
             with h5py.File(_part_path(parts, spec), "r") as part:
                 part.copy(part[sim_name(spec.index)], handle, name=sim_name(spec.index))
     shutil.rmtree(parts)

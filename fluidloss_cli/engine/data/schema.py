@@ -7,7 +7,7 @@ One file per dataset; root attributes describe the scene and provenance; one gro
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +58,17 @@ def create_frame_dataset(group: h5py.Group, name: str, frames: int, resolution: 
 
 @contextmanager
 def atomic_h5(path: Path) -> Iterator[h5py.File]:
-    """Write an HDF5 file under a unique temporary name and move it into place only when complete (engine/atomic)."""
+    """Write an HDF5 file under a unique temporary name and move it into place only when complete (engine/atomic).
+    Writers call `check_room` before each frame or block: HDF5 must never meet a full disk itself (see there)."""
     with atomic_path(Path(path)) as tmp:
-        with h5py.File(tmp, "w") as handle:
+        handle = h5py.File(tmp, "w")
+        try:
             yield handle
+        except BaseException:
+            with suppress(Exception):  # the writing's error is the one to report
+                handle.close()
+            raise
+        handle.close()
 
 
 REQUIRED_ATTRIBUTES = ("scene", "resolution", "frames", "dt", "simulations", "fields", "domain_size", "provenance")
