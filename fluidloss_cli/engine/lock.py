@@ -18,6 +18,13 @@ def lock_path(output: Path) -> Path:
     return output.with_name(output.name + ".lock")
 
 
+def refuse_if_locked(output: Path) -> None:
+    """Raise the one line of `acquire` now if a live run holds `output`, without taking the lock (a check before a
+    command prints anything; the run takes the lock itself)."""
+    if lock_path(output).exists():
+        release(output, acquire(output), remove=False)
+
+
 def acquire(output: Path) -> int:
     """Take the lock of `output` without waiting and return its file descriptor, or raise one line naming the
     process that holds it."""
@@ -46,9 +53,10 @@ def acquire(output: Path) -> int:
     return fd
 
 
-def release(output: Path, fd: int) -> None:
-    """Give the lock of `output` back and remove its file."""
-    lock_path(output).unlink(missing_ok=True)
+def release(output: Path, fd: int, remove: bool = True) -> None:
+    """Give the lock of `output` back and (by default) remove its file."""
+    if remove:
+        lock_path(output).unlink(missing_ok=True)
     os.close(fd)
 
 

@@ -55,15 +55,24 @@ COARSENERS: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
 }
 
 
-def downsample_dataset(source: Path, coarse: Resolution, out: Path, overwrite: bool = False,
-                       progress: Callable[[int, int], None] = lambda done, total: None) -> str:
-    """Write `out`, the dataset `source` averaged onto `coarse`; returns a one-line summary."""
+def check_downsample(source: Path, coarse: Resolution, out: Path, overwrite: bool = False) -> None:
+    """Refuse, before any work or output, a taken or unwritable `out`, or a `source` that is not a dataset
+    downsampling to `coarse`."""
     source, out = Path(source), Path(out)
     if out.exists() and not overwrite:
         refuse_existing(out)
     check_writable_dir(out.parent, out)
     if out.resolve() == source.resolve():
         raise FluidlossError("--out must differ from the input file")
+    with open_dataset(source) as src:
+        downsample_factors(dataset_resolution(src), coarse)
+
+
+def downsample_dataset(source: Path, coarse: Resolution, out: Path, overwrite: bool = False,
+                       progress: Callable[[int, int], None] = lambda done, total: None) -> str:
+    """Write `out`, the dataset `source` averaged onto `coarse`; returns a one-line summary."""
+    source, out = Path(source), Path(out)
+    check_downsample(source, coarse, out, overwrite)
     with open_dataset(source) as src:
         fine = dataset_resolution(src)
         fy, fx = downsample_factors(fine, coarse)

@@ -35,7 +35,7 @@ from fluidloss_cli.engine.data.size import check_size, frame_bytes
 from fluidloss_cli.engine.data.workers import exit_when_terminated, orphan_guard, stop_workers
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.faces import cell_values, velocity_faces
-from fluidloss_cli.engine.lock import output_lock
+from fluidloss_cli.engine.lock import output_lock, refuse_if_locked
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes import scene_class
@@ -139,7 +139,9 @@ def _finished(path: Path) -> bool:
 
 
 def check_output(out: Path, overwrite: bool) -> None:
-    """Refuse an output that is taken (without --overwrite) or that cannot be created, before any work."""
+    """Refuse an output that is taken (without --overwrite), being written by another run, or that cannot be created,
+    before any work."""
+    refuse_if_locked(out)
     if out.is_dir():
         raise FluidlossError(f"cannot write {out}: is a directory")
     if out.exists() and not overwrite:
@@ -148,9 +150,9 @@ def check_output(out: Path, overwrite: bool) -> None:
 
 
 def prepare_output(job: GenerateJob, out: Path, resume: bool, overwrite: bool) -> list[SimulationSpec]:
-    """Check the output location (its lock held) and return the simulations still to run."""
+    """Check the parts of an interrupted run (the output's lock held, `check_output` passed) and return the simulations
+    still to run."""
     parts = _parts_dir(out)
-    check_output(out, overwrite)
     plan_file = parts / "plan.json"
     if parts.exists() and overwrite and not resume:
         shutil.rmtree(parts)
