@@ -54,9 +54,11 @@ def wait_until(condition, what: str, process: subprocess.Popen | None = None) ->
 
 
 def start(*args) -> subprocess.Popen:
-    """`python -m fluidloss_cli ARGS` in its own session (so a signal reaches it alone)."""
+    """`python -m fluidloss_cli ARGS` in its own session (so a signal reaches it alone), with Ctrl-C handled as in a
+    terminal even where the tests run in the background (whose shell starts jobs with SIGINT ignored)."""
     return subprocess.Popen([sys.executable, "-m", "fluidloss_cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def children(pid: int) -> list[int]:

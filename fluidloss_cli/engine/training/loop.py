@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from fluidloss_cli.engine.atomic import refuse_existing, write_error, write_text
+from fluidloss_cli.engine.atomic import check_writable_dir, refuse_existing, write_error, write_text
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.lock import acquire as acquire_lock
@@ -286,6 +286,7 @@ class Trainer:
             self.files.root.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise FluidlossError(f"cannot create the run directory {self.files.root}: {exc.strerror or exc}") from None
+        check_writable_dir(self.files.root.parent, self.files.root)
         fd = acquire_lock(self.files.root)
         return weakref.finalize(self, release_lock, self.files.root, fd)
 
