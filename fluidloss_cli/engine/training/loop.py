@@ -137,9 +137,12 @@ class RunFiles:
         for line in self.metrics.read_text(errors="replace").splitlines():
             try:
                 record = json.loads(line)
-                records.append(record) if record["epoch"] <= epoch else None
+                done = record["epoch"] <= epoch
             except (ValueError, TypeError, KeyError):
                 torn += 1
+                continue
+            if done:
+                records.append(record)
         if torn:
             warn(f"{self.metrics}: dropped {torn} torn or unreadable line(s), left by an interrupted run")
         write_text(self.metrics, "".join(json.dumps(record) + "\n" for record in records))
