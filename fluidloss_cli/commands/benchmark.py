@@ -1,7 +1,6 @@
 """`fluidloss benchmark`: time fine, coarse, coarse+SOL and coarse+SOL+SR rollouts and score them against the fine."""
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,6 +8,7 @@ import typer
 from rich.table import Table
 
 from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console
+from fluidloss_cli.engine.atomic import write_text
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
@@ -75,7 +75,5 @@ def benchmark(
                    "provenance": provenance(),
                    "variants": [{"name": r.name, "seconds_per_run": r.seconds, "ms_per_frame": r.per_frame_ms(steps),
                                  "errors": r.errors} for r in results]}
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(content, indent=1))
-        os.replace(tmp, out)
+        write_text(out, json.dumps(content, indent=1))
         console.print(f"wrote [bold]{out}[/]", highlight=False)

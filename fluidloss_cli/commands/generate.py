@@ -5,6 +5,7 @@ from pathlib import Path
 import typer
 
 from fluidloss_cli.commands.common import ConfigOption, console, progress_bar
+from fluidloss_cli.engine.outputs import check_output
 from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.scenes import check_scene
 
@@ -25,6 +26,7 @@ def generate(
     """Simulate SCENE once per Reynolds number and seed and write one HDF5 dataset."""
     check_scene(scene)
     resolution = parse_resolution(res) if res else None
+    check_output(out, overwrite)  # before the heavy imports and the progress bar: a refusal is the only line
     from fluidloss_cli.engine.data.generation import generate as generate_dataset
     from fluidloss_cli.engine.data.generation import plan_job
     from fluidloss_cli.engine.scenes import scene_class
@@ -32,7 +34,8 @@ def generate(
     cls = scene_class(scene)
     if re is None and cls.reynolds_range is not None:
         re = [k * 1e5 for k in range(1, 9)]
-    job = plan_job(scene, resolution or parse_resolution(cls.default_resolution), frames or cls.default_frames, dt, re, seed)
+    job = plan_job(scene, resolution or parse_resolution(cls.default_resolution),
+                   cls.default_frames if frames is None else frames, dt, re, seed)
     with progress_bar() as bar:
         total = bar.add_task("all simulations", total=job.frames * len(job.simulations), unit="frames")
         tasks: dict[int, int] = {}

@@ -7,7 +7,6 @@ is the 99.5th percentile of |value| over all of them (vorticity symmetric about 
 wash the rest out; the bar's arrows mark clipped values. The obstacle is drawn in grey.
 """
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 from matplotlib.animation import FFMpegWriter, PillowWriter
 from matplotlib.figure import Figure
 
+from fluidloss_cli.engine.atomic import atomic_path, refuse_existing
 from fluidloss_cli.engine.errors import FluidlossError
 
 Fields = dict[str, np.ndarray]
@@ -111,7 +111,7 @@ def check_target(path: Path, overwrite: bool) -> None:
     taken = any(path.glob("frame_*.png")) if kind == "png" and path.exists() else path.exists()
     if taken and not overwrite:
         taken_as = "holds PNG frames" if kind == "png" else "exists"
-        raise FluidlossError(f"{path} {taken_as}: pass --overwrite to replace it")
+        refuse_existing(path, taken_as)
 
 
 def colour_range(values: Sequence[np.ndarray], symmetric: bool) -> tuple[float, float]:
@@ -138,14 +138,10 @@ def frame_sink(figure: Figure, out: Path, kind: str) -> Iterator[Callable[[int],
             old.unlink()
         yield lambda n: figure.savefig(out / FRAME_PATTERN.format(n), dpi=DPI)
         return
-    tmp = out.with_name(f"{out.stem}.tmp{out.suffix}")  # the writers choose the format by the suffix
     writer = PillowWriter(fps=FPS) if kind == "gif" else FFMpegWriter(fps=FPS)
-    try:
+    with atomic_path(out, keep_suffix=True) as tmp:  # the writers choose the format by the suffix
         with writer.saving(figure, str(tmp), DPI):
             yield lambda n: writer.grab_frame()
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def render(panels: Sequence[Panel], what: Quantity, domain_size: tuple[float, float], heading: Callable[[int], str],

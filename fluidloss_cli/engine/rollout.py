@@ -48,14 +48,14 @@ def checkpoint_of(path: Path, task: str) -> dict:
 def load_sol(path: Path, device: torch.device) -> tuple[nn.Module, dict]:
     """A SOL correction network on `device` and its task facts (scene, resolution, dt)."""
     checkpoint = checkpoint_of(path, "sol")
-    return build_model(checkpoint).to(device), checkpoint["task_info"]
+    return build_model(checkpoint, path).to(device), checkpoint["task_info"]
 
 
 def load_sr(path: Path, device: torch.device) -> SRModel:
     """An SR network on `device` with its factor, scene and coarse input resolution."""
     checkpoint = checkpoint_of(path, "sr")
     coarse = checkpoint["datasets"]["coarse"]
-    return SRModel(build_model(checkpoint).to(device), int(checkpoint["task_info"]["factor"]), coarse["scene"],
+    return SRModel(build_model(checkpoint, path).to(device), int(checkpoint["task_info"]["factor"]), coarse["scene"],
                    Resolution(*coarse["resolution"]), list(checkpoint["task_info"]["fields"]), Path(path))
 
 

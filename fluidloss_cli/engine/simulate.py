@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fluidloss_cli.engine.atomic import refuse_existing
 from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.data.schema import (
     atomic_h5,
@@ -94,7 +95,7 @@ def check_output(path: Path, overwrite: bool, inputs: list[Path]) -> None:
     if path.is_dir():
         raise FluidlossError(f"cannot write {path}: is a directory")
     if path.exists() and not overwrite:
-        raise FluidlossError(f"{path} exists: pass --overwrite to replace it")
+        refuse_existing(path)
     if not path.parent.is_dir():
         raise FluidlossError(f"cannot write {path}: {path.parent} is not an existing directory")
     if any(path.resolve() == Path(p).resolve() for p in inputs):

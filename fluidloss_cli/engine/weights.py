@@ -13,10 +13,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fluidloss_cli.engine.atomic import atomic_path, write_error
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.notice import warn
 
 FormatCheck = Callable[[Path], object]
 """Loads a weight file into its network, raising FluidlossError when the file has the wrong format."""
@@ -67,7 +70,8 @@ class WeightFile:
         return next((p for p in self.candidates() if p.is_file()), None)
 
     def require(self) -> Path:
-        """The file's path; raises a FluidlossError that says where it was looked for and how to install it."""
+        """The file's path, with a one-line warning when it is not the official file; raises a FluidlossError that
+        says where it was looked for and how to install it when it is missing."""
         path = self.locate()
         if path is None:
             looked = ", ".join(str(p.parent) for p in self.candidates())
@@ -76,6 +80,10 @@ class WeightFile:
                 f"official source {self.url}; install it with `fluidloss weights import {self.name} FILE` "
                 f"or `fluidloss weights download {self.name}`"
             )
+        digest = sha256_cached(path)
+        if not self.is_official(digest):
+            warn(f"{path} is not the official {self.description} weights {self.filename} (SHA-256 {digest[:16]}..., "
+                 f"official {self.official[:16]}...): results differ from the published ones")
         return path
 
     @property
@@ -137,6 +145,17 @@ def weight_file(name: str) -> WeightFile:
         raise FluidlossError(f"unknown weight file {name!r}; valid names: {', '.join(WEIGHTS)}") from None
 
 
+def sha256_cached(path: Path) -> str:
+    """`sha256_of`, computed once per file version (path, size, modification time) in a process."""
+    stat = path.stat()
+    return _sha256_of_version(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=32)
+def _sha256_of_version(path: Path, size: int, mtime_ns: int) -> str:
+    return sha256_of(path)
+
+
 def sha256_of(path: Path) -> str:
     """The SHA-256 hex digest of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -172,11 +191,14 @@ def _verify(entry: WeightFile, path: Path, check_format: FormatCheck, force: boo
     check_format(path)
 
 
-def _staging(entry: WeightFile) -> tuple[Path, Path]:
-    """The cache path a file is installed at, and the partial file beside it that is renamed onto it when complete."""
+def _destination(entry: WeightFile) -> Path:
+    """The cache path a file is installed at (its folder created)."""
     dest = cache_dir() / entry.filename
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return dest, dest.with_name(dest.name + ".part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(dest, exc) from None
+    return dest
 
 
 def install(entry: WeightFile, src: Path, check_format: FormatCheck, force: bool = False) -> Path:
@@ -184,9 +206,9 @@ def install(entry: WeightFile, src: Path, check_format: FormatCheck, force: bool
     if not src.is_file():
         raise FluidlossError(f"{src} does not exist or is not a file")
     _verify(entry, src, check_format, force, str(src))
-    dest, part = _staging(entry)
-    shutil.copyfile(src, part)
-    os.replace(part, dest)
+    dest = _destination(entry)
+    with atomic_path(dest) as part:
+        shutil.copyfile(src, part)
     return dest
 
 
@@ -205,11 +227,8 @@ def _fetch(entry: WeightFile, url: str, out: Path, timeout: float) -> None:
 def download(entry: WeightFile, check_format: FormatCheck, mirror: str | None = None, timeout: float = 30.0) -> Path:
     """Fetch the official file (or MIRROR/FILENAME) into the user cache, verifying it; returns the installed path."""
     url = f"{mirror.rstrip('/')}/{entry.filename}" if mirror else entry.url
-    dest, part = _staging(entry)
-    try:
+    dest = _destination(entry)
+    with atomic_path(dest) as part:
         _fetch(entry, url, part, timeout)
         _verify(entry, part, check_format, force=False, origin=f"the file at {url}")
-        os.replace(part, dest)
-    finally:
-        part.unlink(missing_ok=True)
     return dest

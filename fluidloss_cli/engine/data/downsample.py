@@ -18,8 +18,11 @@ from fluidloss_cli.engine.data.schema import (
     dataset_resolution,
     json_attr,
     open_dataset,
+    read_frames,
     simulation_groups,
 )
+from fluidloss_cli.engine.atomic import check_room, check_writable_dir, refuse_existing
+from fluidloss_cli.engine.data.size import frame_bytes
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, downsample_factors
@@ -52,14 +55,24 @@ COARSENERS: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
 }
 
 
+def check_downsample(source: Path, coarse: Resolution, out: Path, overwrite: bool = False) -> None:
+    """Refuse, before any work or output, a taken or unwritable `out`, or a `source` that is not a dataset
+    downsampling to `coarse`."""
+    source, out = Path(source), Path(out)
+    if out.exists() and not overwrite:
+        refuse_existing(out)
+    check_writable_dir(out.parent, out)
+    if out.resolve() == source.resolve():
+        raise FluidlossError("--out must differ from the input file")
+    with open_dataset(source) as src:
+        downsample_factors(dataset_resolution(src), coarse)
+
+
 def downsample_dataset(source: Path, coarse: Resolution, out: Path, overwrite: bool = False,
                        progress: Callable[[int, int], None] = lambda done, total: None) -> str:
     """Write `out`, the dataset `source` averaged onto `coarse`; returns a one-line summary."""
     source, out = Path(source), Path(out)
-    if out.exists() and not overwrite:
-        raise FluidlossError(f"{out} exists: pass --overwrite to replace it")
-    if out.resolve() == source.resolve():
-        raise FluidlossError("--out must differ from the input file")
+    check_downsample(source, coarse, out, overwrite)
     with open_dataset(source) as src:
         fine = dataset_resolution(src)
         fy, fx = downsample_factors(fine, coarse)
@@ -86,8 +99,9 @@ def downsample_dataset(source: Path, coarse: Resolution, out: Path, overwrite: b
                 written = {name: create_frame_dataset(target, name, frames, coarse) for name in fields}
                 for start in range(0, frames, FRAMES_PER_BLOCK):
                     stop = min(start + FRAMES_PER_BLOCK, frames)
+                    check_room(out, (stop - start) * frame_bytes(coarse, len(fields)))
                     for name in fields:
-                        written[name][start:stop] = COARSENERS[name](group[name][start:stop], fy, fx).astype(np.float32)
+                        written[name][start:stop] = COARSENERS[name](read_frames(group[name], start, stop), fy, fx).astype(np.float32)
                     done += stop - start
                     progress(done, total)
     return f"{len(groups)} simulation(s), {fine} -> {coarse} (factors {fy}x{fx})"

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import queue
 import shutil
+import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -21,6 +22,7 @@ import h5py
 import numpy as np
 import torch
 
+from fluidloss_cli.engine.atomic import check_room, write_text
 from fluidloss_cli.engine.data.schema import (
     atomic_h5,
     create_frame_dataset,
@@ -28,8 +30,12 @@ from fluidloss_cli.engine.data.schema import (
     json_attr,
     sim_name,
 )
+from fluidloss_cli.engine.data.size import check_size, frame_bytes
+from fluidloss_cli.engine.data.workers import exit_when_terminated, orphan_guard, stop_workers
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.faces import cell_values, velocity_faces
+from fluidloss_cli.engine.lock import output_lock
+from fluidloss_cli.engine.outputs import check_output
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes import scene_class
@@ -72,6 +78,7 @@ def plan_job(scene: str, resolution: Resolution, frames: int, dt: float | None,
     if len(set(seeds)) != len(seeds) or len(set(reynolds_values)) != len(reynolds_values):
         raise FluidlossError("--re and --seed values must not repeat")
     specs = tuple(SimulationSpec(i, re, seed) for i, (re, seed) in enumerate(itertools.product(reynolds_values, seeds)))
+    check_size(scene, resolution, len(cls.fields) + 1, frames, len(specs), cls.matrix_pressure)
     for spec in specs:  # fail on a bad Reynolds number or dt before any work starts
         cls(resolution, dt, spec.reynolds, spec.seed)
     return GenerateJob(scene, resolution, frames, dt, specs)
@@ -87,6 +94,7 @@ def simulate_to_file(job: GenerateJob, spec: SimulationSpec, path: Path, progres
         for name, mask in scene.masks().items():
             group.create_dataset(name, data=mask)
         start = time.perf_counter()
+        per_frame = frame_bytes(job.resolution, len(names))
         state = scene.initial_state()
         for frame in range(job.frames):
             if frame:
@@ -94,6 +102,7 @@ def simulate_to_file(job: GenerateJob, spec: SimulationSpec, path: Path, progres
             values = dict(zip(("velocity_x", "velocity_y"), velocity_faces(state["velocity"])))
             if "density" in datasets:
                 values["density"] = cell_values(state["density"])
+            check_room(path, per_frame)
             for name, array in values.items():
                 if not np.isfinite(array).all():
                     raise FluidlossError(f"simulation {spec.index} (Re={spec.reynolds}, seed={spec.seed}) "
@@ -128,38 +137,45 @@ def _finished(path: Path) -> bool:
 
 
 def prepare_output(job: GenerateJob, out: Path, resume: bool, overwrite: bool) -> list[SimulationSpec]:
-    """Check the output location and return the simulations still to run."""
+    """Check the parts of an interrupted run (the output's lock held, `check_output` passed) and return the simulations
+    still to run."""
     parts = _parts_dir(out)
-    if out.exists() and not overwrite:
-        raise FluidlossError(f"{out} exists: pass --overwrite to replace it")
-    if not out.parent.is_dir():
-        raise FluidlossError(f"cannot write {out}: {out.parent} is not an existing directory")
-    if not os.access(out.parent, os.W_OK):
-        raise FluidlossError(f"cannot write {out}: directory {out.parent} is not writable")
     plan_file = parts / "plan.json"
     if parts.exists() and overwrite and not resume:
         shutil.rmtree(parts)
     if parts.exists():
         if not resume:
             raise FluidlossError(f"an interrupted run left {parts}: pass --resume to complete it, or --overwrite to start over")
-        if not plan_file.exists() or json.loads(plan_file.read_text()) != job.describe():
+        if _stored_plan(plan_file) != job.describe():
             raise FluidlossError(f"--resume: {parts} was made with different options; rerun with the same ones or --overwrite")
     parts.mkdir(exist_ok=True)
-    plan_file.write_text(json.dumps(job.describe(), indent=1))
+    write_text(plan_file, json.dumps(job.describe(), indent=1))
     return [spec for spec in job.simulations if not _finished(_part_path(parts, spec))]
+
+
+def _stored_plan(plan_file: Path) -> dict | None:
+    """The job an interrupted run recorded; None when the file is missing or torn."""
+    try:
+        return json.loads(plan_file.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 _progress_queue: "multiprocessing.Queue | None" = None
 
 
-def _init_worker(progress_queue: "multiprocessing.Queue", threads: int) -> None:
+def _init_worker(progress_queue: "multiprocessing.Queue", threads: int, parent: int) -> None:
+    """Set up a worker: its progress queue and threads; it dies with the parent (see `orphan_guard`), and leaves
+    Ctrl-C to the parent, which stops the workers itself."""
     global _progress_queue
     _progress_queue = progress_queue
     torch.set_num_threads(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    orphan_guard(parent)
 
 
 def _worker(job: GenerateJob, spec: SimulationSpec, path: Path) -> None:
-    simulate_to_file(job, spec, path, lambda index, done: _progress_queue.put((index, done)))
+    exit_when_terminated(lambda: simulate_to_file(job, spec, path, lambda index, done: _progress_queue.put((index, done))))
 
 
 def run_simulations(job: GenerateJob, pending: Sequence[SimulationSpec], parts: Path, workers: int, progress: Progress) -> None:
@@ -177,7 +193,8 @@ def run_simulations(job: GenerateJob, pending: Sequence[SimulationSpec], parts: 
         return
     context = multiprocessing.get_context("spawn" if torch.cuda.is_initialized() else "fork")  # CUDA cannot fork
     progress_queue = context.Queue()
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(progress_queue, 1)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(progress_queue, 1, os.getpid())) as pool:
         futures = [pool.submit(_worker, job, spec, _part_path(parts, spec)) for spec in pending]
         try:
             while True:
@@ -188,8 +205,8 @@ def run_simulations(job: GenerateJob, pending: Sequence[SimulationSpec], parts: 
                     raise failed[0].exception()
                 if not running:
                     break
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+        except BaseException:  # a failed simulation or Ctrl-C: stop the others now; finished part files stay
+            stop_workers(pool)
             raise
     _drain(progress_queue, progress)
 
@@ -210,6 +227,7 @@ def assemble(job: GenerateJob, out: Path) -> None:
     with atomic_h5(out) as handle:
         handle.attrs.update(dataset_attributes(scene, job.frames, len(job.simulations), fields, provenance()))
         for spec in job.simulations:
+            check_room(out, _part_path(parts, spec).stat().st_size)
             with h5py.File(_part_path(parts, spec), "r") as part:
                 part.copy(part[sim_name(spec.index)], handle, name=sim_name(spec.index))
     shutil.rmtree(parts)
@@ -217,10 +235,13 @@ def assemble(job: GenerateJob, out: Path) -> None:
 
 def generate(job: GenerateJob, out: Path, workers: int = 1, resume: bool = False, overwrite: bool = False,
              progress: Progress = lambda index, done: None) -> list[SimulationSpec]:
-    """Make the dataset `out` for `job`; returns the simulations this call computed (not resumed)."""
+    """Make the dataset `out` for `job`, holding its lock throughout; returns the simulations this call computed
+    (not resumed)."""
     if workers < 1:
         raise FluidlossError(f"--workers must be at least 1, got {workers}")
-    pending = prepare_output(job, out, resume, overwrite)
-    run_simulations(job, pending, _parts_dir(out), workers, progress)
-    assemble(job, out)
+    check_output(out, overwrite)
+    with output_lock(out):
+        pending = prepare_output(job, out, resume, overwrite)
+        run_simulations(job, pending, _parts_dir(out), workers, progress)
+        assemble(job, out)
     return pending

@@ -6,15 +6,15 @@ One file per dataset; root attributes describe the scene and provenance; one gro
 """
 
 import json
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
+from fluidloss_cli.engine.atomic import atomic_path
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
 
@@ -22,7 +22,9 @@ FORMAT = "fluidloss-dataset"
 FORMAT_VERSION = 1
 FRAME_FIELDS = ("velocity_x", "velocity_y", "density")
 MASKS = ("obstacle_mask", "inflow_mask")
-COMPRESSION = dict(compression="lzf", shuffle=True)  # h5py's fast built-in filter: keeps generate I/O-light
+COMPRESSION = dict(compression="lzf", shuffle=True, fletcher32=True)
+"""h5py's fast built-in filter keeps generate I/O-light; the per-chunk checksum makes a damaged chunk fail to read
+instead of decompressing to wrong numbers."""
 
 
 def sim_name(index: int) -> str:
@@ -56,19 +58,20 @@ def create_frame_dataset(group: h5py.Group, name: str, frames: int, resolution: 
 
 @contextmanager
 def atomic_h5(path: Path) -> Iterator[h5py.File]:
-    """Write an HDF5 file under a temporary name and move it into place only when complete."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    """Write an HDF5 file under a unique temporary name and move it into place only when complete (engine/atomic).
+    Writers call `check_room` before each frame or block: HDF5 must never meet a full disk itself (see there)."""
+    with atomic_path(Path(path)) as tmp:
         handle = h5py.File(tmp, "w")
-    except OSError as exc:
-        raise FluidlossError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with handle:
+        try:
             yield handle
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        except BaseException:
+            with suppress(Exception):  # the writing's error is the one to report
+                handle.close()
+            raise
+        handle.close()
+
+
+REQUIRED_ATTRIBUTES = ("scene", "resolution", "frames", "dt", "simulations", "fields", "domain_size", "provenance")
 
 
 def open_dataset(path: Path) -> h5py.File:
@@ -82,14 +85,65 @@ def open_dataset(path: Path) -> h5py.File:
         handle = h5py.File(path, "r")
     except OSError:
         raise FluidlossError(f"{path}: not a readable HDF5 file (corrupt or truncated?)") from None
-    if handle.attrs.get("format") != FORMAT:
+    try:
+        check_layout(handle, path)
+    except BaseException:
         handle.close()
+        raise
+    return handle
+
+
+def check_layout(handle: h5py.File, path: Path) -> None:
+    """Raise unless the file carries the format, every root attribute of the schema and velocity in each simulation."""
+    if handle.attrs.get("format") != FORMAT:
         raise FluidlossError(f"{path}: not a fluidloss dataset (no format={FORMAT!r} attribute)")
     version = int(handle.attrs.get("format_version", -1))
     if version != FORMAT_VERSION:
-        handle.close()
         raise FluidlossError(f"{path}: dataset format version {version}, this fluidloss reads {FORMAT_VERSION}")
-    return handle
+    missing = [name for name in REQUIRED_ATTRIBUTES if name not in handle.attrs]
+    if missing:
+        raise FluidlossError(f"{path}: damaged or foreign dataset, the attribute(s) {', '.join(missing)} are missing")
+    resolution = np.asarray(handle.attrs["resolution"])
+    if resolution.shape != (2,) or not all(int(n) > 0 for n in resolution):
+        raise FluidlossError(f"{path}: damaged or foreign dataset, resolution {resolution.tolist()} is not [H, W]")
+    for name in sorted(handle):
+        group = handle[name]
+        if not name.startswith("sim_") or not isinstance(group, h5py.Group):
+            continue
+        for field in ("velocity_x", "velocity_y"):
+            if not isinstance(group.get(field), h5py.Dataset) or group[field].ndim != 3:
+                raise FluidlossError(f"{path}: damaged or foreign dataset, {name} has no {field} frames [F, H, W]")
+
+
+def read_frames(dataset: h5py.Dataset, start: int, stop: int) -> np.ndarray:
+    """Frames start..stop-1 of a stored field, or one line naming file, simulation, field and frame when a chunk is
+    damaged or a value is NaN/inf (a cheap check on what is read anyway)."""
+    try:
+        values = dataset[start:stop]
+    except OSError as exc:
+        frame = next((f for f in range(start, stop) if not _readable(dataset, f)), start)
+        raise FluidlossError(f"{_where(dataset, frame)} cannot be read, the file is damaged "
+                             f"({' '.join(str(exc).split())[:120]})") from None
+    finite = np.isfinite(values)
+    if not finite.all():
+        frame = start + int(np.argwhere(~finite)[0][0])
+        value = values[frame - start][~finite[frame - start]][0]
+        raise FluidlossError(f"{_where(dataset, frame)} holds {value} (NaN/inf); the data is unusable: regenerate it")
+    return values
+
+
+def _readable(dataset: h5py.Dataset, frame: int) -> bool:
+    try:
+        dataset[frame]
+    except OSError:
+        return False
+    return True
+
+
+def _where(dataset: h5py.Dataset, frame: int) -> str:
+    """`FILE: sim_0000 velocity_x frame 12`."""
+    group, field = dataset.name.strip("/").rsplit("/", 1)
+    return f"{dataset.file.filename}: {group} {field} frame {frame}"
 
 
 def dataset_resolution(handle: h5py.File) -> Resolution:

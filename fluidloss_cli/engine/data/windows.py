@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from fluidloss_cli.engine.data.schema import FRAME_FIELDS, open_dataset, simulation_groups
+from fluidloss_cli.engine.data.schema import FRAME_FIELDS, open_dataset, read_frames, simulation_groups
 from fluidloss_cli.engine.errors import FluidlossError
 
 
@@ -50,7 +50,7 @@ class FrameWindows(Dataset):
             self._handle = h5py.File(self.path, "r")
         name, start = self.index[item]
         group = self._handle[name]
-        sample = {f: torch.from_numpy(group[f][start:start + self.window]) for f in self.fields}
+        sample = {f: torch.from_numpy(read_frames(group[f], start, start + self.window)) for f in self.fields}
         return {**sample, "reynolds": torch.tensor(self.reynolds[name]), "sim": name, "start": start}
 
     def __getstate__(self) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from fluidloss_cli.engine.evaluation.report import atomic_write
+from fluidloss_cli.engine.atomic import atomic_path
 from fluidloss_cli.engine.evaluation.rollouts import REFERENCE
 
 
@@ -19,7 +19,8 @@ def nan(value: float | None) -> float:
 
 def save(figure: Figure, path: Path) -> None:
     """Write a figure as PNG, atomically."""
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
 
 
 def plot_errors(report: dict, grid: str, path: Path) -> None:

@@ -8,13 +8,12 @@ import csv
 import io
 import json
 import math
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from fluidloss_cli.engine.atomic import refuse_existing, write_text
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.evaluation.rollouts import REFERENCE, Evaluation, Results
 from fluidloss_cli.engine.provenance import provenance
@@ -119,22 +118,10 @@ def steps_csv(report: dict) -> str:
     return out.getvalue()
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Let `write` fill a temporary file beside `path`, then rename it into place: never a half-written report."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise FluidlossError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def check_out(out: Path, overwrite: bool) -> None:
     """Create the output folder, refusing one that holds an earlier evaluation unless `overwrite`."""
     if (out / REPORT).exists() and not overwrite:
-        raise FluidlossError(f"{out} already holds an evaluation ({REPORT}): add --overwrite to replace it")
+        refuse_existing(out, f"already holds an evaluation ({REPORT})")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -146,5 +133,5 @@ def write_tables(report: dict, out: Path) -> list[Path]:
     files = {REPORT: json.dumps(report, indent=1, allow_nan=False), "summary.csv": summary_csv(report),
              "steps.csv": steps_csv(report)}
     for name, text in files.items():
-        atomic_write(out / name, lambda tmp, text=text: tmp.write_text(text))
+        write_text(out / name, text)
     return [out / name for name in files]

@@ -32,10 +32,11 @@ class Scene(ABC):
     default_frames: ClassVar[int]
     fields: ClassVar[tuple[str, ...]]  # stored fields, "velocity" always first
     reynolds_range: ClassVar[tuple[float, float] | None] = None  # None: the scene has no Reynolds number
+    matrix_pressure: ClassVar[bool] = True  # pressure by phiml's sparse matrix (its int32 limit applies)
 
     def __init__(self, resolution: Resolution, dt: float, reynolds: float | None = None, seed: int = 0):
-        if dt <= 0:
-            raise FluidlossError(f"--dt must be positive, got {dt}")
+        if not (dt > 0 and np.isfinite(dt)):
+            raise FluidlossError(f"--dt must be positive and finite, got {dt}")
         self.resolution, self.dt, self.seed = resolution, float(dt), int(seed)
         self.reynolds = self._check_reynolds(reynolds)
         if self.reynolds is not None:

@@ -26,6 +26,7 @@ class Buoyancy(Scene):
     default_resolution = "128x128"
     default_dt = 0.1
     default_frames = 250
+    matrix_pressure = False  # exact cosine-transform solve (engine/pressure.py)
     fields = ("velocity", "density")
 
     source = Box(x=(50, 150), y=(0, 5))

@@ -4,7 +4,7 @@ A checkpoint holds the task, the model (registry name, config, weights), the tra
 identity of every dataset, versions, and the state to resume from: epoch, optimizer, scheduler, random generators.
 """
 
-import os
+import io
 import random
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fluidloss_cli.engine.atomic import write_bytes
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.models import MODELS
 
@@ -21,15 +22,11 @@ FORMAT_VERSION = 1
 
 
 def save_checkpoint(content: dict[str, Any], path: Path) -> None:
-    """Write `content` to a temporary file and rename it over `path`, so a checkpoint is never half-written."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **content}, tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise FluidlossError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Serialise `content` in memory, then write it atomically over `path`, so a checkpoint is never half-written
+    and a full disk is reported by the file system, not as a torch error."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **content}, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -49,11 +46,21 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return content
 
 
-def build_model(checkpoint: dict[str, Any]) -> nn.Module:
-    """The trained network of a checkpoint, on the CPU, in evaluation mode, its weights frozen (for inference)."""
-    spec = checkpoint["model"]
-    model = MODELS[spec["name"]](**spec["config"])
-    model.load_state_dict(spec["state"])
+def build_model(checkpoint: dict[str, Any], path: Path | str = "the checkpoint") -> nn.Module:
+    """The trained network of a checkpoint (read from `path`), on the CPU, in evaluation mode, its weights frozen (for
+    inference); an unknown model or weights that do not fit it are a one-line error."""
+    spec = checkpoint.get("model")
+    if not isinstance(spec, dict) or spec.get("name") not in MODELS:
+        name = spec.get("name") if isinstance(spec, dict) else None
+        raise FluidlossError(f"{path} names an unknown model {name!r} (known: {', '.join(MODELS)}); it was written by "
+                             "another fluidloss version or damaged")
+    try:
+        model = MODELS[spec["name"]](**spec["config"])
+        model.load_state_dict(spec["state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        first = " ".join(str(exc).split())[:160]
+        raise FluidlossError(f"{path}: its {spec['name']!r} weights do not fit the model it describes ({first})") \
+            from None
     return model.eval().requires_grad_(False)
 
 

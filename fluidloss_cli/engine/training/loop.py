@@ -9,10 +9,12 @@ its share of every batch (see `distributed`) and rank 0 alone writes the files.
 
 import json
 import math
+import os
 import random
 import time
+import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -22,10 +24,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from fluidloss_cli.engine.atomic import check_writable_dir, refuse_existing, write_error, write_text
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.lock import acquire as acquire_lock
+from fluidloss_cli.engine.lock import release as release_lock
 from fluidloss_cli.engine.losses import FieldLoss, build_loss
 from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from fluidloss_cli.engine.training.distributed import (
@@ -110,8 +116,7 @@ class RunFiles:
         """Raise unless a new run may start here: the directory holds no run, or `overwrite` replaces it."""
         existing = self.existing()
         if existing and not overwrite:
-            raise FluidlossError(f"{self.root} already holds a run ({existing[0].name}): add --resume to continue it "
-                                 "or --overwrite to start again")
+            refuse_existing(self.root, f"already holds a run ({existing[0].name})", "pass --resume to continue it")
 
     def start(self) -> None:
         """Create the directory for a new run, deleting the files of a run it replaces."""
@@ -124,10 +129,33 @@ class RunFiles:
             path.unlink()
 
     def keep_metrics_until(self, epoch: int) -> None:
-        """Drop metrics lines of epochs after `epoch` (an epoch that ran but whose checkpoint was not written)."""
-        if self.metrics.exists():
-            lines = [line for line in self.metrics.read_text().splitlines() if json.loads(line)["epoch"] <= epoch]
-            self.metrics.write_text("".join(line + "\n" for line in lines))
+        """Drop metrics lines of epochs after `epoch` (an epoch that ran but whose checkpoint was not written), and a
+        line torn by a crash while it was appended (with a warning), rewriting the file atomically."""
+        if not self.metrics.exists():
+            return
+        records, torn = [], 0
+        for line in self.metrics.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+                done = record["epoch"] <= epoch
+            except (ValueError, TypeError, KeyError):
+                torn += 1
+                continue
+            if done:
+                records.append(record)
+        if torn:
+            warn(f"{self.metrics}: dropped {torn} torn or unreadable line(s), left by an interrupted run")
+        write_text(self.metrics, "".join(json.dumps(record) + "\n" for record in records))
+
+    def append_metrics(self, record: dict) -> None:
+        """Append one epoch's line and flush it to disk (a crash can tear at most this line, which resume drops)."""
+        try:
+            with self.metrics.open("a") as log:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                os.fsync(log.fileno())
+        except OSError as exc:
+            raise write_error(self.metrics, exc) from None
 
 
 @dataclass(frozen=True)
@@ -247,6 +275,27 @@ class Trainer:
             raise FluidlossError(f"--batch-size {config.batch_size} is larger than the {len(setup.train)} training "
                                  "samples")
         self.setup, self.config, self.files = setup, config, RunFiles(Path(out))
+        self.unlock = self.lock() if self.world.main else lambda: None
+        try:
+            self.prepare(resume, overwrite, device)
+        except BaseException:
+            self.unlock()
+            raise
+
+    def lock(self) -> Callable[[], None]:
+        """Take the run directory's lock (one run writes it at a time); returns what gives it back, which also runs
+        when the trainer is discarded."""
+        try:
+            self.files.root.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FluidlossError(f"cannot create the run directory {self.files.root}: {exc.strerror or exc}") from None
+        check_writable_dir(self.files.root.parent, self.files.root)
+        fd = acquire_lock(self.files.root)
+        return weakref.finalize(self, release_lock, self.files.root, fd)
+
+    def prepare(self, resume: bool, overwrite: bool, device: torch.device) -> None:
+        """Restore a resumed run or check the directory for a new one; build loss, model and optimizer."""
+        setup, config = self.setup, self.config
         if resume and not self.files.last.exists():
             raise FluidlossError(f"--resume: {self.files.root} holds no run to continue (no last.pt)")
         checkpoint = load_checkpoint(self.files.last) if resume else None
@@ -283,7 +332,7 @@ class Trainer:
         """Begin a new run directory with its config.json."""
         setup = self.setup
         self.files.start()
-        self.files.config.write_text(json.dumps({
+        write_text(self.files.config, json.dumps({
             **identity(setup, self.config), "model": {"name": setup.model, "config": setup.model_config},
             "task_info": setup.info, "datasets": setup.datasets, "provenance": provenance()}, indent=2) + "\n")
 
@@ -306,7 +355,8 @@ class Trainer:
     def fit(self, on_step: Callable[[Step], None] = lambda step: None,
             on_epoch: Callable[[dict], None] = lambda record: None) -> Result:
         """Train the epochs left: per epoch, shuffled mini-batches, validation, checkpoints, a metrics line."""
-        with deterministic(self.device):
+        with deterministic(self.device), ExitStack() as cleanup:
+            cleanup.callback(self.unlock)
             for epoch in range(self.epoch + 1, self.config.epochs + 1):
                 started = time.perf_counter()
                 train_loss = self.train_epoch(epoch, on_step)
@@ -354,7 +404,6 @@ class Trainer:
         if self.world.main:
             if best:
                 save_checkpoint(self.state(val_loss), self.files.best)
-            with self.files.metrics.open("a") as log:
-                log.write(json.dumps(record) + "\n")
+            self.files.append_metrics(record)
             save_checkpoint(self.state(val_loss), self.files.last)  # last: a stop before it redoes the whole epoch
         return record

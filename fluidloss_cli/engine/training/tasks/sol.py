@@ -2,6 +2,7 @@
 correcting the velocity after each; the loss compares every corrected state with the reference frame of that time,
 summed over the steps, with gradients through the solver."""
 
+import json
 from functools import partial
 from pathlib import Path
 
@@ -54,6 +55,17 @@ def read_dt(path: Path) -> float:
         return float(handle.attrs["dt"])
 
 
+def check_downsampled(path: Path, resolution: Resolution) -> None:
+    """Refuse a reference that was simulated at its own resolution: the solver at that resolution reproduces it to
+    rounding, so there is nothing to correct (the first loss is ~0 and any later one looks like an explosion)."""
+    with open_dataset(path) as handle:
+        made = json.loads(handle.attrs["provenance"])
+    if "source_resolution" not in made:
+        raise FluidlossError(f"{path} was simulated at {resolution}, not downsampled: the solver reproduces it and SOL "
+                             f"has nothing to learn; train on a coarse reference, e.g. `fluidloss downsample {path} "
+                             f"--res {resolution.height // 2}x{resolution.width // 2} --out COARSE.h5`")
+
+
 def setup(data: Path, val: Path | None = None, val_split: float = 0.1, seed: int = 0, unroll: int = 4,
           width: int = 32, blocks: int = 2, kernel_size: int = 5) -> TaskSetup:
     """Check the reference data (a dataset downsampled to the coarse resolution) and describe model and training."""
@@ -64,6 +76,8 @@ def setup(data: Path, val: Path | None = None, val_split: float = 0.1, seed: int
         infos["val"] = DatasetInfo.read(val, "sol")
         check_like(infos["data"], infos["val"])
     info, dt = infos["data"], read_dt(data)
+    for path, about in ((data, info), *(((val, infos["val"]),) if val is not None else ())):
+        check_downsampled(path, about.resolution)
     if val is not None and read_dt(val) != dt:
         raise FluidlossError(f"{val} was simulated with dt {read_dt(val)}, {data} with dt {dt}")
     if info.frames < unroll + 1:

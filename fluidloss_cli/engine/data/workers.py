@@ -1,0 +1,67 @@
+"""Worker processes that never outlive the run: they die with their parent, and the parent can stop them at once.
+
+A killed `generate` (SIGKILL gives it no chance to clean up) must not leave its workers simulating on: on Linux the
+kernel sends each worker SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG); elsewhere, and as a fallback, a
+thread in the worker sends it that signal once its parent process is gone. SIGTERM unwinds the simulation (so its
+temporary file is removed) and then ends the worker process, which must not go on to the next queued simulation.
+"""
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
+PR_SET_PDEATHSIG = 1
+POLL_SECONDS = 0.5
+
+
+class Terminated(BaseException):
+    """Raised in a worker by SIGTERM: unwinds the running simulation; `exit_when_terminated` then ends the process."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def orphan_guard(parent: int) -> None:
+    """Make this (worker) process unwind and exit on SIGTERM, and receive SIGTERM when process `parent` dies."""
+    signal.signal(signal.SIGTERM, _terminate)
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watchdog below still covers it
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent,), daemon=True, name="fluidloss-orphan-guard").start()
+
+
+def _watch(parent: int) -> None:
+    """Poll the parent; when this process has been re-parented, the parent is gone: terminate this process."""
+    event = threading.Event()
+    while not event.wait(POLL_SECONDS):
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
+def exit_when_terminated(work: Callable[[], None]) -> None:
+    """Run `work` in a worker; if SIGTERM stopped it (its files cleaned up while unwinding), end the process now."""
+    try:
+        work()
+    except Terminated:
+        os._exit(1)
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and terminate the running workers now, instead of letting them finish."""
+    processes = list(getattr(pool, "_processes", None) or {})  # pid -> process; Python keeps no public handle
+    pool.shutdown(wait=False, cancel_futures=True)
+    for pid in processes:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,380 @@
+"""Fault injection: kills, Ctrl-C, full disks, damaged and foreign files, NaN/inf data, concurrent writers, bad options.
+
+Every case asserts the one line and exit code the user gets and that finished work is intact. Processes are real
+(`python -m fluidloss_cli`), disks are real where a tmpfs can be mounted, and an injected OSError(ENOSPC) stands in for
+a full disk at the lowest write call (h5py's dataset write, os.fsync), never inside fluidloss's own code. Tests wait
+on states (a file appearing, a process gone), with deadlines only against hangs.
+"""
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from conftest import assert_one_line_error, run_cli
+from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig, load_checkpoint
+from weight_fixtures import shared_file
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+KARMAN = ["generate", "karman", "--res", "32x16"]
+DEADLINE = 180.0
+
+
+def assert_ends_with_one_line_error(result, *fragments: str) -> None:
+    """A fault during a run: whatever progress it printed, it ends with exit code 2 and one `error: ...` line."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.output.count("error:") == 1, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("error: "), result.output
+    for fragment in fragments:
+        assert fragment in " ".join(result.output.split()), result.output
+
+
+def wait_until(condition, what: str, process: subprocess.Popen | None = None) -> None:
+    """Poll `condition` until it holds; fail (with the process's output) if the deadline passes or the process ends."""
+    end = time.monotonic() + DEADLINE
+    while not condition():
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"the process ended before {what}: {process.stdout.read().decode()[-2000:]}")
+        if time.monotonic() > end:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def start(*args) -> subprocess.Popen:
+    """`python -m fluidloss_cli ARGS` in its own session (so a signal reaches it alone), with Ctrl-C handled as in a
+    terminal even where the tests run in the background (whose shell starts jobs with SIGINT ignored)."""
+    return subprocess.Popen([sys.executable, "-m", "fluidloss_cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (Linux)."""
+    return [int(n) for n in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie has exited)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return "\nState:\tZ" not in status
+
+
+def temporaries(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if ".tmp" in p.name or p.name.endswith((".part", ".lock")))
+
+
+def finished_part(path: Path) -> bool:
+    with h5py.File(path, "r") as handle:
+        return all("wall_time_s" in handle[name].attrs for name in handle)
+
+
+def same_data(a: Path, b: Path) -> None:
+    """The datasets of two files agree (to the rounding that differs between hash seeds, see test_generate_cli)."""
+    with h5py.File(a) as left, h5py.File(b) as right:
+        assert sorted(left) == sorted(right)
+        for sim in left:
+            for name in ("velocity_x", "velocity_y"):
+                np.testing.assert_allclose(left[sim][name][()], right[sim][name][()], atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> SimpleNamespace:
+    """karman 32x16 (8 frames), its 16x8 reference, and a SOL checkpoint trained on that for one epoch."""
+    folder = tmp_path_factory.mktemp("faults")
+    d = SimpleNamespace(folder=folder, fine=folder / "k.h5", coarse=folder / "k16.h5", sol=folder / "sol" / "last.pt")
+    run_cli(*KARMAN, "--re", "1e5", "--frames", "8", "--out", d.fine)
+    run_cli("downsample", d.fine, "--res", "16x8", "--out", d.coarse)
+    run_cli("train", "sol", "--data", d.coarse, "--unroll", "1", "--out", d.sol.parent, "--epochs", "1",
+            "--batch-size", "4", "--width", "8", "--blocks", "1", "--device", "cpu")
+    return d
+
+
+def copy(source: Path, folder: Path, name: str) -> Path:
+    target = folder / name
+    shutil.copyfile(source, target)
+    return target
+
+
+# --- interruption and concurrency ---------------------------------------------------------------------------------
+
+def test_kill_9_mid_write_keeps_finished_parts_refuses_concurrent_writers_and_resumes_identically(data, tmp_path):
+    out, parts = tmp_path / "r.h5", tmp_path / "r.h5.parts"
+    args = [*KARMAN, "--re", "1e5", "2e5", "3e5", "--frames", "30", "--out", out]
+    process = start(*args)
+    wait_until(lambda: (parts / "sim_0000.h5").exists() and any(parts.glob("sim_0001.h5.*.tmp")),
+               "the first simulation to finish and the second to be written", process)
+    process.send_signal(signal.SIGSTOP)  # frozen mid-write, its lock held, while other runs try the same output
+    kept = (parts / "sim_0000.h5").stat().st_mtime_ns
+    for extra in ([], ["--overwrite"], ["--resume"]):  # a second run on the same output stops at once, deletes nothing
+        assert_one_line_error(run_cli(*args, *extra, ok=False),
+                              f"{out} is being written by another fluidloss run (pid {process.pid})")
+    assert (parts / "sim_0000.h5").stat().st_mtime_ns == kept and any(parts.glob("sim_0001.h5.*.tmp"))
+
+    process.kill()
+    process.wait()
+    assert finished_part(parts / "sim_0000.h5") and not out.exists()
+    assert any(parts.glob("sim_0001.h5.*.tmp")), "the killed write left its temporary (removed by the next run)"
+    result = run_cli(*args, "--resume")
+    assert "kept from the interrupted run" in result.output
+    assert not parts.exists() and temporaries(tmp_path) == []
+
+    reference = tmp_path / "ref.h5"
+    run_cli(*args[:-1], reference)
+    same_data(out, reference)
+
+
+def test_workers_exit_when_generate_is_killed(tmp_path):
+    parts = tmp_path / "w.h5.parts"
+    process = start(*KARMAN, "--re", "1e5", "2e5", "--frames", "5000", "--workers", "2", "--out", tmp_path / "w.h5")
+    wait_until(lambda: len(list(parts.glob("*.tmp"))) == 2, "both workers to write", process)
+    workers = children(process.pid)
+    assert len(workers) >= 2
+    process.kill()
+    process.wait()
+    wait_until(lambda: not any(running(pid) for pid in workers), "the orphaned workers to exit")
+    wait_until(lambda: not list(parts.glob("*.tmp")), "the workers to remove their temporaries")
+
+
+def test_ctrl_c_stops_the_workers_at_once(tmp_path):
+    """Long simulations (5000 frames): Ctrl-C must not wait for the running ones (test_generate_cli resumes)."""
+    parts = tmp_path / "c.h5.parts"
+    process = start(*KARMAN, "--re", "1e5", "2e5", "3e5", "--frames", "5000", "--workers", "2", "--out",
+                    tmp_path / "c.h5")
+    wait_until(lambda: len(list(parts.glob("*.tmp"))) == 2, "both workers to write", process)
+    workers = children(process.pid)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=DEADLINE)[0].decode()
+    assert process.returncode == 130 and "Traceback" not in output and "--resume" in output
+    wait_until(lambda: not any(running(pid) for pid in workers), "the workers to exit")
+    assert list(parts.glob("sim_*.h5")) == [] and (parts / "plan.json").exists()  # stopped mid-simulation
+    wait_until(lambda: temporaries(tmp_path) == [], "the workers to remove their temporaries")
+
+
+def test_two_trainings_into_one_directory_the_second_stops_at_once(data, tmp_path):
+    run = tmp_path / "run"
+    setup = TASKS["ae"](data=data.coarse, latent=4, width=8)
+    first = Trainer(setup, TrainConfig(epochs=1, batch_size=4), run, torch.device("cpu"))
+    args = ["train", "ae", "--data", data.coarse, "--latent", "4", "--width", "8", "--epochs", "1", "--batch-size",
+            "4", "--out", run, "--device", "cpu"]
+    for extra in ([], ["--overwrite"]):
+        assert_one_line_error(run_cli(*args, *extra, ok=False),
+                              f"{run} is being written by another fluidloss run (pid {os.getpid()})")
+    assert (run / "config.json").exists()  # --overwrite deleted nothing of the live run
+    first.fit()
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1 and temporaries(tmp_path) == []
+
+
+def test_torn_metrics_line_is_dropped_on_resume_with_a_warning(data, tmp_path):
+    run = tmp_path / "run"
+    setup = TASKS["ae"](data=data.coarse, latent=4, width=8)
+
+    def interrupt(record: dict) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(setup, TrainConfig(epochs=2, batch_size=4), run, torch.device("cpu")).fit(on_epoch=interrupt)
+    with (run / "metrics.jsonl").open("a") as log:
+        log.write('{"epoch": 2, "train_lo')  # a crash while the line of epoch 2 was appended
+    result = run_cli("train", "ae", "--data", data.coarse, "--latent", "4", "--width", "8", "--epochs", "2",
+                     "--batch-size", "4", "--out", run, "--device", "cpu", "--resume")
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "dropped 1 torn" in warnings[0]
+    epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2]
+
+
+def test_leftover_temporaries_are_removed_but_not_those_of_a_live_run(data, tmp_path):
+    out = tmp_path / "d.h5"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = [tmp_path / "d.h5.tmp", tmp_path / f"d.h5.{int(dead.stdout)}-0a1b2c3d.tmp"]
+    live = tmp_path / f"d.h5.{os.getpid()}-0a1b2c3d.tmp"
+    for path in [*stale, live]:
+        path.write_bytes(b"half a file")
+    run_cli("downsample", data.fine, "--res", "16x8", "--out", out)
+    assert not any(path.exists() for path in stale) and live.read_bytes() == b"half a file"
+    with h5py.File(out) as handle:
+        assert handle["sim_0000"]["velocity_x"].shape == (8, 16, 9)
+
+
+# --- full disk ----------------------------------------------------------------------------------------------------
+
+def enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_disk_full_during_generate_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    out = tmp_path / "g.h5"
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", enospc)
+    result = run_cli(*KARMAN, "--re", "1e5", "--frames", "4", "--out", out, ok=False)
+    assert_ends_with_one_line_error(result, f"disk full while writing {tmp_path / 'g.h5.parts' / 'sim_0000.h5'}")
+    assert not out.exists() and temporaries(tmp_path) == []
+
+
+def test_disk_full_during_train_keeps_the_last_checkpoint_and_resumes(data, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    args = ["train", "ae", "--data", data.coarse, "--latent", "4", "--width", "8", "--epochs", "2", "--batch-size",
+            "4", "--out", run, "--device", "cpu"]
+    real_fsync, written = os.fsync, []
+
+    def fsync(fd: int) -> None:  # the second write of last.pt finds the disk full
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(run / "last.pt.")):
+            written.append(fd)
+            if len(written) == 2:
+                enospc()
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert_ends_with_one_line_error(run_cli(*args, ok=False), f"disk full while writing {run / 'last.pt'}")
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1 and temporaries(tmp_path) == []
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert "resuming after epoch 1" in " ".join(run_cli(*args, "--resume").output.split())
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Path:
+    """A real 256 KiB file system (tmpfs; needs root), unmounted afterwards."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_real_full_disk_during_generate_is_one_line(small_disk):
+    out = small_disk / "big.h5"
+    result = run_cli(*KARMAN, "--re", "1e5", "--frames", "200", "--out", out, ok=False)
+    assert_ends_with_one_line_error(result, "disk full while writing", str(small_disk / "big.h5.parts"))
+    assert not out.exists() and temporaries(small_disk) == []
+
+
+# --- damaged and foreign files --------------------------------------------------------------------------------------
+
+def damage(source: Path, folder: Path, frame: int) -> Path:
+    """A copy of `source` with random bytes written into the middle of sim_0000/velocity_x's chunk of `frame`."""
+    target = copy(source, folder, "damaged.h5")
+    with h5py.File(target, "r") as handle:
+        chunk = handle["sim_0000"]["velocity_x"].id.get_chunk_info_by_coord((frame, 0, 0))
+    with open(target, "r+b") as raw:
+        raw.seek(chunk.byte_offset + chunk.size // 4)
+        raw.write(np.random.default_rng(0).bytes(chunk.size // 2))
+    return target
+
+
+def readers(path: Path, out: Path) -> dict[str, list]:
+    """Commands that read every frame (downsample), training windows (train ae), and one frame (evaluate pair)."""
+    return {
+        "downsample": ["downsample", path, "--res", "16x8", "--out", out / "o.h5"],
+        "train": ["train", "ae", "--data", path, "--latent", "4", "--width", "8", "--epochs", "1", "--batch-size", "4",
+                  "--out", out / "run", "--device", "cpu"],
+        "evaluate": ["evaluate", "pair", f"{path}:sim_0000:3", f"{path}:sim_0000:4", "--metric", "mse", "--device",
+                     "cpu"],
+    }
+
+
+@pytest.mark.parametrize("command", ["downsample", "train", "evaluate"])
+def test_random_bytes_in_a_dataset_name_file_simulation_and_frame(data, tmp_path, command):
+    path = damage(data.fine, tmp_path, 3)
+    result = run_cli(*readers(path, tmp_path)[command], ok=False)
+    assert_ends_with_one_line_error(result, f"{path}: sim_0000 velocity_x frame 3 cannot be read, the file is damaged")
+    assert not (tmp_path / "o.h5").exists() and temporaries(tmp_path) == []
+
+
+@pytest.mark.parametrize("command", ["downsample", "train"])
+def test_a_file_with_the_format_attribute_but_nothing_else_is_refused(tmp_path, command):
+    path = tmp_path / "foreign.h5"
+    with h5py.File(path, "w") as handle:
+        handle.attrs.update(format="fluidloss-dataset", format_version=1)
+    result = run_cli(*readers(path, tmp_path)[command], ok=False)
+    assert_one_line_error(result, f"{path}: damaged or foreign dataset", "scene, resolution, frames, dt")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["model"].update(name="transformer"), "names an unknown model 'transformer'"),
+    (lambda c: c["model"]["state"].update({"stem.weight": torch.zeros(3, 3)}), "weights do not fit the model"),
+])
+def test_a_checkpoint_of_an_unknown_model_or_wrong_shapes_is_refused(data, tmp_path, change, message):
+    content = torch.load(data.sol, weights_only=True)
+    assert "stem.weight" in content["model"]["state"]
+    change(content)
+    bad = tmp_path / "bad.pt"
+    torch.save(content, bad)
+    result = run_cli("simulate", "karman", "--from", data.coarse, "--frame", "0", "--steps", "2", "--sol", bad,
+                     "--out", tmp_path / "s.h5", "--device", "cpu", ok=False)
+    assert_one_line_error(result, f"{bad}", message)
+    assert not (tmp_path / "s.h5").exists()
+
+
+# --- NaN and inf in data ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+@pytest.mark.parametrize("command", ["downsample", "train", "evaluate"])
+def test_nan_or_inf_in_a_dataset_names_simulation_and_frame(data, tmp_path, command, value):
+    path = copy(data.fine, tmp_path, "bad.h5")
+    with h5py.File(path, "r+") as handle:
+        frames = handle["sim_0000"]["velocity_y"]
+        frame = frames[3]
+        frame[2, 5] = value
+        frames[3] = frame
+    result = run_cli(*readers(path, tmp_path)[command], ok=False)
+    assert_ends_with_one_line_error(result, f"{path}: sim_0000 velocity_y frame 3 holds {value}", "NaN/inf")
+    assert "Lower --lr" not in result.output and temporaries(tmp_path) == []
+
+
+def test_sol_on_a_dataset_that_was_not_downsampled_says_so(data, tmp_path):
+    result = run_cli("train", "sol", "--data", data.fine, "--unroll", "1", "--epochs", "1", "--out", tmp_path / "r",
+                     ok=False)
+    assert_one_line_error(result, f"{data.fine} was simulated at 32x16, not downsampled", "fluidloss downsample")
+
+
+# --- options ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("options, fragments", [
+    (["--res", "100000x100000"], ["--res 100000x100000: one karman simulation needs about", "GiB of memory"]),
+    (["--res", "512x256"], ["supports at most 46340 cells, this is 131072"]),
+    (["--frames", "0"], ["--frames must be at least 2, got 0"]),
+    (["--dt", "nan"], ["--dt must be positive and finite, got nan"]),
+    (["--dt", "inf"], ["--dt must be positive and finite, got inf"]),
+    (["--out", "/proc/fluidloss.h5"], ["cannot write /proc/fluidloss.h5: directory /proc is not writable"]),
+])
+def test_options_that_cannot_work_are_refused_up_front(tmp_path, options, fragments):
+    args = ["generate", "karman", "--re", "1e5", "--frames", "4", "--out", tmp_path / "o.h5", *options]
+    assert_one_line_error(run_cli(*args, ok=False), *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- weights ------------------------------------------------------------------------------------------------------
+
+def test_altered_lsim_weights_warn_on_every_run(data, tmp_path, monkeypatch):
+    official = torch.load(shared_file("weights", "LSiM.pth"), map_location="cpu", weights_only=True)
+    state = official["stateDict"]
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key] = state[key] * 1.01
+    altered = tmp_path / "altered.pth"
+    torch.save(official, altered)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("FLUIDLOSS_WEIGHTS_DIR", raising=False)
+    run_cli("weights", "import", "lsim", altered, "--force")
+    pair = ["evaluate", "pair", f"{data.fine}:sim_0000:3", f"{data.fine}:sim_0000:4", "--metric", "lsim",
+            "--device", "cpu"]
+    for _ in range(2):
+        warnings = [line for line in run_cli(*pair).output.splitlines() if line.startswith("warning:")]
+        assert len(warnings) == 1 and "is not the official LSiM weights LSiM.pth" in warnings[0], warnings
+
