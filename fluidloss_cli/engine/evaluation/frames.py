@@ -84,7 +84,7 @@ def super_resolution(path: Path, infos: dict[str, DatasetInfo], factor: int, dev
     """An SR checkpoint as a fine row, checked against the coarse test set's scene and resolution, the factor and
     the fields."""
     model = load_sr(path, device)
-    coarse, fine = infos["coarse"], infos["fine"]
+    coarse, fine = infos["data"], infos["fine"]
     if (model.scene, model.coarse) != (coarse.scene, coarse.resolution):
         raise FluidlossError(f"{path} upsamples {model.scene} at {model.coarse}, not {coarse.scene} at "
                              f"{coarse.resolution} ({coarse.path})")
@@ -105,12 +105,12 @@ def prepare(data: Path, fine: Path | None, aes: list[Path], srs: list[Path], fir
         raise FluidlossError("--sr needs --fine: the fine test set of the same simulations as --data")
     if stride < 1 or first < 0:
         raise FluidlossError(f"--stride must be at least 1 and --first at least 0, got {stride} and {first}")
-    infos = {"coarse": DatasetInfo.read(data, "evaluate")}
+    infos = {"data": DatasetInfo.read(data, "evaluate")}
     factor = 1
     if fine is not None:
         infos["fine"] = DatasetInfo.read(fine, "evaluate")
-        factor = sr_factor(infos["coarse"], infos["fine"], FACTORS)
-    if first >= infos["coarse"].frames:
+        factor = sr_factor(infos["data"], infos["fine"], FACTORS)
+    if first >= infos["data"].frames:
         raise FluidlossError(f"--first {first}: {data} has {infos['coarse'].frames} frames per simulation")
     rows: dict[str, FrameRow] = {}
     if fine is not None:
@@ -127,7 +127,7 @@ def batches(evaluation: FrameEvaluation) -> Any:
     """(simulation, frame indices, coarse frame, {grid: frame}) per batch of the chosen test frames."""
     windows = {grid: FrameWindows(info.path, window=1) for grid, info in evaluation.infos.items()}
     chosen = defaultdict(list)
-    for item, (sim, frame) in enumerate(windows["coarse"].index):
+    for item, (sim, frame) in enumerate(windows["data"].index):
         if frame >= evaluation.first and (frame - evaluation.first) % evaluation.stride == 0:
             chosen[sim].append(item)
     for sim, items in chosen.items():
@@ -135,7 +135,7 @@ def batches(evaluation: FrameEvaluation) -> Any:
             part = items[begin:begin + BATCH]
             frames = {grid: {name: torch.stack([w[i][name][0] for i in part]).to(evaluation.device)
                              for name in w.fields} for grid, w in windows.items()}
-            yield sim, [windows["coarse"].index[i][1] for i in part], frames["coarse"], frames
+            yield sim, [windows["data"].index[i][1] for i in part], frames["data"], frames
 
 
 def run(evaluation: FrameEvaluation) -> tuple[dict[str, dict[str, dict[str, list[list[float]]]]], dict[str, np.ndarray]]:
@@ -187,7 +187,7 @@ def document(evaluation: FrameEvaluation, values: dict) -> dict[str, Any]:
     return json_ready({
         "provenance": provenance(),
         "datasets": {grid: info.identity() for grid, info in evaluation.infos.items()},
-        "simulations": [sim for sim, _, _ in evaluation.infos["coarse"].simulations],
+        "simulations": [sim for sim, _, _ in evaluation.infos["data"].simulations],
         "first": evaluation.first, "stride": evaluation.stride,
         "metrics": {m.name: {"description": m.description, "absolute": m.absolute, "missing": m.missing}
                     for m in evaluation.metrics},
