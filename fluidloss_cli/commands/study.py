@@ -54,7 +54,7 @@ def plan(
         rates = estimate.measured(calibrate, f"the finished cells of {calibrate}")
     elif probe:
         console.print("measuring throughput with a miniature of the study ...", highlight=False)
-        rates = estimate.probe(study, workers)
+        rates = estimate.probe(study, workers, lambda cell_id, what: say(f"probe {cell_id}", what))
     table = Table(title=f"study {study.name}: {len(cells)} cells")
     for column in ("cell", "kind", "needs", "estimate"):
         table.add_column(column, overflow="fold")
