@@ -87,7 +87,7 @@ def main(version: bool = typer.Option(False, "--version", callback=_print_versio
 
 def _register() -> None:
     """Attach every subcommand; each lives in its own module under fluidloss_cli.commands."""
-    from fluidloss_cli.commands import benchmark, downsample, evaluate, generate, simulate, train, weights
+    from fluidloss_cli.commands import benchmark, downsample, evaluate, generate, simulate, study, train, weights
 
     app.command("generate")(generate.generate)
     app.command("downsample")(downsample.downsample)
@@ -96,6 +96,7 @@ def _register() -> None:
     app.add_typer(evaluate.app, name="evaluate")
     app.command("benchmark")(benchmark.benchmark)
     app.command("simulate")(simulate.simulate)
+    app.add_typer(study.app, name="study")
 
 
 _register()

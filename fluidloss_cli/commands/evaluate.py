@@ -1,4 +1,5 @@
-"""`fluidloss evaluate rollout|pair`: checkpoints against test data per rollout step, or one metric of two inputs."""
+"""`fluidloss evaluate rollout|frames|pair`: checkpoints against test data per rollout step or per test frame, or one
+metric of two inputs."""
 
 from pathlib import Path
 
@@ -14,7 +15,7 @@ DEFAULT_METRICS = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity"
 SUMMARIES = ("mean", "final")
 MEASURE_NAMES = "divergence, energy, spectrum, vorticity"
 
-app = typer.Typer(help="Evaluate checkpoints on test data (rollout), or compare two frames or images (pair).",
+app = typer.Typer(help="Evaluate checkpoints on test data (rollout: SOL; frames: SR and AE), or compare two frames or images (pair).",
                   no_args_is_help=True, rich_markup_mode=None)
 
 
@@ -80,6 +81,56 @@ def rollout(
     files = reports.write_tables(report, out) + write_plots(report, out)
     for grid in report["grids"]:
         print_table(report, grid, summary)
+    print_missing(report)
+    console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
+
+
+def print_frames_table(report: dict) -> None:
+    """One rich table of a frame evaluation: a row per baseline/checkpoint, a column per metric."""
+    from fluidloss_cli.engine.evaluation import frames
+
+    sims = len(report["simulations"])
+    title = (f"test frames {report['first']}, {report['first'] + report['stride']}, ... of {sims} test simulation(s): "
+             f"mean over the frames ± std over the simulations' means (sims) and over all frames (frames)")
+    table = Table()
+    for name in ("row", "grid", "compression"):
+        table.add_column(name, overflow="fold")
+    for metric in report["metrics"]:
+        table.add_column(metric, justify="right", overflow="fold")
+    for cells in frames.table(report):
+        table.add_row(*cells)
+    stdout = Console()
+    if not stdout.is_terminal:
+        stdout.width = Measurement.get(stdout, stdout.options.update_width(10_000), table).maximum
+    stdout.print(title, highlight=False, soft_wrap=True)
+    stdout.print(table)
+
+
+@app.command("frames")
+def frames(
+    data: Path = typer.Option(..., "--data", help="Test dataset: the coarse input of --sr, or the frames an --ae reconstructs.", dir_okay=False),
+    fine: Path = typer.Option(None, "--fine", help="Fine test dataset of the same simulations (2x or 4x finer): the SR target; adds the bicubic baseline.", dir_okay=False),
+    sr: list[Path] = typer.Option(None, "--sr", metavar="FILE", help="SR checkpoint (needs --fine); repeatable. A row is named after its run directory.", dir_okay=False),
+    ae: list[Path] = typer.Option(None, "--ae", metavar="FILE", help="Autoencoder checkpoint, evaluated on the test set of its training resolution (--data or --fine); repeatable.", dir_okay=False),
+    first: int = typer.Option(0, "--first", help="First test frame evaluated (skip the start-up of the flow)."),
+    stride: int = typer.Option(1, "--stride", help="Evaluate every STRIDE-th frame from --first."),
+    metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", help=f"Comma-separated metric columns: registry losses and physical measures ({MEASURE_NAMES}). A loss whose weights are missing becomes a column marked missing."),
+    out: Path = typer.Option(..., "--out", help="Folder for frames.json, frames.csv and example.npz (one frame of every row).", file_okay=False),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a frame evaluation that --out already holds."),
+    device: str = DeviceOption,
+    config: Path = ConfigOption,
+) -> None:
+    """Score SR outputs (against bicubic upsampling) and autoencoder reconstructions (with their compression ratio)
+    on test frames: every metric, mean ± std over the frames and over the test simulations."""
+    from fluidloss_cli.engine.device import resolve_device
+    from fluidloss_cli.engine.evaluation import frames as frame_eval
+
+    evaluation = frame_eval.prepare(data, fine, ae or [], sr or [], first, stride, metrics, resolve_device(device))
+    frame_eval.check_out(out, overwrite)
+    values, example = frame_eval.run(evaluation)
+    report = frame_eval.document(evaluation, values)
+    files = frame_eval.write(report, example, out)
+    print_frames_table(report)
     print_missing(report)
     console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
 

@@ -1,0 +1,118 @@
+"""`fluidloss study plan|run|report`: the whole comparison of losses from one config to one report."""
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from fluidloss_cli.commands.common import console
+
+app = typer.Typer(help="Run a whole study of losses from one TOML config: plan its cells, run them (resumable, "
+                       "parallel, sharded), report.", no_args_is_help=True, rich_markup_mode=None)
+
+ConfigArgument = typer.Argument(..., help="Study config (TOML; see docs/study.md and sample_configs/study_*.toml).",
+                                dir_okay=False)
+WorkersOption = typer.Option(1, "--workers", help="Cells run in parallel processes (CPU threads are divided among them).")
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def say(cell_id: str, what: str) -> None:
+    """One line per cell event."""
+    console.print(f"{cell_id}: {what}", highlight=False, soft_wrap=True)
+
+
+def load(config: Path):
+    """The checked config, with its warnings printed, and its cells."""
+    from fluidloss_cli.engine.study.cells import plan_cells
+    from fluidloss_cli.engine.study.config import read_config
+
+    study = read_config(config)
+    for warning in study.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    return study, plan_cells(study)
+
+
+@app.command("plan")
+def plan(
+    config: Path = ConfigArgument,
+    workers: int = WorkersOption,
+    calibrate: Path = typer.Option(None, "--from", help="Take the throughput from the finished cells of this study "
+                                   "folder instead of a probe run.", file_okay=False),
+    probe: bool = typer.Option(True, "--probe/--no-probe", help="Measure throughput with a miniature of the study "
+                               "(a few minutes) when --from is not given; --no-probe lists the cells only."),
+) -> None:
+    """Print the study's cells and a time estimate from measured throughput."""
+    from fluidloss_cli.engine.study import estimate
+    from fluidloss_cli.engine.study.runner import missing_weights
+
+    study, cells = load(config)
+    rates = None
+    if calibrate is not None:
+        rates = estimate.measured(calibrate, f"the finished cells of {calibrate}")
+    elif probe:
+        console.print("measuring throughput with a miniature of the study ...", highlight=False)
+        rates = estimate.probe(study, workers, lambda cell_id, what: say(f"probe {cell_id}", what))
+    table = Table(title=f"study {study.name}: {len(cells)} cells")
+    for column in ("cell", "kind", "needs", "estimate"):
+        table.add_column(column, overflow="fold")
+    seconds = {}
+    for cell in cells:
+        text = "—"
+        if cell.kind == "train" and missing_weights(cell.loss):
+            text, seconds[cell.id] = "skipped: weights missing", 0.0
+        elif rates is not None:
+            value = rates.seconds(cell)
+            seconds[cell.id] = value or 0.0
+            text = "not measured" if value is None else minutes(value)
+        table.add_row(cell.id, cell.kind, ", ".join(cell.deps) or "—", text)
+    console.print(table)
+    if rates is not None:
+        console.print(f"estimate from {rates.source} (start-up {rates.startup:.1f} s per cell): "
+                      f"{minutes(sum(seconds.values()))} of cell time, about "
+                      f"[bold]{minutes(estimate.schedule(cells, seconds, workers))}[/] on {workers} worker(s)",
+                      highlight=False, soft_wrap=True)
+
+
+@app.command("run")
+def run(
+    config: Path = ConfigArgument,
+    out: Path = typer.Option(..., "--out", help="Study folder: cells/, plan.json, report.md, figures/.", file_okay=False),
+    workers: int = WorkersOption,
+    shard: str = typer.Option(None, "--shard", help="I/N: run only shard I of N (a deterministic share of the "
+                              "models, with the data they need); then `fluidloss study report OUT`."),
+    gpus: str = typer.Option(None, "--gpus", help="Comma-separated GPU indices the workers take in turn (CUDA)."),
+) -> None:
+    """Run the cells of the study that are not finished (resuming any interrupted run), then write the report."""
+    from fluidloss_cli.engine.errors import FluidlossError
+    from fluidloss_cli.engine.study.report import write_report
+    from fluidloss_cli.engine.study.runner import Runner, write_plan
+    from fluidloss_cli.engine.study.shard import parse_shard, shard_cells
+
+    part = parse_shard(shard) if shard else None
+    study, cells = load(config)
+    by_id = {cell.id: cell for cell in cells}
+    chosen = shard_cells(by_id, *part) if part else list(by_id)
+    write_plan(out, study, config.read_text(), cells)
+    runner = Runner(out, by_id, study.device, workers, [g.strip() for g in gpus.split(",")] if gpus else [], say)
+    done = runner.run(chosen)
+    console.print(f"{len(done.ran)} cell(s) ran, {len(done.skipped)} skipped, {len(done.reused)} were finished "
+                  f"before, {len(done.failed)} failed, {len(done.blocked)} blocked by a failure", highlight=False)
+    if part:
+        console.print(f"shard {shard} done; after every shard: fluidloss study report {out}", highlight=False)
+    else:
+        files = write_report(out)
+        console.print(f"wrote {files[0]}", highlight=False)
+    if done.failed:
+        raise FluidlossError(f"{len(done.failed)} cell(s) failed, see their log.txt: {', '.join(done.failed)}")
+
+
+@app.command("report")
+def report(study: Path = typer.Argument(..., help="Study folder (every shard's results in it).", file_okay=False)) -> None:
+    """Merge the per-cell results of a study folder (all shards) into report.md, report.json and figures/."""
+    from fluidloss_cli.engine.study.report import write_report
+
+    files = write_report(study)
+    console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)

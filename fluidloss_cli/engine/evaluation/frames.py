@@ -1,0 +1,254 @@
+"""Frame-wise evaluation of autoencoder and super-resolution checkpoints on test frames, with their baselines.
+
+SR rows (fine grid): `bicubic` (the baseline, always present with a fine set) and each SR checkpoint, the coarse test
+frames upsampled and compared with the fine frames of the same time. AE rows: each autoencoder's reconstruction of
+the frames of the grid it was trained at; an autoencoder has no baseline, so its compression ratio is reported
+beside its errors. Every metric is summarised as the mean over all frames, the standard deviation over the test
+simulations (of their per-simulation means) and over all frames.
+"""
+
+import csv
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fluidloss_cli.engine.data.windows import FrameWindows
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.evaluation.metrics import Geometry, Metric, build_metrics, measure
+from fluidloss_cli.engine.evaluation.report import atomic_write, json_ready
+from fluidloss_cli.engine.evaluation.rollouts import BICUBIC, REFERENCE, labels, read_geometry
+from fluidloss_cli.engine.fields import Frame, from_grid, to_grid
+from fluidloss_cli.engine.models.sr_net import FACTORS
+from fluidloss_cli.engine.provenance import provenance
+from fluidloss_cli.engine.rollout import checkpoint_of, load_sr
+from fluidloss_cli.engine.training.checkpoint import build_model
+from fluidloss_cli.engine.training.data import DatasetInfo, sr_factor
+from fluidloss_cli.engine.upsample import upsample_frame
+
+REPORT, TABLE, EXAMPLE = "frames.json", "frames.csv", "example.npz"
+BATCH = 16
+
+
+@dataclass
+class FrameRow:
+    """One evaluated row: the grid it is compared on, how it predicts a frame from the coarse and grid frames."""
+
+    grid: str
+    predict: Any
+    """(coarse frame, grid frame) -> predicted frame on the grid."""
+    checkpoint: Path | None = None
+    compression_ratio: float | None = None
+
+
+@dataclass
+class FrameEvaluation:
+    """A checked frame evaluation: the grids' datasets and geometry, the rows, the frames, the metric columns."""
+
+    infos: dict[str, DatasetInfo]
+    geometry: dict[str, Geometry]
+    rows: dict[str, FrameRow]
+    first: int
+    stride: int
+    metrics: list[Metric]
+    device: torch.device
+
+
+def autoencoder(path: Path, infos: dict[str, DatasetInfo], device: torch.device) -> FrameRow:
+    """An AE checkpoint as a row on the grid whose dataset matches the one it was trained on (scene, resolution,
+    fields), reconstructing that grid's frames."""
+    checkpoint = checkpoint_of(path, "ae")
+    trained = checkpoint["datasets"]["data"]
+    matching = [grid for grid, info in infos.items() if (info.scene, list(info.resolution), list(info.fields))
+                == (trained["scene"], list(trained["resolution"]), list(trained["fields"]))]
+    if not matching:
+        raise FluidlossError(f"{path} reconstructs {trained['scene']} {'x'.join(map(str, trained['resolution']))} "
+                             f"({', '.join(trained['fields'])}), which no test dataset given holds")
+    grid = matching[-1]
+    model = build_model(checkpoint).to(device)
+    resolution = infos[grid].resolution
+
+    @torch.no_grad()
+    def reconstruct(coarse: Frame, frame: Frame) -> Frame:
+        return from_grid(model(to_grid(frame)), resolution, list(frame))
+
+    return FrameRow(grid, reconstruct, path, float(checkpoint["task_info"]["compression_ratio"]))
+
+
+def super_resolution(path: Path, infos: dict[str, DatasetInfo], factor: int, device: torch.device) -> FrameRow:
+    """An SR checkpoint as a fine row, checked against the coarse test set's scene and resolution, the factor and
+    the fields."""
+    model = load_sr(path, device)
+    coarse, fine = infos["data"], infos["fine"]
+    if (model.scene, model.coarse) != (coarse.scene, coarse.resolution):
+        raise FluidlossError(f"{path} upsamples {model.scene} at {model.coarse}, not {coarse.scene} at "
+                             f"{coarse.resolution} ({coarse.path})")
+    if model.factor != factor:
+        raise FluidlossError(f"{path} upsamples by {model.factor}, but {fine.path} is {factor}x finer than {coarse.path}")
+    if tuple(model.fields) != fine.fields:
+        raise FluidlossError(f"{path} predicts {', '.join(model.fields)}, but {fine.path} holds {', '.join(fine.fields)}")
+    return FrameRow("fine", lambda coarse_frame, frame: model(coarse_frame), path)
+
+
+def prepare(data: Path, fine: Path | None, aes: list[Path], srs: list[Path], first: int, stride: int, metrics: str,
+            device: torch.device) -> FrameEvaluation:
+    """Read and check the test data and every checkpoint (each mismatch one clear error), then build the metric
+    columns (perceptual networks take a while to load, so they come last)."""
+    if not aes and not srs and fine is None:
+        raise FluidlossError("nothing to evaluate: give --ae or --sr checkpoints (or --fine for the bicubic baseline)")
+    if srs and fine is None:
+        raise FluidlossError("--sr needs --fine: the fine test set of the same simulations as --data")
+    if stride < 1 or first < 0:
+        raise FluidlossError(f"--stride must be at least 1 and --first at least 0, got {stride} and {first}")
+    infos = {"data": DatasetInfo.read(data, "evaluate")}
+    factor = 1
+    if fine is not None:
+        infos["fine"] = DatasetInfo.read(fine, "evaluate")
+        factor = sr_factor(infos["data"], infos["fine"], FACTORS)
+    if first >= infos["data"].frames:
+        raise FluidlossError(f"--first {first}: {data} has {infos['coarse'].frames} frames per simulation")
+    rows: dict[str, FrameRow] = {}
+    if fine is not None:
+        rows[BICUBIC] = FrameRow("fine", lambda coarse, frame: upsample_frame(coarse, factor))
+    for label, path in zip(labels(srs, {BICUBIC, REFERENCE}), srs):
+        rows[label] = super_resolution(path, infos, factor, device)
+    for label, path in zip(labels(aes, set(rows) | {BICUBIC, REFERENCE}), aes):
+        rows[label] = autoencoder(path, infos, device)
+    geometry = {grid: read_geometry(info.path, device) for grid, info in infos.items()}
+    return FrameEvaluation(infos, geometry, rows, first, stride, build_metrics(metrics, device), device)
+
+
+def batches(evaluation: FrameEvaluation) -> Any:
+    """(simulation, frame indices, coarse frame, {grid: frame}) per batch of the chosen test frames."""
+    windows = {grid: FrameWindows(info.path, window=1) for grid, info in evaluation.infos.items()}
+    chosen = defaultdict(list)
+    for item, (sim, frame) in enumerate(windows["data"].index):
+        if frame >= evaluation.first and (frame - evaluation.first) % evaluation.stride == 0:
+            chosen[sim].append(item)
+    for sim, items in chosen.items():
+        for begin in range(0, len(items), BATCH):
+            part = items[begin:begin + BATCH]
+            frames = {grid: {name: torch.stack([w[i][name][0] for i in part]).to(evaluation.device)
+                             for name in w.fields} for grid, w in windows.items()}
+            yield sim, [windows["data"].index[i][1] for i in part], frames["data"], frames
+
+
+def run(evaluation: FrameEvaluation) -> tuple[dict[str, dict[str, dict[str, list[list[float]]]]], dict[str, np.ndarray]]:
+    """Every row's metric values per simulation and frame ({row: {metric: [simulation][frame]}}, the reference's
+    absolute measures included) and an example: the middle chosen frame of the first simulation, every row's
+    prediction and the references."""
+    values: dict[str, dict[str, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    all_batches = list(batches(evaluation))
+    example_sim = all_batches[0][0]
+    example_frames = [f for sim, frames, _, _ in all_batches if sim == example_sim for f in frames]
+    wanted = example_frames[len(example_frames) // 2]
+    example: dict[str, np.ndarray] = {}
+    for sim, frames, coarse, grids in all_batches:
+        at = frames.index(wanted) if sim == example_sim and wanted in frames else None
+        predictions = {REFERENCE + "_" + grid: (grid, frame) for grid, frame in grids.items()}
+        predictions |= {label: (row.grid, row.predict(coarse, grids[row.grid])) for label, row in
+                        evaluation.rows.items()}
+        for label, (grid, pred) in predictions.items():
+            row = REFERENCE if label.startswith(REFERENCE + "_") else label
+            measured = measure(evaluation.metrics, pred, grids[grid], evaluation.geometry[grid],
+                               absolute_only=row == REFERENCE)
+            for name, per_sample in measured.items():
+                values[f"{grid}/{row}" if row == REFERENCE else row][name][sim].extend(per_sample.tolist())
+            if at is not None:
+                example |= {f"{label}/{field}": value[at].float().cpu().numpy() for field, value in pred.items()}
+    example["frame"], example["simulation"] = np.array(wanted), np.array(example_sim)
+    return {row: {name: list(sims.values()) for name, sims in metrics.items()} for row, metrics in values.items()}, example
+
+
+def statistics(per_simulation: list[list[float]]) -> dict[str, Any]:
+    """Mean over every frame; sample standard deviation of the simulations' means and over all frames."""
+    sims = [np.mean(v) for v in per_simulation]
+    pooled = np.concatenate([np.asarray(v, dtype=np.float64) for v in per_simulation])
+    return {"mean": float(pooled.mean()),
+            "std_simulations": float(np.std(sims, ddof=1)) if len(sims) > 1 else None,
+            "std_frames": float(pooled.std(ddof=1)) if pooled.size > 1 else None,
+            "per_simulation": [float(s) for s in sims], "frames": [len(v) for v in per_simulation]}
+
+
+def document(evaluation: FrameEvaluation, values: dict) -> dict[str, Any]:
+    """The content of frames.json: provenance, data, rows (grid, checkpoint, compression ratio, statistics)."""
+    rows = {}
+    for label, measured in values.items():
+        row = evaluation.rows.get(label)
+        grid = row.grid if row else label.split("/")[0]
+        rows[label] = {"grid": grid, "checkpoint": str(row.checkpoint) if row and row.checkpoint else None,
+                       "compression_ratio": row.compression_ratio if row else None,
+                       "metrics": {name: statistics(v) for name, v in measured.items()}}
+    return json_ready({
+        "provenance": provenance(),
+        "datasets": {grid: info.identity() for grid, info in evaluation.infos.items()},
+        "simulations": [sim for sim, _, _ in evaluation.infos["data"].simulations],
+        "first": evaluation.first, "stride": evaluation.stride,
+        "metrics": {m.name: {"description": m.description, "absolute": m.absolute, "missing": m.missing}
+                    for m in evaluation.metrics},
+        "rows": rows,
+    })
+
+
+def cell(report: dict, row: str, metric: str) -> str:
+    """Table text of one metric of one row: mean, ± std over simulations and over frames; `missing` or `—`."""
+    stats = report["rows"][row]["metrics"].get(metric)
+    if stats is None:
+        return "missing" if report["metrics"][metric]["missing"] and not row.endswith(REFERENCE) else "—"
+    text = "nan" if stats["mean"] is None else f"{stats['mean']:.4g}"
+    for key, what in (("std_simulations", "sims"), ("std_frames", "frames")):
+        if stats[key] is not None:
+            text += f"\n± {stats[key]:.2g} ({what})"
+    return text
+
+
+def table(report: dict) -> list[list[str]]:
+    """Table cells: a row per evaluated row (label, grid, compression ratio), a column per metric."""
+    return [[row, content["grid"], "" if content["compression_ratio"] is None else f"{content['compression_ratio']:.3g}",
+             *(cell(report, row, metric) for metric in report["metrics"])] for row, content in report["rows"].items()]
+
+
+def table_csv(report: dict) -> str:
+    """One line per row and metric: grid, compression ratio, mean, both standard deviations, or why it is missing."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["row", "grid", "compression_ratio", "metric", "mean", "std_simulations", "std_frames",
+                     "simulations", "missing"])
+    for row, content in report["rows"].items():
+        for metric, about in report["metrics"].items():
+            stats = content["metrics"].get(metric)
+            if about["missing"] and not row.endswith(REFERENCE):
+                writer.writerow([row, content["grid"], content["compression_ratio"], metric, "", "", "", "",
+                                 about["missing"]])
+            elif stats is not None:
+                writer.writerow([row, content["grid"], content["compression_ratio"], metric, stats["mean"],
+                                 stats["std_simulations"], stats["std_frames"], len(stats["per_simulation"]), ""])
+    return out.getvalue()
+
+
+def write(report: dict, example: dict[str, np.ndarray], out: Path) -> list[Path]:
+    """frames.json, frames.csv and example.npz in `out`, each written atomically."""
+    def save_example(tmp: Path) -> None:
+        with tmp.open("wb") as handle:
+            np.savez_compressed(handle, **example)
+
+    atomic_write(out / REPORT, lambda tmp: tmp.write_text(json.dumps(report, indent=1, allow_nan=False)))
+    atomic_write(out / TABLE, lambda tmp: tmp.write_text(table_csv(report)))
+    atomic_write(out / EXAMPLE, save_example)
+    return [out / REPORT, out / TABLE, out / EXAMPLE]
+
+
+def check_out(out: Path, overwrite: bool) -> None:
+    """Create the output folder, refusing one that holds an earlier frame evaluation unless `overwrite`."""
+    if (out / REPORT).exists() and not overwrite:
+        raise FluidlossError(f"{out} already holds a frame evaluation ({REPORT}): add --overwrite to replace it")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FluidlossError(f"cannot create {out}: {exc.strerror or exc}") from None
+

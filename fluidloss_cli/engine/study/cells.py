@@ -1,0 +1,178 @@
+"""The cells of a study: each one `fluidloss` command (generate, downsample, train, evaluate, simulate) with the cells
+it needs first, forming a DAG: data before training before evaluation.
+
+A cell's files live in `cells/<id>/` of the study folder, and its command names them relative to that folder, so a
+study folder can move between machines. `units` measure a cell's work (frames simulated, samples trained, frames
+evaluated) for time estimates; `key` groups cells whose time per unit is alike.
+"""
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fluidloss_cli.engine.study.config import VALIDATION_SPLIT, SceneSpec, StudyConfig, TaskSpec
+
+CELLS = "cells"
+TEST_GRIDS = {"sol": ("coarse",), "sr": ("fine", "coarse"), "ae": ("fine",)}
+"""Task -> the test sets its evaluation reads."""
+PERCEPTUAL_COST = ("lsim", "vgg", "lpips")
+"""Loss components that dominate a step's cost; losses with the same of these cost alike (mse and mae: nothing)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work of a study, its command and what it depends on."""
+
+    id: str
+    kind: str
+    """generate, downsample, train, evaluate or render."""
+    args: tuple[str, ...]
+    """`fluidloss` arguments, paths relative to the study folder."""
+    deps: tuple[str, ...] = ()
+    task: str | None = None
+    scene: str | None = None
+    loss: str | None = None
+    seed: int | None = None
+    units: float = 1.0
+    group: str = ""
+    """Cells of one group go to the same shard (a model's training and evaluation); data cells have none."""
+    uses_device: bool = True
+    """Whether the command runs on the study's device (generate and downsample run on the CPU)."""
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def key(self) -> str:
+        """Cells whose time per unit is alike: kind, task, scene and the expensive parts of the loss."""
+        costly = "+".join(p for p in PERCEPTUAL_COST if self.loss and p in self.loss) or "cheap"
+        return "/".join(str(p) for p in (self.kind, self.task, self.scene, costly if self.loss else ""))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def slug(loss: str) -> str:
+    """A loss spec as a folder name: `mse+0.1*lsim` -> `mse+0.1xlsim`."""
+    return loss.replace("*", "x").replace(" ", "")
+
+
+def path(cell_id: str, name: str) -> str:
+    """A file of a cell, relative to the study folder."""
+    return f"{CELLS}/{cell_id}/{name}"
+
+
+def data_cells(scene: SceneSpec) -> list[Cell]:
+    """Generate the fine training and test sets of a scene and downsample both to the coarse grid."""
+    cells = []
+    for role, res, seeds in (("train", scene.train_re, scene.train_seeds), ("test", scene.test_re, scene.test_seeds)):
+        fine_id, coarse_id = f"data/{scene.name}/{role}-fine", f"data/{scene.name}/{role}-coarse"
+        args = ["generate", scene.name, "--res", str(scene.fine), "--frames", str(scene.frames),
+                "--out", path(fine_id, "data.h5")]
+        args += [a for r in res for a in ("--re", f"{r:g}")] + [a for s in seeds for a in ("--seed", str(s))]
+        args += ["--warmup", str(scene.warmup)] if scene.warmup else []
+        sims = max(len(res), 1) * len(seeds)
+        cells.append(Cell(fine_id, "generate", tuple(args), scene=scene.name, units=sims * (scene.frames + scene.warmup),
+                          uses_device=False, extra={"scale": scene.fine.cells}))
+        cells.append(Cell(coarse_id, "downsample", ("downsample", path(fine_id, "data.h5"), "--res", str(scene.coarse),
+                                                    "--out", path(coarse_id, "data.h5")),
+                          (fine_id,), scene=scene.name, units=sims * scene.frames, uses_device=False))
+    return cells
+
+
+def train_args(task: TaskSpec, scene: str) -> tuple[list[str], list[str]]:
+    """The task part of a `fluidloss train` command and the data cells it reads."""
+    fine, coarse = f"data/{scene}/train-fine", f"data/{scene}/train-coarse"
+    option_flags = {key: "--" + key.replace("_", "-") for key in ("unroll", "blocks", "kernel_size", "latent", "width",
+                                                                    "lr")}
+    options = [a for key, flag in option_flags.items() if key in task.options for a in (flag, str(task.options[key]))]
+    if task.name == "sol":
+        return ["train", "sol", "--data", path(coarse, "data.h5"), *options], [coarse]
+    if task.name == "sr":
+        return ["train", "sr", "--coarse", path(coarse, "data.h5"), "--fine", path(fine, "data.h5"), *options], \
+            [coarse, fine]
+    return ["train", "ae", "--data", path(fine, "data.h5"), *options], [fine]
+
+
+def eval_args(task: TaskSpec, scene: SceneSpec, checkpoint: str, out: str, config: StudyConfig) -> list[str]:
+    """The `fluidloss evaluate` command of one trained model on the scene's test set."""
+    fine, coarse = path(f"data/{scene.name}/test-fine", "data.h5"), path(f"data/{scene.name}/test-coarse", "data.h5")
+    common = ["--metrics", config.metrics, "--out", out]
+    if task.name == "sol":
+        starts = task.get("start", [0])
+        steps = task.get("steps", scene.frames - 1 - max(starts))
+        return ["evaluate", "rollout", "--data", coarse, "--sol", checkpoint, *[a for s in starts for a in
+                ("--start", str(s))], "--steps", str(steps), *common]
+    frames = ["--first", str(task.get("first", 0)), "--stride", str(task.get("stride", 1))]
+    if task.name == "sr":
+        return ["evaluate", "frames", "--data", coarse, "--fine", fine, "--sr", checkpoint, *frames, *common]
+    return ["evaluate", "frames", "--data", fine, "--ae", checkpoint, *frames, *common]
+
+
+def eval_units(task: TaskSpec, scene: SceneSpec) -> float:
+    """Frames an evaluation measures: rollout steps from every start, or the chosen test frames."""
+    if task.name == "sol":
+        starts = task.get("start", [0])
+        return scene.test_simulations * len(starts) * task.get("steps", scene.frames - 1 - max(starts))
+    first, stride = task.get("first", 0), task.get("stride", 1)
+    return scene.test_simulations * math.ceil((scene.frames - first) / stride)
+
+
+def model_cells(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, config: StudyConfig) -> list[Cell]:
+    """Train one model (task, scene, loss, seed) and evaluate it on the test set."""
+    name = f"{task.name}/{scene.name}/{slug(loss)}/seed{seed}"
+    train_id, eval_id = f"train/{name}", f"eval/{name}"
+    args, needs = train_args(task, scene.name)
+    args += ["--loss", loss, "--epochs", str(config.epochs_of(task)), "--batch-size", str(config.batch_of(task)),
+             "--seed", str(seed), "--out", path(train_id, "run")]
+    window = task.get("unroll", 4) + 1 if task.name == "sol" else 1
+    samples = (scene.frames - window + 1) * scene.train_simulations * (1 - VALIDATION_SPLIT)
+    facts = dict(task=task.name, scene=scene.name, loss=loss, seed=seed, group=train_id)
+    checkpoint = path(train_id, "run/best.pt")
+    return [Cell(train_id, "train", tuple(args), tuple(needs), units=samples * config.epochs_of(task), **facts),
+            Cell(eval_id, "evaluate", tuple(eval_args(task, scene, checkpoint, path(eval_id, "evaluation"), config)),
+                 (train_id, *(f"data/{scene.name}/test-{grid}" for grid in TEST_GRIDS[task.name])),
+                 units=eval_units(task, scene), **facts)]
+
+
+def render_loss(task: TaskSpec, config: StudyConfig) -> str:
+    """The loss whose SOL model the rendered comparison shows: `render_loss`, else the first loss besides mse."""
+    others = [loss for loss in config.losses if loss != "mse"]
+    return task.get("render_loss", others[0] if others else config.losses[0])
+
+
+def render_cell(task: TaskSpec, scene: SceneSpec, config: StudyConfig) -> Cell:
+    """`fluidloss simulate --render` of one SOL model of the first training seed on the first test simulation:
+    coarse | coarse+SOL | reference panels."""
+    loss, seed = render_loss(task, config), config.seeds[0]
+    train_id, cell_id = f"train/sol/{scene.name}/{slug(loss)}/seed{seed}", f"render/sol/{scene.name}"
+    starts = task.get("start", [0])
+    steps = task.get("steps", scene.frames - 1 - max(starts))
+    quantity = "density" if scene.name == "buoyancy" else "vorticity"
+    args = ("simulate", scene.name, "--from", path(f"data/{scene.name}/test-coarse", "data.h5"), "--frame",
+            str(starts[0]), "--steps", str(steps), "--sol", path(train_id, "run/best.pt"), "--quantity", quantity,
+            "--out", path(cell_id, "rollout.h5"), "--render", path(cell_id, "frames"))
+    return Cell(cell_id, "render", args, (train_id, f"data/{scene.name}/test-coarse"), task="sol", scene=scene.name,
+                loss=loss, seed=seed, units=steps, group=train_id, extra={"steps": steps})
+
+
+def plan_cells(config: StudyConfig) -> list[Cell]:
+    """Every cell of the study, dependencies before dependants; a device flag is added to the commands that take one."""
+    cells = [cell for scene in config.scenes.values() for cell in data_cells(scene)]
+    for task in config.tasks.values():
+        for scene in (config.scenes[name] for name in task.scenes):
+            for loss in config.losses:
+                for seed in config.seeds:
+                    cells += model_cells(task, scene, loss, seed, config)
+            if task.name == "sol":
+                cells.append(render_cell(task, scene, config))
+    return cells
+
+
+def closure(cells: dict[str, Cell], chosen: list[str]) -> list[str]:
+    """`chosen` and every cell they depend on, directly or not, in the order of `cells`."""
+    needed, stack = set(), list(chosen)
+    while stack:
+        cell_id = stack.pop()
+        if cell_id not in needed:
+            needed.add(cell_id)
+            stack += cells[cell_id].deps
+    return [cell_id for cell_id in cells if cell_id in needed]

@@ -1,0 +1,253 @@
+"""A study's TOML config: scenes and their train/test simulations, tasks, losses, seeds, epochs and metrics, read and
+checked in full before any work, every problem one line.
+
+Layout (docs/study.md): top-level `name`, `device`, `seeds` (training seeds), `epochs`, `batch_size`, `losses`,
+`metrics`; a `[scenes.NAME]` table per scene (`fine`, `coarse`, `frames`, `warmup`, `train_re`, `train_seeds`,
+`test_re`, `test_seeds`); a `[tasks.NAME]` table per task (sol, sr, ae) with that task's options.
+"""
+
+import hashlib
+import inspect
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.resolution import Resolution, parse_resolution
+
+TOP_KEYS = {"name": str, "device": str, "seeds": list, "epochs": int, "batch_size": int, "losses": list,
+            "metrics": str, "scenes": dict, "tasks": dict}
+SCENE_KEYS = {"fine": str, "coarse": str, "frames": int, "warmup": int, "train_re": list, "train_seeds": list,
+              "test_re": list, "test_seeds": list}
+COMMON_TASK_KEYS = {"epochs": int, "batch_size": int, "lr": float, "width": int, "scenes": list}
+TASK_KEYS = {
+    "sol": COMMON_TASK_KEYS | {"unroll": int, "blocks": int, "kernel_size": int, "start": list, "steps": int,
+                               "render_loss": str},
+    "sr": COMMON_TASK_KEYS | {"blocks": int, "first": int, "stride": int},
+    "ae": COMMON_TASK_KEYS | {"latent": int, "first": int, "stride": int},
+}
+"""Task -> its option keys and their types; the options of `fluidloss train TASK` plus what its evaluation needs."""
+SR_FACTORS = (2, 4)
+RECOMMENDED_SEEDS = 3
+VALIDATION_SPLIT = 0.1
+"""`fluidloss train`'s default --val-split, which the study keeps."""
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """One scene of the study: grids, frames, and the training and test simulations."""
+
+    name: str
+    fine: Resolution
+    coarse: Resolution
+    frames: int
+    warmup: int
+    train_re: tuple[float, ...]
+    train_seeds: tuple[int, ...]
+    test_re: tuple[float, ...]
+    test_seeds: tuple[int, ...]
+
+    @property
+    def train_simulations(self) -> int:
+        return max(len(self.train_re), 1) * len(self.train_seeds)
+
+    @property
+    def test_simulations(self) -> int:
+        return max(len(self.test_re), 1) * len(self.test_seeds)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task of the study with its options (training options and evaluation options) and its scenes."""
+
+    name: str
+    scenes: tuple[str, ...]
+    options: dict[str, Any] = field(hash=False)
+
+    def get(self, key: str, default: Any) -> Any:
+        return self.options.get(key, default)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A checked study config and the digest of its content (a study folder belongs to one config)."""
+
+    name: str
+    device: str
+    seeds: tuple[int, ...]
+    epochs: int
+    batch_size: int
+    losses: tuple[str, ...]
+    metrics: str
+    scenes: dict[str, SceneSpec] = field(hash=False)
+    tasks: dict[str, TaskSpec] = field(hash=False)
+    digest: str = ""
+    warnings: tuple[str, ...] = ()
+
+    def epochs_of(self, task: TaskSpec) -> int:
+        return int(task.get("epochs", self.epochs))
+
+    def batch_of(self, task: TaskSpec) -> int:
+        return int(task.get("batch_size", self.batch_size))
+
+
+def _typed(where: str, data: dict, allowed: dict[str, type], required: tuple[str, ...] = ()) -> dict:
+    """`data` checked for unknown keys, missing required ones and value types (ints are fine where floats are)."""
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise FluidlossError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise FluidlossError(f"{where}: missing key(s) {', '.join(missing)}")
+    for key, value in data.items():
+        kind = allowed[key]
+        ok = isinstance(value, kind) or (kind is float and isinstance(value, int))
+        if not ok or (kind is int and isinstance(value, bool)):
+            raise FluidlossError(f"{where}: {key} must be a {kind.__name__}, got {value!r}")
+    return data
+
+
+def _numbers(where: str, values: list, kind: type) -> tuple:
+    """A list of numbers of `kind` (ints for seeds, numbers for Reynolds numbers), as a tuple."""
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and (kind is float or isinstance(v, int))
+               for v in values):
+        raise FluidlossError(f"{where}: expected a list of {'numbers' if kind is float else 'integers'}, got {values!r}")
+    return tuple(kind(v) for v in values)
+
+
+def _scene(name: str, data: dict) -> SceneSpec:
+    """One `[scenes.NAME]` table, checked: known scene, resolutions, Reynolds numbers only where the scene has
+    them, and test simulations that share neither a seed nor a Reynolds number with any training simulation."""
+    from fluidloss_cli.engine.scenes import check_scene
+
+    where = f"scenes.{name}"
+    check_scene(name)
+    data = _typed(where, data, SCENE_KEYS, ("fine", "coarse", "frames", "train_seeds", "test_seeds"))
+    fine, coarse = parse_resolution(data["fine"]), parse_resolution(data["coarse"])
+    if fine.height % coarse.height or fine.width % coarse.width or fine.height // coarse.height != \
+            fine.width // coarse.width or fine.height // coarse.height not in SR_FACTORS:
+        raise FluidlossError(f"{where}: fine {fine} must be coarse {coarse} times 2 or 4 on both axes")
+    train_re, test_re = (_numbers(f"{where}.{k}", data.get(k, []), float) for k in ("train_re", "test_re"))
+    train_seeds, test_seeds = (_numbers(f"{where}.{k}", data[k], int) for k in ("train_seeds", "test_seeds"))
+    if not train_seeds or not test_seeds:
+        raise FluidlossError(f"{where}: train_seeds and test_seeds need at least one seed each")
+    has_re = scene_has_reynolds(name)
+    if has_re and (not train_re or not test_re):
+        raise FluidlossError(f"{where}: {name} needs train_re and test_re (its Reynolds numbers)")
+    if not has_re and (train_re or test_re):
+        raise FluidlossError(f"{where}: {name} has no Reynolds number; remove train_re and test_re")
+    shared_seeds = sorted(set(train_seeds) & set(test_seeds))
+    shared_re = sorted(set(train_re) & set(test_re))
+    if shared_seeds or shared_re:
+        shared = [f"seed {', '.join(map(str, shared_seeds))}"] * bool(shared_seeds) + \
+                 [f"Re {', '.join(f'{r:g}' for r in shared_re)}"] * bool(shared_re)
+        raise FluidlossError(f"{where}: test simulations must differ from every training one in seed and Re, but "
+                             f"both use {' and '.join(shared)}")
+    frames, warmup = data["frames"], data.get("warmup", 0)
+    if frames < 3 or warmup < 0:
+        raise FluidlossError(f"{where}: frames must be at least 3 and warmup at least 0, got {frames} and {warmup}")
+    if warmup and not generate_has_warmup():
+        raise FluidlossError(f"{where}: warmup {warmup} needs `fluidloss generate --warmup`, which this version lacks")
+    return SceneSpec(name, fine, coarse, frames, warmup, train_re, train_seeds, test_re, test_seeds)
+
+
+def scene_has_reynolds(name: str) -> bool:
+    """Whether a scene is parametrised by a Reynolds number (karman) or not (buoyancy)."""
+    from fluidloss_cli.engine.scenes import scene_class
+
+    return scene_class(name).reynolds_range is not None
+
+
+def generate_has_warmup() -> bool:
+    """Whether `fluidloss generate` takes --warmup (frames simulated but not stored)."""
+    from fluidloss_cli.commands.generate import generate
+
+    return "warmup" in inspect.signature(generate).parameters
+
+
+def _task(name: str, data: dict, scenes: dict[str, SceneSpec]) -> TaskSpec:
+    """One `[tasks.NAME]` table: a known task, known options of the right types, scenes of the study."""
+    if name not in TASK_KEYS:
+        raise FluidlossError(f"tasks.{name}: unknown task; choose from {', '.join(TASK_KEYS)}")
+    options = dict(_typed(f"tasks.{name}", data, TASK_KEYS[name]))
+    chosen = tuple(options.pop("scenes", list(scenes)))
+    unknown = sorted(set(chosen) - set(scenes))
+    if unknown:
+        raise FluidlossError(f"tasks.{name}.scenes: {', '.join(map(str, unknown))} not among the study's scenes "
+                             f"({', '.join(scenes)})")
+    return TaskSpec(name, chosen, options)
+
+
+def _check_fits(config: StudyConfig) -> None:
+    """Every task's frames: enough training samples for a batch, rollouts and frames within the test data."""
+    for task in config.tasks.values():
+        for scene in (config.scenes[s] for s in task.scenes):
+            where = f"tasks.{task.name} on {scene.name}"
+            window = task.get("unroll", 4) + 1 if task.name == "sol" else 1
+            samples = (scene.frames - window + 1) * scene.train_simulations
+            training = samples - round(samples * VALIDATION_SPLIT)
+            if training < config.batch_of(task) or round(samples * VALIDATION_SPLIT) < 1:
+                raise FluidlossError(f"{where}: {samples} samples ({scene.frames} frames, window {window}) leave "
+                                     f"{training} for training, fewer than batch_size {config.batch_of(task)} (or no "
+                                     f"validation sample)")
+            if task.name == "sol":
+                starts = task.get("start", [0])
+                steps = task.get("steps", scene.frames - 1 - max(starts))
+                if not starts or min(starts) < 0 or max(starts) + steps > scene.frames - 1 or steps < 1:
+                    raise FluidlossError(f"{where}: rollouts from frames {starts} of {steps} steps do not fit in "
+                                         f"{scene.frames} frames")
+            elif task.get("first", 0) >= scene.frames or task.get("stride", 1) < 1:
+                raise FluidlossError(f"{where}: first {task.get('first', 0)} and stride {task.get('stride', 1)} "
+                                     f"choose no frame of {scene.frames}")
+
+
+def parse_config(text: str, where: str = "study config") -> StudyConfig:
+    """Check a study config's TOML text in full and return it; the first problem found is a one-line error."""
+    from fluidloss_cli.engine.evaluation.metrics import parse_metrics
+    from fluidloss_cli.engine.losses import LOSSES
+    from fluidloss_cli.engine.losses.combine import parse_spec
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise FluidlossError(f"{where} is not valid TOML: {exc}") from None
+    data = _typed(where, data, TOP_KEYS, ("losses", "scenes", "tasks"))
+    if not data["scenes"] or not data["tasks"]:
+        raise FluidlossError(f"{where}: name at least one scene ([scenes.NAME]) and one task ([tasks.NAME])")
+    for key in ("scenes", "tasks"):
+        for name, table in data[key].items():
+            if not isinstance(table, dict):
+                raise FluidlossError(f"{where}: {key}.{name} must be a table")
+    scenes = {name: _scene(name, table) for name, table in data["scenes"].items()}
+    tasks = {name: _task(name, table, scenes) for name, table in data["tasks"].items()}
+    losses = tuple(str(loss).strip().lower() for loss in data["losses"])
+    if not losses or len(set(losses)) < len(losses):
+        raise FluidlossError(f"{where}: losses must name at least one loss, each once; got {data['losses']!r}")
+    for loss in losses:
+        parse_spec(loss, LOSSES)
+    metrics = ",".join(parse_metrics(data.get("metrics", "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity")))
+    seeds = _numbers(f"{where}: seeds", data.get("seeds", [0, 1, 2]), int)
+    if not seeds or len(set(seeds)) < len(seeds):
+        raise FluidlossError(f"{where}: seeds must name at least one training seed, each once; got {list(seeds)}")
+    for key in ("epochs", "batch_size"):
+        if data.get(key, 1) < 1:
+            raise FluidlossError(f"{where}: {key} must be at least 1")
+    warnings = (f"{len(seeds)} training seed(s): {RECOMMENDED_SEEDS} or more are needed to tell a difference between "
+                f"losses from the spread of the seeds",) if len(seeds) < RECOMMENDED_SEEDS else ()
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    config = StudyConfig(name=data.get("name", "study"), device=data.get("device", "auto"), seeds=seeds,
+                         epochs=data.get("epochs", 10), batch_size=data.get("batch_size", 16), losses=losses,
+                         metrics=metrics, scenes=scenes, tasks=tasks, digest=digest, warnings=warnings)
+    _check_fits(config)
+    return config
+
+
+def read_config(path: Path) -> StudyConfig:
+    """Read and check a study config file."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise FluidlossError(f"cannot read study config {path}: {exc.strerror or exc}") from None
+    return parse_config(text, str(path))

@@ -1,0 +1,106 @@
+"""Time estimates of a study's cells from measured throughput, and of the whole study on N workers.
+
+Throughput comes from finished cells: those of an earlier study folder, or of a probe, a miniature of the study
+(same scenes, grids, tasks and options; one simulation, one seed, one epoch, a few frames, one loss per cost class)
+run first in a temporary folder. A cell is modelled as a fixed start-up (the shortest finished cell: loading torch
+and PhiFlow) plus seconds per unit of work (frames simulated, samples trained, frames evaluated) measured for cells
+of the same kind, task, scene and loss cost class.
+"""
+
+import dataclasses
+import math
+import tempfile
+from pathlib import Path
+
+from fluidloss_cli.engine.study.cells import CELLS, PERCEPTUAL_COST, Cell, plan_cells
+from fluidloss_cli.engine.study.config import VALIDATION_SPLIT, StudyConfig
+from fluidloss_cli.engine.study.files import read_json
+from fluidloss_cli.engine.study.runner import PLAN, RESULT, Runner, write_plan
+
+
+@dataclasses.dataclass
+class Rates:
+    """Start-up seconds per cell and seconds per unit by cell key, and where they were measured."""
+
+    startup: float
+    per_unit: dict[str, float]
+    source: str
+
+    def seconds(self, cell: Cell) -> float | None:
+        """A cell's estimated wall time; None when no cell of its key was measured (e.g. skipped for weights)."""
+        rate = self.per_unit.get(cell.key)
+        return None if rate is None else self.startup + rate * cell.units
+
+
+def measured(folder: Path, source: str) -> Rates:
+    """Rates from the finished cells of a study folder."""
+    plan = read_json(folder / PLAN) or {"cells": []}
+    timed = []
+    for about in plan["cells"]:
+        result = read_json(folder / CELLS / about["id"] / RESULT)
+        if result and result["status"] == "done":
+            cell = Cell(**{k: tuple(v) if k in ("args", "deps") else v for k, v in about.items()})
+            timed.append((cell, float(result["wall_s"])))
+    if not timed:
+        return Rates(0.0, {}, source)
+    startup = min(wall for _, wall in timed)
+    per_unit: dict[str, list[float]] = {}
+    for cell, wall in timed:
+        per_unit.setdefault(cell.key, []).append(max(wall - startup, 0.0) / max(cell.units, 1e-9))
+    return Rates(startup, {key: sum(v) / len(v) for key, v in per_unit.items()}, source)
+
+
+def probe_config(config: StudyConfig) -> StudyConfig:
+    """The study in miniature: one training and test simulation, one seed, one epoch, one loss per cost class, and
+    just enough frames for a batch and a rollout."""
+    families: dict[str, str] = {}
+    for loss in config.losses:
+        families.setdefault("+".join(p for p in PERCEPTUAL_COST if p in loss), loss)
+    tasks, scenes = {}, {}
+    for name, task in config.tasks.items():
+        options = dict(task.options)
+        if name == "sol":
+            options["start"] = [0]
+        else:
+            options["first"] = 0
+        tasks[name] = dataclasses.replace(task, options=options)
+    for name, scene in config.scenes.items():
+        window = max((t.get("unroll", 4) + 1 for t in config.tasks.values() if t.name == "sol"), default=1)
+        batch = max(config.batch_of(t) for t in config.tasks.values())
+        frames = min(scene.frames, max(12, math.ceil(batch / (1 - 2 * VALIDATION_SPLIT)) + window + 1))
+        scenes[name] = dataclasses.replace(scene, frames=frames, warmup=0, train_re=scene.train_re[:1],
+                                           train_seeds=scene.train_seeds[:1], test_re=scene.test_re[:1],
+                                           test_seeds=scene.test_seeds[:1])
+    for name, task in tasks.items():
+        if name == "sol":
+            shortest = min(scenes[s].frames for s in task.scenes)
+            task.options["steps"] = min(task.get("steps", shortest - 1), shortest - 1)
+    return dataclasses.replace(config, seeds=config.seeds[:1], epochs=1, losses=tuple(families.values()),
+                               scenes=scenes, tasks={n: dataclasses.replace(t, options={**t.options, "epochs": 1})
+                                                     for n, t in tasks.items()}, digest=config.digest + "-probe")
+
+
+def probe(config: StudyConfig, workers: int, on_event=lambda cell_id, what: None) -> Rates:
+    """Run the miniature study in a temporary folder on `workers` slots and measure its cells."""
+    small = probe_config(config)
+    cells = plan_cells(small)
+    with tempfile.TemporaryDirectory(prefix="fluidloss-probe-") as folder:
+        out = Path(folder)
+        write_plan(out, small, "", cells)
+        runner = Runner(out, {c.id: c for c in cells}, config.device, workers, [], on_event)
+        runner.run([c.id for c in cells])
+        rates = measured(out, f"a probe run of {len(runner.outcome.ran)} miniature cells")
+    return rates
+
+
+def schedule(cells: list[Cell], seconds: dict[str, float], workers: int) -> float:
+    """Wall time of running `cells` (dependency order) on `workers` slots, each cell started as soon as its
+    dependencies are done and a slot is free, in plan order."""
+    finish: dict[str, float] = {}
+    slots = [0.0] * workers
+    for cell in cells:
+        ready = max((finish[d] for d in cell.deps if d in finish), default=0.0)
+        slot = min(range(workers), key=lambda k: max(slots[k], ready))
+        start = max(slots[slot], ready)
+        finish[cell.id] = slots[slot] = start + seconds.get(cell.id, 0.0)
+    return max(finish.values(), default=0.0)

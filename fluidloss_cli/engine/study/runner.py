@@ -1,0 +1,321 @@
+"""Running a study's cells: each one `fluidloss` command, run by worker processes (`study.worker`, one per slot,
+libraries loaded once) in parallel, resumable.
+
+A cell is finished when `cells/<id>/result.json` exists; it is written atomically after the command succeeded, so
+a run killed at any moment (even with kill -9: the workers die with the runner) leaves the cells it was running
+unfinished, and the next run redoes exactly those. A cell runs under a lock (`locks/`), so shards sharing a study
+folder make each data cell once; a lock whose process died on this host is taken over.
+"""
+
+import ctypes
+import datetime
+import json
+import os
+import queue
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.study.cells import CELLS, Cell
+from fluidloss_cli.engine.study.config import StudyConfig
+from fluidloss_cli.engine.study.files import read_json, write_json, write_text
+
+PLAN, RESULT, FAILED, LOG = "plan.json", "result.json", "failed.json", "log.txt"
+POLL_S = 0.1
+DEVICE_KINDS = ("train", "evaluate", "render")
+"""Cell kinds whose commands take --device."""
+
+
+def result_of(out: Path, cell_id: str) -> dict | None:
+    """A cell's recorded result (status done or skipped), or None while it is unfinished."""
+    return read_json(out / CELLS / cell_id / RESULT)
+
+
+def write_plan(out: Path, config: StudyConfig, text: str, cells: list[Cell]) -> None:
+    """Record the config and its cells in `out/plan.json`, refusing a folder that holds a study of another config."""
+    earlier = read_json(out / PLAN)
+    if earlier is not None and earlier.get("digest") != config.digest:
+        raise FluidlossError(f"{out} holds the study of another config ({earlier.get('name')}, digest "
+                             f"{earlier.get('digest')}, this one {config.digest}): choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "study.toml", text)
+    write_json(out / PLAN, {"name": config.name, "digest": config.digest, "seeds": list(config.seeds),
+                            "losses": list(config.losses), "metrics": config.metrics.split(","),
+                            "tasks": {name: {"scenes": list(t.scenes), "options": t.options}
+                                      for name, t in config.tasks.items()},
+                            "scenes": {name: {"fine": str(s.fine), "coarse": str(s.coarse), "frames": s.frames,
+                                              "warmup": s.warmup, "train_simulations": s.train_simulations,
+                                              "test_simulations": s.test_simulations}
+                                       for name, s in config.scenes.items()},
+                            "cells": [cell.to_json() for cell in cells]})
+
+
+@cache
+def missing_weights(loss: str) -> str | None:
+    """Why a loss cannot be built on this machine (its weight files are missing), or None when it can."""
+    from fluidloss_cli.engine.losses import build_loss
+
+    try:
+        build_loss(loss, "cpu")
+    except FluidlossError as exc:
+        return str(exc)
+    return None
+
+
+def resolve(device: str) -> str:
+    """The study's device for the commands: `auto` becomes cuda when a GPU is visible, else cpu."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: be killed when the runner dies (Linux), so no orphan writes into a cell."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class Lock:
+    """An exclusive claim on a cell by one process, as a file created atomically with its owner inside."""
+
+    def __init__(self, out: Path, cell_id: str):
+        self.path = out / "locks" / (cell_id.replace("/", "__") + ".lock")
+        self.owner = {"host": socket.gethostname(), "pid": os.getpid()}
+
+    def acquire(self) -> bool:
+        """Take the lock; False while another live process holds it. A lock of a dead process of this host is
+        taken over."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(self.owner))
+        try:
+            for _ in range(2):
+                try:
+                    os.link(tmp, self.path)  # fails if the lock exists: atomic, and never an empty lock file
+                    return True
+                except FileExistsError:
+                    if not self.stale():
+                        return False
+                    self.path.unlink(missing_ok=True)
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def stale(self) -> bool:
+        """Whether the lock's owner is a process of this host that no longer exists."""
+        owner = read_json(self.path) or {}
+        if owner.get("host") != self.owner["host"]:
+            return False
+        try:
+            os.kill(int(owner["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, KeyError, ValueError):
+            return False
+        return False
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class Worker:
+    """One worker process of a slot, with a thread that forwards its answers (or its death) to a shared queue."""
+
+    def __init__(self, slot: int, env: dict[str, str], answers: queue.Queue):
+        self.slot = slot
+        self.process = subprocess.Popen([sys.executable, "-m", "fluidloss_cli.engine.study.worker"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+                                        preexec_fn=_die_with_parent)
+        threading.Thread(target=self.forward, args=(answers,), daemon=True).start()
+
+    def forward(self, answers: queue.Queue) -> None:
+        for line in self.process.stdout:
+            answers.put((self.slot, json.loads(line)))
+        answers.put((self.slot, None))  # the process ended
+
+    def send(self, request: dict) -> None:
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@dataclass
+class Running:
+    """A cell's command in progress on a worker."""
+
+    cell: Cell
+    lock: Lock
+    slot: int
+    device: str
+    command: str
+    started: float = field(default_factory=time.time)
+
+
+@dataclass
+class Outcome:
+    """What a run did: cells it ran, skipped, found finished, failed, or could not run as a dependency failed."""
+
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class Runner:
+    """Runs chosen cells of a study folder over `workers` slots (slot k uses GPU gpus[k % len] if given)."""
+
+    def __init__(self, out: Path, cells: dict[str, Cell], device: str, workers: int, gpus: list[str],
+                 on_event: Callable[[str, str], None] = lambda cell_id, what: None):
+        if workers < 1:
+            raise FluidlossError(f"--workers must be at least 1, got {workers}")
+        self.out, self.cells, self.workers, self.gpus, self.on_event = out, cells, workers, gpus, on_event
+        self.device = resolve(device)
+        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.status: dict[str, str] = {}
+        self.running: dict[str, Running] = {}
+        self.workers_by_slot: dict[int, Worker] = {}
+        self.answers: queue.Queue = queue.Queue()
+        self.outcome = Outcome()
+
+    def describe(self, cell: Cell, slot: int) -> str:
+        """The device a cell runs on, in words."""
+        host = socket.gethostname()
+        if cell.uses_device and self.device.startswith("cuda"):
+            return f"cuda (GPU {self.gpus[slot % len(self.gpus)]}) on {host}" if self.gpus else f"{self.device} on {host}"
+        return f"cpu ({self.threads} thread{'s' * (self.threads > 1)}) on {host}"
+
+    def worker(self, slot: int) -> Worker:
+        """The slot's worker process, started when first needed (threads, GPU and hash seed in its environment)."""
+        if slot not in self.workers_by_slot:
+            env = dict(os.environ, OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads),
+                       PYTHONHASHSEED=os.environ.get("PYTHONHASHSEED", "0"))
+            if self.gpus:
+                env["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
+            self.workers_by_slot[slot] = Worker(slot, env, self.answers)
+        return self.workers_by_slot[slot]
+
+    def record(self, cell: Cell, status: str, **facts: Any) -> None:
+        """Write a finished cell's result.json (last, atomically) and note its status."""
+        write_json(self.out / CELLS / cell.id / RESULT, {"id": cell.id, "kind": cell.kind, "status": status,
+                                                         "finished": now(), **facts})
+        self.status[cell.id] = status
+        (self.outcome.ran if status == "done" else self.outcome.skipped).append(cell.id)
+        self.on_event(cell.id, status if status == "done" else f"skipped: {facts.get('reason', '')}")
+
+    def start(self, cell: Cell, lock: Lock, slot: int) -> None:
+        """Clear the cell's folder (what an interrupted attempt left) and start its command."""
+        folder = self.out / CELLS / cell.id
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        args = [*cell.args, *(("--device", self.device) if cell.kind in DEVICE_KINDS else ())]
+        device = self.describe(cell, slot)
+        self.worker(slot).send({"id": cell.id, "args": args, "cwd": str(self.out.resolve()),
+                                "log": str((folder / LOG).resolve())})
+        self.running[cell.id] = Running(cell, lock, slot, device, shlex.join(["fluidloss", *args]))
+        self.on_event(cell.id, f"started on {device}")
+
+    def finish(self, run: Running, status: int, wall: float) -> None:
+        """Record a command that ended: its result when it succeeded, failed.json (not a result) when not."""
+        facts = dict(wall_s=wall, device=run.device, command=run.command, threads=self.threads)
+        if status == 0:
+            self.record(run.cell, "done", **facts)
+        else:
+            log = self.out / CELLS / run.cell.id / LOG
+            tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+            write_json(self.out / CELLS / run.cell.id / FAILED, {"id": run.cell.id, "status": "failed",
+                                                                 "returncode": status, "log_tail": tail, **facts})
+            self.status[run.cell.id] = "failed"
+            self.outcome.failed.append(run.cell.id)
+            self.on_event(run.cell.id, f"failed (exit {status}): {tail[-1] if tail else ''}")
+        run.lock.release()
+        del self.running[run.cell.id]
+
+    def collect(self) -> None:
+        """Wait briefly for answers of the workers and record the cells they finished (or lost with a worker)."""
+        try:
+            slot, answer = self.answers.get(timeout=POLL_S)
+        except queue.Empty:
+            return
+        run = next((r for r in self.running.values() if r.slot == slot), None)
+        if answer is None:  # the worker died: its cell failed, the slot gets a new worker
+            dead = self.workers_by_slot.pop(slot)
+            if run is not None:
+                self.finish(run, dead.process.wait() or 1, round(time.time() - run.started, 3))
+        elif run is not None:
+            self.finish(run, int(answer["rc"]), float(answer["wall_s"]))
+
+    def try_cell(self, cell: Cell, free: list[int]) -> None:
+        """Settle or start a cell whose dependencies are settled: blocked, skipped, finished elsewhere, or run."""
+        deps = [self.status[d] for d in cell.deps]
+        if any(s in ("failed", "blocked") for s in deps):
+            self.status[cell.id] = "blocked"
+            self.outcome.blocked.append(cell.id)
+            return
+        found = result_of(self.out, cell.id)
+        if found is not None:
+            self.status[cell.id] = found["status"]
+            return
+        skipped = [d for d in cell.deps if self.status[d] == "skipped"]
+        if skipped:
+            self.record(cell, "skipped", reason=result_of(self.out, skipped[0])["reason"])
+            return
+        if cell.kind == "train" and missing_weights(cell.loss):
+            self.record(cell, "skipped", reason="weights missing", detail=missing_weights(cell.loss))
+            return
+        if not free:
+            return
+        lock = Lock(self.out, cell.id)
+        if lock.acquire():
+            if result_of(self.out, cell.id) is not None:  # finished by another process since we looked
+                lock.release()
+                return
+            self.start(cell, lock, free.pop(0))
+
+    def run(self, chosen: list[str]) -> Outcome:
+        """Run the chosen cells (ids in dependency order) that are unfinished; return what happened."""
+        for cell_id in chosen:
+            found = result_of(self.out, cell_id)
+            if found is not None:
+                self.status[cell_id] = found["status"]
+                self.outcome.reused.append(cell_id)
+        try:
+            while any(cell_id not in self.status for cell_id in chosen):
+                free = [k for k in range(self.workers) if k not in {r.slot for r in self.running.values()}]
+                for cell_id in chosen:
+                    cell = self.cells[cell_id]
+                    if cell_id not in self.status and cell_id not in self.running and \
+                            all(d in self.status for d in cell.deps):
+                        self.try_cell(cell, free)
+                if self.running:
+                    self.collect()
+                else:
+                    time.sleep(POLL_S)  # waiting for cells another process holds
+        finally:
+            for worker in self.workers_by_slot.values():  # done or interrupted: unfinished cells stay unfinished
+                worker.stop()
+            for run in self.running.values():
+                run.lock.release()
+        return self.outcome

@@ -1,0 +1,91 @@
+"""`fluidloss evaluate frames` on real data and checkpoints made by the CLI: the bicubic baseline against an
+independent computation, SR and AE rows with the compression ratio, missing weights as marked columns, and one
+clear line for bad input."""
+
+import json
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from conftest import assert_one_line_error, run_cli
+
+from fluidloss_cli.engine.upsample import upsample_frame
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> SimpleNamespace:
+    """karman 32x16 (Re 1e5, 2e5; 7 frames) and its 16x8 downsampling; a 2x SR and an AE run, one epoch each."""
+    folder = tmp_path_factory.mktemp("frames")
+    d = SimpleNamespace(fine=folder / "k32.h5", coarse=folder / "k16.h5", out=folder / "eval")
+    run_cli("generate", "karman", "--res", "32x16", "--re", "1e5", "2e5", "--frames", "7", "--out", d.fine)
+    run_cli("downsample", d.fine, "--res", "16x8", "--out", d.coarse)
+    small = ["--epochs", "1", "--batch-size", "4", "--width", "8", "--device", "cpu"]
+    run_cli("train", "sr", "--coarse", d.coarse, "--fine", d.fine, "--blocks", "1", "--out", folder / "sr2", *small)
+    run_cli("train", "ae", "--data", d.fine, "--latent", "4", "--out", folder / "ae4", *small)
+    d.sr, d.ae = folder / "sr2" / "best.pt", folder / "ae4" / "best.pt"
+    d.output = run_cli("evaluate", "frames", "--data", d.coarse, "--fine", d.fine, "--sr", d.sr, "--ae", d.ae,
+                       "--first", "1", "--stride", "2", "--metrics", "mse,mae,vgg,energy", "--device", "cpu",
+                       "--out", d.out).output
+    d.report = json.loads((d.out / "frames.json").read_text())
+    return d
+
+
+def frames(path, sim: str, index: list[int]) -> dict[str, torch.Tensor]:
+    with h5py.File(path) as handle:
+        return {name: torch.from_numpy(handle[sim][name][index]).double() for name in ("velocity_x", "velocity_y")}
+
+
+def test_bicubic_row_is_the_mse_of_bicubic_upsampling_per_frame(data):
+    chosen = [1, 3, 5]
+    per_sim = []
+    for sim in ("sim_0000", "sim_0001"):
+        coarse, fine = frames(data.coarse, sim, chosen), frames(data.fine, sim, chosen)
+        up = upsample_frame(coarse, 2)
+        per_frame = sum(((up[n] - fine[n]) ** 2).mean(dim=(1, 2)) for n in fine)
+        per_sim.append(per_frame)
+    stats = data.report["rows"]["bicubic"]["metrics"]["mse"]
+    assert stats["frames"] == [3, 3]
+    assert np.allclose(stats["per_simulation"], [p.mean().item() for p in per_sim], rtol=1e-5)
+    pooled = torch.cat(per_sim)
+    assert stats["mean"] == pytest.approx(pooled.mean().item(), rel=1e-5)
+    assert stats["std_frames"] == pytest.approx(pooled.std().item(), rel=1e-4)
+    assert stats["std_simulations"] == pytest.approx(torch.stack([p.mean() for p in per_sim]).std().item(), rel=1e-4)
+
+
+def test_rows_grids_compression_and_missing_columns(data):
+    rows = data.report["rows"]
+    assert set(rows) == {"data/reference", "fine/reference", "bicubic", "sr2", "ae4"}
+    assert rows["sr2"]["grid"] == rows["ae4"]["grid"] == rows["bicubic"]["grid"] == "fine"
+    checkpoint = torch.load(data.ae, weights_only=True)
+    assert rows["ae4"]["compression_ratio"] == pytest.approx(checkpoint["task_info"]["compression_ratio"])
+    assert rows["sr2"]["compression_ratio"] is None
+    assert set(rows["fine/reference"]["metrics"]) == {"energy"}  # a measure of the frame alone
+    assert data.report["metrics"]["vgg"]["missing"] and "vgg" not in rows["sr2"]["metrics"]
+    assert "vgg missing:" in data.output and "ae4" in data.output and "bicubic" in data.output
+    lines = (data.out / "frames.csv").read_text().splitlines()
+    assert lines[0].startswith("row,grid,compression_ratio,metric,mean")
+    example = np.load(data.out / "example.npz")
+    assert {"sr2/velocity_x", "ae4/velocity_y", "bicubic/velocity_x", "reference_fine/velocity_x"} <= set(example.files)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--sr", "{sr}"], ["--sr needs --fine"]),
+    (["--fine", "{coarse}"], ["resolution ratio"]),
+    (["--ae", "{sr}"], ["is a 'sr' checkpoint, expected a 'ae' one"]),
+    (["--fine", "{fine}", "--stride", "0"], ["--stride must be at least 1"]),
+    ([], ["nothing to evaluate"]),
+])
+def test_bad_input_is_one_clear_line(data, tmp_path, args, fragments):
+    args = [a.format(sr=data.sr, coarse=data.coarse, fine=data.fine) for a in args]
+    result = run_cli("evaluate", "frames", "--data", data.coarse, *args, "--out", tmp_path / "e", ok=False)
+    assert_one_line_error(result, *fragments)
+
+
+def test_an_earlier_evaluation_is_replaced_only_when_asked(data):
+    result = run_cli("evaluate", "frames", "--data", data.coarse, "--fine", data.fine, "--metrics", "mse",
+                     "--out", data.out, ok=False)
+    assert_one_line_error(result, "already holds a frame evaluation")

@@ -1,0 +1,227 @@
+"""`fluidloss study` end to end: the smoke preset (every task, scene and loss; VGG/LPIPS skipped for missing weights),
+its report checked against the per-cell JSON files, kill -9 and resume, shards merged by `study report`, and one
+line for every config error. The studies run as `python -m fluidloss_cli` subprocesses, as a user runs them."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error, run_cli
+from weight_fixtures import shared_file
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "sample_configs" / "study_smoke.toml"
+TINY = """
+name = "tiny"
+device = "cpu"
+seeds = [0]
+epochs = 1
+batch_size = 4
+losses = ["mse", "mae"]
+metrics = "mse,mae,divergence"
+[scenes.karman]
+fine = "32x16"
+coarse = "16x8"
+frames = 8
+train_re = [1e5, 4e5]
+train_seeds = [0]
+test_re = [2e5, 3e5]
+test_seeds = [7]
+[tasks.sr]
+width = 8
+blocks = 1
+stride = 3
+[tasks.ae]
+width = 8
+latent = 4
+stride = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict[str, str]:
+    """The subprocesses' environment: this checkout first on the path, the official LSiM weights and nothing else."""
+    folder = tmp_path_factory.mktemp("weights")
+    for name in ("weights", "xdg", "torch"):
+        (folder / name).mkdir()
+    (folder / "weights" / "LSiM.pth").symlink_to(shared_file("weights", "LSiM.pth"))
+    return dict(os.environ, PYTHONPATH=str(ROOT), FLUIDLOSS_WEIGHTS_DIR=str(folder / "weights"),
+                XDG_CACHE_HOME=str(folder / "xdg"), TORCH_HOME=str(folder / "torch"))
+
+
+def study(env: dict, *args, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `fluidloss study ARGS` in a subprocess."""
+    done = subprocess.run([sys.executable, "-m", "fluidloss_cli", "study", *map(str, args)], env=env,
+                          capture_output=True, text=True)
+    if check:
+        assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def tables(report: Path) -> dict[str, list[list[str]]]:
+    """The markdown tables of a report by section heading (`task · scene`), each a list of rows of cells."""
+    found, heading = {}, None
+    for line in report.read_text().splitlines():
+        if line.startswith("## "):
+            heading = line[3:]
+        elif line.startswith("|") and heading and heading != "Cells":
+            found.setdefault(heading, []).append([c.strip() for c in line.strip("|").split("|")])
+    return found
+
+
+def results(out: Path) -> dict[str, dict]:
+    return {str(p.parent.relative_to(out / "cells")): json.loads(p.read_text())
+            for p in (out / "cells").rglob("result.json")}
+
+
+@pytest.fixture(scope="module")
+def smoke(env, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("smoke") / "study"
+    done = study(env, "run", SMOKE, "--out", out, "--workers", "2")
+    assert "warning: 1 training seed(s)" in done.stderr
+    return out
+
+
+def per_simulation(out: Path, task: str, scene: str, loss: str, metric: str) -> list[float]:
+    """A trained row's values straight from its evaluation cells' files: per seed, per test simulation."""
+    values = []
+    for folder in sorted((out / "cells" / "eval" / task / scene / loss.replace("*", "x")).glob("seed*")):
+        if task == "sol":
+            report = json.loads((folder / "evaluation" / "evaluation.json").read_text())
+            values += [float(np.mean(s)) for s in report["grids"]["coarse"]["rows"]["run"]["metrics"][metric]
+                       ["per_simulation"]]
+        else:
+            report = json.loads((folder / "evaluation" / "frames.json").read_text())
+            values += report["rows"]["run"]["metrics"][metric]["per_simulation"]
+    return values
+
+
+def test_smoke_report_has_every_table_and_matches_the_cell_files(smoke):
+    report = tables(smoke / "report.md")
+    assert set(report) == {f"{task} · {scene}" for task in ("sol", "sr", "ae") for scene in ("karman", "buoyancy")}
+    metrics = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity".split(",")
+    checked = 0
+    for heading, rows in report.items():
+        task, scene = heading.split(" · ")
+        header = rows[0]
+        assert header[-len(metrics):] == metrics
+        by_loss = {row[0]: dict(zip(header, row)) for row in rows[2:]}
+        for loss in ("mse", "mae", "lsim", "mse+0.1*lsim"):
+            for metric in metrics:
+                text = by_loss[loss][metric].strip("*")
+                if metric in ("lpips", "vgg"):
+                    assert text == "missing"
+                    continue
+                values = per_simulation(smoke, task, scene, loss, metric)
+                mean, std = np.mean(values), np.std(values, ddof=1)
+                assert text == f"{mean:.4g} ± {std:.2g}", (heading, loss, metric)
+                checked += 1
+        for loss in ("vgg", "lpips"):
+            assert f"{loss} (skipped: weights missing)" in by_loss
+        assert ("bicubic" in by_loss) == (task == "sr") and ("coarse (no correction)" in by_loss) == (task == "sol")
+    assert checked == 6 * 4 * 7
+    figures = {p.name for p in (smoke / "figures").glob("*.png")}
+    assert {"sol_karman_rollout.png", "sr_buoyancy_comparison.png", "ae_karman_training.png"} <= figures
+    text = (smoke / "report.md").read_text()
+    assert "cells/render/sol/karman/frames/frame_0004.png" in text and "| data/karman/train-fine | done |" in text
+
+
+def test_skipped_cells_are_recorded_not_failed(smoke):
+    found = results(smoke)
+    skipped = {cell for cell, r in found.items() if r["status"] == "skipped"}
+    assert skipped == {f"{kind}/{task}/{scene}/{loss}/seed0" for kind in ("train", "eval") for task in ("sol", "sr", "ae")
+                       for scene in ("karman", "buoyancy") for loss in ("vgg", "lpips")}
+    assert all(r["status"] == "done" and r["wall_s"] > 0 and "cpu" in r["device"] for c, r in found.items()
+               if c not in skipped)
+    assert not list((smoke / "cells").rglob("failed.json"))
+
+
+def run_tiny(env: dict, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    config = out.parent / "tiny.toml"
+    config.write_text(TINY)
+    return study(env, "run", config, "--out", out, *extra)
+
+
+def value_tables(out: Path) -> dict:
+    return tables(out / "report.md")
+
+
+def test_kill_9_then_rerun_finishes_only_the_missing_cells(env, tmp_path):
+    whole = tmp_path / "whole" / "study"
+    whole.parent.mkdir()
+    run_tiny(env, whole, "--workers", "2")
+    every = set(results(whole))
+
+    broken = tmp_path / "broken" / "study"
+    broken.parent.mkdir()
+    config = broken.parent / "tiny.toml"
+    config.write_text(TINY)
+    process = subprocess.Popen([sys.executable, "-m", "fluidloss_cli", "study", "run", str(config), "--out",
+                                str(broken), "--workers", "2"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while not (broken / "cells" / "train" / "sr" / "karman" / "mse" / "seed0" / "result.json").exists():
+        assert process.poll() is None and time.time() < deadline, "the study ended before the first model"
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = set(results(broken))
+    assert before and before < every
+
+    rerun = run_tiny(env, broken, "--workers", "2")
+    ran = set(re.findall(r"^(\S+): done$", rerun.stderr, re.MULTILINE))
+    assert ran == every - before
+    assert f"{len(before)} were finished before" in rerun.stderr
+    assert value_tables(broken) == value_tables(whole)
+
+    sharded = tmp_path / "sharded" / "study"
+    sharded.parent.mkdir()
+    first = run_tiny(env, sharded, "--shard", "0/2", "--workers", "2")
+    second = run_tiny(env, sharded, "--shard", "1/2", "--workers", "2")
+    assert "after every shard: fluidloss study report" in first.stderr and not (sharded / "report.md").exists()
+    trained = [set(re.findall(r"^train/(\S+): done$", s.stderr, re.MULTILINE)) for s in (first, second)]
+    assert trained[0] and trained[1] and not trained[0] & trained[1]
+    study(env, "report", sharded)
+    assert value_tables(sharded) == value_tables(whole)
+
+
+@pytest.mark.parametrize("edit, fragments", [
+    (lambda t: t.replace("test_re = [2e5, 3e5]", "test_re = [2e5, 4e5]"), ["differ from every training one", "Re 400000"]),
+    (lambda t: t.replace("test_seeds = [7]", "test_seeds = [0]"), ["seed 0"]),
+    (lambda t: t.replace('losses = ["mse", "mae"]', 'losses = ["mse", "ssim"]'), ["unknown loss 'ssim'"]),
+    (lambda t: t.replace("[scenes.karman]", "[scenes.smoke]"), ["unknown scene 'smoke'"]),
+    (lambda t: t.replace("[tasks.sr]", "[tasks.gan]"), ["tasks.gan: unknown task"]),
+    (lambda t: t.replace("stride = 3\n[tasks.ae]", "strides = 3\n[tasks.ae]"), ["unknown key(s) strides"]),
+    (lambda t: t.replace("epochs = 1", "epoch = 1"), ["unknown key(s) epoch"]),
+    (lambda t: t + "[scenes.buoyancy]\nfine = '32x32'\ncoarse = '16x16'\nframes = 8\ntrain_seeds = [0]\n"
+               "test_seeds = [1]\ntrain_re = [1e5]\n", ["buoyancy has no Reynolds number"]),
+    (lambda t: t.replace('coarse = "16x8"', 'coarse = "16x16"'), ["times 2 or 4"]),
+    (lambda t: t.replace("batch_size = 4", "batch_size = 32"), ["fewer than batch_size 32"]),
+])
+def test_config_errors_are_one_line(tmp_path, edit, fragments):
+    config = tmp_path / "bad.toml"
+    config.write_text(edit(TINY))
+    assert_one_line_error(run_cli("study", "plan", config, "--no-probe", ok=False), *fragments)
+
+
+def test_a_folder_of_another_study_is_refused(tmp_path):
+    out, text = tmp_path / "study", TINY.replace("\nseeds = [0]\n", "\nseeds = [0, 1, 2]\n")  # no seed warning
+    (tmp_path / "tiny.toml").write_text(text)
+    (tmp_path / "other.toml").write_text(text.replace('name = "tiny"', 'name = "other"'))
+    from fluidloss_cli.engine.study.cells import plan_cells
+    from fluidloss_cli.engine.study.config import read_config
+    from fluidloss_cli.engine.study.runner import write_plan
+
+    config = read_config(tmp_path / "tiny.toml")
+    write_plan(out, config, text, plan_cells(config))
+    assert_one_line_error(run_cli("study", "run", tmp_path / "other.toml", "--out", out, ok=False),
+                          "holds the study of another config")
+    assert_one_line_error(run_cli("study", "run", tmp_path / "tiny.toml", "--out", out, "--shard", "2/2", ok=False),
+                          "--shard '2/2'")
