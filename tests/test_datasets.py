@@ -86,7 +86,7 @@ def test_buoyancy_divergence_free_after_downsampling(buoyancy_files):
 def test_karman_vortex_street_sheds(tmp_path):
     """Behind the cylinder the cross-stream velocity swings to both sides: vortices shed alternately."""
     out = tmp_path / "street.h5"
-    run_cli("generate", "karman", "--res", "128x64", "--re", "1e5", "--frames", "400", "--out", out)
+    run_cli("generate", "karman", "--res", "128x64", "--re", "1e5", "--warmup", "0", "--frames", "400", "--out", out)
     with h5py.File(out) as f:
         vx = f["sim_0000"]["velocity_x"][150:, 50, 32]  # on the axis, 18 units behind the cylinder
     assert vx.max() > 0.1 and vx.min() < -0.1, f"wake does not swing: {vx.min():.3f}..{vx.max():.3f}"

@@ -32,7 +32,7 @@ def data(tmp_path_factory) -> SimpleNamespace:
     run on 16x8, one epoch each; a 16x16 buoyancy set."""
     folder = tmp_path_factory.mktemp("evaluate")
     d = SimpleNamespace(k64=folder / "k64.h5", k32=folder / "k32.h5", k16=folder / "k16.h5", b16=folder / "b16.h5")
-    run_cli("generate", "karman", "--res", "64x32", "--re", "1e5", "2e5", "--frames", "8", "--out", d.k64)
+    run_cli("generate", "karman", "--res", "64x32", "--re", "1e5", "2e5", "--warmup", "0", "--frames", "8", "--out", d.k64)
     run_cli("downsample", d.k64, "--res", "32x16", "--out", d.k32)
     run_cli("downsample", d.k64, "--res", "16x8", "--out", d.k16)
     run_cli("generate", "buoyancy", "--res", "16x16", "--frames", "3", "--out", d.b16)

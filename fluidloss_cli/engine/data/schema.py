@@ -19,7 +19,7 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
 
 FORMAT = "fluidloss-dataset"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: karman follows Um et al. 2020 (inflow over the whole bottom, marker density stored)
 FRAME_FIELDS = ("velocity_x", "velocity_y", "density")
 MASKS = ("obstacle_mask", "inflow_mask")
 COMPRESSION = dict(compression="lzf", shuffle=True)  # h5py's fast built-in filter: keeps generate I/O-light
@@ -88,7 +88,8 @@ def open_dataset(path: Path) -> h5py.File:
     version = int(handle.attrs.get("format_version", -1))
     if version != FORMAT_VERSION:
         handle.close()
-        raise FluidlossError(f"{path}: dataset format version {version}, this fluidloss reads {FORMAT_VERSION}")
+        raise FluidlossError(f"{path}: dataset format version {version}, this fluidloss reads {FORMAT_VERSION}: "
+                             "regenerate it with this version's `fluidloss generate` (and `downsample`)")
     return handle
 
 

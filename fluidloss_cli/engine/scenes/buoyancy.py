@@ -26,6 +26,7 @@ class Buoyancy(Scene):
     default_resolution = "128x128"
     default_dt = 0.1
     default_frames = 250
+    default_warmup = 0  # the plume's rise from rest is the scene
     fields = ("velocity", "density")
 
     source = Box(x=(50, 150), y=(0, 5))
