@@ -64,9 +64,12 @@ def amplitude(signal: np.ndarray, window: int) -> np.ndarray:
 
 def onset_frame(signal: np.ndarray, period: int, tolerance: float = 0.1) -> tuple[int, float]:
     """(first frame from which the one-period amplitude stays within `tolerance` of its developed level, that level);
-    the developed level is the median amplitude over the signal's last half."""
+    the developed level is the median amplitude over the signal's last half. The frame is len(signal) when the
+    amplitude has not settled by the end of the signal."""
     envelope = amplitude(signal, period)
     valid = np.flatnonzero(~np.isnan(envelope))
     developed = float(np.median(envelope[valid[len(valid) // 2:]]))
     outside = np.flatnonzero(np.abs(envelope[valid] - developed) > tolerance * developed)
-    return (int(valid[outside[-1] + 1]) if len(outside) else int(valid[0])), developed
+    if not len(outside):
+        return int(valid[0]), developed
+    return (int(valid[outside[-1] + 1]) if outside[-1] + 1 < len(valid) else len(signal)), developed
