@@ -15,7 +15,7 @@ from PIL import Image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-FIELDS = ("velocity_x", "velocity_y")
+FIELDS = ("velocity_x", "velocity_y", "density")  # karman stores its marker density
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,8 @@ def test_initial_state_rollout_is_the_scenes_own_simulation_in_the_dataset_schem
         assert handle.attrs["frames"] == 7 and handle.attrs["simulations"] == 1 and list(handle) == ["sim_0000"]
         group, reference = handle["sim_0000"], generated["sim_0000"]
         assert {n: group[n].shape for n in group} == {"velocity_x": (7, 32, 17), "velocity_y": (7, 33, 16),
-                                                       "obstacle_mask": (32, 16), "inflow_mask": (32, 16)}
+                                                       "density": (7, 32, 16), "obstacle_mask": (32, 16),
+                                                       "inflow_mask": (32, 16)}
         for key in ("reynolds", "seed", "parameters"):
             assert group.attrs[key] == reference.attrs[key], key
         assert group.attrs["wall_time_s"] > 0 and group.attrs["frames_per_second"] > 0

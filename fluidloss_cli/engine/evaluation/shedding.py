@@ -73,3 +73,13 @@ def onset_frame(signal: np.ndarray, period: int, tolerance: float = 0.1) -> tupl
     if not len(outside):
         return int(valid[0]), developed
     return (int(valid[outside[-1] + 1]) if outside[-1] + 1 < len(valid) else len(signal)), developed
+
+
+def rise_frame(signal: np.ndarray, period: int, fraction: float = 0.9) -> int:
+    """The first frame at which the one-period amplitude reaches `fraction` of its median over the signal's last
+    half (len(signal) if it never does): when shedding first reaches its late strength."""
+    envelope = amplitude(signal, period)
+    valid = np.flatnonzero(~np.isnan(envelope))
+    late = np.median(envelope[valid[len(valid) // 2:]])
+    reached = valid[envelope[valid] >= fraction * late]
+    return int(reached[0]) if len(reached) else len(signal)
