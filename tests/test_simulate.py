@@ -129,8 +129,6 @@ def test_render_writes_a_gif_and_png_frames(data, tmp_path):
     (["--from", "{k32}", "--re", "2e5"], ["--re sets up the scene's own initial state"]),
     (["--res", "32x16", "--re", "1e5", "--sr", "{sol}"], ["is a 'sol' checkpoint, expected a 'sr' one"]),
     (["--res", "32x16", "--re", "1e5", "--render", "{tmp}/r.png"], ["expected FILE.gif, FILE.mp4 or a folder"]),
-    (["--res", "32x16", "--re", "1e5", "--render", "{tmp}/r.gif", "--quantity", "density"],
-     ["--quantity density: the scene stores no density"]),
     (["--res", "32x16", "--re", "1e5", "--frame", "3"], ["--frame needs --from"]),
     (["--res", "32x16", "--re", "1e5", "2e5"], ["--re: simulate runs one simulation"]),
 ])
