@@ -84,15 +84,16 @@ def test_gradients_flow_through_the_solver(karman_files):
 
 
 def test_network_input_channels():
-    """Karman: velocity x/y, marker density, obstacle and inflow masks, Re; buoyancy: velocity, density and masks."""
-    assert correction_channels("karman") == (6, 2) and correction_channels("buoyancy") == (5, 2)
+    """Karman: velocity x/y, obstacle and inflow masks, Re (not the passive marker); buoyancy: velocity, density and
+    masks."""
+    assert correction_channels("karman") == (5, 2) and correction_channels("buoyancy") == (5, 2)
     solver = CorrectedSolver("karman", Resolution(32, 16), 1.0, CPU)
     frame = {"velocity_x": torch.zeros(3, 32, 17), "velocity_y": torch.zeros(3, 33, 16),
              "density": torch.zeros(3, 32, 16)}
     inputs = solver.network_input(frame, torch.tensor([1e5, 2e5, 4e5]))
-    assert inputs.shape == (3, 6, 33, 17)
-    np.testing.assert_allclose(inputs[:, 5, 0, 0].numpy(), [0.1, 0.2, 0.4], rtol=1e-6)
-    assert inputs[0, 3].sum() > 0 and inputs[0, 4].sum() > 0  # the cylinder and the marker source are there
+    assert inputs.shape == (3, 5, 33, 17)
+    np.testing.assert_allclose(inputs[:, 4, 0, 0].numpy(), [0.1, 0.2, 0.4], rtol=1e-6)
+    assert inputs[0, 2].sum() > 0 and inputs[0, 3].sum() > 0  # the cylinder and the marker source are there
 
 
 @pytest.mark.parametrize("scene, res, dt, re", [("karman", (32, 16), 1.0, [1.23e5, 4.56e5]),

@@ -28,6 +28,7 @@ class Buoyancy(Scene):
     default_frames = 250
     default_warmup = 0  # the plume's rise from rest is the scene
     fields = ("velocity", "density")
+    passive_fields = ()  # the smoke drives the flow: a correction sees it and is scored on it
 
     source = Box(x=(50, 150), y=(0, 5))
 

@@ -34,6 +34,7 @@ class Karman(Scene):
     default_frames = 1500
     default_warmup = 650  # shedding develops by frame 635 at 128x64, Re 4e5 (benchmarks/strouhal.py); rounded up
     fields = ("velocity", "density")
+    passive_fields = ("density",)  # the marker: carried and stored, but no input or target of a correction (Um et al.)
     reynolds_range = (1e4, 1e7)
 
     cylinder = Sphere(x=50, y=50, radius=10)
