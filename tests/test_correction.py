@@ -8,7 +8,7 @@ from torch import nn
 
 from fluidloss_cli.engine.correction import CorrectedSolver, correction_channels
 from fluidloss_cli.engine.data.windows import FrameWindows
-from fluidloss_cli.engine.faces import centered_from_cells, face_tensors, staggered_from_faces
+from fluidloss_cli.engine.phiflow_grids import centered_from_cells, face_tensors, staggered_from_faces
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes import scene_class
 

@@ -32,10 +32,10 @@ from fluidloss_cli.engine.models.sr_net import FACTORS
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.render import Panel, check_target, quantity, render
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
-from fluidloss_cli.engine.rollout import Pipeline, checkpoint_of
+from fluidloss_cli.engine.pipeline import Pipeline, checkpoint_of
 from fluidloss_cli.engine.scenes import scene_class
 from fluidloss_cli.engine.scenes.base import Scene
-from fluidloss_cli.engine.timing import read_start
+from fluidloss_cli.engine.benchmark import read_start
 from fluidloss_cli.engine.training.data import DatasetInfo, sr_factor
 
 Progress = Callable[[str, int, int], None]

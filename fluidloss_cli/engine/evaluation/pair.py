@@ -17,7 +17,7 @@ from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.data.schema import sim_name
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.metrics import MEASURES, Geometry, Metric, build_metrics, measure
+from fluidloss_cli.engine.metrics import MEASURES, Geometry, Metric, build_metrics, measure
 from fluidloss_cli.engine.evaluation.rollouts import read_geometry
 from fluidloss_cli.engine.losses import lsim_distance
 

@@ -19,10 +19,10 @@ from fluidloss_cli.engine.correction import CorrectedSolver, Frame
 from fluidloss_cli.engine.data.schema import open_dataset, simulation_groups
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.metrics import Geometry, Metric, build_metrics, measure
-from fluidloss_cli.engine.evaluation.physics import energy_spectrum
+from fluidloss_cli.engine.metrics import Geometry, Metric, build_metrics, measure
+from fluidloss_cli.engine.physics import energy_spectrum
 from fluidloss_cli.engine.models.sr_net import FACTORS
-from fluidloss_cli.engine.rollout import Pipeline
+from fluidloss_cli.engine.pipeline import Pipeline
 from fluidloss_cli.engine.training.data import DatasetInfo, sr_factor
 from fluidloss_cli.engine.training.tasks.sol import read_dt
 from fluidloss_cli.engine.upsample import upsample_frame

@@ -33,7 +33,7 @@ from fluidloss_cli.engine.losses import FieldLoss, build_loss
 from fluidloss_cli.engine.models import MODELS
 from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.provenance import provenance
-from fluidloss_cli.engine.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
+from fluidloss_cli.engine.checkpoints import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from fluidloss_cli.engine.training.distributed import (
     World,
     check_world,

@@ -14,7 +14,7 @@ from torch import nn
 
 from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.physics import (
+from fluidloss_cli.engine.physics import (
     Spacing,
     fluid_cells,
     kinetic_energy,
