@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import divergence as reference_divergence
 
+from fluidloss_cli.engine.phiflow_grids import cell_tensor
 from fluidloss_cli.engine.physics import (
     divergence,
     energy_spectrum,
@@ -22,7 +23,6 @@ from fluidloss_cli.engine.physics import (
     vorticity,
     vorticity_correlation,
 )
-from fluidloss_cli.engine.phiflow_grids import cell_tensor
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes.buoyancy import INFLOW_RATE, Buoyancy
 

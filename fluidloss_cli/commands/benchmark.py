@@ -14,8 +14,8 @@ from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 
 if TYPE_CHECKING:
-    from fluidloss_cli.engine.metrics import Metric
     from fluidloss_cli.engine.benchmark import VariantResult
+    from fluidloss_cli.engine.metrics import Metric
 
 
 def table(results: "list[VariantResult]", steps: int, metrics: "list[Metric]") -> Table:
@@ -54,10 +54,10 @@ def benchmark(
     requested = parse_resolution(coarse_res) if coarse_res else None
     import torch
 
+    from fluidloss_cli.engine.benchmark import run_benchmark
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.metrics import build_metrics
     from fluidloss_cli.engine.pipeline import load_sol
-    from fluidloss_cli.engine.benchmark import run_benchmark
 
     target = resolve_device(device)
     coarse = requested or Resolution(*load_sol(sol, target)[1]["resolution"])

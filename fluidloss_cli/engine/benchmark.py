@@ -22,10 +22,10 @@ from fluidloss_cli.engine.data.schema import open_dataset
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.metrics import Geometry, Metric, measure
 from fluidloss_cli.engine.evaluation.rollouts import read_geometry
-from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.metrics import Geometry, Metric, measure
 from fluidloss_cli.engine.pipeline import Pipeline
+from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.upsample import upsample_frame
 
 

@@ -17,8 +17,8 @@ from torch.profiler import record_function
 
 from fluidloss_cli.engine.device import use_for_phiflow
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.phiflow_grids import cell_tensor, centered_from_cells, face_tensors, staggered_from_faces
 from fluidloss_cli.engine.fields import Frame, pad_cells, to_grid, unstack_staggered
+from fluidloss_cli.engine.phiflow_grids import cell_tensor, centered_from_cells, face_tensors, staggered_from_faces
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes import scene_class
 from fluidloss_cli.engine.scenes.base import Scene, State

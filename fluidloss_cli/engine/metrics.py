@@ -14,6 +14,8 @@ from torch import nn
 
 from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.losses import LOSSES, build_loss, field_loss
+from fluidloss_cli.engine.losses.combine import parse_spec
 from fluidloss_cli.engine.physics import (
     Spacing,
     fluid_cells,
@@ -24,8 +26,6 @@ from fluidloss_cli.engine.physics import (
     spectrum_error,
     vorticity_correlation,
 )
-from fluidloss_cli.engine.losses import LOSSES, build_loss, field_loss
-from fluidloss_cli.engine.losses.combine import parse_spec
 
 
 class Geometry(NamedTuple):

@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
 from fluidloss_cli.engine.correction import CorrectedSolver, Frame
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
-from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
 from fluidloss_cli.engine.upsample import super_resolve
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from fluidloss_cli.engine.atomic import refuse_existing
+from fluidloss_cli.engine.benchmark import read_start
 from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.data.schema import (
     atomic_h5,
@@ -29,13 +30,12 @@ from fluidloss_cli.engine.data.schema import (
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.models.sr_net import FACTORS
+from fluidloss_cli.engine.pipeline import Pipeline, checkpoint_of
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.render import Panel, check_target, quantity, render
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
-from fluidloss_cli.engine.pipeline import Pipeline, checkpoint_of
 from fluidloss_cli.engine.scenes import scene_class
 from fluidloss_cli.engine.scenes.base import Scene
-from fluidloss_cli.engine.benchmark import read_start
 from fluidloss_cli.engine.training.data import DatasetInfo, sr_factor
 
 Progress = Callable[[str, int, int], None]

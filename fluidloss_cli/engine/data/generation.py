@@ -33,9 +33,9 @@ from fluidloss_cli.engine.data.schema import (
 from fluidloss_cli.engine.data.size import check_size, frame_bytes
 from fluidloss_cli.engine.data.workers import exit_when_terminated, orphan_guard, stop_workers
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.phiflow_grids import cell_values, velocity_faces
 from fluidloss_cli.engine.lock import output_lock
 from fluidloss_cli.engine.outputs import check_output
+from fluidloss_cli.engine.phiflow_grids import cell_values, velocity_faces
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes import scene_class

@@ -18,16 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from fluidloss_cli.engine.checkpoints import build_model
+from fluidloss_cli.engine.atomic import atomic_path, write_text
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.metrics import Geometry, Metric, build_metrics, measure
-from fluidloss_cli.engine.evaluation.report import atomic_write, json_ready
+from fluidloss_cli.engine.evaluation.report import json_ready
 from fluidloss_cli.engine.evaluation.rollouts import BICUBIC, REFERENCE, labels, read_geometry
 from fluidloss_cli.engine.fields import Frame, from_grid, to_grid
+from fluidloss_cli.engine.metrics import Geometry, Metric, build_metrics, measure
 from fluidloss_cli.engine.models.sr_net import FACTORS
-from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.pipeline import checkpoint_of, load_sr
-from fluidloss_cli.engine.checkpoints import build_model
+from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.training.data import DatasetInfo, sr_factor
 from fluidloss_cli.engine.upsample import upsample_frame
 
@@ -233,13 +234,10 @@ def table_csv(report: dict) -> str:
 
 def write(report: dict, example: dict[str, np.ndarray], out: Path) -> list[Path]:
     """frames.json, frames.csv and example.npz in `out`, each written atomically."""
-    def save_example(tmp: Path) -> None:
-        with tmp.open("wb") as handle:
-            np.savez_compressed(handle, **example)
-
-    atomic_write(out / REPORT, lambda tmp: tmp.write_text(json.dumps(report, indent=1, allow_nan=False)))
-    atomic_write(out / TABLE, lambda tmp: tmp.write_text(table_csv(report)))
-    atomic_write(out / EXAMPLE, save_example)
+    write_text(out / REPORT, json.dumps(report, indent=1, allow_nan=False))
+    write_text(out / TABLE, table_csv(report))
+    with atomic_path(out / EXAMPLE) as tmp, tmp.open("wb") as handle:
+        np.savez_compressed(handle, **example)
     return [out / REPORT, out / TABLE, out / EXAMPLE]
 
 

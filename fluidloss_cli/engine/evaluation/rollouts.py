@@ -20,8 +20,8 @@ from fluidloss_cli.engine.data.schema import open_dataset, simulation_groups
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.metrics import Geometry, Metric, build_metrics, measure
-from fluidloss_cli.engine.physics import energy_spectrum
 from fluidloss_cli.engine.models.sr_net import FACTORS
+from fluidloss_cli.engine.physics import energy_spectrum
 from fluidloss_cli.engine.pipeline import Pipeline
 from fluidloss_cli.engine.training.data import DatasetInfo, sr_factor
 from fluidloss_cli.engine.training.tasks.sol import read_dt

@@ -205,9 +205,9 @@ def _check_fits(config: StudyConfig) -> None:
 
 def parse_config(text: str, where: str = "study config") -> StudyConfig:
     """Check a study config's TOML text in full and return it; the first problem found is a one-line error."""
-    from fluidloss_cli.engine.metrics import parse_metrics
     from fluidloss_cli.engine.losses import LOSSES
     from fluidloss_cli.engine.losses.combine import parse_spec
+    from fluidloss_cli.engine.metrics import parse_metrics
 
     try:
         data = tomllib.loads(text)

@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from fluidloss_cli.engine.atomic import check_writable_dir, refuse_existing, write_error, write_text
+from fluidloss_cli.engine.checkpoints import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.lock import acquire as acquire_lock
@@ -33,7 +34,6 @@ from fluidloss_cli.engine.losses import FieldLoss, build_loss
 from fluidloss_cli.engine.models import MODELS
 from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.provenance import provenance
-from fluidloss_cli.engine.checkpoints import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from fluidloss_cli.engine.training.distributed import (
     World,
     check_world,
