@@ -18,12 +18,11 @@ import torch
 
 from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.data.downsample import COARSENERS
-from fluidloss_cli.engine.data.schema import open_dataset
-from fluidloss_cli.engine.data.windows import FrameWindows
+from fluidloss_cli.engine.data.info import read_geometry, read_start
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.rollouts import read_geometry
-from fluidloss_cli.engine.metrics import Geometry, Metric, measure
+from fluidloss_cli.engine.metrics import Metric, measure
+from fluidloss_cli.engine.physics import Geometry
 from fluidloss_cli.engine.pipeline import Pipeline
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.upsample import upsample_frame
@@ -42,29 +41,6 @@ class VariantResult:
         """Median, min and max milliseconds per frame."""
         runs = [1e3 * s / steps for s in self.seconds]
         return statistics.median(runs), min(runs), max(runs)
-
-
-@dataclass(frozen=True)
-class Start:
-    """Where the rollouts start: a fine frame, its coarse version, the Reynolds number and the fine frames after."""
-
-    scene: str
-    dt: float
-    fine: Frame
-    reynolds: torch.Tensor
-    reference: list[Frame]
-
-
-def read_start(path: Path, sim: str, frame: int, steps: int) -> Start:
-    """Frame `frame` of simulation `sim` of a fine dataset and the `steps` frames after it."""
-    with open_dataset(path) as handle:
-        scene, dt = str(handle.attrs["scene"]), float(handle.attrs["dt"])
-    windows = FrameWindows(path, window=steps + 1, simulations=[sim])
-    if not 0 <= frame < len(windows):
-        raise FluidlossError(f"{path}: {sim} has no {steps} frames after frame {frame} (it has {len(windows) + steps})")
-    item = windows[frame]
-    frames = [{n: item[n][k:k + 1] for n in windows.fields} for k in range(steps + 1)]
-    return Start(scene, dt, frames[0], item["reynolds"].view(1), frames[1:])
 
 
 def coarsen(frame: Frame, factor: int) -> Frame:

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from fluidloss_cli.engine.atomic import refuse_existing
-from fluidloss_cli.engine.benchmark import read_start
 from fluidloss_cli.engine.correction import Frame
+from fluidloss_cli.engine.data.info import DatasetInfo, read_start, sr_factor
 from fluidloss_cli.engine.data.schema import (
     atomic_h5,
     create_frame_dataset,
@@ -36,7 +36,6 @@ from fluidloss_cli.engine.render import Panel, check_target, quantity, render
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 from fluidloss_cli.engine.scenes import scene_class
 from fluidloss_cli.engine.scenes.base import Scene
-from fluidloss_cli.engine.training.data import DatasetInfo, sr_factor
 
 Progress = Callable[[str, int, int], None]
 """(stage, done, total): steps of a rollout, frames of a render."""

@@ -18,18 +18,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from fluidloss_cli.engine.checkpoints import build_model
 from fluidloss_cli.engine.atomic import atomic_path, write_text
+from fluidloss_cli.engine.checkpoints import build_model
+from fluidloss_cli.engine.data.info import DatasetInfo, read_geometry, sr_factor
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.evaluation.report import json_ready
-from fluidloss_cli.engine.evaluation.rollouts import BICUBIC, REFERENCE, labels, read_geometry
+from fluidloss_cli.engine.evaluation.rollouts import BICUBIC, REFERENCE, labels
 from fluidloss_cli.engine.fields import Frame, from_grid, to_grid
-from fluidloss_cli.engine.metrics import Geometry, Metric, build_metrics, measure
+from fluidloss_cli.engine.metrics import Metric, build_metrics, measure
 from fluidloss_cli.engine.models.sr_net import FACTORS
+from fluidloss_cli.engine.physics import Geometry
 from fluidloss_cli.engine.pipeline import checkpoint_of, load_sr
 from fluidloss_cli.engine.provenance import provenance
-from fluidloss_cli.engine.training.data import DatasetInfo, sr_factor
 from fluidloss_cli.engine.upsample import upsample_frame
 
 REPORT, TABLE, EXAMPLE = "frames.json", "frames.csv", "example.npz"
