@@ -33,10 +33,9 @@ def generate(
     from fluidloss_cli.engine.scenes import scene_class
 
     cls = scene_class(scene)
-    if re is None and cls.reynolds_range is not None:
-        re = [k * 1e5 for k in range(1, 9)]
     job = plan_job(scene, resolution or parse_resolution(cls.default_resolution),
-                   cls.default_frames if frames is None else frames, dt, re, seed, warmup)
+                   cls.default_frames if frames is None else frames, dt, cls.default_reynolds if re is None else re, seed,
+                   warmup)
     with progress_bar() as bar:
         total = bar.add_task("all simulations", total=job.frames * len(job.simulations), unit="frames")
         tasks: dict[int, int] = {}

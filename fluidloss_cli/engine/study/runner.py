@@ -1,5 +1,5 @@
-"""Running a study's cells: each one `fluidloss` command, run by worker processes (`fluidloss_cli/study_worker.py`, one per slot,
-libraries loaded once) in parallel, resumable.
+"""Running a study's cells: each one `fluidloss` command, run by worker processes (`fluidloss_cli.study_worker`,
+one per slot, libraries loaded once) in parallel, resumable.
 
 A cell is finished when `cells/<id>/result.json` exists; it is written atomically after the command succeeded, so
 a run killed at any moment (even with kill -9: the workers die with the runner) leaves the cells it was running
