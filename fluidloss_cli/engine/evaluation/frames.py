@@ -28,6 +28,7 @@ from fluidloss_cli.engine.evaluation.rollouts import BICUBIC, REFERENCE, labels
 from fluidloss_cli.engine.fields import Frame, from_grid, to_grid
 from fluidloss_cli.engine.metrics import Metric, build_metrics, measure
 from fluidloss_cli.engine.models.sr_net import FACTORS
+from fluidloss_cli.engine.outputs import check_output_folder
 from fluidloss_cli.engine.physics import Geometry
 from fluidloss_cli.engine.pipeline import checkpoint_of, load_sr
 from fluidloss_cli.engine.provenance import provenance
@@ -244,10 +245,5 @@ def write(report: dict, example: dict[str, np.ndarray], out: Path) -> list[Path]
 
 def check_out(out: Path, overwrite: bool) -> None:
     """Create the output folder, refusing one that holds an earlier frame evaluation unless `overwrite`."""
-    if (out / REPORT).exists() and not overwrite:
-        raise FluidlossError(f"{out} already holds a frame evaluation ({REPORT}): add --overwrite to replace it")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FluidlossError(f"cannot create {out}: {exc.strerror or exc}") from None
+    check_output_folder(out, REPORT, "a frame evaluation", overwrite)
 
