@@ -23,7 +23,8 @@ import pytest
 import torch
 
 from conftest import assert_one_line_error, run_cli
-from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig, load_checkpoint
+from fluidloss_cli.engine.checkpoints import load_checkpoint
+from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig
 from weight_fixtures import shared_file
 
 pytestmark = pytest.mark.usefixtures("one_thread")

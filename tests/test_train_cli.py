@@ -17,11 +17,12 @@ import torch
 from conftest import assert_one_line_error, run_cli
 from torch.utils.data import default_collate
 
+from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import build_loss
 from fluidloss_cli.engine.models import MODELS
 from fluidloss_cli.engine.models.autoencoder import Autoencoder
-from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig, build_model, load_checkpoint
+from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig
 from fluidloss_cli.engine.training.data import PairedFrames
 from fluidloss_cli.engine.training.tasks.sr import sr_loss
 

@@ -57,7 +57,7 @@ def benchmark(
     from fluidloss_cli.engine.benchmark import run_benchmark
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.metrics import build_metrics
-    from fluidloss_cli.engine.pipeline import load_sol
+    from fluidloss_cli.engine.checkpoints import load_sol
 
     target = resolve_device(device)
     coarse = requested or Resolution(*load_sol(sol, target)[1]["resolution"])

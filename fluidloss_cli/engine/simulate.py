@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fluidloss_cli.engine.checkpoints import checkpoint_of
 from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.data.info import DatasetInfo, read_start, sr_factor
 from fluidloss_cli.engine.data.schema import (
@@ -30,7 +31,7 @@ from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.models.sr_net import FACTORS
 from fluidloss_cli.engine.outputs import check_output
-from fluidloss_cli.engine.pipeline import Pipeline, checkpoint_of
+from fluidloss_cli.engine.pipeline import Pipeline
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.render import Panel, check_target, quantity, render
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from fluidloss_cli.engine.atomic import atomic_path, write_text
-from fluidloss_cli.engine.checkpoints import build_model
+from fluidloss_cli.engine.checkpoints import build_model, checkpoint_of, load_sr
 from fluidloss_cli.engine.data.info import DatasetInfo, read_geometry, sr_factor
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.errors import FluidlossError
@@ -30,7 +30,6 @@ from fluidloss_cli.engine.metrics import Metric, build_metrics, measure
 from fluidloss_cli.engine.models.sr_net import FACTORS
 from fluidloss_cli.engine.outputs import check_output_folder
 from fluidloss_cli.engine.physics import Geometry
-from fluidloss_cli.engine.pipeline import checkpoint_of, load_sr
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.upsample import upsample_frame
 

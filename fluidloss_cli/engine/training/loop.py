@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from fluidloss_cli.engine.atomic import check_writable_dir, refuse_existing, write_error, write_text
-from fluidloss_cli.engine.checkpoints import load_checkpoint, rng_states, save_checkpoint, set_rng_states
+from fluidloss_cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.lock import acquire as acquire_lock
@@ -43,6 +43,7 @@ from fluidloss_cli.engine.training.distributed import (
     replicate,
     shares,
 )
+from fluidloss_cli.engine.training.rng import rng_states, set_rng_states
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
 
 EXPLOSION_FACTOR = 1e3
