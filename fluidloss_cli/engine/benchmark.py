@@ -7,6 +7,7 @@ synchronised, and reported as medians with min and max. Accuracy compares each v
 fine frames at the same times; coarse outputs are bicubic-upsampled first, which is the baseline SR must beat.
 """
 
+import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fluidloss_cli.engine.atomic import write_text
+from fluidloss_cli.engine.checkpoints import checkpoint_of
 from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.data.downsample import COARSENERS
 from fluidloss_cli.engine.data.info import read_geometry, read_start
@@ -24,6 +27,7 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.metrics import Metric, measure
 from fluidloss_cli.engine.physics import Geometry
 from fluidloss_cli.engine.pipeline import Pipeline
+from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.upsample import upsample_frame
 
@@ -106,3 +110,19 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
             results[name].errors[metric.name] = f"missing: {metric.missing}" if metric.missing else \
                 mean_error(metric, outputs[name], start.reference, scale, geometry)
     return list(results.values())
+
+
+def coarse_resolution(requested: Resolution | None, sol: Path | None) -> Resolution:
+    """The coarse grid to benchmark: the one requested, else the one the SOL checkpoint was trained at (read from
+    the checkpoint, without building its model); one of the two is given."""
+    return requested if requested is not None else Resolution(*checkpoint_of(sol, "sol")["task_info"]["resolution"])
+
+
+def write_report(out: Path, results: list[VariantResult], device: torch.device, data: Path, sim: str, frame: int,
+                 steps: int) -> None:
+    """The benchmark as JSON (setup, provenance, each variant's run times and errors), written atomically."""
+    content = {"device": str(device), "data": str(data), "sim": sim, "frame": frame, "steps": steps,
+               "provenance": provenance(),
+               "variants": [{"name": r.name, "seconds_per_run": r.seconds, "ms_per_frame": r.per_frame_ms(steps),
+                             "errors": r.errors} for r in results]}
+    write_text(out, json.dumps(content, indent=1))
