@@ -139,6 +139,7 @@ def test_same_seed_gives_bit_identical_weights(data, tmp_path):
     assert not torch.equal(weights(tmp_path / "a" / "last.pt")["stem.weight"], other["stem.weight"])
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(data, tmp_path):
     epochs = 40  # an epoch takes milliseconds: enough of them that the interrupt lands while the run goes on
     reference, run = tmp_path / "reference", tmp_path / "interrupted"
@@ -150,6 +151,9 @@ def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(data, tm
     deadline = time.monotonic() + 120
     while not (run / "last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
+    # the state to interrupt: an epoch checkpointed, the run still going (not a moment on the clock)
+    assert (run / "last.pt").exists() and process.poll() is None, \
+        "the run ended (or never checkpointed an epoch) before it could be interrupted"
     process.send_signal(signal.SIGINT)
     stderr = process.communicate(timeout=60)[1].decode()
     assert process.returncode == 130, stderr

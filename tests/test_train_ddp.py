@@ -15,7 +15,7 @@ TOLERANCE = 1e-5
 """Relative agreement of one and two processes: only the order of floating-point sums differs."""
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
