@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console
+from fluidloss_cli.commands.common import ConfigOption, DeviceOption, check_inputs, console
 from fluidloss_cli.engine.atomic import write_text
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.provenance import provenance
@@ -52,6 +52,7 @@ def benchmark(
     if coarse_res is None and sol is None:
         raise FluidlossError("give --coarse-res HxW or a --sol checkpoint (whose resolution is used)")
     requested = parse_resolution(coarse_res) if coarse_res else None
+    check_inputs([data], [sol, sr])
     import torch
 
     from fluidloss_cli.engine.device import resolve_device
