@@ -19,7 +19,6 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from fluidloss_cli.engine.data.schema import open_dataset
 from fluidloss_cli.engine.errors import FluidlossError
 
 console = Console(stderr=True)
@@ -28,6 +27,8 @@ console = Console(stderr=True)
 def check_inputs(datasets: Iterable[Path | None] = (), checkpoints: Iterable[Path | None] = ()) -> None:
     """Refuse a missing, foreign or damaged dataset, or a missing checkpoint, before a command loads torch and PhiFlow
     (the engine checks them again when it reads them; this only makes the common mistakes answer at once)."""
+    from fluidloss_cli.engine.data.schema import open_dataset  # h5py: only for commands that read data
+
     for path in datasets:
         if path is not None:
             open_dataset(path).close()
