@@ -86,7 +86,7 @@ def test_sr_trains_and_checkpoints_everything(data, tmp_path):
 
     assert last["task"] == "sr" and last["loss"] == "mse" and last["task_info"]["factor"] == 2
     assert last["model"]["name"] == "sr"
-    assert last["model"]["config"] == dict(in_channels=2, out_channels=2, factor=2, width=8, blocks=1)
+    assert last["model"]["config"] == dict(in_channels=3, out_channels=3, factor=2, width=8, blocks=1)  # velocity x/y, marker
     assert last["training"] == dict(loss="mse", epochs=EPOCHS, batch_size=4, lr=1e-3, seed=0, amp="off",
                                     compile=False)
     config = json.loads((run / "config.json").read_text())
@@ -113,7 +113,7 @@ def test_ae_reports_compression_and_exports_encoder_and_decoder(data, tmp_path):
                           "--epochs", "2", "--batch-size", "4", "--device", "cpu"))
     with h5py.File(data.fine) as handle:
         values = sum(handle["sim_0000"][name].shape[1] * handle["sim_0000"][name].shape[2]
-                     for name in ("velocity_x", "velocity_y"))
+                     for name in ("velocity_x", "velocity_y", "density"))  # karman stores its marker
     latent = 4 * math.ceil(33 / 4) * math.ceil(17 / 4)  # the 33x17 face grid, halved twice
     assert f"compression ratio {values / latent:.2f}" in output
     assert "22 training and 2 validation frames" in output  # every frame of both simulations
@@ -124,7 +124,7 @@ def test_ae_reports_compression_and_exports_encoder_and_decoder(data, tmp_path):
     encoder, decoder = Autoencoder(**checkpoint["model"]["config"]), Autoencoder(**checkpoint["model"]["config"])
     encoder.encoder.load_state_dict(checkpoint["parts"]["encoder"])
     decoder.decoder.load_state_dict(checkpoint["parts"]["decoder"])
-    x = torch.randn(3, 2, 33, 17)
+    x = torch.randn(3, 3, 33, 17)  # velocity x/y and the marker on the face grid
     with torch.no_grad():
         latent_grid = encoder.encode(x)
         assert latent_grid.shape == (3, 4, 9, 5)

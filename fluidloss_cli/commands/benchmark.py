@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console
+from fluidloss_cli.commands.common import ConfigOption, DeviceOption, check_inputs, console
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import parse_resolution
 
@@ -49,6 +49,7 @@ def benchmark(
     if coarse_res is None and sol is None:
         raise FluidlossError("give --coarse-res HxW or a --sol checkpoint (whose resolution is used)")
     requested = parse_resolution(coarse_res) if coarse_res else None
+    check_inputs([data], [sol, sr])
     import torch
 
     from fluidloss_cli.engine.benchmark import coarse_resolution, run_benchmark, write_report

@@ -5,7 +5,7 @@ from typing import Any
 
 import typer
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console, progress_bar
+from fluidloss_cli.commands.common import ConfigOption, DeviceOption, check_inputs, console, progress_bar
 
 app = typer.Typer(help="Train a model on fluid data with any loss: Solver-in-the-Loop correction (sol), super-resolution (sr) or autoencoder (ae).",
                   no_args_is_help=True)
@@ -72,6 +72,7 @@ def sr(
     overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
 ) -> None:
     """Super-resolution: predict fine frames (staggered velocity, and density where present) from coarse ones."""
+    check_inputs([coarse, fine, val_coarse, val_fine])
     run("sr", dict(coarse=coarse, fine=fine, val_coarse=val_coarse, val_fine=val_fine, val_split=val_split,
                    width=width, blocks=blocks),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
@@ -90,6 +91,7 @@ def ae(
     overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
 ) -> None:
     """Autoencoder: compress frames to a latent grid and reconstruct them; prints the compression ratio."""
+    check_inputs([data, val])
     run("ae", dict(data=data, val=val, val_split=val_split, latent=latent, width=width),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
         seed=seed, amp=amp, compile=compile)
@@ -110,6 +112,7 @@ def sol(
     overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
 ) -> None:
     """Solver-in-the-Loop: learn a velocity correction that makes the coarse simulation follow the reference."""
+    check_inputs([data, val])
     run("sol", dict(data=data, val=val, val_split=val_split, unroll=unroll, width=width, blocks=blocks,
                     kernel_size=kernel_size),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
