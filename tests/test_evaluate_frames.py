@@ -53,7 +53,9 @@ def test_bicubic_row_is_the_mse_of_bicubic_upsampling_per_frame(data):
     pooled = torch.cat(per_sim)
     assert stats["mean"] == pytest.approx(pooled.mean().item(), rel=1e-5)
     assert stats["std_frames"] == pytest.approx(pooled.std().item(), rel=1e-4)
-    assert stats["std_simulations"] == pytest.approx(torch.stack([p.mean() for p in per_sim]).std().item(), rel=1e-4)
+    # the std of two nearly equal means: float32 rounding of the means, relative to the mean, sets the tolerance
+    assert stats["std_simulations"] == pytest.approx(torch.stack([p.mean() for p in per_sim]).std().item(),
+                                                     abs=1e-5 * pooled.mean().item())
 
 
 def test_rows_grids_compression_and_missing_columns(data):

@@ -24,6 +24,7 @@ import torch
 
 from conftest import assert_one_line_error, run_cli
 from fluidloss_cli.engine.checkpoints import load_checkpoint
+from fluidloss_cli.engine.data.schema import FORMAT_VERSION
 from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig
 from weight_fixtures import shared_file
 
@@ -305,7 +306,7 @@ def test_random_bytes_in_a_dataset_name_file_simulation_and_frame(data, tmp_path
 def test_a_file_with_the_format_attribute_but_nothing_else_is_refused(tmp_path, command):
     path = tmp_path / "foreign.h5"
     with h5py.File(path, "w") as handle:
-        handle.attrs.update(format="fluidloss-dataset", format_version=1)
+        handle.attrs.update(format="fluidloss-dataset", format_version=FORMAT_VERSION)
     result = run_cli(*readers(path, tmp_path)[command], ok=False)
     assert_one_line_error(result, f"{path}: damaged or foreign dataset", "scene, resolution, frames, dt")
 

@@ -29,7 +29,7 @@ def real_batch(path, unroll: int, samples: int) -> dict[str, torch.Tensor]:
     """`samples` windows of unroll + 1 frames spread over both simulations, collated as the DataLoader does."""
     windows = FrameWindows(path, window=unroll + 1)
     items = [windows[int(i)] for i in torch.linspace(10, len(windows) - 1, samples)]
-    return {name: torch.stack([item[name] for item in items]) for name in ("velocity_x", "velocity_y", "reynolds")}
+    return {name: torch.stack([item[name] for item in items]) for name in ("velocity_x", "velocity_y", "density", "reynolds")}
 
 
 def sol_net() -> SolNet:

@@ -228,3 +228,11 @@ def test_a_folder_of_another_study_is_refused(tmp_path):
                           "holds the study of another config")
     assert_one_line_error(run_cli("study", "run", tmp_path / "tiny.toml", "--out", out, "--shard", "2/2", ok=False),
                           "--shard '2/2'")
+
+
+@pytest.mark.parametrize("preset", sorted((ROOT / "sample_configs").glob("study_*.toml")), ids=lambda p: p.name)
+def test_every_study_preset_is_a_valid_config(preset):
+    from fluidloss_cli.engine.study.config import read_config
+
+    config = read_config(preset)
+    assert config.losses and config.tasks and config.scenes
