@@ -4,6 +4,7 @@ the velocity in a closed box, and the exact cosine-transform projection of `engi
 """
 
 import torch
+from phi import math
 
 from fluidloss_cli.engine.faces import cell_tensor
 from fluidloss_cli.engine.fields import Frame
@@ -39,11 +40,12 @@ class BuoyancyStep:
     number, so the second argument is ignored."""
 
     def __init__(self, resolution: Resolution, dt: float, device: torch.device, dtype: torch.dtype, settings=None):
-        scene = Buoyancy(resolution, dt)
+        with math.precision(64):  # PhiFlow's source mask, sampled in float64 whatever the step's precision
+            source = cell_tensor(Buoyancy(resolution, dt).inflow)
         height, width = Buoyancy.domain_size
         self.grid = Grid(resolution.height, resolution.width, width / resolution.width, height / resolution.height)
         self.dt = float(dt)
-        self.source = (INFLOW_RATE * self.dt * cell_tensor(scene.inflow)).to(device=device, dtype=dtype)
+        self.source = (INFLOW_RATE * self.dt * source).to(device=device, dtype=dtype)
         self.walls_x, self.walls_y = wall_masks(self.grid, device, dtype)
 
     def __call__(self, frame: Frame, reynolds: torch.Tensor | None = None) -> Frame:
