@@ -37,9 +37,14 @@ class PoissonOperator:
         """`open_x` [H, W+1] and `open_y` [H+1, W] are 1 where a face connects two fluid cells (or a fluid cell to
         the open outside), `active` [H, W] is 1 on fluid cells."""
         self.open_x, self.open_y = open_x, open_y
-        self.cx, self.cy = open_x / grid.dx**2, open_y / grid.dy**2
         self.active = active
         self.grid = grid
+        fluid = active > 0
+        cx, cy = open_x / grid.dx**2, open_y / grid.dy**2
+        # neighbour couplings of each fluid cell (west, east, south, north) and the diagonal; identity elsewhere
+        self.west, self.east = torch.where(fluid, cx[:, :-1], 0), torch.where(fluid, cx[:, 1:], 0)
+        self.south, self.north = torch.where(fluid, cy[:-1], 0), torch.where(fluid, cy[1:], 0)
+        self.diagonal = torch.where(fluid, cx[:, :-1] + cx[:, 1:] + cy[:-1] + cy[1:], 1)
 
     def gradient(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Face gradient of a cell pressure that is zero outside: [B, H, W+1], [B, H+1, W] (all faces)."""
@@ -48,10 +53,9 @@ class PoissonOperator:
         return gx, gy
 
     def __call__(self, p: torch.Tensor) -> torch.Tensor:
-        px = torch.diff(torch.nn.functional.pad(p, (1, 1)), dim=-1) * self.cx
-        py = torch.diff(torch.nn.functional.pad(p, (0, 0, 1, 1)), dim=-2) * self.cy
-        laplace = torch.diff(px, dim=-1) + torch.diff(py, dim=-2)
-        return torch.where(self.active > 0, -laplace, p)
+        q = torch.nn.functional.pad(p, (1, 1, 1, 1))
+        return (self.diagonal * p - self.west * q[..., 1:-1, :-2] - self.east * q[..., 1:-1, 2:]
+                - self.south * q[..., :-2, 1:-1] - self.north * q[..., 2:, 1:-1])
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -63,7 +67,7 @@ def conjugate_gradient(op: PoissonOperator, rhs: torch.Tensor, x0: torch.Tensor,
     """Solve op(x) = rhs per sample by CG from x0; samples that have converged stop moving (as phiml's CG)."""
     x = x0.clone()
     residual = rhs - op(x)
-    direction = residual
+    direction = residual.clone()
     delta = _dot(residual, residual)
     tolerance = torch.clamp(rel_tol**2 * _dot(rhs, rhs), min=abs_tol**2)
     done = 0
@@ -73,12 +77,11 @@ def conjugate_gradient(op: PoissonOperator, rhs: torch.Tensor, x0: torch.Tensor,
             moving = delta > tolerance
             q = op(direction)
             curvature = _dot(direction, q)
-            step = torch.where(moving & (curvature != 0), delta / curvature, torch.zeros_like(delta))
-            x = x + step * direction
-            residual = residual - step * q
+            step = torch.where(moving & (curvature != 0), delta / curvature, 0)
+            x.addcmul_(step, direction)
+            residual.addcmul_(step, q, value=-1)
             delta_new = _dot(residual, residual)
-            ratio = torch.where(delta != 0, delta_new / delta, torch.zeros_like(delta))
-            direction = residual + ratio * direction
+            direction.mul_(torch.where(delta != 0, delta_new / delta, 0)).add_(residual)
             delta = torch.where(moving, delta_new, delta)
         done += block
         if check_every is not None and bool((delta <= tolerance).all()):
