@@ -3,7 +3,8 @@
 Per Karman step, ms of (a) PhiFlow's compiled step (`Scene.step`, what generate and rollouts use), (b) PhiFlow's
 eager `physics_step` (what SOL training differentiates through), (c) the native step; forward alone and forward plus
 backward (a loss on the new velocity, backpropagated to the old one; the compiled step has no backward). Batch
-1, 4 and 16, at 64x32 and 128x64; ratios against (a) and (b).
+1, 4 and 16, at 64x32 and 128x64; ratios against (a) and (b). Then the pressure solve alone at batch 1: the native
+CG from the previous pressure against a sparse LU factorised once (scipy's splu; the matrix never changes).
 
 Run from the repository root:  python benchmarks/bench_native.py [--device cpu|cuda] [--threads 1] [--repeats 5]
 Needs no data: every variant steps from the same developed state (PhiFlow, after 40 compiled steps).
@@ -18,6 +19,7 @@ from bench_simulate import interleaved
 from fluidloss_cli.engine.correction import CorrectedSolver
 from fluidloss_cli.engine.faces import cell_tensor
 from fluidloss_cli.engine.native import native_step
+from fluidloss_cli.engine.native.pressure import PoissonOperator, conjugate_gradient
 from fluidloss_cli.engine.resolution import Resolution
 
 RESOLUTIONS = [Resolution(64, 32), Resolution(128, 64)]
@@ -69,6 +71,24 @@ def variants(resolution: Resolution, batch: int, device: torch.device) -> dict[s
     return {name: synced(run if "bwd" in name else torch.no_grad()(run), device) for name, run in jobs.items()}
 
 
+def pressure_solves(repeats: int) -> None:
+    """Native warm-started CG against a factorised direct solve, one Karman pressure system at batch 1 (CPU)."""
+    print("Pressure solve alone, batch 1, CPU: ms per solve")
+    for resolution in RESOLUTIONS:
+        solver = CorrectedSolver("karman", resolution, 1.0, torch.device("cpu"))
+        reynolds = torch.tensor([2e5])
+        state = solver.state({k: v[None] for k, v in solver.frame(solver.template).items()})
+        for _ in range(WARMUP):
+            previous, state = state, solver.step(state, reynolds, compiled=True)
+        op = native_step("karman", resolution, 1.0).operator
+        guess, target = (-cell_tensor(s["pressure"]).reshape(1, *resolution) for s in (previous, state))
+        rhs = op(target)  # the system whose solution is this step's pressure, started from the last one
+                jobs = {"native CG": lambda: conjugate_gradient(op, rhs, guess, 1e-5, 1e-4, 2000, 1),
+                "factorised": lambda: op.direct_solve(rhs)}
+        ms = interleaved(jobs, repeats, 5)
+        print(f"  {str(resolution):7s} native CG {ms['native CG']:6.2f}  factorised {ms['factorised']:6.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -88,6 +108,8 @@ def main() -> None:
             bb, cb = ms["phiflow eager +bwd"], ms["native +bwd"]
             print(f"{str(resolution):7s} {batch:5d} | {a:9.2f} {b:8.2f} {c:8.2f} {a / c:6.1f}x {b / c:6.1f}x | "
                   f"{bb:9.2f} {cb:10.2f} {bb / cb:6.1f}x", flush=True)
+    if device.type == "cpu":
+        pressure_solves(args.repeats)
 
 
 if __name__ == "__main__":

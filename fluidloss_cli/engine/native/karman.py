@@ -16,7 +16,7 @@ from fluidloss_cli.engine.faces import cell_tensor, face_tensors
 from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.native import advect
 from fluidloss_cli.engine.native.grid import BORDER, ZEROS, Grid, pad, staggered_laplace
-from fluidloss_cli.engine.native.pressure import CGSettings, PoissonOperator, project
+from fluidloss_cli.engine.native.pressure import PressureSolve, PoissonOperator, project
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes.karman import INFLOW_SPEED, MARKER_RATE, REFERENCE_CELLS, Karman
 
@@ -53,7 +53,7 @@ class KarmanStep:
     numbers [B]."""
 
     def __init__(self, resolution: Resolution, dt: float, device: torch.device, dtype: torch.dtype,
-                 settings: CGSettings):
+                 settings: PressureSolve):
         height, width = Karman.domain_size
         self.grid = Grid(resolution.height, resolution.width, width / resolution.width, height / resolution.height)
         self.dt, self.settings = float(dt), settings

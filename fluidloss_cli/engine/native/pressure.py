@@ -7,27 +7,34 @@ with open_f = 0 on faces that touch an obstacle cell (and on closed walls). Here
 positive-definite M = -L on active cells (identity elsewhere). CG checks convergence every `check_every` iterations
 only, so that on CUDA a step waits on the host once per block of iterations, or never with a fixed iteration count
 (then a step can be captured whole by CUDA graphs). The backward solves the same symmetric system for the incoming
-gradient (the adjoint), so memory does not grow with the iteration count.
+gradient (the adjoint), so memory does not grow with the iteration count. Alternatively the matrix, which never
+changes, is factorised once (sparse LU) and both solves are direct.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 import torch
 
 from fluidloss_cli.engine.native.grid import Grid
 
 
 @dataclass(frozen=True)
-class CGSettings:
-    """Tolerances as PhiFlow's `Solve('CG', rel, abs)` (stop when |r|_2 <= max(rel |b|_2, abs) per sample), an
+class PressureSolve:
+    """CG tolerances as PhiFlow's `Solve('CG', rel, abs)` (stop when |r|_2 <= max(rel |b|_2, abs) per sample), an
     iteration cap, how often to test convergence (None: run exactly `max_iterations`), and the adjoint's
-    relative tolerance, tight enough for gradients to the solver's precision."""
+    relative tolerance, tight enough for gradients to the solver's precision. `factorised`: instead of CG, a
+    sparse LU of the (never changing) matrix, factorised once in float64 (scipy, on the CPU; exact to round-off)."""
 
     rel_tol: float = 1e-5
     abs_tol: float = 1e-4
     max_iterations: int = 2000
     check_every: int | None = 1
     adjoint_rel_tol: float = 1e-6
+    factorised: bool = False
 
 
 class PoissonOperator:
@@ -56,6 +63,32 @@ class PoissonOperator:
         q = torch.nn.functional.pad(p, (1, 1, 1, 1))
         return (self.diagonal * p - self.west * q[..., 1:-1, :-2] - self.east * q[..., 1:-1, 2:]
                 - self.south * q[..., :-2, 1:-1] - self.north * q[..., 2:, 1:-1])
+
+
+    def sparse_matrix(self) -> sp.csc_matrix:
+        """This operator as a float64 scipy sparse matrix (five diagonals)."""
+        height, width = self.diagonal.shape
+        index = np.arange(height * width).reshape(height, width)
+        rows, cols, values = [index.ravel()], [index.ravel()], [self.diagonal.double().cpu().numpy().ravel()]
+        for coupling, dy, dx in ((self.west, 0, -1), (self.east, 0, 1), (self.south, -1, 0), (self.north, 1, 0)):
+            c = coupling.double().cpu().numpy()
+            j, i = np.nonzero(c)
+            inside = (j + dy >= 0) & (j + dy < height) & (i + dx >= 0) & (i + dx < width)
+            j, i = j[inside], i[inside]
+            rows.append(index[j, i]), cols.append(index[j + dy, i + dx]), values.append(-c[j, i])
+        return sp.csc_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(height * width,) * 2)
+
+    @cached_property
+    def factorisation(self) -> spla.SuperLU:
+        """Sparse LU of the matrix, computed on first use."""
+        return spla.splu(self.sparse_matrix())
+
+    def direct_solve(self, rhs: torch.Tensor) -> torch.Tensor:
+        """op(x) = rhs [B, H, W] by the factorisation, in float64 on the CPU, returned on rhs's device and dtype."""
+        columns = rhs.detach().double().cpu().reshape(rhs.shape[0], -1).numpy().T
+        solution = torch.from_numpy(np.ascontiguousarray(self.factorisation.solve(columns).T))
+        return solution.reshape(rhs.shape).to(device=rhs.device, dtype=rhs.dtype)
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -93,26 +126,30 @@ class _ImplicitSolve(torch.autograd.Function):
     """x = M^-1 rhs by CG; the backward solves M lambda = dL/dx (M is symmetric) and passes lambda to rhs."""
 
     @staticmethod
-    def forward(ctx, rhs: torch.Tensor, x0: torch.Tensor, op: PoissonOperator, settings: CGSettings) -> torch.Tensor:
+    def forward(ctx, rhs: torch.Tensor, x0: torch.Tensor, op: PoissonOperator, settings: PressureSolve) -> torch.Tensor:
         ctx.op, ctx.settings = op, settings
+        if settings.factorised:
+            return op.direct_solve(rhs)
         return conjugate_gradient(op, rhs, x0, settings.rel_tol, settings.abs_tol, settings.max_iterations,
                                   settings.check_every)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         s = ctx.settings
+        if s.factorised:
+            return ctx.op.direct_solve(grad), None, None, None
         adjoint = conjugate_gradient(ctx.op, grad, torch.zeros_like(grad), s.adjoint_rel_tol, 0.0,
                                      s.max_iterations, s.check_every)
         return adjoint, None, None, None
 
 
-def solve(op: PoissonOperator, rhs: torch.Tensor, x0: torch.Tensor, settings: CGSettings) -> torch.Tensor:
+def solve(op: PoissonOperator, rhs: torch.Tensor, x0: torch.Tensor, settings: PressureSolve) -> torch.Tensor:
     """Differentiable solve of op(x) = rhs from the guess x0 (which receives no gradient)."""
     return _ImplicitSolve.apply(rhs, x0.detach(), op, settings)
 
 
 def project(vx: torch.Tensor, vy: torch.Tensor, op: PoissonOperator, pressure_guess: torch.Tensor,
-            settings: CGSettings) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            settings: PressureSolve) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PhiFlow's pressure projection of a velocity (obstacle faces already zeroed) with open outer boundaries:
     solve L p = div v on the fluid cells, subtract grad p on open faces. Returns (vx, vy, p) with PhiFlow's sign
     of p (L p = div)."""
