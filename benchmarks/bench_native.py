@@ -19,7 +19,7 @@ from bench_simulate import interleaved
 from fluidloss_cli.engine.correction import CorrectedSolver
 from fluidloss_cli.engine.faces import cell_tensor
 from fluidloss_cli.engine.native import native_step
-from fluidloss_cli.engine.native.pressure import PoissonOperator, conjugate_gradient
+from fluidloss_cli.engine.native.pressure import conjugate_gradient
 from fluidloss_cli.engine.resolution import Resolution
 
 RESOLUTIONS = [Resolution(64, 32), Resolution(128, 64)]
@@ -83,7 +83,7 @@ def pressure_solves(repeats: int) -> None:
         op = native_step("karman", resolution, 1.0).operator
         guess, target = (-cell_tensor(s["pressure"]).reshape(1, *resolution) for s in (previous, state))
         rhs = op(target)  # the system whose solution is this step's pressure, started from the last one
-                jobs = {"native CG": lambda: conjugate_gradient(op, rhs, guess, 1e-5, 1e-4, 2000, 1),
+        jobs = {"native CG": lambda: conjugate_gradient(op, rhs, guess, 1e-5, 1e-4, 2000, 1),
                 "factorised": lambda: op.direct_solve(rhs)}
         ms = interleaved(jobs, repeats, 5)
         print(f"  {str(resolution):7s} native CG {ms['native CG']:6.2f}  factorised {ms['factorised']:6.2f}")
