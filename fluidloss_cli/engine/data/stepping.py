@@ -64,8 +64,8 @@ STEPPERS = {"phiflow": phiflow_frames, "native": native_frames}
 
 
 def solver_parameters(solver: str, scene: Scene) -> dict:
-    """The scene's parameters as stored with each simulation, naming the solver and its pressure solve."""
-    parameters = {**scene.parameters(), "solver": solver}
+    """The scene's parameters as stored with each simulation, with the pressure solve the solver used (PhiFlow's
+    are the scene's own, as `simulate` stores them)."""
     if solver == "native":
-        parameters["pressure_solve"] = NATIVE_PRESSURE.get(scene.name, scene.pressure_solve())
-    return parameters
+        return {**scene.parameters(), "pressure_solve": NATIVE_PRESSURE.get(scene.name, scene.pressure_solve())}
+    return scene.parameters()
