@@ -16,7 +16,7 @@ import torch
 from strouhal import analyse
 
 from fluidloss_cli.engine.data.stepping import STEPPERS
-from fluidloss_cli.engine.evaluation.physics import centroid_height
+from fluidloss_cli.engine.physics import centroid_height
 from fluidloss_cli.engine.evaluation.shedding import probe_vx
 from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.scenes import scene_class

@@ -11,7 +11,7 @@ import torch
 from conftest import assert_one_line_error, run_cli
 from fluidloss_cli.engine.data.downsample import downsample_dataset
 from fluidloss_cli.engine.data.generation import generate, plan_job
-from fluidloss_cli.engine.evaluation.physics import centroid_height
+from fluidloss_cli.engine.physics import centroid_height
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes.buoyancy import Buoyancy
 

@@ -5,8 +5,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from conftest import run_cli
+from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
 from fluidloss_cli.engine.losses import build_loss
-from fluidloss_cli.engine.training.checkpoint import build_model, load_checkpoint
 from fluidloss_cli.engine.training.tasks import TASKS
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from fluidloss_cli.engine.faces import cell_tensor, cell_values, face_tensors, velocity_faces
+from fluidloss_cli.engine.phiflow_grids import cell_tensor, cell_values, face_tensors, velocity_faces
 from fluidloss_cli.engine.scenes.base import Scene
 
 Frames = Iterator[list[dict[str, np.ndarray]]]  # per stored frame, one {field: array} per simulation
