@@ -21,20 +21,25 @@ from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.scenes.karman import Karman
 
 
+def analyse(signal: np.ndarray, dt: float) -> dict:
+    """Strouhal number, period, late amplitude, onset and rise frames of a probe signal."""
+    frames = len(signal)
+    period = round(1 / (dominant_frequency(signal[frames // 2:], dt) * dt))  # from the second half
+    onset, level = onset_frame(signal, period)
+    rise = rise_frame(signal, period)
+    analysed = signal[min(onset, rise):]
+    frequency = dominant_frequency(analysed, dt)
+    return dict(st=strouhal(frequency), period=1 / (frequency * dt), amplitude=level,
+                onset="not settled" if onset >= frames else onset, rise=rise, periods=len(analysed) * frequency * dt)
+
+
 def measure(resolution: str, frames: int, reynolds: float, seed: int) -> dict:
     """Run one simulation and analyse its probe signal."""
     scene = Karman(parse_resolution(resolution), Karman.default_dt, reynolds, seed)
     start = time.perf_counter()
     signal = probe_signal(scene, frames)
     seconds = time.perf_counter() - start
-    period = round(1 / (dominant_frequency(signal[frames // 2:], scene.dt) * scene.dt))  # from the second half
-    onset, level = onset_frame(signal, period)
-    rise = rise_frame(signal, period)
-    analysed = signal[min(onset, rise):]
-    frequency = dominant_frequency(analysed, scene.dt)
-    return dict(resolution=resolution, st=strouhal(frequency), period=1 / (frequency * scene.dt), amplitude=level,
-                onset="not settled" if onset >= frames else onset, rise=rise,
-                periods=len(analysed) * frequency * scene.dt, seconds=seconds)
+    return dict(resolution=resolution, **analyse(signal, scene.dt), seconds=seconds)
 
 
 def main() -> None:

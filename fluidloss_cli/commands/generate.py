@@ -1,4 +1,4 @@
-"""`fluidloss generate SCENE`: simulate a dataset with PhiFlow and write it to HDF5."""
+"""`fluidloss generate SCENE`: simulate a dataset (native solver or PhiFlow) and write it to HDF5."""
 
 from pathlib import Path
 
@@ -8,6 +8,7 @@ from fluidloss_cli.commands.common import ConfigOption, console, progress_bar
 from fluidloss_cli.engine.outputs import check_output
 from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.scenes import check_scene
+from fluidloss_cli.engine.solvers import GENERATE_DEFAULT, check_solver
 
 
 def generate(
@@ -19,19 +20,21 @@ def generate(
     dt: float = typer.Option(None, "--dt", help="Time step (default: the scene's)."),
     warmup: int = typer.Option(None, "--warmup", help="Frames simulated before the first stored one, to skip the start-up transient (default: the scene's, see docs/dataset.md)."),
     out: Path = typer.Option(..., "--out", help="Output dataset, FILE.h5.", dir_okay=False),
-    workers: int = typer.Option(1, "--workers", help="Simulations run in parallel processes."),
+    workers: int = typer.Option(1, "--workers", help="Parallel worker processes (native: each steps its share of the simulations as one batch)."),
+    solver: str = typer.Option(GENERATE_DEFAULT, "--solver", help="native (plain-torch step, batched) or phiflow (the reference); see docs/native_solver.md."),
     resume: bool = typer.Option(False, "--resume", help="Complete an interrupted run, keeping its finished simulations."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     config: Path = ConfigOption,
 ) -> None:
     """Simulate SCENE once per Reynolds number and seed and write one HDF5 dataset."""
     check_scene(scene)
+    check_solver(solver)
     resolution = parse_resolution(res) if res else None
     check_output(out, overwrite)  # before the heavy imports and the progress bar: a refusal is the only line
     from fluidloss_cli.engine.data.generation import generate as generate_dataset
     from fluidloss_cli.engine.data.generation import plan_job
 
-    job = plan_job(scene, resolution, frames, dt, re, seed, warmup)
+    job = plan_job(scene, resolution, frames, dt, re, seed, warmup, solver)
     with progress_bar() as bar:
         total = bar.add_task("all simulations", total=job.frames * len(job.simulations), unit="frames")
         tasks: dict[int, int] = {}
@@ -51,7 +54,7 @@ def generate(
         bar.update(total, completed=bar.tasks[total].total)
     kept = len(job.simulations) - len(computed)
     console.print(
-        f"wrote [bold]{out}[/]: {scene} {job.resolution}, {len(job.simulations)} simulation(s) x {job.frames} frames"
+        f"wrote [bold]{out}[/]: {scene} {job.resolution}, {len(job.simulations)} simulation(s) x {job.frames} frames ({solver})"
         + (f" ({kept} kept from the interrupted run)" if kept else ""),
         highlight=False,
     )

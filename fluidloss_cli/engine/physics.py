@@ -141,3 +141,11 @@ def mass_balance(density: torch.Tensor, source: torch.Tensor, rate: float, dt: f
     through open boundaries)."""
     injected = mass(source[None], spacing) * rate * dt * steps
     return mass(density, spacing) / injected - 1
+
+
+def centroid_height(density: torch.Tensor, dy: float) -> torch.Tensor:
+    """Height above the bottom of the density's centroid [B] for cell-centred densities [B, H, W] (row j at
+    (j + 1/2) dy): how far a plume has risen."""
+    rows = (torch.arange(density.shape[-2], dtype=torch.float64) + 0.5) * dy
+    per_row = density.double().sum(dim=-1)
+    return (per_row * rows).sum(dim=-1) / per_row.sum(dim=-1)

@@ -14,6 +14,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,14 +32,15 @@ from fluidloss_cli.engine.data.schema import (
     sim_name,
 )
 from fluidloss_cli.engine.data.size import check_size, frame_bytes
+from fluidloss_cli.engine.data.stepping import STEPPERS, solver_parameters, stored_fields
 from fluidloss_cli.engine.data.workers import exit_when_terminated, orphan_guard, stop_workers
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.lock import output_lock
 from fluidloss_cli.engine.outputs import check_output
-from fluidloss_cli.engine.phiflow_grids import cell_values, velocity_faces
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 from fluidloss_cli.engine.scenes import scene_class
+from fluidloss_cli.engine.solvers import GENERATE_DEFAULT, check_solver
 
 Progress = Callable[[int, int], None]  # (simulation index, frames finished)
 
@@ -62,6 +64,7 @@ class GenerateJob:
     dt: float
     simulations: tuple[SimulationSpec, ...] = field(default_factory=tuple)
     warmup: int = 0  # frames simulated before the first stored one, not stored
+    solver: str = GENERATE_DEFAULT  # engine/solvers.py: "native" or "phiflow"
 
     def describe(self) -> dict:
         """The job as plain JSON data (lists, not tuples), comparable with a stored plan.json."""
@@ -69,9 +72,11 @@ class GenerateJob:
 
 
 def plan_job(scene: str, resolution: Resolution | None, frames: int | None, dt: float | None,
-             reynolds: Sequence[float] | None, seeds: Sequence[int], warmup: int | None = None) -> GenerateJob:
+             reynolds: Sequence[float] | None, seeds: Sequence[int], warmup: int | None = None,
+             solver: str = GENERATE_DEFAULT) -> GenerateJob:
     """Validate the options and list the simulations: every Reynolds number with every seed; `warmup` frames are
-    simulated before the first stored frame. An option left at None takes the scene's default."""
+    simulated before the first stored frame, by `solver`. An option left at None takes the scene's default."""
+    check_solver(solver)
     cls = scene_class(scene)
     resolution = resolution or parse_resolution(cls.default_resolution)
     frames = cls.default_frames if frames is None else frames
@@ -89,44 +94,44 @@ def plan_job(scene: str, resolution: Resolution | None, frames: int | None, dt: 
     check_size(scene, resolution, len(cls.fields) + 1, frames, len(specs), cls.matrix_pressure)
     for spec in specs:  # fail on a bad Reynolds number or dt before any work starts
         cls(resolution, dt, spec.reynolds, spec.seed)
-    return GenerateJob(scene, resolution, frames, dt, specs, warmup)
+    return GenerateJob(scene, resolution, frames, dt, specs, warmup, solver)
 
 
-def simulate_to_file(job: GenerateJob, spec: SimulationSpec, path: Path, progress: Progress) -> None:
-    """Run one simulation and write it, frame by frame, to its own HDF5 file (atomically)."""
-    scene = scene_class(job.scene)(job.resolution, job.dt, spec.reynolds, spec.seed)
-    with atomic_h5(path) as handle:
-        group = handle.create_group(sim_name(spec.index))
-        names = ["velocity_x", "velocity_y", *(["density"] if "density" in scene.fields else [])]
-        datasets = {name: create_frame_dataset(group, name, job.frames, job.resolution) for name in names}
-        for name, mask in scene.masks().items():
-            group.create_dataset(name, data=mask)
+def simulate_to_files(job: GenerateJob, specs: Sequence[SimulationSpec], paths: Sequence[Path],
+                      progress: Progress) -> None:
+    """Run simulations together (PhiFlow: one after another per frame; native: as one batch) and write each, frame
+    by frame, to its own HDF5 file (atomically: all appear when the last frame is written)."""
+    scenes = [scene_class(job.scene)(job.resolution, job.dt, spec.reynolds, spec.seed) for spec in specs]
+    names = stored_fields(scenes[0])
+    per_frame = frame_bytes(job.resolution, len(names))
+    with ExitStack() as stack:
+        groups = [stack.enter_context(atomic_h5(path)).create_group(sim_name(spec.index))
+                  for spec, path in zip(specs, paths)]
+        datasets = [{name: create_frame_dataset(group, name, job.frames, job.resolution) for name in names}
+                    for group in groups]
+        for scene, group in zip(scenes, groups):
+            for name, mask in scene.masks().items():
+                group.create_dataset(name, data=mask)
         start = time.perf_counter()
-        per_frame = frame_bytes(job.resolution, len(names))
-        state = scene.initial_state()
-        for _ in range(job.warmup):  # start-up transient: simulated, not stored
-            state = scene.step(state)
-        for frame in range(job.frames):
-            if frame:
-                state = scene.step(state)
-            values = dict(zip(("velocity_x", "velocity_y"), velocity_faces(state["velocity"])))
-            if "density" in datasets:
-                values["density"] = cell_values(state["density"])
-            check_room(path, per_frame)
-            for name, array in values.items():
-                if not np.isfinite(array).all():
-                    raise FluidlossError(f"simulation {spec.index} (Re={spec.reynolds}, seed={spec.seed}) "
-                                         f"produced non-finite {name} at frame {frame}: reduce --dt")
-                datasets[name][frame] = array
-            progress(spec.index, frame + 1)
+        for frame, values in enumerate(STEPPERS[job.solver](scenes, job.frames, job.warmup)):
+            for spec, path, written, arrays in zip(specs, paths, datasets, values):
+                check_room(path, per_frame)
+                for name, array in arrays.items():
+                    if not np.isfinite(array).all():
+                        raise FluidlossError(f"simulation {spec.index} (Re={spec.reynolds}, seed={spec.seed}) "
+                                             f"produced non-finite {name} at frame {frame}: reduce --dt")
+                    written[name][frame] = array
+                progress(spec.index, frame + 1)
         elapsed = time.perf_counter() - start
-        group.attrs.update(
-            reynolds=np.nan if spec.reynolds is None else spec.reynolds,
-            seed=spec.seed,
-            parameters=json_attr(scene.parameters()),
-            wall_time_s=elapsed,
-            frames_per_second=(job.warmup + job.frames) / elapsed,
-        )
+        for spec, scene, group in zip(specs, scenes, groups):
+            group.attrs.update(
+                reynolds=np.nan if spec.reynolds is None else spec.reynolds,
+                seed=spec.seed,
+                parameters=json_attr(solver_parameters(job.solver, scene)),
+                wall_time_s=elapsed,
+                frames_per_second=(job.warmup + job.frames) / elapsed,
+                simulated_together=len(specs),
+            )
 
 
 def _parts_dir(out: Path) -> Path:
@@ -184,20 +189,32 @@ def _init_worker(progress_queue: "multiprocessing.Queue", threads: int, parent: 
     orphan_guard(parent)
 
 
-def _worker(job: GenerateJob, spec: SimulationSpec, path: Path) -> None:
-    exit_when_terminated(lambda: simulate_to_file(job, spec, path, lambda index, done: _progress_queue.put((index, done))))
+def _worker(job: GenerateJob, specs: Sequence[SimulationSpec], paths: Sequence[Path]) -> None:
+    exit_when_terminated(lambda: simulate_to_files(job, specs, paths,
+                                                   lambda index, done: _progress_queue.put((index, done))))
+
+
+def shares(job: GenerateJob, pending: Sequence[SimulationSpec], workers: int) -> list[list[SimulationSpec]]:
+    """The simulations each unit of work runs together: PhiFlow one at a time (a worker's step costs the same per
+    simulation whatever the batch), native all of a worker's share in one batch (dealt round-robin, so shares
+    differ by at most one)."""
+    if job.solver == "phiflow":
+        return [[spec] for spec in pending]
+    count = min(workers, len(pending))
+    return [list(pending[i::count]) for i in range(count)]
 
 
 def run_simulations(job: GenerateJob, pending: Sequence[SimulationSpec], parts: Path, workers: int, progress: Progress) -> None:
-    """Run the pending simulations, `workers` at a time; one thread each, so workers share the cores. Workers are
-    forked from this process, so they start with PhiFlow and torch already imported (spawned ones re-import them
-    and reached only 1.6x on two cores instead of 2.0x)."""
-    if workers == 1 or len(pending) == 1:
+    """Run the pending simulations, `workers` processes at a time; one thread each, so workers share the cores.
+    Workers are forked from this process, so they start with PhiFlow and torch already imported (spawned ones
+    re-import them and reached only 1.6x on two cores instead of 2.0x)."""
+    units = shares(job, pending, workers)
+    if workers == 1 or len(units) == 1:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            for spec in pending:
-                simulate_to_file(job, spec, _part_path(parts, spec), progress)
+            for specs in units:
+                simulate_to_files(job, specs, [_part_path(parts, spec) for spec in specs], progress)
         finally:
             torch.set_num_threads(threads)
         return
@@ -205,7 +222,7 @@ def run_simulations(job: GenerateJob, pending: Sequence[SimulationSpec], parts: 
     progress_queue = context.Queue()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                              initargs=(progress_queue, 1, os.getpid())) as pool:
-        futures = [pool.submit(_worker, job, spec, _part_path(parts, spec)) for spec in pending]
+        futures = [pool.submit(_worker, job, specs, [_part_path(parts, spec) for spec in specs]) for specs in units]
         try:
             while True:
                 done, running = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
@@ -233,10 +250,10 @@ def assemble(job: GenerateJob, out: Path) -> None:
     """Merge the finished part files into the dataset file and remove the parts."""
     parts = _parts_dir(out)
     scene = scene_class(job.scene)(job.resolution, job.dt, job.simulations[0].reynolds, job.simulations[0].seed)
-    fields = ["velocity_x", "velocity_y", *(["density"] if "density" in scene.fields else [])]
     with atomic_h5(out) as handle:
-        handle.attrs.update(dataset_attributes(scene, job.frames, len(job.simulations), fields, provenance()),
-                            warmup=job.warmup)
+        handle.attrs.update(dataset_attributes(scene, job.frames, len(job.simulations), stored_fields(scene),
+                                               {**provenance(), "solver": job.solver}),
+                            warmup=job.warmup, solver=job.solver)
         for spec in job.simulations:
             check_room(out, _part_path(parts, spec).stat().st_size)
             with h5py.File(_part_path(parts, spec), "r") as part:
