@@ -35,27 +35,38 @@ CASES = [("karman", Resolution(64, 32), 400), ("karman", Resolution(128, 64), 20
 
 
 def bare_karman(res: Resolution, frames: int) -> list[np.ndarray]:
-    """Karman as a PhiFlow demo would write it: same domain, inflow, cylinder, viscosity, solver."""
+    """Karman as a PhiFlow demo would write it: same domain, inflow faces, marker, cylinder, viscosity, solver."""
     grid = dict(x=res.width, y=res.height, bounds=Box(x=100, y=200))
     math.seed(0)
-    velocity = StaggeredGrid(vec(x=0, y=1), extrapolation.BOUNDARY, **grid)
+    held = np.zeros((res.height + 1, res.width))
+    held[:2], held[:, [0, -1]] = 1, 1  # Um et al.'s inflow faces
+    poke = np.zeros((res.height, res.width + 1))
+    poke[res.height // 2 + 10:res.height // 2 + 20, res.width // 2 - 2:res.width // 2 + 2] = 1
+    faces = StaggeredGrid(0, extrapolation.BOUNDARY, **grid)
+    mask = faces.with_values(math.stack([math.tensor(0 * poke, math.spatial("y,x")), math.tensor(held, math.spatial("y,x"))], math.dual(vector="x,y")))
+    velocity = StaggeredGrid(vec(x=0, y=1), extrapolation.BOUNDARY, **grid) + faces.with_values(
+        math.stack([math.tensor(poke, math.spatial("y,x")), math.tensor(0 * held, math.spatial("y,x"))], math.dual(vector="x,y")))
     velocity += 0.05 * StaggeredGrid(Noise(scale=20, smoothness=1.0), extrapolation.BOUNDARY, **grid)
     pressure = CenteredGrid(0, extrapolation.ZERO, **grid)
+    density = CenteredGrid(0, extrapolation.ZERO, **grid)
+    marker = CenteredGrid(Box(x=(25, 75), y=(5, 10)), extrapolation.ZERO, **grid)
     cylinder = Obstacle(Sphere(x=50, y=50, radius=10))
-    inflow = StaggeredGrid(Box(x=(25, 75), y=(0, 5)), extrapolation.BOUNDARY, **grid)
 
     @jit_compile
-    def step(v, p):
+    def step(v, d, p):
         v = diffuse.explicit(v, 32**2 / 1e5, 1.0)
+        v = v * (1 - mask) + mask * vec(x=0, y=1)
+        d = advect.semi_lagrangian(d + marker, v, 1.0)
         v = advect.semi_lagrangian(v, v, 1.0)
-        v = v * (1 - inflow) + inflow * vec(x=0, y=1)
-        return fluid.make_incompressible(v, cylinder, Solve("CG", 1e-5, 1e-4, max_iterations=2000, x0=p))
+        v, p = fluid.make_incompressible(v, cylinder, Solve("CG", 1e-5, 1e-4, max_iterations=2000, x0=p))
+        return v, d, p
 
     out = []
     for frame in range(frames):
         if frame:
-            velocity, pressure = step(velocity, pressure)
+            velocity, density, pressure = step(velocity, density, pressure)
         out.append(velocity.staggered_tensor().numpy("vector,y,x"))
+        out.append(density.values.numpy("y,x"))
     return out
 
 
@@ -93,7 +104,7 @@ def timed(function, *args) -> float:
 
 def run_generate(scene: str, res: Resolution, frames: int, workers: int = 1, reynolds=None) -> None:
     reynolds = reynolds or ([1e5] if scene == "karman" else None)
-    job = plan_job(scene, res, frames, None, reynolds, [0])
+    job = plan_job(scene, res, frames, None, reynolds, [0], warmup=0)
     with tempfile.TemporaryDirectory() as folder:
         generate(job, Path(folder) / "out.h5", workers=workers)
 

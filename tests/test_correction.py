@@ -8,7 +8,7 @@ from torch import nn
 
 from fluidloss_cli.engine.correction import CorrectedSolver, correction_channels
 from fluidloss_cli.engine.data.windows import FrameWindows
-from fluidloss_cli.engine.faces import face_tensors, staggered_from_faces
+from fluidloss_cli.engine.faces import centered_from_cells, face_tensors, staggered_from_faces
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes import scene_class
 
@@ -35,16 +35,17 @@ def test_one_batched_step_equals_separate_simulations(karman_files):
     _, coarse = karman_files
     windows = FrameWindows(coarse, window=2)
     items = [windows[windows.index.index((sim, 30))] for sim in windows.reynolds]
-    frame = {n: torch.stack([item[n][0] for item in items]) for n in ("velocity_x", "velocity_y")}
+    solver = CorrectedSolver("karman", Resolution(64, 32), 1.0, CPU)
+    frame = {n: torch.stack([item[n][0] for item in items]) for n in solver.fields}
     reynolds = torch.stack([item["reynolds"] for item in items])
     assert reynolds[0] != reynolds[1]
-    solver = CorrectedSolver("karman", Resolution(64, 32), 1.0, CPU)
     batched = solver.frame(solver.step(solver.state(frame), reynolds))
     for i, re in enumerate(reynolds.tolist()):  # the scene itself, as `generate` steps it, one Reynolds number
         scene = scene_class("karman")(Resolution(64, 32), 1.0, re, 0)
         start = scene.initial_state()
         start["velocity"] = staggered_from_faces(frame["velocity_x"][i:i + 1], frame["velocity_y"][i:i + 1],
                                                  start["velocity"])
+        start["density"] = centered_from_cells(frame["density"][i:i + 1], start["density"])
         alone = face_tensors(scene.physics_step(start)["velocity"])
         for name, values in zip(frame, alone):
             torch.testing.assert_close(batched[name][i], values[0], atol=2e-5, rtol=0)
@@ -52,14 +53,16 @@ def test_one_batched_step_equals_separate_simulations(karman_files):
 
 
 def test_network_input_channels():
-    """Karman: velocity x/y, obstacle and inflow masks, Re; buoyancy: velocity, density and masks."""
+    """Karman: velocity x/y, obstacle and inflow masks, Re (not the passive marker); buoyancy: velocity, density and
+    masks."""
     assert correction_channels("karman") == (5, 2) and correction_channels("buoyancy") == (5, 2)
     solver = CorrectedSolver("karman", Resolution(32, 16), 1.0, CPU)
-    frame = {"velocity_x": torch.zeros(3, 32, 17), "velocity_y": torch.zeros(3, 33, 16)}
+    frame = {"velocity_x": torch.zeros(3, 32, 17), "velocity_y": torch.zeros(3, 33, 16),
+             "density": torch.zeros(3, 32, 16)}
     inputs = solver.network_input(frame, torch.tensor([1e5, 2e5, 4e5]))
     assert inputs.shape == (3, 5, 33, 17)
     np.testing.assert_allclose(inputs[:, 4, 0, 0].numpy(), [0.1, 0.2, 0.4], rtol=1e-6)
-    assert inputs[0, 2].sum() > 0 and inputs[0, 3].sum() > 0  # the cylinder and the inflow are there
+    assert inputs[0, 2].sum() > 0 and inputs[0, 3].sum() > 0  # the cylinder and the marker source are there
 
 
 @pytest.mark.parametrize("scene, res, dt, re", [("karman", (32, 16), 1.0, [1.23e5, 4.56e5]),

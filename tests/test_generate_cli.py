@@ -78,7 +78,7 @@ def test_existing_output_needs_overwrite(tmp_path):
 def test_config_file_sets_options_and_flags_override(tmp_path):
     config = tmp_path / "gen.toml"
     config.write_text('res = "32x16"\nre = [1e5, 3e5]\nframes = 5\nout = "%s"\n' % (tmp_path / "c.h5").as_posix())
-    run_cli("generate", "karman", "--config", config, "--frames", "3")
+    run_cli("generate", "karman", "--config", config, "--warmup", "0", "--frames", "3")
     with h5py.File(tmp_path / "c.h5") as f:
         assert list(f.attrs["resolution"]) == [32, 16] and f.attrs["frames"] == 3
         assert [f[s].attrs["reynolds"] for s in sorted(f)] == [1e5, 3e5]
@@ -90,7 +90,7 @@ def test_config_file_sets_options_and_flags_override(tmp_path):
 def test_workers_give_bit_identical_data_to_one_process(tmp_path):
     """Through the real `fluidloss` entry point (which pins the hash seed), in separate processes."""
     one, two = tmp_path / "one.h5", tmp_path / "two.h5"
-    common = ["generate", "karman", "--res", "32x16", "--re", "1e4", "1e7", "--frames", "12"]
+    common = ["generate", "karman", "--res", "32x16", "--re", "1e4", "1e7", "--warmup", "0", "--frames", "12"]
     for out, workers in ((one, "1"), (two, "2")):
         env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
         subprocess.run([sys.executable, "-m", "fluidloss_cli", *common, "--out", str(out), "--workers", workers],

@@ -36,9 +36,9 @@ def data(tmp_path_factory) -> SimpleNamespace:
     """karman 32x16 (Re 1e5, 2e5; 12 frames each), its 16x8 downsampling, and 16x8 frames of other simulations."""
     folder = tmp_path_factory.mktemp("train_data")
     fine, coarse, other = folder / "k.h5", folder / "k16.h5", folder / "other16.h5"
-    run_cli("generate", "karman", "--res", "32x16", "--re", "1e5", "2e5", "--frames", "12", "--out", fine)
+    run_cli("generate", "karman", "--res", "32x16", "--re", "1e5", "2e5", "--warmup", "0", "--frames", "12", "--out", fine)
     run_cli("downsample", fine, "--res", "16x8", "--out", coarse)
-    run_cli("generate", "karman", "--res", "16x8", "--re", "3e5", "4e5", "--frames", "3", "--out", other)
+    run_cli("generate", "karman", "--res", "16x8", "--re", "3e5", "4e5", "--warmup", "0", "--frames", "3", "--out", other)
     return SimpleNamespace(fine=fine, coarse=coarse, other=other)
 
 

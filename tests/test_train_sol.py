@@ -33,7 +33,7 @@ def test_sol_on_karman_beats_the_plain_coarse_solver(karman_files, tmp_path):
     checkpoint = load_checkpoint(out / "best.pt")
     assert checkpoint["task"] == "sol" and checkpoint["loss"] == "mse"
     assert checkpoint["task_info"].items() >= {"scene": "karman", "resolution": [64, 32], "dt": 1.0, "unroll": 2}.items()
-    assert checkpoint["model"]["config"]["in_channels"] == 5
+    assert checkpoint["model"]["config"]["in_channels"] == 5  # velocity x/y, two masks, Re; not the passive marker
     setup = TASKS["sol"](data=coarse, unroll=2, val_split=0.2, seed=3)
     trained, plain = val_loss(setup, build_model(checkpoint)), val_loss(setup, no_correction)
     assert trained < 0.9 * plain, f"SOL {trained:.3g} vs uncorrected {plain:.3g}"

@@ -17,6 +17,7 @@ def generate(
     seed: list[int] = typer.Option([0], "--seed", help="Seeds that perturb the initial state; one simulation per Re and seed."),
     frames: int = typer.Option(None, "--frames", help="Frames per simulation, the initial state included (default: the scene's)."),
     dt: float = typer.Option(None, "--dt", help="Time step (default: the scene's)."),
+    warmup: int = typer.Option(None, "--warmup", help="Frames simulated before the first stored one, to skip the start-up transient (default: the scene's, see docs/dataset.md)."),
     out: Path = typer.Option(..., "--out", help="Output dataset, FILE.h5.", dir_okay=False),
     workers: int = typer.Option(1, "--workers", help="Simulations run in parallel processes."),
     resume: bool = typer.Option(False, "--resume", help="Complete an interrupted run, keeping its finished simulations."),
@@ -35,7 +36,7 @@ def generate(
     if re is None and cls.reynolds_range is not None:
         re = [k * 1e5 for k in range(1, 9)]
     job = plan_job(scene, resolution or parse_resolution(cls.default_resolution),
-                   cls.default_frames if frames is None else frames, dt, re, seed)
+                   cls.default_frames if frames is None else frames, dt, re, seed, warmup)
     with progress_bar() as bar:
         total = bar.add_task("all simulations", total=job.frames * len(job.simulations), unit="frames")
         tasks: dict[int, int] = {}

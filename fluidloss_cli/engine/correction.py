@@ -1,8 +1,8 @@
 """Solver-in-the-loop (Um et al. 2020): a scene's coarse PhiFlow solver advancing a batch of dataset frames, with a
 learned velocity correction added after every solver step.
 
-The correction network sees the coarse velocity (stacked on the face grid), density where the scene has it, the
-obstacle and inflow masks, and the Reynolds number as Re / RE_SCALE where the scene has one. Everything stays
+The correction network sees the coarse velocity (stacked on the face grid), density where the scene has one that is
+not passive (buoyancy's smoke; not karman's marker, as in Um et al.), the obstacle and inflow masks, and the Reynolds number as Re / RE_SCALE where the scene has one. Everything stays
 differentiable, so a training loss on the corrected states reaches the network through the solver.
 """
 
@@ -27,9 +27,10 @@ RE_SCALE = 1e6
 """The network's Reynolds channel is Re / RE_SCALE: the study's 1e5..8e5 becomes 0.1..0.8."""
 
 def correction_channels(scene: str) -> tuple[int, int]:
-    """(input, output) channels of a scene's correction network: velocity x/y, density?, two masks, Re?; out: x/y."""
+    """(input, output) channels of a scene's correction network: velocity x/y, active density?, two masks, Re?; out:
+    x/y."""
     cls = scene_class(scene)
-    return 2 + ("density" in cls.fields) + 2 + (cls.reynolds_range is not None), 2
+    return 2 + ("density" in cls.fields and "density" not in cls.passive_fields) + 2 + (cls.reynolds_range is not None), 2
 
 
 class CorrectedSolver:
@@ -43,6 +44,8 @@ class CorrectedSolver:
         self.resolution, self.device = resolution, device
         self.template = self.scene.initial_state()  # grids and boundary conditions; pressure starts from it
         self.fields = ["velocity_x", "velocity_y", *(["density"] if "density" in self.template else [])]
+        self.compared = [name for name in self.fields if name not in cls.passive_fields]
+        """The fields the network sees and SOL training scores: all but the scene's passive ones."""
         masks = self.scene.masks()
         self.masks = pad_cells(torch.stack([torch.from_numpy(masks[n]) for n in ("obstacle_mask", "inflow_mask")]))
         self.masks = self.masks.to(device)
@@ -70,7 +73,7 @@ class CorrectedSolver:
 
     def network_input(self, frame: Frame, reynolds: torch.Tensor) -> torch.Tensor:
         """[B, C, H+1, W+1]: velocity on the face grid, density, masks and Re, as `correction_channels` counts."""
-        parts = [to_grid(frame)]
+        parts = [to_grid({name: frame[name] for name in self.compared})]
         batch = parts[0].shape[0]
         parts.append(self.masks.expand(batch, -1, -1, -1))
         if self.uses_reynolds:

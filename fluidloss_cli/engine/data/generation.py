@@ -61,6 +61,7 @@ class GenerateJob:
     frames: int
     dt: float
     simulations: tuple[SimulationSpec, ...] = field(default_factory=tuple)
+    warmup: int = 0  # frames simulated before the first stored one, not stored
 
     def describe(self) -> dict:
         """The job as plain JSON data (lists, not tuples), comparable with a stored plan.json."""
@@ -68,11 +69,15 @@ class GenerateJob:
 
 
 def plan_job(scene: str, resolution: Resolution, frames: int, dt: float | None,
-             reynolds: Sequence[float] | None, seeds: Sequence[int]) -> GenerateJob:
-    """Validate the options and list the simulations: every Reynolds number with every seed."""
+             reynolds: Sequence[float] | None, seeds: Sequence[int], warmup: int | None = None) -> GenerateJob:
+    """Validate the options and list the simulations: every Reynolds number with every seed; `warmup` frames (default:
+    the scene's) are simulated before the first stored frame."""
     cls = scene_class(scene)
     if frames < 2:
         raise FluidlossError(f"--frames must be at least 2, got {frames}")
+    warmup = cls.default_warmup if warmup is None else warmup
+    if warmup < 0:
+        raise FluidlossError(f"--warmup must be 0 or more, got {warmup}")
     dt = cls.default_dt if dt is None else dt
     reynolds_values: list[float | None] = list(reynolds) if reynolds else [None]
     if len(set(seeds)) != len(seeds) or len(set(reynolds_values)) != len(reynolds_values):
@@ -81,7 +86,7 @@ def plan_job(scene: str, resolution: Resolution, frames: int, dt: float | None,
     check_size(scene, resolution, len(cls.fields) + 1, frames, len(specs), cls.matrix_pressure)
     for spec in specs:  # fail on a bad Reynolds number or dt before any work starts
         cls(resolution, dt, spec.reynolds, spec.seed)
-    return GenerateJob(scene, resolution, frames, dt, specs)
+    return GenerateJob(scene, resolution, frames, dt, specs, warmup)
 
 
 def simulate_to_file(job: GenerateJob, spec: SimulationSpec, path: Path, progress: Progress) -> None:
@@ -96,6 +101,8 @@ def simulate_to_file(job: GenerateJob, spec: SimulationSpec, path: Path, progres
         start = time.perf_counter()
         per_frame = frame_bytes(job.resolution, len(names))
         state = scene.initial_state()
+        for _ in range(job.warmup):  # start-up transient: simulated, not stored
+            state = scene.step(state)
         for frame in range(job.frames):
             if frame:
                 state = scene.step(state)
@@ -115,7 +122,7 @@ def simulate_to_file(job: GenerateJob, spec: SimulationSpec, path: Path, progres
             seed=spec.seed,
             parameters=json_attr(scene.parameters()),
             wall_time_s=elapsed,
-            frames_per_second=job.frames / elapsed,
+            frames_per_second=(job.warmup + job.frames) / elapsed,
         )
 
 
@@ -225,7 +232,8 @@ def assemble(job: GenerateJob, out: Path) -> None:
     scene = scene_class(job.scene)(job.resolution, job.dt, job.simulations[0].reynolds, job.simulations[0].seed)
     fields = ["velocity_x", "velocity_y", *(["density"] if "density" in scene.fields else [])]
     with atomic_h5(out) as handle:
-        handle.attrs.update(dataset_attributes(scene, job.frames, len(job.simulations), fields, provenance()))
+        handle.attrs.update(dataset_attributes(scene, job.frames, len(job.simulations), fields, provenance()),
+                            warmup=job.warmup)
         for spec in job.simulations:
             check_room(out, _part_path(parts, spec).stat().st_size)
             with h5py.File(_part_path(parts, spec), "r") as part:

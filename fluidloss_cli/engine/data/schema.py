@@ -19,7 +19,7 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
 
 FORMAT = "fluidloss-dataset"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: karman follows Um et al. 2020 (inflow over the whole bottom, marker density stored)
 FRAME_FIELDS = ("velocity_x", "velocity_y", "density")
 MASKS = ("obstacle_mask", "inflow_mask")
 COMPRESSION = dict(compression="lzf", shuffle=True, fletcher32=True)
@@ -99,7 +99,8 @@ def check_layout(handle: h5py.File, path: Path) -> None:
         raise FluidlossError(f"{path}: not a fluidloss dataset (no format={FORMAT!r} attribute)")
     version = int(handle.attrs.get("format_version", -1))
     if version != FORMAT_VERSION:
-        raise FluidlossError(f"{path}: dataset format version {version}, this fluidloss reads {FORMAT_VERSION}")
+        raise FluidlossError(f"{path}: dataset format version {version}, this fluidloss reads {FORMAT_VERSION}: "
+                             "regenerate it with this version's `fluidloss generate` (and `downsample`)")
     missing = [name for name in REQUIRED_ATTRIBUTES if name not in handle.attrs]
     if missing:
         raise FluidlossError(f"{path}: damaged or foreign dataset, the attribute(s) {', '.join(missing)} are missing")

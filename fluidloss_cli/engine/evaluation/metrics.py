@@ -18,6 +18,8 @@ from fluidloss_cli.engine.evaluation.physics import (
     Spacing,
     fluid_cells,
     kinetic_energy,
+    mass,
+    mass_error,
     rms_divergence,
     spectrum_error,
     vorticity_correlation,
@@ -68,11 +70,27 @@ def vorticity_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
     return vorticity_correlation(velocity(pred), velocity(ref), geometry.spacing)
 
 
+def mass_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
+    """Total density x cell area of the prediction [B]; NaN for frames without density."""
+    if "density" not in pred:
+        return torch.full_like(pred["velocity_x"][:, 0, 0], float("nan"))
+    return mass(pred["density"], geometry.spacing)
+
+
+def mass_error_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
+    """Relative difference of the prediction's mass from the reference's [B]; NaN for frames without density."""
+    if "density" not in pred:
+        return torch.full_like(pred["velocity_x"][:, 0, 0], float("nan"))
+    return mass_error(pred["density"], ref["density"], geometry.spacing)
+
+
 MEASURES: dict[str, tuple[Compute, bool, str]] = {
     "divergence": (divergence_of, True, "RMS divergence of the velocity away from obstacles (0: incompressible)"),
     "energy": (energy_of, True, "mean kinetic energy 0.5|u|^2 per cell"),
     "spectrum": (spectrum_of, False, "mean |log10 E(k)/E_ref(k)| over the wavenumber shells (0: same spectrum)"),
     "vorticity": (vorticity_of, False, "Pearson correlation of the vorticity with the reference (1: same)"),
+    "mass": (mass_of, True, "total density x cell area (NaN without density)"),
+    "mass_error": (mass_error_of, False, "(mass - reference mass) / reference mass (0: same; NaN without density)"),
 }
 """Physical measure -> (compute, absolute, description); an absolute measure describes the prediction alone."""
 

@@ -1,5 +1,6 @@
 """Physical measures of staggered velocity fields, batched in torch: divergence, kinetic energy, the kinetic-energy
-spectrum and vorticity, and how a prediction's spectrum and vorticity compare with the reference.
+spectrum and vorticity, and how a prediction's spectrum and vorticity compare with the reference; and the mass of
+a density field, against the reference's or against what a scene's source injected.
 
 Conventions of the stored fields (docs/dataset.md): rows are y, columns x; vx [B, H, W+1] lies on the x-faces, vy
 [B, H+1, W] on the y-faces; `spacing` is (dy, dx) = domain_size / resolution. Velocity at cell centres is the mean
@@ -106,3 +107,23 @@ def vorticity_correlation(pred: tuple[torch.Tensor, torch.Tensor], ref: tuple[to
                           spacing: Spacing) -> torch.Tensor:
     """Pearson correlation of predicted and reference vorticity [B]: 1 when the vortices match up to a scale."""
     return pearson(vorticity(*pred, spacing), vorticity(*ref, spacing))
+
+
+def mass(density: torch.Tensor, spacing: Spacing) -> torch.Tensor:
+    """Total density times cell area [B] of cell-centred densities [B, H, W]."""
+    dy, dx = spacing
+    return density.double().sum(dim=(-2, -1)) * (dy * dx)
+
+
+def mass_error(pred: torch.Tensor, ref: torch.Tensor, spacing: Spacing) -> torch.Tensor:
+    """(mass of the prediction - mass of the reference) / mass of the reference [B]: 0 when they hold as much."""
+    return mass(pred, spacing) / mass(ref, spacing) - 1
+
+
+def mass_balance(density: torch.Tensor, source: torch.Tensor, rate: float, dt: float, steps: int,
+                 spacing: Spacing) -> torch.Tensor:
+    """(mass - injected) / injected [B] after `steps` steps of a simulation that started empty and adds `rate` x dt
+    density per step in the cells of the `source` mask [H, W]: 0 for a scheme that conserves mass (and loses none
+    through open boundaries)."""
+    injected = mass(source[None], spacing) * rate * dt * steps
+    return mass(density, spacing) / injected - 1

@@ -27,7 +27,9 @@ class Buoyancy(Scene):
     default_dt = 0.1
     default_frames = 250
     matrix_pressure = False  # exact cosine-transform solve (engine/pressure.py)
+    default_warmup = 0  # the plume's rise from rest is the scene
     fields = ("velocity", "density")
+    passive_fields = ()  # the smoke drives the flow: a correction sees it and is scored on it
 
     source = Box(x=(50, 150), y=(0, 5))
 

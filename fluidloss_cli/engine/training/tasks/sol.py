@@ -44,8 +44,8 @@ class UnrolledLoss:
             state = solver.step(state, batch["reynolds"], model)
             with record_function("sol.loss"):
                 predicted = solver.frame(state)
-                total = total + field_loss(loss, [predicted[n] for n in solver.fields],
-                                           [batch[n][:, step] for n in solver.fields])
+                total = total + field_loss(loss, [predicted[n] for n in solver.compared],
+                                           [batch[n][:, step] for n in solver.compared])
         return total
 
 
