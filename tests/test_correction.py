@@ -115,3 +115,25 @@ def test_compiled_rollout_refuses_a_model_in_training():
 
     with pytest.raises(ValueError, match="frozen model"):
         solver.rollout(start, torch.tensor([1e5]), 1, SolNet(*correction_channels("karman"), width=4))
+
+
+def test_both_solvers_apply_the_same_correction():
+    """The native solver's states are the frames themselves; the network sees the same input and its correction lands
+    on the same faces as through PhiFlow's grids, and its step is native_step's."""
+    from fluidloss_cli.engine.models.sol_net import SolNet
+    from fluidloss_cli.engine.native import native_step
+
+    torch.manual_seed(0)
+    model = SolNet(*correction_channels("karman"), width=4)
+    nn.init.normal_(model.head.weight, std=1e-2)
+    solvers = {kind: CorrectedSolver("karman", Resolution(32, 16), 1.0, CPU, kind) for kind in ("native", "phiflow")}
+    frame = {k: torch.randn(2, *shape) for k, shape in (("velocity_x", (32, 17)), ("velocity_y", (33, 16)),
+                                                          ("density", (32, 16)))}
+    reynolds = torch.tensor([1e5, 3e5])
+    corrected = {kind: s.frame(s.correct(s.state(frame), reynolds, model)) for kind, s in solvers.items()}
+    for name in frame:
+        assert torch.equal(corrected["native"][name], corrected["phiflow"][name]), name
+    assert not torch.equal(corrected["native"]["velocity_x"], frame["velocity_x"])
+    stepped = solvers["native"].step(solvers["native"].state(frame), reynolds)
+    direct = native_step("karman", Resolution(32, 16), 1.0)(frame, reynolds)
+    assert all(torch.equal(stepped[k], direct[k]) for k in direct)
