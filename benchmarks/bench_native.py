@@ -17,7 +17,7 @@ import torch
 from bench_simulate import interleaved
 
 from fluidloss_cli.engine.correction import CorrectedSolver
-from fluidloss_cli.engine.faces import cell_tensor
+from fluidloss_cli.engine.phiflow_grids import cell_tensor
 from fluidloss_cli.engine.native import native_step
 from fluidloss_cli.engine.native.pressure import conjugate_gradient
 from fluidloss_cli.engine.resolution import Resolution

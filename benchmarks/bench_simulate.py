@@ -18,8 +18,8 @@ import torch
 
 from fluidloss_cli.engine import phiflow_patch
 from fluidloss_cli.engine.correction import CorrectedSolver, correction_channels
-from fluidloss_cli.engine.faces import staggered_from_faces
 from fluidloss_cli.engine.models.sol_net import SolNet
+from fluidloss_cli.engine.phiflow_grids import staggered_from_faces
 from fluidloss_cli.engine.resolution import Resolution
 
 SETUPS = [("karman", Resolution(64, 32), 1.0), ("karman", Resolution(128, 64), 1.0),

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
+from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
 from fluidloss_cli.engine.correction import CorrectedSolver
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.device import resolve_device
 from fluidloss_cli.engine.resolution import Resolution
-from fluidloss_cli.engine.training.checkpoint import build_model, load_checkpoint
 
 
 def fluidloss(*args: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from fluidloss_cli.engine.training.checkpoint import build_model, load_checkpoint
+from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
 from fluidloss_cli.engine.training.data import PairedFrames
 from fluidloss_cli.engine.training.frames import frame_fields
 from fluidloss_cli.engine.upsample import super_resolve, upsample_frame

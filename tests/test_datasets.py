@@ -49,6 +49,7 @@ def test_karman_flow_is_divergence_free_outside_the_cylinder(karman_files):
         assert np.abs(sim["velocity_y"][-1]).max() > 0.5  # the channel actually flows
 
 
+@pytest.mark.slow
 def test_buoyancy_256_is_divergence_free_and_walls_are_closed(buoyancy_files):
     fine, _ = buoyancy_files
     with h5py.File(fine) as f:
@@ -76,6 +77,7 @@ def test_downsampling_conserves_flux_exactly(which, request):
                 assert c[name]["density"][-1].sum() * fy * fx == pytest.approx(f[name]["density"][-1].sum(), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_buoyancy_divergence_free_after_downsampling(buoyancy_files):
     _, coarse = buoyancy_files
     with h5py.File(coarse) as c:
@@ -84,6 +86,7 @@ def test_buoyancy_divergence_free_after_downsampling(buoyancy_files):
         assert np.abs(div).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_buoyancy_plume_rises(tmp_path):
     out = tmp_path / "plume.h5"
     run_cli("generate", "buoyancy", "--res", "64x64", "--frames", "250", "--out", out)

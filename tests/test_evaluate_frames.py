@@ -18,10 +18,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> SimpleNamespace:
-    """karman 32x16 (Re 1e5, 2e5; 7 frames) and its 16x8 downsampling; a 2x SR and an AE run, one epoch each."""
+    """karman 32x16 (Re 1e5, 2e5; 7 frames, no warm-up) and its 16x8 downsampling; a 2x SR and an AE run, one epoch each."""
     folder = tmp_path_factory.mktemp("frames")
     d = SimpleNamespace(fine=folder / "k32.h5", coarse=folder / "k16.h5", out=folder / "eval")
-    run_cli("generate", "karman", "--res", "32x16", "--re", "1e5", "2e5", "--frames", "7", "--out", d.fine)
+    run_cli("generate", "karman", "--res", "32x16", "--re", "1e5", "2e5", "--frames", "7", "--warmup", "0", "--out", d.fine)
     run_cli("downsample", d.fine, "--res", "16x8", "--out", d.coarse)
     small = ["--epochs", "1", "--batch-size", "4", "--width", "8", "--device", "cpu"]
     run_cli("train", "sr", "--coarse", d.coarse, "--fine", d.fine, "--blocks", "1", "--out", folder / "sr2", *small)
@@ -36,7 +36,7 @@ def data(tmp_path_factory) -> SimpleNamespace:
 
 def frames(path, sim: str, index: list[int]) -> dict[str, torch.Tensor]:
     with h5py.File(path) as handle:
-        return {name: torch.from_numpy(handle[sim][name][index]).double() for name in ("velocity_x", "velocity_y")}
+        return {name: torch.from_numpy(handle[sim][name][index]).double() for name in ("velocity_x", "velocity_y", "density")}
 
 
 def test_bicubic_row_is_the_mse_of_bicubic_upsampling_per_frame(data):

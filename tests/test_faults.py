@@ -23,7 +23,8 @@ import pytest
 import torch
 
 from conftest import assert_one_line_error, run_cli
-from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig, load_checkpoint
+from fluidloss_cli.engine.checkpoints import load_checkpoint
+from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig
 from weight_fixtures import shared_file
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -113,6 +114,7 @@ def copy(source: Path, folder: Path, name: str) -> Path:
 
 # --- interruption and concurrency ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_kill_9_mid_write_keeps_finished_parts_refuses_concurrent_writers_and_resumes_identically(data, tmp_path):
     out, parts = tmp_path / "r.h5", tmp_path / "r.h5.parts"
     args = [*KARMAN, "--re", "1e5", "2e5", "3e5", "--frames", "30", "--out", out]
@@ -139,6 +141,7 @@ def test_kill_9_mid_write_keeps_finished_parts_refuses_concurrent_writers_and_re
     same_data(out, reference)
 
 
+@pytest.mark.slow
 def test_workers_exit_when_generate_is_killed(tmp_path):
     parts = tmp_path / "w.h5.parts"
     process = start(*KARMAN, "--re", "1e5", "2e5", "--frames", "5000", "--workers", "2", "--out", tmp_path / "w.h5")
@@ -151,6 +154,7 @@ def test_workers_exit_when_generate_is_killed(tmp_path):
     wait_until(lambda: not list(parts.glob("*.tmp")), "the workers to remove their temporaries")
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_workers_at_once(tmp_path):
     """Long simulations (5000 frames): Ctrl-C must not wait for the running ones (test_generate_cli resumes)."""
     parts = tmp_path / "c.h5.parts"

@@ -102,6 +102,7 @@ def test_workers_give_bit_identical_data_to_one_process(tmp_path):
         assert np.abs(a["sim_0000"]["velocity_x"][-1] - a["sim_0001"]["velocity_x"][-1]).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_interrupted_generate_keeps_finished_simulations_and_resumes(tmp_path):
     out = tmp_path / "r.h5"
     # 300 frames: the two simulations after the first take seconds, so the interrupt lands while they run
@@ -111,6 +112,9 @@ def test_interrupted_generate_keeps_finished_simulations_and_resumes(tmp_path):
     deadline = time.monotonic() + 240
     while not (parts / "sim_0000.h5").exists() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
+    # the state to interrupt: a simulation finished, the run still going (not a moment on the clock)
+    assert (parts / "sim_0000.h5").exists() and process.poll() is None and not out.exists(), \
+        "the run ended (or never finished a simulation) before it could be interrupted"
     process.send_signal(signal.SIGINT)
     stderr = process.communicate(timeout=60)[1].decode()
     assert process.returncode != 0 and "Traceback" not in stderr and "--resume" in stderr

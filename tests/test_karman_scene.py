@@ -10,7 +10,7 @@ from fluidloss_cli.engine.data.generation import plan_job
 from fluidloss_cli.engine.data.schema import FORMAT, FORMAT_VERSION, open_dataset
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.evaluation.shedding import dominant_frequency, probe_signal, strouhal
-from fluidloss_cli.engine.faces import velocity_faces
+from fluidloss_cli.engine.phiflow_grids import velocity_faces
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes.karman import Karman
 

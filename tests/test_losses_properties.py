@@ -8,9 +8,9 @@ import pytest
 import torch
 from weight_fixtures import backbone_hub, shared_file  # noqa: F401  (pytest fixture)
 
-from fluidloss_cli.engine.faces import velocity_faces
 from fluidloss_cli.engine.fields import pad_to_min
 from fluidloss_cli.engine.losses import FieldLoss, build_loss, field_loss
+from fluidloss_cli.engine.phiflow_grids import velocity_faces
 
 NAMES = ["mse", "mae", "lsim", "vgg", "lpips-alex"]
 """LPIPS runs with its default AlexNet backbone here; the other backbones share its code and are loaded in

@@ -6,7 +6,7 @@ import torch
 from phi import math
 from phi.math import Solve
 
-from fluidloss_cli.engine.faces import cell_tensor, face_tensors
+from fluidloss_cli.engine.phiflow_grids import cell_tensor, face_tensors
 from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.native import PressureSolve, native_step
 from fluidloss_cli.engine.native.karman import KarmanStep

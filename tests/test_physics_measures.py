@@ -8,7 +8,8 @@ import pytest
 import torch
 from conftest import divergence as reference_divergence
 
-from fluidloss_cli.engine.evaluation.physics import (
+from fluidloss_cli.engine.phiflow_grids import cell_tensor
+from fluidloss_cli.engine.physics import (
     divergence,
     energy_spectrum,
     fluid_cells,
@@ -22,7 +23,6 @@ from fluidloss_cli.engine.evaluation.physics import (
     vorticity,
     vorticity_correlation,
 )
-from fluidloss_cli.engine.faces import cell_tensor
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes.buoyancy import INFLOW_RATE, Buoyancy
 

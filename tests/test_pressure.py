@@ -7,7 +7,7 @@ from phi import math
 from phi.geom import Box
 from phi.math import extrapolation, precision
 
-from fluidloss_cli.engine.faces import velocity_faces
+from fluidloss_cli.engine.phiflow_grids import velocity_faces
 from fluidloss_cli.engine.pressure import project_closed_box, solve_neumann_poisson
 
 

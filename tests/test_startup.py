@@ -64,3 +64,36 @@ def test_option_errors_come_before_the_heavy_imports(args, fragment, tmp_path):
     run = Run(*args, cwd=tmp_path)
     assert run.loaded == [], run.output
     assert_one_line_error(run, fragment)
+
+
+def test_help_texts_name_every_registry_entry():
+    """The commands spell the measure, quantity and scene names out (to stay light); they must match the registries."""
+    from fluidloss_cli.commands import evaluate, simulate
+    from fluidloss_cli.engine.metrics import MEASURES
+    from fluidloss_cli.engine.render import QUANTITIES
+
+    assert evaluate.MEASURE_NAMES.split(", ") == list(MEASURES)
+    assert simulate.QUANTITY_NAMES.split(", ") == list(QUANTITIES)
+    assert set(evaluate.DEFAULT_METRICS.split(",")) <= {*MEASURES, "mse", "mae", "lsim", "lpips", "vgg"}
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "sol", "--data", "missing.h5", "--out", "run"], "missing.h5: no such file"),
+    (["train", "sr", "--coarse", "c.h5", "--fine", "f.h5", "--out", "run"], "c.h5: no such file"),
+    (["evaluate", "rollout", "--data", "d.h5", "--out", "e"], "d.h5: no such file"),
+    (["evaluate", "frames", "--data", "d.h5", "--out", "e"], "d.h5: no such file"),
+    (["simulate", "karman", "--sol", "nope.pt", "--out", "x.h5"], "nope.pt: no such checkpoint"),
+    (["benchmark", "--data", "d.h5", "--coarse-res", "64x32"], "d.h5: no such file"),
+    (["downsample", "d.h5", "--res", "64x32", "--out", "x.h5"], "d.h5: no such file"),
+])
+def test_missing_inputs_are_refused_before_the_heavy_imports(args, fragment, tmp_path):
+    run = Run(*args, cwd=tmp_path)
+    assert run.loaded == [], run.output
+    assert_one_line_error(run, fragment)
+
+
+def test_a_foreign_input_file_is_refused_before_the_heavy_imports(tmp_path):
+    (tmp_path / "notes.h5").write_text("not HDF5")
+    run = Run("train", "ae", "--data", "notes.h5", "--out", "run", cwd=tmp_path)
+    assert run.loaded == [], run.output
+    assert_one_line_error(run, "notes.h5: not a readable HDF5 file")

@@ -103,6 +103,7 @@ def per_simulation(out: Path, task: str, scene: str, loss: str, metric: str) -> 
     return values
 
 
+@pytest.mark.slow
 def test_smoke_report_has_every_table_and_matches_the_cell_files(smoke):
     report = tables(smoke / "report.md")
     assert set(report) == {f"{task} · {scene}" for task in ("sol", "sr", "ae") for scene in ("karman", "buoyancy")}
@@ -133,6 +134,7 @@ def test_smoke_report_has_every_table_and_matches_the_cell_files(smoke):
     assert "cells/render/sol/karman/frames/frame_0004.png" in text and "| data/karman/train-fine | done |" in text
 
 
+@pytest.mark.slow
 def test_skipped_cells_are_recorded_not_failed(smoke):
     found = results(smoke)
     skipped = {cell for cell, r in found.items() if r["status"] == "skipped"}
@@ -153,6 +155,7 @@ def value_tables(out: Path) -> dict:
     return tables(out / "report.md")
 
 
+@pytest.mark.slow
 def test_kill_9_then_rerun_finishes_only_the_missing_cells(env, tmp_path):
     whole = tmp_path / "whole" / "study"
     whole.parent.mkdir()

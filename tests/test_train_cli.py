@@ -17,11 +17,12 @@ import torch
 from conftest import assert_one_line_error, run_cli
 from torch.utils.data import default_collate
 
+from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import build_loss
 from fluidloss_cli.engine.models import MODELS
 from fluidloss_cli.engine.models.autoencoder import Autoencoder
-from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig, build_model, load_checkpoint
+from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig
 from fluidloss_cli.engine.training.data import PairedFrames
 from fluidloss_cli.engine.training.tasks.sr import sr_loss
 
@@ -85,7 +86,7 @@ def test_sr_trains_and_checkpoints_everything(data, tmp_path):
 
     assert last["task"] == "sr" and last["loss"] == "mse" and last["task_info"]["factor"] == 2
     assert last["model"]["name"] == "sr"
-    assert last["model"]["config"] == dict(in_channels=2, out_channels=2, factor=2, width=8, blocks=1)
+    assert last["model"]["config"] == dict(in_channels=3, out_channels=3, factor=2, width=8, blocks=1)  # velocity x/y, marker
     assert last["training"] == dict(loss="mse", epochs=EPOCHS, batch_size=4, lr=1e-3, seed=0, amp="off",
                                     compile=False)
     config = json.loads((run / "config.json").read_text())
@@ -112,7 +113,7 @@ def test_ae_reports_compression_and_exports_encoder_and_decoder(data, tmp_path):
                           "--epochs", "2", "--batch-size", "4", "--device", "cpu"))
     with h5py.File(data.fine) as handle:
         values = sum(handle["sim_0000"][name].shape[1] * handle["sim_0000"][name].shape[2]
-                     for name in ("velocity_x", "velocity_y"))
+                     for name in ("velocity_x", "velocity_y", "density"))  # karman stores its marker
     latent = 4 * math.ceil(33 / 4) * math.ceil(17 / 4)  # the 33x17 face grid, halved twice
     assert f"compression ratio {values / latent:.2f}" in output
     assert "22 training and 2 validation frames" in output  # every frame of both simulations
@@ -123,7 +124,7 @@ def test_ae_reports_compression_and_exports_encoder_and_decoder(data, tmp_path):
     encoder, decoder = Autoencoder(**checkpoint["model"]["config"]), Autoencoder(**checkpoint["model"]["config"])
     encoder.encoder.load_state_dict(checkpoint["parts"]["encoder"])
     decoder.decoder.load_state_dict(checkpoint["parts"]["decoder"])
-    x = torch.randn(3, 2, 33, 17)
+    x = torch.randn(3, 3, 33, 17)  # velocity x/y and the marker on the face grid
     with torch.no_grad():
         latent_grid = encoder.encode(x)
         assert latent_grid.shape == (3, 4, 9, 5)
@@ -138,6 +139,7 @@ def test_same_seed_gives_bit_identical_weights(data, tmp_path):
     assert not torch.equal(weights(tmp_path / "a" / "last.pt")["stem.weight"], other["stem.weight"])
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(data, tmp_path):
     epochs = 40  # an epoch takes milliseconds: enough of them that the interrupt lands while the run goes on
     reference, run = tmp_path / "reference", tmp_path / "interrupted"
@@ -149,6 +151,9 @@ def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(data, tm
     deadline = time.monotonic() + 120
     while not (run / "last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
+    # the state to interrupt: an epoch checkpointed, the run still going (not a moment on the clock)
+    assert (run / "last.pt").exists() and process.poll() is None, \
+        "the run ended (or never checkpointed an epoch) before it could be interrupted"
     process.send_signal(signal.SIGINT)
     stderr = process.communicate(timeout=60)[1].decode()
     assert process.returncode == 130, stderr

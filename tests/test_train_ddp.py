@@ -8,13 +8,14 @@ import pytest
 import torch
 from conftest import run_cli
 
-from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig, load_checkpoint
+from fluidloss_cli.engine.checkpoints import load_checkpoint
+from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig
 
 TOLERANCE = 1e-5
 """Relative agreement of one and two processes: only the order of floating-point sums differs."""
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

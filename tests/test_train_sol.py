@@ -9,12 +9,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from conftest import assert_one_line_error, run_cli
+from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
 from fluidloss_cli.engine.correction import CorrectedSolver
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.losses import build_loss
+from fluidloss_cli.engine.pipeline import Pipeline
 from fluidloss_cli.engine.resolution import Resolution
-from fluidloss_cli.engine.rollout import Pipeline
-from fluidloss_cli.engine.training.checkpoint import build_model, load_checkpoint
 from fluidloss_cli.engine.training.tasks import TASKS
 
 pytestmark = pytest.mark.usefixtures("one_thread")

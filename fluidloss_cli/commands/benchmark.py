@@ -1,21 +1,18 @@
 """`fluidloss benchmark`: time fine, coarse, coarse+SOL and coarse+SOL+SR rollouts and score them against the fine."""
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, SolverOption, console
-from fluidloss_cli.engine.atomic import write_text
+from fluidloss_cli.commands.common import ConfigOption, DeviceOption, SolverOption, check_inputs, console
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.provenance import provenance
-from fluidloss_cli.engine.resolution import Resolution, parse_resolution
+from fluidloss_cli.engine.resolution import parse_resolution
 
 if TYPE_CHECKING:
-    from fluidloss_cli.engine.evaluation.metrics import Metric
-    from fluidloss_cli.engine.timing import VariantResult
+    from fluidloss_cli.engine.benchmark import VariantResult
+    from fluidloss_cli.engine.metrics import Metric
 
 
 def table(results: "list[VariantResult]", steps: int, metrics: "list[Metric]") -> Table:
@@ -53,15 +50,15 @@ def benchmark(
     if coarse_res is None and sol is None:
         raise FluidlossError("give --coarse-res HxW or a --sol checkpoint (whose resolution is used)")
     requested = parse_resolution(coarse_res) if coarse_res else None
+    check_inputs([data], [sol, sr])
     import torch
 
+    from fluidloss_cli.engine.benchmark import coarse_resolution, run_benchmark, write_report
     from fluidloss_cli.engine.device import resolve_device
-    from fluidloss_cli.engine.evaluation.metrics import build_metrics
-    from fluidloss_cli.engine.rollout import load_sol
-    from fluidloss_cli.engine.timing import run_benchmark
+    from fluidloss_cli.engine.metrics import build_metrics
 
     target = resolve_device(device)
-    coarse = requested or Resolution(*load_sol(sol, target)[1]["resolution"])
+    coarse = coarse_resolution(requested, sol)
     columns = build_metrics(metrics, torch.device("cpu"))  # the fine reference and the scoring stay on the CPU
     console.print(f"benchmark on {target}: {data} {sim} from frame {frame}, {steps} steps, {repeats} timed runs each",
                   highlight=False)
@@ -72,9 +69,5 @@ def benchmark(
     for metric, reason in missing.items():
         console.print(f"{metric} column {reason}", highlight=False)
     if out:
-        content = {"device": str(target), "data": str(data), "sim": sim, "frame": frame, "steps": steps,
-                   "provenance": provenance(),
-                   "variants": [{"name": r.name, "seconds_per_run": r.seconds, "ms_per_frame": r.per_frame_ms(steps),
-                                 "errors": r.errors} for r in results]}
-        write_text(out, json.dumps(content, indent=1))
+        write_report(out, results, target, data, sim, frame, steps)
         console.print(f"wrote [bold]{out}[/]", highlight=False)

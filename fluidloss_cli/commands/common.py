@@ -1,6 +1,7 @@
 """Options and helpers shared by every subcommand: `--config FILE`, `--device`, the console."""
 
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,22 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from fluidloss_cli.engine.errors import FluidlossError
+
 console = Console(stderr=True)
+
+
+def check_inputs(datasets: Iterable[Path | None] = (), checkpoints: Iterable[Path | None] = ()) -> None:
+    """Refuse a missing, foreign or damaged dataset, or a missing checkpoint, before a command loads torch and PhiFlow
+    (the engine checks them again when it reads them; this only makes the common mistakes answer at once)."""
+    from fluidloss_cli.engine.data.schema import open_dataset  # h5py: only for commands that read data
+
+    for path in datasets:
+        if path is not None:
+            open_dataset(path).close()
+    for path in checkpoints:
+        if path is not None and not Path(path).is_file():
+            raise FluidlossError(f"{path}: no such checkpoint")
 
 
 def _load_config(ctx: typer.Context, _param: typer.CallbackParam, value: Path | None) -> Path | None:

@@ -5,7 +5,6 @@ from pathlib import Path
 import typer
 
 from fluidloss_cli.commands.common import ConfigOption, console, progress_bar
-from fluidloss_cli.engine.data.downsample import check_downsample, downsample_dataset
 from fluidloss_cli.engine.resolution import parse_resolution
 
 
@@ -18,6 +17,8 @@ def downsample(
 ) -> None:
     """Average a fine dataset onto a coarser grid: face fluxes for velocity, cell areas for density."""
     resolution = parse_resolution(res)
+    from fluidloss_cli.engine.data.downsample import check_downsample, downsample_dataset  # h5py: not for --help
+
     check_downsample(source, resolution, out, overwrite)  # before the progress bar: a refusal is one line
     with progress_bar() as bar:
         task = bar.add_task("downsampling", total=None, unit="frames")

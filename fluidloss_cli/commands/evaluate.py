@@ -8,12 +8,12 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, SolverOption, console, progress_bar
+from fluidloss_cli.commands.common import ConfigOption, DeviceOption, SolverOption, check_inputs, console, progress_bar
 from fluidloss_cli.engine.errors import FluidlossError
 
 DEFAULT_METRICS = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity"
 SUMMARIES = ("mean", "final")
-MEASURE_NAMES = "divergence, energy, spectrum, vorticity"
+MEASURE_NAMES = "divergence, energy, spectrum, vorticity, mass, mass_error"
 
 app = typer.Typer(help="Evaluate checkpoints on test data (rollout: SOL; frames: SR and AE), or compare two frames or images (pair).",
                   no_args_is_help=True, rich_markup_mode=None)
@@ -68,6 +68,7 @@ def rollout(
     from the test frames; report every metric per checkpoint and step, mean ± std over the test simulations."""
     if summary not in SUMMARIES:
         raise FluidlossError(f"--summary must be one of {', '.join(SUMMARIES)}, got {summary!r}")
+    check_inputs([data, fine], [*(sol or []), *(sr or [])])
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.evaluation import report as reports
     from fluidloss_cli.engine.evaluation import rollouts
@@ -124,6 +125,7 @@ def frames(
 ) -> None:
     """Score SR outputs (against bicubic upsampling) and autoencoder reconstructions (with their compression ratio)
     on test frames: every metric, mean ± std over the frames and over the test simulations."""
+    check_inputs([data, fine], [*(sr or []), *(ae or [])])
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.evaluation import frames as frame_eval
 

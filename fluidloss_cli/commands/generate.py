@@ -30,13 +30,8 @@ def generate(
     check_output(out, overwrite)  # before the heavy imports and the progress bar: a refusal is the only line
     from fluidloss_cli.engine.data.generation import generate as generate_dataset
     from fluidloss_cli.engine.data.generation import plan_job
-    from fluidloss_cli.engine.scenes import scene_class
 
-    cls = scene_class(scene)
-    if re is None and cls.reynolds_range is not None:
-        re = [k * 1e5 for k in range(1, 9)]
-    job = plan_job(scene, resolution or parse_resolution(cls.default_resolution),
-                   cls.default_frames if frames is None else frames, dt, re, seed, warmup)
+    job = plan_job(scene, resolution, frames, dt, re, seed, warmup)
     with progress_bar() as bar:
         total = bar.add_task("all simulations", total=job.frames * len(job.simulations), unit="frames")
         tasks: dict[int, int] = {}

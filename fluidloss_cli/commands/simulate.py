@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, SolverOption, console, progress_bar
+from fluidloss_cli.commands.common import ConfigOption, DeviceOption, SolverOption, check_inputs, console, progress_bar
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.scenes import check_scene
@@ -45,6 +45,7 @@ def simulate(
     check_scene(scene)
     resolution = parse_resolution(res) if res else None
     reynolds, first_seed = one("--re", re), one("--seed", seed)
+    check_inputs([source, reference], [sol, sr])
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.simulate import Request
     from fluidloss_cli.engine.simulate import simulate as run_simulation

@@ -1,13 +1,11 @@
 """`fluidloss train sol|sr|ae`: train a model with any loss from the registry, with checkpoints and metrics per epoch."""
 
-import shlex
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, console, progress_bar
-from fluidloss_cli.engine.provenance import provenance
+from fluidloss_cli.commands.common import ConfigOption, DeviceOption, check_inputs, console, progress_bar
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER
 
 app = typer.Typer(help="Train a model on fluid data with any loss: Solver-in-the-Loop correction (sol), super-resolution (sr) or autoencoder (ae).",
@@ -36,12 +34,11 @@ def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume:
     run this same command in that many processes through torch's launcher instead (rank 0 prints)."""
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.training import TASKS, Step, Trainer, TrainConfig
-    from fluidloss_cli.engine.training.distributed import World, check_world, launched, relaunch
+    from fluidloss_cli.engine.training.distributed import World, launched, run_in_processes
 
     setup = TASKS[task](**task_options, seed=training["seed"])
     if nproc != 1 and not launched():
-        check_world(nproc, training["batch_size"], resolve_device(device))
-        raise typer.Exit(relaunch(nproc, shlex.split(provenance()["command"])[1:]))
+        raise typer.Exit(run_in_processes(nproc, training["batch_size"], resolve_device(device)))
     if not World.from_env().main:
         console.quiet = True  # rank 0 alone prints, errors included
     trainer = Trainer(setup, TrainConfig(**training), out, resolve_device(device), resume=resume, overwrite=overwrite)
@@ -76,6 +73,7 @@ def sr(
     overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
 ) -> None:
     """Super-resolution: predict fine frames (staggered velocity, and density where present) from coarse ones."""
+    check_inputs([coarse, fine, val_coarse, val_fine])
     run("sr", dict(coarse=coarse, fine=fine, val_coarse=val_coarse, val_fine=val_fine, val_split=val_split,
                    width=width, blocks=blocks),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
@@ -94,6 +92,7 @@ def ae(
     overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
 ) -> None:
     """Autoencoder: compress frames to a latent grid and reconstruct them; prints the compression ratio."""
+    check_inputs([data, val])
     run("ae", dict(data=data, val=val, val_split=val_split, latent=latent, width=width),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
         seed=seed, amp=amp, compile=compile)
@@ -116,6 +115,7 @@ def sol(
                                "faster) or phiflow; recorded in the checkpoint, whose rollouts then use it."),
 ) -> None:
     """Solver-in-the-Loop: learn a velocity correction that makes the coarse simulation follow the reference."""
+    check_inputs([data, val])
     run("sol", dict(data=data, val=val, val_split=val_split, unroll=unroll, width=width, blocks=blocks,
                     kernel_size=kernel_size, solver=solver),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,

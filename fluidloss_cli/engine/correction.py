@@ -11,7 +11,6 @@ differentiable, so a training loss on the corrected states reaches the network t
 """
 
 from collections.abc import Callable
-from functools import lru_cache
 
 import torch
 from phi import math
@@ -21,9 +20,10 @@ from torch.profiler import record_function
 
 from fluidloss_cli.engine.device import use_for_phiflow
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.faces import cell_tensor, centered_from_cells, face_tensors, staggered_from_faces
 from fluidloss_cli.engine.fields import Frame, pad_cells, to_grid, unstack_staggered
+from fluidloss_cli.engine.memo import cached_per_instance
 from fluidloss_cli.engine.native import NativeStep, native_step
+from fluidloss_cli.engine.phiflow_grids import cell_tensor, centered_from_cells, face_tensors, staggered_from_faces
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes import scene_class
 from fluidloss_cli.engine.scenes.base import Scene, State
@@ -67,12 +67,12 @@ class CorrectedSolver:
         self.masks = self.masks.to(device)
         self.uses_reynolds = cls.reynolds_range is not None
 
-    @lru_cache(maxsize=32)
+    @cached_per_instance
     def _batched_scene(self, reynolds: tuple[float, ...]) -> Scene:
         """The scene with one Reynolds number per sample (cached: rollouts reuse its compiled step)."""
         return self.scene.for_batch(reynolds) if self.uses_reynolds else self.scene
 
-    @lru_cache(maxsize=4)
+    @cached_per_instance
     def _native(self, dtype: torch.dtype) -> NativeStep:
         """The native step in `dtype` (built once: masks, and on the CPU the pressure matrix's factorisation)."""
         return native_step(self.scene.name, self.resolution, self.scene.dt, self.device, dtype)
@@ -113,7 +113,7 @@ class CorrectedSolver:
             return {**state, "velocity_x": vx, "velocity_y": vy}
         return {**state, "velocity": staggered_from_faces(vx, vy, self.template["velocity"])}
 
-    @lru_cache(maxsize=32)
+    @cached_per_instance
     def _compiled(self, reynolds: tuple[float, ...], dtype: torch.dtype,
                   model: nn.Module | None) -> Callable[[State], State]:
         """A solver step and the correction of a frozen `model` in one compiled function: the correction then costs

@@ -1,8 +1,9 @@
 """Images of rollouts with matplotlib: velocity magnitude, vorticity or density of stored fields, one panel per
 variant side by side (e.g. coarse | coarse+SOL | coarse+SOL+SR | reference), as a GIF, an MP4 or a folder of PNGs.
 
-Every panel covers the whole domain in domain units and shows its own grid cell by cell (`nearest`), so panels of
-different resolutions line up. One colour map, colour range and colour bar serve every panel and frame: the range
+Every panel covers the domain in domain units and shows its own grid cell by cell (`nearest`), so panels of
+different resolutions line up. Velocity and vorticity come from engine/physics, as the metrics compute them: speed
+at cell centres, vorticity at the interior cell corners (half a cell in from each side). One colour map, colour range and colour bar serve every panel and frame: the range
 is the 99.5th percentile of |value| over all of them (vorticity symmetric about zero), so a few extreme cells do not
 wash the rest out; the bar's arrows mark clipped values. The obstacle is drawn in grey.
 """
@@ -14,11 +15,15 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import torch
+import torch.nn.functional as F
 from matplotlib.animation import FFMpegWriter, PillowWriter
 from matplotlib.figure import Figure
 
 from fluidloss_cli.engine.atomic import atomic_path, refuse_existing
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.physics import cell_velocity
+from fluidloss_cli.engine.physics import vorticity as physics_vorticity
 
 Fields = dict[str, np.ndarray]
 """Stored fields of a run of frames: velocity_x [F, H, W+1], velocity_y [F, H+1, W], density [F, H, W]."""
@@ -30,22 +35,20 @@ PERCENTILE = 99.5
 FRAME_PATTERN = "frame_{:04d}.png"
 
 
-def centred_velocity(fields: Fields) -> tuple[np.ndarray, np.ndarray]:
-    """Velocity x and y at cell centres [F, H, W]: the mean of each cell's two faces along that axis."""
-    vx, vy = fields["velocity_x"], fields["velocity_y"]
-    return 0.5 * (vx[..., :-1] + vx[..., 1:]), 0.5 * (vy[..., :-1, :] + vy[..., 1:, :])
+def velocity(fields: Fields) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stored staggered velocity (vx, vy) as tensors, for the measures of engine/physics."""
+    return torch.tensor(fields["velocity_x"]), torch.tensor(fields["velocity_y"])
 
 
 def speed(fields: Fields, spacing: tuple[float, float]) -> np.ndarray:
-    """|u| at cell centres."""
-    return np.hypot(*centred_velocity(fields))
+    """|u| at cell centres [F, H, W], from physics.cell_velocity (the mean of a cell's two faces per axis)."""
+    return torch.hypot(*cell_velocity(*velocity(fields))).numpy()
 
 
 def vorticity(fields: Fields, spacing: tuple[float, float]) -> np.ndarray:
-    """dv/dx - du/dy at cell centres (central differences of the centred velocity, one-sided at the edges)."""
-    dy, dx = spacing
-    ux, uy = centred_velocity(fields)
-    return np.gradient(uy, dx, axis=-1) - np.gradient(ux, dy, axis=-2)
+    """dv/dx - du/dy at the interior cell corners [F, H-1, W-1], from physics.vorticity: the field the vorticity
+    metric compares, so a render and a metric agree."""
+    return physics_vorticity(*velocity(fields), spacing).numpy()
 
 
 def density(fields: Fields, spacing: tuple[float, float]) -> np.ndarray:
@@ -114,6 +117,20 @@ def check_target(path: Path, overwrite: bool) -> None:
         refuse_existing(path, taken_as)
 
 
+def on_grid(values: np.ndarray, obstacle: np.ndarray, domain_size: tuple[float, float]) \
+        -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """Values [F, h, w] with obstacle cells blanked (NaN), and where they lie in the domain (left, right, bottom,
+    top): the cells [H, W] cover it; the interior corners [H-1, W-1] (vorticity) lie half a cell in from each side,
+    a corner blanked when one of its four cells is solid."""
+    height, width = domain_size
+    rows, columns = obstacle.shape
+    if values.shape[-2:] == obstacle.shape:
+        return np.where(obstacle >= 0.5, np.nan, values), (0.0, width, 0.0, height)
+    solid = F.max_pool2d(torch.from_numpy((obstacle >= 0.5).astype(np.float32))[None], 2, stride=1)[0].numpy()
+    dy, dx = height / rows, width / columns
+    return np.where(solid > 0, np.nan, values), (dx / 2, width - dx / 2, dy / 2, height - dy / 2)
+
+
 def colour_range(values: Sequence[np.ndarray], symmetric: bool) -> tuple[float, float]:
     """(low, high) shared by every panel and frame: 0 or -high to the 99.5th percentile of |value|."""
     pooled = np.concatenate([np.abs(v).ravel() for v in values])
@@ -149,16 +166,17 @@ def render(panels: Sequence[Panel], what: Quantity, domain_size: tuple[float, fl
     """Draw every frame of the panels side by side into `out` (GIF, MP4 or PNG folder); returns the frame count."""
     height, width = domain_size
     values = [what.compute(p.fields, (height / p.obstacle.shape[0], width / p.obstacle.shape[1])) for p in panels]
-    values = [np.where(p.obstacle >= 0.5, np.nan, v) for p, v in zip(panels, values)]
+    placed = [on_grid(v, p.obstacle, domain_size) for p, v in zip(panels, values)]
+    values = [v for v, _ in placed]
     low, high = colour_range(values, what.symmetric)
     panel_w, panel_h = panel_size(domain_size)
     figure = Figure(figsize=(len(panels) * (panel_w + 0.4) + 1.5, panel_h + 1.3), layout="constrained")
     axes = figure.subplots(1, len(panels), sharex=True, sharey=True, squeeze=False)[0]
     colours = matplotlib.colormaps[what.colours].with_extremes(bad="0.7")
     images = []
-    for ax, panel, frames in zip(axes, panels, values):
-        images.append(ax.imshow(frames[0], origin="lower", extent=(0, width, 0, height), cmap=colours, vmin=low,
-                                vmax=high, interpolation="nearest"))
+    for ax, panel, frames, (_, extent) in zip(axes, panels, values, placed):
+        images.append(ax.imshow(frames[0], origin="lower", extent=extent, cmap=colours, vmin=low, vmax=high,
+                                interpolation="nearest"))
         ax.set_title(panel.title, fontsize=10)
         ax.set_xlabel("x")
     axes[0].set_ylabel("y")

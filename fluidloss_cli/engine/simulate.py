@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from fluidloss_cli.engine.atomic import refuse_existing
+from fluidloss_cli.engine.checkpoints import checkpoint_of
 from fluidloss_cli.engine.correction import Frame, state_frame
+from fluidloss_cli.engine.data.info import DatasetInfo, read_start, sr_factor
 from fluidloss_cli.engine.data.schema import (
     atomic_h5,
     create_frame_dataset,
@@ -29,14 +30,13 @@ from fluidloss_cli.engine.data.schema import (
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.models.sr_net import FACTORS
+from fluidloss_cli.engine.outputs import check_output
+from fluidloss_cli.engine.pipeline import Pipeline
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.render import Panel, check_target, quantity, render
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
-from fluidloss_cli.engine.rollout import Pipeline, checkpoint_of
 from fluidloss_cli.engine.scenes import scene_class
 from fluidloss_cli.engine.scenes.base import Scene
-from fluidloss_cli.engine.timing import read_start
-from fluidloss_cli.engine.training.data import DatasetInfo, sr_factor
 
 Progress = Callable[[str, int, int], None]
 """(stage, done, total): steps of a rollout, frames of a render."""
@@ -90,18 +90,6 @@ class Setup:
         if self.sim is None:
             return "from the scene's initial state"
         return f"from frame {self.index} of {self.sim} in {self.origin['dataset']}"
-
-
-def check_output(path: Path, overwrite: bool, inputs: list[Path]) -> None:
-    """Fail before any work when `path` is taken (without --overwrite), an input, or in a missing folder."""
-    if path.is_dir():
-        raise FluidlossError(f"cannot write {path}: is a directory")
-    if path.exists() and not overwrite:
-        refuse_existing(path)
-    if not path.parent.is_dir():
-        raise FluidlossError(f"cannot write {path}: {path.parent} is not an existing directory")
-    if any(path.resolve() == Path(p).resolve() for p in inputs):
-        raise FluidlossError(f"cannot write {path}: it is an input of this rollout")
 
 
 def check_request(request: Request) -> None:

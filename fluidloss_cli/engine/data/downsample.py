@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fluidloss_cli.engine.atomic import check_room
 from fluidloss_cli.engine.data.schema import (
     MASKS,
     atomic_h5,
@@ -21,9 +22,9 @@ from fluidloss_cli.engine.data.schema import (
     read_frames,
     simulation_groups,
 )
-from fluidloss_cli.engine.atomic import check_room, check_writable_dir, refuse_existing
 from fluidloss_cli.engine.data.size import frame_bytes
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.outputs import check_output
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, downsample_factors
 
@@ -59,11 +60,7 @@ def check_downsample(source: Path, coarse: Resolution, out: Path, overwrite: boo
     """Refuse, before any work or output, a taken or unwritable `out`, or a `source` that is not a dataset
     downsampling to `coarse`."""
     source, out = Path(source), Path(out)
-    if out.exists() and not overwrite:
-        refuse_existing(out)
-    check_writable_dir(out.parent, out)
-    if out.resolve() == source.resolve():
-        raise FluidlossError("--out must differ from the input file")
+    check_output(out, overwrite, inputs=[source])
     with open_dataset(source) as src:
         downsample_factors(dataset_resolution(src), coarse)
 

@@ -33,11 +33,11 @@ from fluidloss_cli.engine.data.schema import (
 from fluidloss_cli.engine.data.size import check_size, frame_bytes
 from fluidloss_cli.engine.data.workers import exit_when_terminated, orphan_guard, stop_workers
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.faces import cell_values, velocity_faces
 from fluidloss_cli.engine.lock import output_lock
 from fluidloss_cli.engine.outputs import check_output
+from fluidloss_cli.engine.phiflow_grids import cell_values, velocity_faces
 from fluidloss_cli.engine.provenance import provenance
-from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 from fluidloss_cli.engine.scenes import scene_class
 
 Progress = Callable[[int, int], None]  # (simulation index, frames finished)
@@ -68,11 +68,14 @@ class GenerateJob:
         return json.loads(json.dumps({**asdict(self), "resolution": list(self.resolution)}))
 
 
-def plan_job(scene: str, resolution: Resolution, frames: int, dt: float | None,
+def plan_job(scene: str, resolution: Resolution | None, frames: int | None, dt: float | None,
              reynolds: Sequence[float] | None, seeds: Sequence[int], warmup: int | None = None) -> GenerateJob:
-    """Validate the options and list the simulations: every Reynolds number with every seed; `warmup` frames (default:
-    the scene's) are simulated before the first stored frame."""
+    """Validate the options and list the simulations: every Reynolds number with every seed; `warmup` frames are
+    simulated before the first stored frame. An option left at None takes the scene's default."""
     cls = scene_class(scene)
+    resolution = resolution or parse_resolution(cls.default_resolution)
+    frames = cls.default_frames if frames is None else frames
+    reynolds = cls.default_reynolds if reynolds is None else reynolds
     if frames < 2:
         raise FluidlossError(f"--frames must be at least 2, got {frames}")
     warmup = cls.default_warmup if warmup is None else warmup

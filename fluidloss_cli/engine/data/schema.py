@@ -20,7 +20,10 @@ from fluidloss_cli.engine.resolution import Resolution
 
 FORMAT = "fluidloss-dataset"
 FORMAT_VERSION = 2  # 2: karman follows Um et al. 2020 (inflow over the whole bottom, marker density stored)
-FRAME_FIELDS = ("velocity_x", "velocity_y", "density")
+VELOCITY = ("velocity_x", "velocity_y")
+"""The staggered velocity, stored by every scene."""
+FRAME_FIELDS = (*VELOCITY, "density")
+"""Every per-frame field a dataset may store, in their stored order."""
 MASKS = ("obstacle_mask", "inflow_mask")
 COMPRESSION = dict(compression="lzf", shuffle=True, fletcher32=True)
 """h5py's fast built-in filter keeps generate I/O-light; the per-chunk checksum makes a damaged chunk fail to read
@@ -111,7 +114,7 @@ def check_layout(handle: h5py.File, path: Path) -> None:
         group = handle[name]
         if not name.startswith("sim_") or not isinstance(group, h5py.Group):
             continue
-        for field in ("velocity_x", "velocity_y"):
+        for field in VELOCITY:
             if not isinstance(group.get(field), h5py.Dataset) or group[field].ndim != 3:
                 raise FluidlossError(f"{path}: damaged or foreign dataset, {name} has no {field} frames [F, H, W]")
 

@@ -18,17 +18,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from fluidloss_cli.engine.atomic import atomic_path, write_text
+from fluidloss_cli.engine.checkpoints import build_model, checkpoint_of, load_sr
+from fluidloss_cli.engine.data.info import DatasetInfo, read_geometry, sr_factor
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.metrics import Geometry, Metric, build_metrics, measure
-from fluidloss_cli.engine.evaluation.report import atomic_write, json_ready
-from fluidloss_cli.engine.evaluation.rollouts import BICUBIC, REFERENCE, labels, read_geometry
+from fluidloss_cli.engine.evaluation.report import json_ready
+from fluidloss_cli.engine.evaluation.rollouts import BICUBIC, REFERENCE, labels
 from fluidloss_cli.engine.fields import Frame, from_grid, to_grid
+from fluidloss_cli.engine.metrics import Metric, build_metrics, measure
 from fluidloss_cli.engine.models.sr_net import FACTORS
+from fluidloss_cli.engine.outputs import check_output_folder
+from fluidloss_cli.engine.physics import Geometry
 from fluidloss_cli.engine.provenance import provenance
-from fluidloss_cli.engine.rollout import checkpoint_of, load_sr
-from fluidloss_cli.engine.training.checkpoint import build_model
-from fluidloss_cli.engine.training.data import DatasetInfo, sr_factor
 from fluidloss_cli.engine.upsample import upsample_frame
 
 REPORT, TABLE, EXAMPLE = "frames.json", "frames.csv", "example.npz"
@@ -233,22 +235,14 @@ def table_csv(report: dict) -> str:
 
 def write(report: dict, example: dict[str, np.ndarray], out: Path) -> list[Path]:
     """frames.json, frames.csv and example.npz in `out`, each written atomically."""
-    def save_example(tmp: Path) -> None:
-        with tmp.open("wb") as handle:
-            np.savez_compressed(handle, **example)
-
-    atomic_write(out / REPORT, lambda tmp: tmp.write_text(json.dumps(report, indent=1, allow_nan=False)))
-    atomic_write(out / TABLE, lambda tmp: tmp.write_text(table_csv(report)))
-    atomic_write(out / EXAMPLE, save_example)
+    write_text(out / REPORT, json.dumps(report, indent=1, allow_nan=False))
+    write_text(out / TABLE, table_csv(report))
+    with atomic_path(out / EXAMPLE) as tmp, tmp.open("wb") as handle:
+        np.savez_compressed(handle, **example)
     return [out / REPORT, out / TABLE, out / EXAMPLE]
 
 
 def check_out(out: Path, overwrite: bool) -> None:
     """Create the output folder, refusing one that holds an earlier frame evaluation unless `overwrite`."""
-    if (out / REPORT).exists() and not overwrite:
-        raise FluidlossError(f"{out} already holds a frame evaluation ({REPORT}): add --overwrite to replace it")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FluidlossError(f"cannot create {out}: {exc.strerror or exc}") from None
+    check_output_folder(out, REPORT, "a frame evaluation", overwrite)
 

@@ -14,12 +14,13 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from fluidloss_cli.engine.correction import Frame
+from fluidloss_cli.engine.data.info import read_geometry
 from fluidloss_cli.engine.data.schema import sim_name
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.metrics import MEASURES, Geometry, Metric, build_metrics, measure
-from fluidloss_cli.engine.evaluation.rollouts import read_geometry
 from fluidloss_cli.engine.losses import lsim_distance
+from fluidloss_cli.engine.metrics import MEASURES, Metric, build_metrics, measure
+from fluidloss_cli.engine.physics import Geometry
 
 FRAME_SPEC = re.compile(r"^(?P<path>.+\.h5):(?P<sim>[^:]+):(?P<frame>\d+)$")
 INPUTS = "FILE.h5:SIM:FRAME (SIM as sim_0000 or 0), FILE.npy or FILE.png"

@@ -13,9 +13,10 @@ from typing import Any
 
 import torch
 
-from fluidloss_cli.engine.atomic import refuse_existing, write_text
+from fluidloss_cli.engine.atomic import write_text
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.evaluation.rollouts import REFERENCE, Evaluation, Results
+from fluidloss_cli.engine.outputs import check_output_folder
 from fluidloss_cli.engine.provenance import provenance
 
 REPORT = "evaluation.json"
@@ -121,12 +122,7 @@ def steps_csv(report: dict) -> str:
 
 def check_out(out: Path, overwrite: bool) -> None:
     """Create the output folder, refusing one that holds an earlier evaluation unless `overwrite`."""
-    if (out / REPORT).exists() and not overwrite:
-        refuse_existing(out, f"already holds an evaluation ({REPORT})")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FluidlossError(f"cannot create {out}: {exc.strerror or exc}") from None
+    check_output_folder(out, REPORT, "an evaluation", overwrite)
 
 
 def write_tables(report: dict, out: Path) -> list[Path]:

@@ -15,15 +15,13 @@ from pathlib import Path
 import torch
 
 from fluidloss_cli.engine.correction import Frame
-from fluidloss_cli.engine.data.schema import open_dataset, simulation_groups
+from fluidloss_cli.engine.data.info import DatasetInfo, read_dt, read_geometry, sr_factor
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.metrics import Geometry, Metric, build_metrics, measure
-from fluidloss_cli.engine.evaluation.physics import energy_spectrum
+from fluidloss_cli.engine.metrics import Metric, build_metrics, measure
 from fluidloss_cli.engine.models.sr_net import FACTORS
-from fluidloss_cli.engine.rollout import Pipeline
-from fluidloss_cli.engine.training.data import DatasetInfo, sr_factor
-from fluidloss_cli.engine.training.tasks.sol import read_dt
+from fluidloss_cli.engine.physics import Geometry, energy_spectrum
+from fluidloss_cli.engine.pipeline import Pipeline
 from fluidloss_cli.engine.upsample import upsample_frame
 
 REFERENCE, BASELINE, BICUBIC = "reference", "coarse", "bicubic"
@@ -60,15 +58,6 @@ class Results:
     values: dict[str, dict[str, dict[str, torch.Tensor]]] = field(default_factory=dict)
     spectra: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     wavenumbers: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-def read_geometry(path: Path, device: torch.device) -> Geometry:
-    """A dataset's cell size (its domain size over its resolution) and the obstacle of its first simulation (the
-    scene's geometry, the same in every simulation)."""
-    with open_dataset(path) as handle:
-        (height, width), (rows, columns) = handle.attrs["domain_size"], handle.attrs["resolution"]
-        obstacle = torch.from_numpy(simulation_groups(handle)[0]["obstacle_mask"][()]).to(device)
-    return Geometry.of((float(height) / int(rows), float(width) / int(columns)), obstacle)
 
 
 def check_window(info: DatasetInfo, starts: list[int], steps: int) -> None:

@@ -6,7 +6,7 @@ Used by benchmarks/strouhal.py (the table in docs/dataset.md) and tests/test_kar
 
 import numpy as np
 
-from fluidloss_cli.engine.faces import velocity_faces
+from fluidloss_cli.engine.phiflow_grids import velocity_faces
 from fluidloss_cli.engine.scenes.karman import INFLOW_SPEED, Karman
 
 DIAMETER = 2 * float(Karman.cylinder.radius)

@@ -6,7 +6,7 @@ the velocity in a closed box, and the exact cosine-transform projection of `engi
 import torch
 from phi import math
 
-from fluidloss_cli.engine.faces import cell_tensor
+from fluidloss_cli.engine.phiflow_grids import cell_tensor
 from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.native import advect
 from fluidloss_cli.engine.native.grid import BORDER, ZEROS, Grid

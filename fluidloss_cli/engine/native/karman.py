@@ -12,7 +12,7 @@ from phi import field, math
 from phi.field import Field
 from phi.math import NUMPY, extrapolation
 
-from fluidloss_cli.engine.faces import cell_tensor, face_tensors
+from fluidloss_cli.engine.phiflow_grids import cell_tensor, face_tensors
 from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.native import advect
 from fluidloss_cli.engine.native.grid import BORDER, ZEROS, Grid, pad, staggered_laplace

@@ -32,6 +32,7 @@ class Scene(ABC):
     default_frames: ClassVar[int]
     fields: ClassVar[tuple[str, ...]]  # stored fields, "velocity" always first
     reynolds_range: ClassVar[tuple[float, float] | None] = None  # None: the scene has no Reynolds number
+    default_reynolds: ClassVar[tuple[float, ...] | None] = None  # what `generate` simulates without --re
     matrix_pressure: ClassVar[bool] = True  # pressure by phiml's sparse matrix (its int32 limit applies)
 
     def __init__(self, resolution: Resolution, dt: float, reynolds: float | None = None, seed: int = 0):

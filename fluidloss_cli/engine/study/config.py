@@ -7,7 +7,6 @@ Layout (docs/study.md): top-level `name`, `device`, `seeds` (training seeds), `e
 """
 
 import hashlib
-import inspect
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -148,8 +147,6 @@ def _scene(name: str, data: dict) -> SceneSpec:
     frames, warmup = data["frames"], data.get("warmup", 0)
     if frames < 3 or warmup < 0:
         raise FluidlossError(f"{where}: frames must be at least 3 and warmup at least 0, got {frames} and {warmup}")
-    if warmup and not generate_has_warmup():
-        raise FluidlossError(f"{where}: warmup {warmup} needs `fluidloss generate --warmup`, which this version lacks")
     return SceneSpec(name, fine, coarse, frames, warmup, train_re, train_seeds, test_re, test_seeds)
 
 
@@ -158,13 +155,6 @@ def scene_has_reynolds(name: str) -> bool:
     from fluidloss_cli.engine.scenes import scene_class
 
     return scene_class(name).reynolds_range is not None
-
-
-def generate_has_warmup() -> bool:
-    """Whether `fluidloss generate` takes --warmup (frames simulated but not stored)."""
-    from fluidloss_cli.commands.generate import generate
-
-    return "warmup" in inspect.signature(generate).parameters
 
 
 def _task(name: str, data: dict, scenes: dict[str, SceneSpec]) -> TaskSpec:
@@ -205,9 +195,9 @@ def _check_fits(config: StudyConfig) -> None:
 
 def parse_config(text: str, where: str = "study config") -> StudyConfig:
     """Check a study config's TOML text in full and return it; the first problem found is a one-line error."""
-    from fluidloss_cli.engine.evaluation.metrics import parse_metrics
     from fluidloss_cli.engine.losses import LOSSES
     from fluidloss_cli.engine.losses.combine import parse_spec
+    from fluidloss_cli.engine.metrics import parse_metrics
 
     try:
         data = tomllib.loads(text)

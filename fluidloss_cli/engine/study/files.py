@@ -1,36 +1,28 @@
-"""Atomic writes of the study's files: a temporary file of a unique name beside the target, flushed to disk, then
-renamed over it, so a reader (another shard, a rerun after kill -9) sees the old file or the whole new one."""
+"""The study's JSON and text files, written through engine/atomic (a reader, another shard or a rerun after kill -9,
+sees the old file or the whole new one) into folders created on demand."""
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fluidloss_cli.engine import atomic
 from fluidloss_cli.engine.errors import FluidlossError
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Let `write` fill a fresh temporary file beside `path`, then rename it into place."""
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """`atomic.atomic_path` in a folder created first: a temporary path to write, renamed onto `path` on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        with tmp.open("rb") as written:
-            os.fsync(written.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise FluidlossError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic.atomic_path(path) as tmp:
+        yield tmp
 
 
 def write_text(path: Path, text: str) -> None:
     """Write a text file atomically."""
-    write_atomic(path, lambda tmp: tmp.write_text(text))
+    with atomic_file(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_json(path: Path, content: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from fluidloss_cli.engine.study.cells import CELLS, slug
-from fluidloss_cli.engine.study.files import read_json, write_atomic, write_json, write_text
+from fluidloss_cli.engine.study.files import atomic_file, read_json, write_json, write_text
 from fluidloss_cli.engine.study.runner import FAILED, PLAN, RESULT
 
 HIGHER_IS_BETTER = {"vorticity"}
@@ -192,7 +192,8 @@ def plot_rollout(section: Section, metrics: list[str], path: Path) -> None:
         axis.set_visible(False)
     axes.flat[0].legend(fontsize="small")
     figure.suptitle(f"SOL on {section.scene}: error over the rollout, mean ± std over seeds x test simulations")
-    write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))
+    with atomic_file(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
 
 
 def plot_training(section: Section, path: Path) -> None:
@@ -210,7 +211,8 @@ def plot_training(section: Section, path: Path) -> None:
             axis.plot(epochs, [r["train_loss"] for r in records], marker=".", linestyle="--", color=line.get_color())
         axis.set(title=loss, xlabel="epoch", yscale="log")
     figure.suptitle(f"{section.task} on {section.scene}: validation (solid) and training (dashed) loss")
-    write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))
+    with atomic_file(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
 
 
 def example_panels(out: Path, section: Section) -> list[tuple[str, np.ndarray]]:
@@ -247,7 +249,8 @@ def plot_example(out: Path, section: Section, path: Path) -> None:
         image = axis.imshow(values, origin="lower", vmin=low, vmax=high, cmap="viridis")
         axis.set(title=title, xticks=[], yticks=[])
     figure.colorbar(image, ax=figure.axes, shrink=0.8)
-    write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))
+    with atomic_file(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
 
 
 def quantity(data: Any, label: str) -> np.ndarray:

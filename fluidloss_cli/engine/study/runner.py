@@ -1,5 +1,5 @@
-"""Running a study's cells: each one `fluidloss` command, run by worker processes (`study.worker`, one per slot,
-libraries loaded once) in parallel, resumable.
+"""Running a study's cells: each one `fluidloss` command, run by worker processes (`fluidloss_cli.study_worker`,
+one per slot, libraries loaded once) in parallel, resumable.
 
 A cell is finished when `cells/<id>/result.json` exists; it is written atomically after the command succeeded, so
 a run killed at any moment (even with kill -9: the workers die with the runner) leaves the cells it was running
@@ -138,7 +138,7 @@ class Worker:
 
     def __init__(self, slot: int, env: dict[str, str], answers: queue.Queue):
         self.slot = slot
-        self.process = subprocess.Popen([sys.executable, "-m", "fluidloss_cli.engine.study.worker"],
+        self.process = subprocess.Popen([sys.executable, "-m", "fluidloss_cli.study_worker"],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
                                         preexec_fn=_die_with_parent)
         threading.Thread(target=self.forward, args=(answers,), daemon=True).start()

@@ -10,6 +10,7 @@ not divide evenly, so N processes follow the loss curve of one with the same --b
 import atexit
 import logging
 import os
+import shlex
 import signal
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from torch.distributed.run import parse_args, run
 from torch.nn.parallel import DistributedDataParallel
 
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.provenance import provenance
 
 LAUNCHER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 """The signals torch's launcher takes over while it runs (it stops the workers on them)."""
@@ -163,3 +165,10 @@ def relaunch(nproc: int, args: list[str]) -> int:
         except SignalException as exc:
             return 128 + exc.sigval
     return 0
+
+
+def run_in_processes(nproc: int, batch_size: int, device: torch.device) -> int:
+    """Check that `nproc` processes can share the batch on `device`, then run this process's own command line (as
+    provenance records it) in that many processes; their exit status."""
+    check_world(nproc, batch_size, device)
+    return relaunch(nproc, shlex.split(provenance()["command"])[1:])

@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from fluidloss_cli.engine.atomic import check_writable_dir, refuse_existing, write_error, write_text
+from fluidloss_cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.lock import acquire as acquire_lock
@@ -33,7 +34,6 @@ from fluidloss_cli.engine.losses import FieldLoss, build_loss
 from fluidloss_cli.engine.models import MODELS
 from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.provenance import provenance
-from fluidloss_cli.engine.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from fluidloss_cli.engine.training.distributed import (
     World,
     check_world,
@@ -43,6 +43,7 @@ from fluidloss_cli.engine.training.distributed import (
     replicate,
     shares,
 )
+from fluidloss_cli.engine.training.rng import rng_states, set_rng_states
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
 
 EXPLOSION_FACTOR = 1e3
@@ -224,10 +225,17 @@ def stop_if_diverged(reason: str | None, where: str, files: RunFiles, done_epoch
         raise FluidlossError(f"training stopped at {where}: {reason}; {kept}. Lower --lr or check the data")
 
 
-def identity(setup: TaskSetup, config: TrainConfig) -> dict[str, Any]:
-    """What must be equal for a checkpoint to be resumed: task, its options, training options and data hashes."""
-    return {"task": setup.task, "task_options": setup.options, "training": asdict(config),
-            "datasets": {role: data["sha256"] for role, data in setup.datasets.items()}}
+def description(setup: TaskSetup, config: TrainConfig) -> dict[str, Any]:
+    """What a checkpoint says was trained on what: task, its options and facts, training options, loss, datasets."""
+    return {"task": setup.task, "task_options": setup.options, "task_info": setup.info, "training": asdict(config),
+            "loss": config.loss, "datasets": setup.datasets}
+
+
+def resume_key(content: dict[str, Any]) -> dict[str, Any]:
+    """What must be equal for a checkpoint to be resumed, from a checkpoint or a `description`: task, its options,
+    training options and data hashes."""
+    return {"task": content["task"], "task_options": content["task_options"], "training": content["training"],
+            "datasets": {role: data["sha256"] for role, data in content["datasets"].items()}}
 
 
 def check_resumable(checkpoint: dict[str, Any], path: Path, wanted: dict[str, Any]) -> None:
@@ -235,8 +243,7 @@ def check_resumable(checkpoint: dict[str, Any], path: Path, wanted: dict[str, An
     if checkpoint["task"] != wanted["task"]:
         raise FluidlossError(f"{path} is a checkpoint of task {checkpoint['task']!r}; `train {wanted['task']} "
                              f"--resume` cannot continue it")
-    found = {"task": checkpoint["task"], "task_options": checkpoint["task_options"], "training": checkpoint["training"],
-             "datasets": {role: data["sha256"] for role, data in checkpoint["datasets"].items()}}
+    found = resume_key(checkpoint)
     differ = [key for part in ("task_options", "training", "datasets")
               for key in sorted(set(found[part]) | set(wanted[part]))
               if found[part].get(key) != wanted[part].get(key)]
@@ -300,7 +307,7 @@ class Trainer:
             raise FluidlossError(f"--resume: {self.files.root} holds no run to continue (no last.pt)")
         checkpoint = load_checkpoint(self.files.last) if resume else None
         if checkpoint:
-            check_resumable(checkpoint, self.files.last, identity(setup, config))
+            check_resumable(checkpoint, self.files.last, resume_key(description(setup, config)))
         else:
             self.files.check_new(overwrite)
         self.device = join(self.world, device) if self.world.size > 1 else device
@@ -312,8 +319,10 @@ class Trainer:
         self.epoch, self.best_val, self.best_epoch, self.reference = 0, math.inf, 0, None
         if checkpoint:
             self.restore(checkpoint)
-        self.evaluate = torch.compile(self.model) if config.compile else self.model
-        self.forward = replicate(self.evaluate, self.world, self.device)  # waits for every process to pass the checks
+        self.validated = torch.compile(self.model) if config.compile else self.model
+        """The model as validation runs it (compiled with --compile)."""
+        self.trained = replicate(self.validated, self.world, self.device)  # waits for every process to pass the checks
+        """The model as training steps run it (also wrapped by DistributedDataParallel with --nproc)."""
         if self.world.main and not checkpoint:
             self.start()
 
@@ -333,7 +342,7 @@ class Trainer:
         setup = self.setup
         self.files.start()
         write_text(self.files.config, json.dumps({
-            **identity(setup, self.config), "model": {"name": setup.model, "config": setup.model_config},
+            **resume_key(description(setup, self.config)), "model": {"name": setup.model, "config": setup.model_config},
             "task_info": setup.info, "datasets": setup.datasets, "provenance": provenance()}, indent=2) + "\n")
 
     def autocast(self) -> Any:
@@ -344,10 +353,9 @@ class Trainer:
         """Everything a checkpoint holds: what was trained on what, and how to continue."""
         setup, config = self.setup, self.config
         return {
-            "task": setup.task, "task_options": setup.options, "task_info": setup.info,
+            **description(setup, config),
             "model": {"name": setup.model, "config": setup.model_config, "state": self.model.state_dict()},
-            "parts": setup.export(self.model), "training": asdict(config), "loss": config.loss,
-            "datasets": setup.datasets, "provenance": provenance(), "epoch": self.epoch, "val_loss": val_loss,
+            "parts": setup.export(self.model), "provenance": provenance(), "epoch": self.epoch, "val_loss": val_loss,
             "best_val_loss": self.best_val, "best_epoch": self.best_epoch, "reference_loss": self.reference,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng_states(),
         }
@@ -362,7 +370,7 @@ class Trainer:
                 train_loss = self.train_epoch(epoch, on_step)
                 seconds = time.perf_counter() - started
                 self.scheduler.step()
-                val_loss = validate(self.evaluate, self.loss, self.setup, self.config.batch_size // self.world.size,
+                val_loss = validate(self.validated, self.loss, self.setup, self.config.batch_size // self.world.size,
                                     self.device, self.autocast, self.world)
                 stop_if_diverged(divergence(val_loss, self.reference), f"the validation of epoch {epoch}", self.files,
                                  self.epoch)
@@ -375,11 +383,11 @@ class Trainer:
         samples = len(setup.train)
         parts = shares(epoch_order(samples, config.seed, epoch), config.batch_size, world)
         loader = DataLoader(setup.train, batch_sampler=[part.indices for part in parts])
-        self.forward.train()
+        self.trained.train()
         loss_sum, done = 0.0, 0
         for step, (batch, part) in enumerate(zip(loader, parts)):
             with self.autocast():
-                loss = setup.batch_loss(self.forward, self.loss, to_device(batch, self.device))
+                loss = setup.batch_loss(self.trained, self.loss, to_device(batch, self.device))
             value = global_mean(loss.item(), part, world, self.device)
             self.reference = value if self.reference is None else self.reference
             stop_if_diverged(divergence(value, self.reference), f"epoch {epoch}, step {step + 1}", self.files,

@@ -6,10 +6,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fluidloss_cli.engine.data.info import DatasetInfo, check_like
 from fluidloss_cli.engine.data.schema import field_shape
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.models.autoencoder import Autoencoder
-from fluidloss_cli.engine.training.data import DatasetInfo, check_like, train_val
+from fluidloss_cli.engine.training.data import train_val
 from fluidloss_cli.engine.training.frames import frame_fields, prediction_loss
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
 

@@ -11,13 +11,14 @@ from torch import nn
 from torch.profiler import record_function
 
 from fluidloss_cli.engine.correction import RE_SCALE, CorrectedSolver, correction_channels
+from fluidloss_cli.engine.data.info import DatasetInfo, check_like, read_dt
 from fluidloss_cli.engine.data.schema import open_dataset
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import field_loss
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
-from fluidloss_cli.engine.training.data import DatasetInfo, check_like, train_val
+from fluidloss_cli.engine.training.data import train_val
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
 
 UNROLLS = (1, 2, 4, 8, 16)
@@ -48,12 +49,6 @@ class UnrolledLoss:
                 total = total + field_loss(loss, [predicted[n] for n in solver.compared],
                                            [batch[n][:, step] for n in solver.compared])
         return total
-
-
-def read_dt(path: Path) -> float:
-    """The time step a dataset was simulated with, which the coarse solver must use too."""
-    with open_dataset(path) as handle:
-        return float(handle.attrs["dt"])
 
 
 def check_downsampled(path: Path, resolution: Resolution) -> None:

@@ -8,6 +8,7 @@ of the two faces of a cell along its own axis.
 """
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,19 @@ def fluid_cells(obstacle: torch.Tensor) -> torch.Tensor:
     so their divergence says nothing about the flow."""
     solid = (obstacle > 0).float()[None, None]
     return F.max_pool2d(solid, kernel_size=3, stride=1, padding=1)[0, 0] == 0
+
+
+class Geometry(NamedTuple):
+    """What the physical measures need to know about a grid besides the fields."""
+
+    spacing: Spacing
+    fluid: torch.Tensor | None = None
+    """Cells [H, W] away from obstacles, where the divergence is measured; None: every cell."""
+
+    @classmethod
+    def of(cls, spacing: Spacing, obstacle: torch.Tensor) -> "Geometry":
+        """The geometry of a grid of cell size `spacing` with the obstacle mask [H, W]."""
+        return cls(spacing, fluid_cells(obstacle))
 
 
 def rms_divergence(vx: torch.Tensor, vy: torch.Tensor, spacing: Spacing,

@@ -7,16 +7,16 @@ cannot be loaded becomes a column marked missing, with the reason, instead of st
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.physics import (
-    Spacing,
-    fluid_cells,
+from fluidloss_cli.engine.losses import LOSSES, build_loss, field_loss
+from fluidloss_cli.engine.losses.combine import parse_spec
+from fluidloss_cli.engine.physics import (
+    Geometry,
     kinetic_energy,
     mass,
     mass_error,
@@ -24,21 +24,6 @@ from fluidloss_cli.engine.evaluation.physics import (
     spectrum_error,
     vorticity_correlation,
 )
-from fluidloss_cli.engine.losses import LOSSES, build_loss, field_loss
-from fluidloss_cli.engine.losses.combine import parse_spec
-
-
-class Geometry(NamedTuple):
-    """What the physical measures need to know about a grid besides the fields."""
-
-    spacing: Spacing
-    fluid: torch.Tensor | None = None
-    """Cells [H, W] away from obstacles, where the divergence is measured; None: every cell."""
-
-    @classmethod
-    def of(cls, spacing: Spacing, obstacle: torch.Tensor) -> "Geometry":
-        """The geometry of a grid of cell size `spacing` with the obstacle mask [H, W]."""
-        return cls(spacing, fluid_cells(obstacle))
 
 
 Compute = Callable[[Frame, Frame, Geometry], torch.Tensor]

@@ -7,6 +7,7 @@ synchronised, and reported as medians with min and max. Accuracy compares each v
 fine frames at the same times; coarse outputs are bicubic-upsampled first, which is the baseline SR must beat.
 """
 
+import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -16,16 +17,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fluidloss_cli.engine.atomic import write_text
+from fluidloss_cli.engine.checkpoints import checkpoint_of
 from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.data.downsample import COARSENERS
-from fluidloss_cli.engine.data.schema import open_dataset
-from fluidloss_cli.engine.data.windows import FrameWindows
+from fluidloss_cli.engine.data.info import read_geometry, read_start
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.metrics import Geometry, Metric, measure
-from fluidloss_cli.engine.evaluation.rollouts import read_geometry
+from fluidloss_cli.engine.metrics import Metric, measure
+from fluidloss_cli.engine.physics import Geometry
+from fluidloss_cli.engine.pipeline import Pipeline
+from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution
-from fluidloss_cli.engine.rollout import Pipeline
 from fluidloss_cli.engine.upsample import upsample_frame
 
 
@@ -42,29 +45,6 @@ class VariantResult:
         """Median, min and max milliseconds per frame."""
         runs = [1e3 * s / steps for s in self.seconds]
         return statistics.median(runs), min(runs), max(runs)
-
-
-@dataclass(frozen=True)
-class Start:
-    """Where the rollouts start: a fine frame, its coarse version, the Reynolds number and the fine frames after."""
-
-    scene: str
-    dt: float
-    fine: Frame
-    reynolds: torch.Tensor
-    reference: list[Frame]
-
-
-def read_start(path: Path, sim: str, frame: int, steps: int) -> Start:
-    """Frame `frame` of simulation `sim` of a fine dataset and the `steps` frames after it."""
-    with open_dataset(path) as handle:
-        scene, dt = str(handle.attrs["scene"]), float(handle.attrs["dt"])
-    windows = FrameWindows(path, window=steps + 1, simulations=[sim])
-    if not 0 <= frame < len(windows):
-        raise FluidlossError(f"{path}: {sim} has no {steps} frames after frame {frame} (it has {len(windows) + steps})")
-    item = windows[frame]
-    frames = [{n: item[n][k:k + 1] for n in windows.fields} for k in range(steps + 1)]
-    return Start(scene, dt, frames[0], item["reynolds"].view(1), frames[1:])
 
 
 def coarsen(frame: Frame, factor: int) -> Frame:
@@ -134,3 +114,19 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
             results[name].errors[metric.name] = f"missing: {metric.missing}" if metric.missing else \
                 mean_error(metric, outputs[name], start.reference, scale, geometry)
     return list(results.values())
+
+
+def coarse_resolution(requested: Resolution | None, sol: Path | None) -> Resolution:
+    """The coarse grid to benchmark: the one requested, else the one the SOL checkpoint was trained at (read from
+    the checkpoint, without building its model); one of the two is given."""
+    return requested if requested is not None else Resolution(*checkpoint_of(sol, "sol")["task_info"]["resolution"])
+
+
+def write_report(out: Path, results: list[VariantResult], device: torch.device, data: Path, sim: str, frame: int,
+                 steps: int) -> None:
+    """The benchmark as JSON (setup, provenance, each variant's run times and errors), written atomically."""
+    content = {"device": str(device), "data": str(data), "sim": sim, "frame": frame, "steps": steps,
+               "provenance": provenance(),
+               "variants": [{"name": r.name, "seconds_per_run": r.seconds, "ms_per_frame": r.per_frame_ms(steps),
+                             "errors": r.errors} for r in results]}
+    write_text(out, json.dumps(content, indent=1))

@@ -14,51 +14,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fluidloss_cli.engine.checkpoints import SRModel, load_sol, load_sr
 from fluidloss_cli.engine.correction import CorrectedSolver, Frame
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.solvers import solver_for, trained_solver
-from fluidloss_cli.engine.training.checkpoint import build_model, load_checkpoint
-from fluidloss_cli.engine.upsample import super_resolve
-
-
-@dataclass
-class SRModel:
-    """A trained super-resolution network with the facts needed to apply it."""
-
-    model: nn.Module
-    factor: int
-    scene: str
-    coarse: Resolution
-    fields: list[str]
-    path: Path
-
-    @torch.no_grad()
-    def __call__(self, frame: Frame) -> Frame:
-        """The fine frame predicted from a coarse one (fields the model was trained on)."""
-        return super_resolve(self.model, {name: frame[name] for name in self.fields}, self.factor)
-
-
-def checkpoint_of(path: Path, task: str) -> dict:
-    """Load a checkpoint and check that it was trained for `task`."""
-    checkpoint = load_checkpoint(path)
-    if checkpoint["task"] != task:
-        raise FluidlossError(f"{path} is a {checkpoint['task']!r} checkpoint, expected a {task!r} one")
-    return checkpoint
-
-
-def load_sol(path: Path, device: torch.device) -> tuple[nn.Module, dict]:
-    """A SOL correction network on `device` and its task facts (scene, resolution, dt)."""
-    checkpoint = checkpoint_of(path, "sol")
-    return build_model(checkpoint, path).to(device), checkpoint["task_info"]
-
-
-def load_sr(path: Path, device: torch.device) -> SRModel:
-    """An SR network on `device` with its factor, scene and coarse input resolution."""
-    checkpoint = checkpoint_of(path, "sr")
-    coarse = checkpoint["datasets"]["coarse"]
-    return SRModel(build_model(checkpoint, path).to(device), int(checkpoint["task_info"]["factor"]), coarse["scene"],
-                   Resolution(*coarse["resolution"]), list(checkpoint["task_info"]["fields"]), Path(path))
 
 
 @dataclass

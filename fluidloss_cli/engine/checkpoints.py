@@ -1,21 +1,24 @@
-"""Training checkpoints: self-describing files written atomically and loaded without unpickling code.
+"""Checkpoints: self-describing files written atomically by training and loaded without unpickling code by every
+use case (the trained networks of SOL, SR and autoencoder runs, each checked for its task).
 
 A checkpoint holds the task, the model (registry name, config, weights), the training options, the loss, the
 identity of every dataset, versions, and the state to resume from: epoch, optimizer, scheduler, random generators.
 """
 
 import io
-import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from fluidloss_cli.engine.atomic import write_bytes
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.upsample import super_resolve
 
 FORMAT = "fluidloss-checkpoint"
 FORMAT_VERSION = 1
@@ -64,25 +67,40 @@ def build_model(checkpoint: dict[str, Any], path: Path | str = "the checkpoint")
     return model.eval().requires_grad_(False)
 
 
-def rng_states() -> dict[str, Any]:
-    """The states of every random generator training touches (torch CPU and CUDA, numpy, python)."""
-    numpy_state = np.random.get_state(legacy=False)
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {**numpy_state, "state": {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
-                                           "pos": numpy_state["state"]["pos"]}},
-        "python": random.getstate(),
-    }
+@dataclass
+class SRModel:
+    """A trained super-resolution network with the facts needed to apply it."""
+
+    model: nn.Module
+    factor: int
+    scene: str
+    coarse: Resolution
+    fields: list[str]
+    path: Path
+
+    @torch.no_grad()
+    def __call__(self, frame: Frame) -> Frame:
+        """The fine frame predicted from a coarse one (fields the model was trained on)."""
+        return super_resolve(self.model, {name: frame[name] for name in self.fields}, self.factor)
 
 
-def set_rng_states(states: dict[str, Any]) -> None:
-    """Restore what `rng_states` recorded."""
-    torch.set_rng_state(states["torch"])
-    if states["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    numpy_state = states["numpy"]
-    np.random.set_state({**numpy_state, "state": {"key": numpy_state["state"]["key"].numpy().astype(np.uint32),
-                                                  "pos": numpy_state["state"]["pos"]}})
-    version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))
+def checkpoint_of(path: Path, task: str) -> dict:
+    """Load a checkpoint and check that it was trained for `task`."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint["task"] != task:
+        raise FluidlossError(f"{path} is a {checkpoint['task']!r} checkpoint, expected a {task!r} one")
+    return checkpoint
+
+
+def load_sol(path: Path, device: torch.device) -> tuple[nn.Module, dict]:
+    """A SOL correction network on `device` and its task facts (scene, resolution, dt)."""
+    checkpoint = checkpoint_of(path, "sol")
+    return build_model(checkpoint, path).to(device), checkpoint["task_info"]
+
+
+def load_sr(path: Path, device: torch.device) -> SRModel:
+    """An SR network on `device` with its factor, scene and coarse input resolution."""
+    checkpoint = checkpoint_of(path, "sr")
+    coarse = checkpoint["datasets"]["coarse"]
+    return SRModel(build_model(checkpoint, path).to(device), int(checkpoint["task_info"]["factor"]), coarse["scene"],
+                   Resolution(*coarse["resolution"]), list(checkpoint["task_info"]["fields"]), Path(path))

@@ -1,0 +1,32 @@
+"""The random generators training touches, recorded in a checkpoint so that a resumed run draws what an unbroken
+one would have drawn."""
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def rng_states() -> dict[str, Any]:
+    """The states of every random generator training touches (torch CPU and CUDA, numpy, python)."""
+    numpy_state = np.random.get_state(legacy=False)
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {**numpy_state, "state": {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+                                           "pos": numpy_state["state"]["pos"]}},
+        "python": random.getstate(),
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore what `rng_states` recorded."""
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    numpy_state = states["numpy"]
+    np.random.set_state({**numpy_state, "state": {"key": numpy_state["state"]["key"].numpy().astype(np.uint32),
+                                                  "pos": numpy_state["state"]["pos"]}})
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))

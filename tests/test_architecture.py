@@ -1,0 +1,105 @@
+"""The layering of docs/architecture.md, read from the source with `ast`: the engine never imports the commands, the
+use cases (training, simulate, benchmark, evaluation, study) sit side by side over the shared engine and never import
+each other, the shared engine imports no use case, and a command module loads nothing heavy when it is imported."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "fluidloss_cli"
+USE_CASES = ("training", "simulate", "benchmark", "evaluation", "study")
+"""The use cases of the engine: `fluidloss_cli.engine.<name>` (a module or a package)."""
+HEAVY = ("torch", "phi", "phiml", "matplotlib", "h5py")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def imported(module: str, top_level_only: bool = False) -> set[str]:
+    """Every module `module` imports (absolute names; `from X import y` counts X.y when it is a module of ours).
+    `top_level_only`: what runs on import, leaving out function bodies and `if TYPE_CHECKING:` blocks."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if top_level_only and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if top_level_only and isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.Import):
+                names.update(alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    anchor = package.split(".")[: len(package.split(".")) - child.level + 1]
+                    base = ".".join(anchor + ([child.module] if child.module else []))
+                names.add(base)
+                names.update(f"{base}.{alias.name}" for alias in child.names if f"{base}.{alias.name}" in MODULES)
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return names
+
+
+def use_case(module: str) -> str | None:
+    """The use case a module of the engine belongs to, or None for the shared engine."""
+    for name in USE_CASES:
+        if module == f"fluidloss_cli.engine.{name}" or module.startswith(f"fluidloss_cli.engine.{name}."):
+            return name
+    return None
+
+
+ENGINE = sorted(m for m in MODULES if m.startswith("fluidloss_cli.engine"))
+COMMANDS = sorted(m for m in MODULES if m.startswith("fluidloss_cli.commands."))
+
+
+def test_the_layers_are_found():
+    """The checks below see the modules they are about (none of them can pass on an empty tree)."""
+    assert {use_case(m) for m in ENGINE} == {None, *USE_CASES}
+    assert "fluidloss_cli.engine.pipeline" in ENGINE and "fluidloss_cli.commands.train" in COMMANDS
+    assert "fluidloss_cli.engine.pipeline" in imported("fluidloss_cli.engine.simulate")
+
+
+@pytest.mark.parametrize("module", ENGINE)
+def test_the_engine_never_imports_the_commands_or_the_app(module):
+    wrong = [n for n in imported(module) if n.startswith(("fluidloss_cli.commands", "fluidloss_cli.app"))]
+    assert not wrong, f"{module} imports {wrong}"
+
+
+@pytest.mark.parametrize("module", ENGINE)
+def test_use_cases_import_downward_only(module):
+    """A use case imports the shared engine and itself; the shared engine imports no use case."""
+    mine = use_case(module)
+    wrong = [n for n in imported(module) if use_case(n) not in (None, mine)]
+    assert not wrong, f"{module} ({mine or 'shared engine'}) imports {wrong}"
+
+
+def closure(module: str) -> set[str]:
+    """What importing `module` imports, transitively through our modules and the packages around them."""
+    seen, todo = set(), [module]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        parts = current.split(".")
+        todo += [p for p in (".".join(parts[:k]) for k in range(1, len(parts))) if p in MODULES]
+        found = imported(current, top_level_only=True)
+        todo += [n for n in found if n in MODULES]
+        seen |= {n for n in found if n not in MODULES}
+    return seen
+
+
+@pytest.mark.parametrize("module", COMMANDS)
+def test_command_modules_load_nothing_heavy_on_import(module):
+    """`fluidloss --help` stays fast: the heavy libraries are imported inside the commands, when they run."""
+    heavy = sorted({n for n in closure(module) if n.split(".")[0] in HEAVY})
+    assert not heavy, f"importing {module} loads {heavy}"
