@@ -35,7 +35,7 @@ def test_one_batched_step_equals_separate_simulations(karman_files):
     _, coarse = karman_files
     windows = FrameWindows(coarse, window=2)
     items = [windows[windows.index.index((sim, 30))] for sim in windows.reynolds]
-    solver = CorrectedSolver("karman", Resolution(64, 32), 1.0, CPU)
+    solver = CorrectedSolver("karman", Resolution(64, 32), 1.0, CPU, "phiflow")
     frame = {n: torch.stack([item[n][0] for item in items]) for n in solver.fields}
     reynolds = torch.stack([item["reynolds"] for item in items])
     assert reynolds[0] != reynolds[1]
@@ -75,7 +75,7 @@ def test_compiled_rollout_equals_plain_steps_with_a_real_correction(scene, res, 
     from fluidloss_cli.engine.models.sol_net import SolNet
 
     torch.manual_seed(0)
-    solver = CorrectedSolver(scene, Resolution(*res), dt, CPU)
+    solver = CorrectedSolver(scene, Resolution(*res), dt, CPU, "phiflow")
     model = SolNet(*correction_channels(scene), width=8)
     nn.init.normal_(model.head.weight, std=1e-3)
     model.eval().requires_grad_(False)
@@ -99,7 +99,7 @@ def test_a_rollout_compiles_its_corrected_step_once():
     itself: the compiled step must still be found again, not rebuilt and traced anew every step."""
     from fluidloss_cli.engine.models.sol_net import SolNet
 
-    solver = CorrectedSolver("buoyancy", Resolution(32, 32), 0.1, CPU)
+    solver = CorrectedSolver("buoyancy", Resolution(32, 32), 0.1, CPU, "phiflow")
     model = SolNet(*correction_channels("buoyancy"), width=4).eval().requires_grad_(False)
     start = {n: v[None] for n, v in solver.frame(solver.template).items()}
     solver.rollout(start, torch.tensor([float("nan")], dtype=torch.float64), 3, model)
@@ -108,9 +108,31 @@ def test_a_rollout_compiles_its_corrected_step_once():
 
 
 def test_compiled_rollout_refuses_a_model_in_training():
-    solver = CorrectedSolver("karman", Resolution(32, 16), 1.0, CPU)
+    solver = CorrectedSolver("karman", Resolution(32, 16), 1.0, CPU, "phiflow")
     start = {n: v[None] for n, v in solver.frame(solver.template).items()}
     from fluidloss_cli.engine.models.sol_net import SolNet
 
     with pytest.raises(ValueError, match="frozen model"):
         solver.rollout(start, torch.tensor([1e5]), 1, SolNet(*correction_channels("karman"), width=4))
+
+
+def test_both_solvers_apply_the_same_correction():
+    """The native solver's states are the frames themselves; the network sees the same input and its correction lands
+    on the same faces as through PhiFlow's grids, and its step is native_step's."""
+    from fluidloss_cli.engine.models.sol_net import SolNet
+    from fluidloss_cli.engine.native import native_step
+
+    torch.manual_seed(0)
+    model = SolNet(*correction_channels("karman"), width=4)
+    nn.init.normal_(model.head.weight, std=1e-2)
+    solvers = {kind: CorrectedSolver("karman", Resolution(32, 16), 1.0, CPU, kind) for kind in ("native", "phiflow")}
+    frame = {k: torch.randn(2, *shape) for k, shape in (("velocity_x", (32, 17)), ("velocity_y", (33, 16)),
+                                                          ("density", (32, 16)))}
+    reynolds = torch.tensor([1e5, 3e5])
+    corrected = {kind: s.frame(s.correct(s.state(frame), reynolds, model)) for kind, s in solvers.items()}
+    for name in frame:
+        assert torch.equal(corrected["native"][name], corrected["phiflow"][name]), name
+    assert not torch.equal(corrected["native"]["velocity_x"], frame["velocity_x"])
+    stepped = solvers["native"].step(solvers["native"].state(frame), reynolds)
+    direct = native_step("karman", Resolution(32, 16), 1.0)(frame, reynolds)
+    assert all(torch.equal(stepped[k], direct[k]) for k in direct)

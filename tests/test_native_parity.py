@@ -67,9 +67,11 @@ def test_one_step_is_phiflows_discretisation_in_float64(name, resolution):
         scene = phiflow_scene(name, resolution, tight=True)
         state = developed(scene, WARMUP[name])
         state = {k: v.with_values(math.to_float(v.values)) for k, v in state.items()}  # compiled steps may return float32
+        start = to_frame(state)  # inside the float64 context: outside, phiml may hand out float32 natives
         expected = to_frame(scene.physics_step(state))
+    assert all(v.dtype == torch.float64 for v in (*start.values(), *expected.values()))
     step = native_step(name, resolution, scene.dt, dtype=torch.float64, settings=TIGHT)
-    assert relative(step(to_frame(state), torch.tensor([RE], dtype=torch.float64)), expected) < 1e-11
+    assert relative(step(start, torch.tensor([RE], dtype=torch.float64)), expected) < 1e-11
 
 
 @pytest.mark.parametrize("name,resolution", SETUPS)

@@ -1,8 +1,8 @@
 """SOL gradients are exact: the weight gradient of `train sol`'s unrolled MSE loss, computed in float32 as training
 computes it, matches central finite differences of the same loss in float64 to 1%.
 
-The finite differences run the same code (UnrolledLoss, CorrectedSolver, the scene's pressure solve) under
-phiml's 64-bit precision, where the pressure solve converges to float64 accuracy; the float64 adjoint gradient
+The finite differences run the same code (UnrolledLoss, CorrectedSolver, the solver's pressure solve; for both
+solvers, native and phiflow) in float64 (under phiml's 64-bit precision for PhiFlow), where the pressure solve converges to float64 accuracy; the float64 adjoint gradient
 agreeing with them to 1e-4 shows the reference itself is converged in the step size. Before the adjoint pressure
 solve had a tolerance of its own, it reused the forward absolute tolerance, stopped after zero iterations for a
 small loss, and the head-bias gradient was off by up to 130% (benchmarks/sol_gradient_accuracy.py).
@@ -29,7 +29,7 @@ def real_batch(path, unroll: int, samples: int) -> dict[str, torch.Tensor]:
     """`samples` windows of unroll + 1 frames spread over both simulations, collated as the DataLoader does."""
     windows = FrameWindows(path, window=unroll + 1)
     items = [windows[int(i)] for i in torch.linspace(10, len(windows) - 1, samples)]
-    return {name: torch.stack([item[name] for item in items]) for name in ("velocity_x", "velocity_y", "density", "reynolds")}
+    return {name: torch.stack([item[name] for item in items]) for name in (*windows.fields, "reynolds")}
 
 
 def sol_net() -> SolNet:
@@ -59,10 +59,12 @@ def along(model: nn.Module, direction: list[torch.Tensor]) -> float:
     return sum((p.grad.double() * d.double()).sum() for p, d in zip(model.parameters(), direction)).item()
 
 
-def test_sol_weight_gradient_matches_float64_finite_differences(karman_files):
+@pytest.mark.parametrize("solver", ["native", "phiflow"])
+def test_sol_weight_gradient_matches_float64_finite_differences(karman_files, solver):
+    """Through either solver: native's implicit (adjoint) pressure solve, PhiFlow's adjoint CG."""
     _, coarse = karman_files
     batch = real_batch(coarse, UNROLL, SAMPLES)
-    batch_loss, mse = UnrolledLoss("karman", Resolution(64, 32), 1.0, UNROLL), build_loss("mse")
+    batch_loss, mse = UnrolledLoss("karman", Resolution(64, 32), 1.0, UNROLL, solver), build_loss("mse")
     model = sol_net()
     batch_loss(model, mse, batch).backward()  # float32, as training runs
 

@@ -1,15 +1,25 @@
 """`fluidloss train sol` end to end on real coarse references: the corrected solver beats the plain one."""
 
+import json
+
+import h5py
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
+from fluidloss_cli.engine.correction import CorrectedSolver
+from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.losses import build_loss
+from fluidloss_cli.engine.pipeline import Pipeline
+from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.training.tasks import TASKS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+CPU = torch.device("cpu")
 
 
 def val_loss(setup, model) -> float:
@@ -24,19 +34,51 @@ def no_correction(inputs: torch.Tensor) -> torch.Tensor:
     return torch.zeros(inputs.shape[0], 2, *inputs.shape[2:])
 
 
-def test_sol_on_karman_beats_the_plain_coarse_solver(karman_files, tmp_path):
+@pytest.fixture(scope="module", params=["native", "phiflow"])
+def trained(request, karman_files, tmp_path_factory):
+    """A SOL run on the Karman reference through each solver: (solver, coarse data, run directory, CLI output)."""
     _, coarse = karman_files
-    out = tmp_path / "run"
+    out = tmp_path_factory.mktemp("sol") / "run"
     result = run_cli("train", "sol", "--data", coarse, "--out", out, "--unroll", "2", "--epochs", "3",
-                     "--batch-size", "8", "--val-split", "0.2", "--seed", "3")
-    assert "sol: karman 64x32, dt 1, 2 unrolled steps" in result.output
+                     "--batch-size", "8", "--val-split", "0.2", "--seed", "3", "--solver", request.param)
+    return request.param, coarse, out, result.output
+
+
+def test_sol_on_karman_beats_the_plain_coarse_solver(trained):
+    solver, coarse, out, output = trained
+    assert f"sol: karman 64x32, dt 1, 2 unrolled steps of the {solver} solver" in output
     checkpoint = load_checkpoint(out / "best.pt")
     assert checkpoint["task"] == "sol" and checkpoint["loss"] == "mse"
-    assert checkpoint["task_info"].items() >= {"scene": "karman", "resolution": [64, 32], "dt": 1.0, "unroll": 2}.items()
+    assert checkpoint["task_info"].items() >= {"scene": "karman", "resolution": [64, 32], "dt": 1.0, "unroll": 2,
+                                               "solver": solver}.items()
     assert checkpoint["model"]["config"]["in_channels"] == 5  # velocity x/y, two masks, Re; not the passive marker
-    setup = TASKS["sol"](data=coarse, unroll=2, val_split=0.2, seed=3)
-    trained, plain = val_loss(setup, build_model(checkpoint)), val_loss(setup, no_correction)
-    assert trained < 0.9 * plain, f"SOL {trained:.3g} vs uncorrected {plain:.3g}"
+    setup = TASKS["sol"](data=coarse, unroll=2, val_split=0.2, seed=3, solver=solver)
+    trained_loss, plain = val_loss(setup, build_model(checkpoint)), val_loss(setup, no_correction)
+    assert trained_loss < 0.9 * plain, f"SOL {trained_loss:.3g} vs uncorrected {plain:.3g}"
+
+
+def test_rollouts_use_the_solver_the_checkpoint_was_trained_with(trained, tmp_path):
+    """simulate's rollout of a checkpoint steps its recorded solver by default (equal to a direct rollout on that
+    solver); asking for the other solver is one line of error."""
+    solver, coarse, out, _ = trained
+    other = {"native": "phiflow", "phiflow": "native"}[solver]
+    pipeline = Pipeline.build("karman", Resolution(64, 32), 1.0, CPU, sol=out / "best.pt")
+    assert pipeline.solver.solver == load_checkpoint(out / "best.pt")["task_info"]["solver"] == solver
+    run_cli("simulate", "karman", "--from", coarse, "--frame", "10", "--steps", "3", "--sol", out / "best.pt",
+            "--device", "cpu", "--out", tmp_path / "r.h5")
+    windows = FrameWindows(coarse, window=4)
+    first = windows[windows.index.index(("sim_0000", 10))]
+    direct = CorrectedSolver("karman", Resolution(64, 32), 1.0, CPU, solver).rollout(
+        {n: first[n][:1] for n in windows.fields}, torch.tensor([float(first["reynolds"])], dtype=torch.float64), 3,
+        build_model(load_checkpoint(out / "best.pt")).requires_grad_(False))
+    with h5py.File(tmp_path / "r.h5") as handle:
+        assert json.loads(handle.attrs["provenance"])["rollout"]["solver"] == solver
+        stored = handle["sim_0000"]["velocity_x"][1:]
+    np.testing.assert_array_equal(stored, torch.cat([f["velocity_x"] for f in direct]).numpy())
+    result = run_cli("simulate", "karman", "--from", coarse, "--steps", "1", "--sol", out / "best.pt",
+                     "--solver", other, "--out", tmp_path / "x.h5", ok=False)
+    assert_one_line_error(result, f"trained with --solver {solver}", f"leave out --solver {other}")
+    assert not (tmp_path / "x.h5").exists()
 
 
 def test_sol_on_buoyancy_uses_density(tmp_path):

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, check_inputs, console
+from fluidloss_cli.commands.common import ConfigOption, DeviceOption, SolverOption, check_inputs, console
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import parse_resolution
 
@@ -40,6 +40,7 @@ def benchmark(
     repeats: int = typer.Option(3, "--repeats", help="Timed runs per variant, interleaved, after one warm-up."),
     metrics: str = typer.Option("mse,lsim", "--metrics", help="Comma-separated metrics, as evaluate's --metrics: registry losses and physical measures."),
     device: str = DeviceOption,
+    solver: str = SolverOption,
     out: Path = typer.Option(None, "--out", help="Also write the results to this JSON file.", dir_okay=False),
     config: Path = ConfigOption,
 ) -> None:
@@ -62,7 +63,7 @@ def benchmark(
     console.print(f"benchmark on {target}: {data} {sim} from frame {frame}, {steps} steps, {repeats} timed runs each",
                   highlight=False)
     results = run_benchmark(data, sim, frame, steps, coarse, target, sol=sol, sr=sr, repeats=repeats,
-                            metrics=columns)
+                            metrics=columns, solver=solver)
     console.print(table(results, steps, columns))
     missing = {metric: value for result in results for metric, value in result.errors.items() if isinstance(value, str)}
     for metric, reason in missing.items():

@@ -66,6 +66,8 @@ ConfigOption = typer.Option(
 )
 
 DeviceOption = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")
+SolverOption = typer.Option(None, "--solver", help="Coarse solver: native (plain torch) or phiflow. Default: the SOL "
+                            "checkpoint's (another one is refused: the model learnt that solver's errors), else native.")
 
 # Options that take several values after one flag, as in `--re 1e5 2e5`; Typer wants the flag repeated.
 MULTI_VALUE_FLAGS = ("--re", "--seed")

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, check_inputs, console, progress_bar
+from fluidloss_cli.commands.common import ConfigOption, DeviceOption, SolverOption, check_inputs, console, progress_bar
 from fluidloss_cli.engine.errors import FluidlossError
 
 DEFAULT_METRICS = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity"
@@ -61,6 +61,7 @@ def rollout(
     out: Path = typer.Option(..., "--out", help="Folder for evaluation.json, summary.csv, steps.csv, errors_GRID.png, spectra_GRID.png.", file_okay=False),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an evaluation that --out already holds."),
     device: str = DeviceOption,
+    solver: str = SolverOption,
     config: Path = ConfigOption,
 ) -> None:
     """Roll out the uncorrected coarse solver and each SOL checkpoint (and, with --fine, bicubic and each SR on top)
@@ -73,7 +74,8 @@ def rollout(
     from fluidloss_cli.engine.evaluation import rollouts
     from fluidloss_cli.engine.evaluation.plots import write_plots
 
-    evaluation = rollouts.prepare(data, sol or [], fine, sr or [], start, steps, metrics, resolve_device(device))
+    evaluation = rollouts.prepare(data, sol or [], fine, sr or [], start, steps, metrics, resolve_device(device),
+                                  solver)
     reports.check_out(out, overwrite)
     with progress_bar() as bar:
         task = bar.add_task("rollouts", total=len(start) * len(evaluation.corrections), unit="rollouts")

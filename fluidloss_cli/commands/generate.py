@@ -8,7 +8,7 @@ from fluidloss_cli.commands.common import ConfigOption, console, progress_bar
 from fluidloss_cli.engine.outputs import check_output
 from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.scenes import check_scene
-from fluidloss_cli.engine.solvers import GENERATE_DEFAULT, check_solver
+from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
 
 def generate(
@@ -21,7 +21,7 @@ def generate(
     warmup: int = typer.Option(None, "--warmup", help="Frames simulated before the first stored one, to skip the start-up transient (default: the scene's, see docs/dataset.md)."),
     out: Path = typer.Option(..., "--out", help="Output dataset, FILE.h5.", dir_okay=False),
     workers: int = typer.Option(1, "--workers", help="Parallel worker processes (native: each steps its share of the simulations as one batch)."),
-    solver: str = typer.Option(GENERATE_DEFAULT, "--solver", help="native (plain-torch step, batched) or phiflow (the reference); see docs/native_solver.md."),
+    solver: str = typer.Option(DEFAULT_SOLVER, "--solver", help="native (plain-torch step, batched) or phiflow (the reference); see docs/native_solver.md."),
     resume: bool = typer.Option(False, "--resume", help="Complete an interrupted run, keeping its finished simulations."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     config: Path = ConfigOption,

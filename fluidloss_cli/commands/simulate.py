@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, check_inputs, console, progress_bar
+from fluidloss_cli.commands.common import ConfigOption, DeviceOption, SolverOption, check_inputs, console, progress_bar
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.scenes import check_scene
@@ -38,6 +38,7 @@ def simulate(
     quantity: str = typer.Option("velocity", "--quantity", help=f"What --render shows: {QUANTITY_NAMES}."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     device: str = DeviceOption,
+    solver: str = SolverOption,
     config: Path = ConfigOption,
 ) -> None:
     """Roll out the coarse simulation (+SOL every step, +SR every frame) from a dataset frame or the scene's start."""
@@ -51,7 +52,8 @@ def simulate(
 
     request = Request(scene=scene, out=out, resolution=resolution, dt=dt, steps=steps,
                       reynolds=reynolds, seed=first_seed, sol=sol, sr=sr, source=source, sim=sim,
-                      frame=frame, reference=reference, render=render, quantity=quantity, overwrite=overwrite)
+                      frame=frame, reference=reference, render=render, quantity=quantity, overwrite=overwrite,
+                      solver=solver)
     target = resolve_device(device)
     with progress_bar() as bar:
         tasks: dict[str, int] = {}

@@ -6,6 +6,7 @@ from typing import Any
 import typer
 
 from fluidloss_cli.commands.common import ConfigOption, DeviceOption, check_inputs, console, progress_bar
+from fluidloss_cli.engine.solvers import DEFAULT_SOLVER
 
 app = typer.Typer(help="Train a model on fluid data with any loss: Solver-in-the-Loop correction (sol), super-resolution (sr) or autoencoder (ae).",
                   no_args_is_help=True)
@@ -110,10 +111,12 @@ def sol(
     seed: int = SeedOption, val_split: float = SplitOption, device: str = DeviceOption,
     amp: str = AmpOption, compile: bool = CompileOption, resume: bool = ResumeOption,
     overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
+    solver: str = typer.Option(DEFAULT_SOLVER, "--solver", help="Coarse solver trained through: native (plain torch, "
+                               "faster) or phiflow; recorded in the checkpoint, whose rollouts then use it."),
 ) -> None:
     """Solver-in-the-Loop: learn a velocity correction that makes the coarse simulation follow the reference."""
     check_inputs([data, val])
     run("sol", dict(data=data, val=val, val_split=val_split, unroll=unroll, width=width, blocks=blocks,
-                    kernel_size=kernel_size),
+                    kernel_size=kernel_size, solver=solver),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
         seed=seed, amp=amp, compile=compile)

@@ -75,9 +75,10 @@ def mean_error(metric: Metric, frames: list[Frame], reference: list[Frame], fact
 
 def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resolution, device: torch.device,
                   sol: Path | None = None, sr: Path | None = None, repeats: int = 3,
-                  metrics: Sequence[Metric] = ()) -> list[VariantResult]:
+                  metrics: Sequence[Metric] = (), solver: str | None = None) -> list[VariantResult]:
     """Time and score fine, coarse, coarse+SOL and coarse+SOL+SR rollouts of `steps` steps from one fine frame with
-    evaluate's metric columns (`build_metrics` on the CPU; a loss whose weights are missing is a marked column)."""
+    evaluate's metric columns (`build_metrics` on the CPU; a loss whose weights are missing is a marked column).
+    Every rollout steps the SOL checkpoint's solver (`solver`, if given, must be it), else `solver` or the default."""
     start = read_start(data, sim, frame, steps)
     fine_res = Resolution(start.fine["velocity_x"].shape[-2], start.fine["velocity_x"].shape[-1] - 1)
     factor = fine_res.height // coarse.height
@@ -86,15 +87,18 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
     coarse_start = to_device(coarsen(start.fine, factor), device)
     reynolds = start.reynolds.to(device)
     variants: dict[str, tuple[Callable[[], list[Frame]], int]] = {}
-    fine = Pipeline.build(start.scene, fine_res, start.dt, device)
+    if sol is not None:
+        corrected = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, solver=solver)
+        solver = corrected.solver.solver
+    fine = Pipeline.build(start.scene, fine_res, start.dt, device, solver=solver)
     variants["fine"] = (lambda: fine.run(to_device(start.fine, device), reynolds, steps)[0], 1)
-    plain = Pipeline.build(start.scene, coarse, start.dt, device)
+    plain = Pipeline(corrected.solver) if sol is not None else Pipeline.build(start.scene, coarse, start.dt, device,
+                                                                            solver=solver)
     variants["coarse"] = (lambda: plain.run(coarse_start, reynolds, steps)[0], factor)
     if sol is not None:
-        corrected = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol)
         variants["coarse+SOL"] = (lambda: corrected.run(coarse_start, reynolds, steps)[0], factor)
     if sr is not None:
-        full = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, sr=sr)
+        full = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, sr=sr, solver=solver)
         if full.sr.factor != factor:
             raise FluidlossError(f"{sr} upsamples by {full.sr.factor}, but {data} is {factor}x finer than {coarse}")
         name = "coarse+SOL+SR" if sol is not None else "coarse+SR"

@@ -1,5 +1,9 @@
-"""Solver-in-the-loop (Um et al. 2020): a scene's coarse PhiFlow solver advancing a batch of dataset frames, with a
+"""Solver-in-the-loop (Um et al. 2020): a scene's coarse solver advancing a batch of dataset frames, with a
 learned velocity correction added after every solver step.
+
+Two solvers (engine/solvers.py): `phiflow`, the scene's PhiFlow step, whose states are PhiFlow fields; `native`, the
+plain-torch step of engine/native/ with the same discretisation, whose states are the frames themselves (plus the
+pressure, carried as the next solve's warm start). The correction is the same for both.
 
 The correction network sees the coarse velocity (stacked on the face grid), density where the scene has one that is
 not passive (buoyancy's smoke; not karman's marker, as in Um et al.), the obstacle and inflow masks, and the Reynolds number as Re / RE_SCALE where the scene has one. Everything stays
@@ -18,10 +22,12 @@ from fluidloss_cli.engine.device import use_for_phiflow
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.fields import Frame, pad_cells, to_grid, unstack_staggered
 from fluidloss_cli.engine.memo import cached_per_instance
+from fluidloss_cli.engine.native import NativeStep, native_step
 from fluidloss_cli.engine.phiflow_grids import cell_tensor, centered_from_cells, face_tensors, staggered_from_faces
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes import scene_class
 from fluidloss_cli.engine.scenes.base import Scene, State
+from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
 RE_SCALE = 1e6
 """The network's Reynolds channel is Re / RE_SCALE: the study's 1e5..8e5 becomes 0.1..0.8."""
@@ -33,15 +39,25 @@ def correction_channels(scene: str) -> tuple[int, int]:
     return 2 + ("density" in cls.fields and "density" not in cls.passive_fields) + 2 + (cls.reynolds_range is not None), 2
 
 
+def state_frame(state: State) -> Frame:
+    """The stored fields of a PhiFlow state, as torch tensors that keep their gradients."""
+    frame = dict(zip(("velocity_x", "velocity_y"), face_tensors(state["velocity"])))
+    if "density" in state:
+        frame["density"] = cell_tensor(state["density"])
+    return frame
+
+
 class CorrectedSolver:
     """The coarse solver of one scene, resolution and time step on one device, batched over samples."""
 
-    def __init__(self, scene: str, resolution: Resolution, dt: float, device: torch.device):
-        """Build the scene on `device`; its masks become constant input channels of the network."""
+    def __init__(self, scene: str, resolution: Resolution, dt: float, device: torch.device,
+                 solver: str = DEFAULT_SOLVER):
+        """Build the scene on `device`; its masks become constant input channels of the network. `solver`: native
+        (states are frames) or phiflow (states are PhiFlow fields)."""
         use_for_phiflow(device)
         cls = scene_class(scene)
         self.scene: Scene = cls(resolution, dt, cls.reynolds_range and cls.reynolds_range[0], 0)
-        self.resolution, self.device = resolution, device
+        self.resolution, self.device, self.solver = resolution, device, check_solver(solver)
         self.template = self.scene.initial_state()  # grids and boundary conditions; pressure starts from it
         self.fields = ["velocity_x", "velocity_y", *(["density"] if "density" in self.template else [])]
         self.compared = [name for name in self.fields if name not in cls.passive_fields]
@@ -56,20 +72,26 @@ class CorrectedSolver:
         """The scene with one Reynolds number per sample (cached: rollouts reuse its compiled step)."""
         return self.scene.for_batch(reynolds) if self.uses_reynolds else self.scene
 
-    def state(self, frame: Frame) -> State:
-        """The PhiFlow state of a batch of frames; the pressure guess starts at zero."""
+    @cached_per_instance
+    def _native(self, dtype: torch.dtype) -> NativeStep:
+        """The native step in `dtype` (built once: masks, and on the CPU the pressure matrix's factorisation)."""
+        return native_step(self.scene.name, self.resolution, self.scene.dt, self.device, dtype)
+
+    def state(self, frame: Frame) -> State | Frame:
+        """The solver state of a batch of frames; the pressure guess starts at zero."""
+        if self.solver == "native":
+            return {name: frame[name] for name in self.fields}
         state = dict(self.template)
         state["velocity"] = staggered_from_faces(frame["velocity_x"], frame["velocity_y"], self.template["velocity"])
         if "density" in self.template:
             state["density"] = centered_from_cells(frame["density"], self.template["density"])
         return state
 
-    def frame(self, state: State) -> Frame:
+    def frame(self, state: State | Frame) -> Frame:
         """The stored fields of a state, as torch tensors that keep their gradients."""
-        frame = dict(zip(("velocity_x", "velocity_y"), face_tensors(state["velocity"])))
-        if "density" in state:
-            frame["density"] = cell_tensor(state["density"])
-        return frame
+        if self.solver == "native":
+            return {name: state[name] for name in self.fields}
+        return state_frame(state)
 
     def network_input(self, frame: Frame, reynolds: torch.Tensor) -> torch.Tensor:
         """[B, C, H+1, W+1]: velocity on the face grid, density, masks and Re, as `correction_channels` counts."""
@@ -80,14 +102,16 @@ class CorrectedSolver:
             parts.append((reynolds / RE_SCALE).to(parts[0].dtype).view(-1, 1, 1, 1).expand_as(parts[-1][:, :1]))
         return torch.cat(parts, dim=1)
 
-    def correct(self, state: State, reynolds: torch.Tensor, model: nn.Module) -> State:
+    def correct(self, state: State | Frame, reynolds: torch.Tensor, model: nn.Module) -> State | Frame:
         """Add the model's velocity correction to a state."""
         frame = self.frame(state)
         height, width = self.resolution
         correction = model(self.network_input(frame, reynolds)).to(frame["velocity_x"].dtype)  # autocast may give fp16
         dvx, dvy = unstack_staggered(correction, height, width)
-        velocity = staggered_from_faces(frame["velocity_x"] + dvx, frame["velocity_y"] + dvy, self.template["velocity"])
-        return {**state, "velocity": velocity}
+        vx, vy = frame["velocity_x"] + dvx, frame["velocity_y"] + dvy
+        if self.solver == "native":
+            return {**state, "velocity_x": vx, "velocity_y": vy}
+        return {**state, "velocity": staggered_from_faces(vx, vy, self.template["velocity"])}
 
     @cached_per_instance
     def _compiled(self, reynolds: tuple[float, ...], dtype: torch.dtype,
@@ -108,16 +132,19 @@ class CorrectedSolver:
 
         return jit_compile(corrected_step)
 
-    def step(self, state: State, reynolds: torch.Tensor, model: nn.Module | None = None,
-             compiled: bool = False) -> State:
-        """One solver step, then the model's correction: compiled for rollouts (with a frozen model), plain PhiFlow
-        and torch to differentiate in training."""
-        key = tuple(reynolds.tolist()) if self.uses_reynolds else ()  # NaN, a scene without Re, never equals itself
+    def step(self, state: State | Frame, reynolds: torch.Tensor, model: nn.Module | None = None,
+             compiled: bool = False) -> State | Frame:
+        """One solver step, then the model's correction. PhiFlow: compiled for rollouts (with a frozen model), plain
+        PhiFlow and torch to differentiate in training; native: always plain torch, differentiable."""
+        key = tuple(reynolds.tolist()) if self.uses_reynolds and self.solver == "phiflow" else ()  # NaN never equals
         try:
-            if compiled:
+            if compiled and self.solver == "phiflow":
                 return self._compiled(key, reynolds.dtype, model)(state)
             with torch.autocast(self.device.type, enabled=False), record_function("sol.solver"):  # full precision
-                state = self._batched_scene(key).physics_step(state)
+                if self.solver == "native":
+                    state = self._native(state["velocity_x"].dtype)(state, reynolds)
+                else:
+                    state = self._batched_scene(key).physics_step(state)
         except math.ConvergenceException as exc:
             raise FluidlossError(f"the coarse pressure solve failed ({type(exc).__name__}): the (corrected) "
                                  "velocity has diverged; in training, lower --lr or shorten --unroll") from None

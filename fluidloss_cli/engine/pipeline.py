@@ -3,7 +3,8 @@ optionally super-resolved by an SR checkpoint; what `simulate`, `evaluate` and `
 
 A pipeline is built from checkpoints alone (they carry scene, resolution, dt and model), and checked for
 consistency: a SOL model and an SR model must be of the same scene, the SR model's input must be the coarse
-resolution, and a starting dataset must match the coarse grid.
+resolution, and a starting dataset must match the coarse grid. A SOL model rolls out with the solver it was trained
+with (engine/solvers.py).
 """
 
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from fluidloss_cli.engine.checkpoints import SRModel, load_sol, load_sr
 from fluidloss_cli.engine.correction import CorrectedSolver, Frame
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.solvers import solver_for, trained_solver
 
 
 @dataclass
@@ -29,20 +31,22 @@ class Pipeline:
 
     @classmethod
     def build(cls, scene: str, resolution: Resolution, dt: float, device: torch.device, sol: Path | None = None,
-              sr: Path | None = None) -> "Pipeline":
-        """Check that the checkpoints fit the coarse `scene` at `resolution` and `dt`, and build the pipeline."""
-        model = None
+              sr: Path | None = None, solver: str | None = None) -> "Pipeline":
+        """Check that the checkpoints fit the coarse `scene` at `resolution` and `dt`, and build the pipeline on the
+        SOL model's solver (`solver`, if given, must be it), else on `solver` or the default."""
+        model, trained = None, None
         if sol is not None:
             model, info = load_sol(sol, device)
-            trained = (info["scene"], Resolution(*info["resolution"]), float(info["dt"]))
-            if trained != (scene, resolution, float(dt)):
-                raise FluidlossError(f"{sol} corrects {trained[0]} at {trained[1]} with dt {trained[2]:g}, "
+            setup = (info["scene"], Resolution(*info["resolution"]), float(info["dt"]))
+            if setup != (scene, resolution, float(dt)):
+                raise FluidlossError(f"{sol} corrects {setup[0]} at {setup[1]} with dt {setup[2]:g}, "
                                      f"not {scene} at {resolution} with dt {dt:g}")
+            trained = trained_solver(info)
         upsampler = load_sr(sr, device) if sr is not None else None
         if upsampler and (upsampler.scene, upsampler.coarse) != (scene, resolution):
             raise FluidlossError(f"{sr} upsamples {upsampler.scene} at {upsampler.coarse} (factor {upsampler.factor}),"
                                  f" not {scene} at {resolution}")
-        return cls(CorrectedSolver(scene, resolution, dt, device), model, upsampler)
+        return cls(CorrectedSolver(scene, resolution, dt, device, solver_for(solver, trained, sol)), model, upsampler)
 
     def run(self, frame: Frame, reynolds: torch.Tensor, steps: int,
             progress: Callable[[int], None] = lambda done: None) -> tuple[list[Frame], list[Frame] | None]:

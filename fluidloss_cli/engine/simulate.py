@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from fluidloss_cli.engine.checkpoints import checkpoint_of
-from fluidloss_cli.engine.correction import Frame
+from fluidloss_cli.engine.correction import Frame, state_frame
 from fluidloss_cli.engine.data.info import DatasetInfo, read_start, sr_factor
 from fluidloss_cli.engine.data.schema import (
     atomic_h5,
@@ -62,6 +62,8 @@ class Request:
     render: Path | None = None
     quantity: str = "velocity"
     overwrite: bool = False
+    solver: str | None = None
+    """The coarse solver; None: the SOL checkpoint's, else the default (engine/solvers.py)."""
 
     @property
     def sr_out(self) -> Path:
@@ -238,7 +240,7 @@ def start_frame(setup: Setup, pipeline: Pipeline, device: torch.device) -> Frame
     """The rollout's first frame on `device`: the dataset's, or the scene's initial state as the solver stores it."""
     if setup.frames:
         return to_device(setup.frames[0], device)
-    return {name: values[None] for name, values in pipeline.solver.frame(setup.scene.initial_state()).items()}
+    return {name: values[None].to(device) for name, values in state_frame(setup.scene.initial_state()).items()}
 
 
 def simulate(request: Request, device: torch.device,
@@ -247,7 +249,8 @@ def simulate(request: Request, device: torch.device,
     check_request(request)
     setup = dataset_setup(request) if request.source else scene_setup(request)
     scene, steps = setup.scene, setup.steps
-    pipeline = Pipeline.build(scene.name, scene.resolution, scene.dt, device, sol=request.sol, sr=request.sr)
+    pipeline = Pipeline.build(scene.name, scene.resolution, scene.dt, device, sol=request.sol, sr=request.sr,
+                              solver=request.solver)
     shown = quantity(request.quantity, pipeline.solver.fields) if request.render else None
     reference = fine_reference(request, setup, pipeline) if request.reference else setup.frames
     start = start_frame(setup, pipeline, device)
@@ -260,7 +263,8 @@ def simulate(request: Request, device: torch.device,
     frames = stack_frames([start, *corrected])
     check_finite(frames)
     rollout = {"start": setup.origin, "steps": steps, "sol": str(request.sol) if request.sol else None,
-               "sr": str(request.sr) if request.sr else None, "device": str(device)}
+               "sr": str(request.sr) if request.sr else None, "device": str(device),
+               "solver": pipeline.solver.solver}
     write_dataset(request.out, scene, frames, scene.parameters(), seconds, rollout)
     written = [(request.out, f"{label} {scene.name} {scene.resolution}, {steps + 1} frames {setup.described}")]
     panels = [panel(label, scene, frames)]

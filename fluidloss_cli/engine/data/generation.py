@@ -40,7 +40,7 @@ from fluidloss_cli.engine.outputs import check_output
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 from fluidloss_cli.engine.scenes import scene_class
-from fluidloss_cli.engine.solvers import GENERATE_DEFAULT, check_solver
+from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
 Progress = Callable[[int, int], None]  # (simulation index, frames finished)
 
@@ -64,7 +64,7 @@ class GenerateJob:
     dt: float
     simulations: tuple[SimulationSpec, ...] = field(default_factory=tuple)
     warmup: int = 0  # frames simulated before the first stored one, not stored
-    solver: str = GENERATE_DEFAULT  # engine/solvers.py: "native" or "phiflow"
+    solver: str = DEFAULT_SOLVER  # engine/solvers.py: "native" or "phiflow"
 
     def describe(self) -> dict:
         """The job as plain JSON data (lists, not tuples), comparable with a stored plan.json."""
@@ -73,7 +73,7 @@ class GenerateJob:
 
 def plan_job(scene: str, resolution: Resolution | None, frames: int | None, dt: float | None,
              reynolds: Sequence[float] | None, seeds: Sequence[int], warmup: int | None = None,
-             solver: str = GENERATE_DEFAULT) -> GenerateJob:
+             solver: str = DEFAULT_SOLVER) -> GenerateJob:
     """Validate the options and list the simulations: every Reynolds number with every seed; `warmup` frames are
     simulated before the first stored frame, by `solver`. An option left at None takes the scene's default."""
     check_solver(solver)

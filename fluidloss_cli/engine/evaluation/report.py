@@ -65,6 +65,7 @@ def document(evaluation: Evaluation, results: Results) -> dict[str, Any]:
         "starts": evaluation.starts, "steps": evaluation.steps,
         "checkpoints": {kind: {label: str(path) for label, path in paths.items()}
                         for kind, paths in evaluation.checkpoints.items()},
+        "solvers": {row: pipeline.solver.solver for row, pipeline in evaluation.corrections.items()},
         "metrics": {m.name: {"description": m.description, "absolute": m.absolute, "missing": m.missing}
                     for m in evaluation.metrics},
         "grids": grids,

@@ -13,9 +13,8 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from fluidloss_cli.engine.correction import CorrectedSolver, Frame
+from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.data.info import DatasetInfo, read_dt, read_geometry, sr_factor
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.errors import FluidlossError
@@ -39,11 +38,11 @@ class Grid:
 
 @dataclass
 class Evaluation:
-    """A checked evaluation: test data, the coarse solver, the corrections and upsamplers to roll out, metrics."""
+    """A checked evaluation: test data, the coarse rows (solver and correction) and upsamplers to roll out, metrics."""
 
     grids: dict[str, Grid]
-    solver: CorrectedSolver
-    corrections: dict[str, nn.Module | None]
+    corrections: dict[str, Pipeline]
+    """Row label -> its coarse solver and SOL model (None for the uncorrected row); each model on its own solver."""
     upsamplers: dict[str, Callable[[Frame], Frame]]
     checkpoints: dict[str, dict[str, Path]]
     """Row label -> file, of the SOL and of the SR checkpoints."""
@@ -111,9 +110,11 @@ def load_upsamplers(base: tuple, srs: dict[str, Path], fine: Grid | None, factor
 
 
 def prepare(data: Path, sols: list[Path], fine: Path | None, srs: list[Path], starts: list[int],
-            steps: int | None, metrics: str, device: torch.device) -> Evaluation:
+            steps: int | None, metrics: str, device: torch.device, solver: str | None = None) -> Evaluation:
     """Read and check the test data and every checkpoint, each mismatch one clear error, then build the metric
-    columns (comma-separated `metrics`; loading perceptual networks takes a while, so it comes last)."""
+    columns (comma-separated `metrics`; loading perceptual networks takes a while, so it comes last). Each SOL row
+    rolls out on its checkpoint's solver; the uncorrected row on `solver`, else the one the SOL checkpoints share,
+    else the default."""
     coarse = DatasetInfo.read(data, "evaluate")
     fine_info, factor = fine_grid(coarse, fine, srs, device)
     steps = coarse.frames - 1 - max(starts, default=0) if steps is None else steps
@@ -121,11 +122,15 @@ def prepare(data: Path, sols: list[Path], fine: Path | None, srs: list[Path], st
     base = (coarse.scene, coarse.resolution, read_dt(data), device)
     checkpoints = {"sol": dict(zip(labels(sols, {BASELINE, REFERENCE}), sols)),
                    "sr": dict(zip(labels(srs, {BICUBIC}), srs))}
-    corrections: dict[str, nn.Module | None] = {BASELINE: None}
-    corrections |= {label: Pipeline.build(*base, sol=path).sol for label, path in checkpoints["sol"].items()}
+    corrected = {label: Pipeline.build(*base, sol=path, solver=solver) for label, path in checkpoints["sol"].items()}
+    shared = {pipeline.solver.solver for pipeline in corrected.values()}
+    plain = Pipeline.build(*base, solver=solver or (shared.pop() if len(shared) == 1 else None))
+    solvers = {plain.solver.solver: plain.solver}  # one solver object per kind: masks and factorisation built once
+    corrections = {BASELINE: plain} | {label: Pipeline(solvers.setdefault(p.solver.solver, p.solver), p.sol)
+                                       for label, p in corrected.items()}
     upsamplers = load_upsamplers(base, checkpoints["sr"], fine_info, factor)
     grids = {"coarse": Grid(coarse, read_geometry(data, device))} | ({"fine": fine_info} if fine_info else {})
-    return Evaluation(grids, Pipeline.build(*base).solver, corrections, upsamplers, checkpoints, starts, steps,
+    return Evaluation(grids, corrections, upsamplers, checkpoints, starts, steps,
                       build_metrics(metrics, device))
 
 
@@ -170,7 +175,7 @@ class Recorder:
 
 def run(evaluation: Evaluation, on_rollout: Callable[[str], None] = lambda label: None) -> Results:
     """Roll out every row from every start frame and measure each step; `on_rollout` hears of each finished row."""
-    device, steps = evaluation.solver.device, evaluation.steps
+    device, steps = evaluation.corrections[BASELINE].solver.device, evaluation.steps
     windows = {name: FrameWindows(grid.info.path, window=steps + 1) for name, grid in evaluation.grids.items()}
     recorder = Recorder(evaluation)
     for start in evaluation.starts:
@@ -178,8 +183,8 @@ def run(evaluation: Evaluation, on_rollout: Callable[[str], None] = lambda label
         refs, reynolds = {name: frames for name, (frames, _) in batches.items()}, batches["coarse"][1]
         for name, frames in refs.items():
             recorder.add(name, REFERENCE, frames[1:], frames)
-        for label, model in evaluation.corrections.items():
-            frames = evaluation.solver.rollout(refs["coarse"][0], reynolds, steps, model)
+        for label, pipeline in evaluation.corrections.items():
+            frames = pipeline.run(refs["coarse"][0], reynolds, steps)[0]
             recorder.add("coarse", label, frames, refs["coarse"])
             for up_label, upsample in evaluation.upsamplers.items():
                 recorder.add("fine", f"{label}+{up_label}", [upsample(f) for f in frames], refs["fine"])

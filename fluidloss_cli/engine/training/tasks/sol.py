@@ -17,6 +17,7 @@ from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import field_loss
 from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 from fluidloss_cli.engine.training.data import train_val
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
 
@@ -26,14 +27,14 @@ UNROLLS = (1, 2, 4, 8, 16)
 class UnrolledLoss:
     """The batch loss of SOL training; builds the coarse solver on the device of the first batch it sees."""
 
-    def __init__(self, scene: str, resolution: Resolution, dt: float, unroll: int):
-        self.scene, self.resolution, self.dt, self.unroll = scene, resolution, dt, unroll
+    def __init__(self, scene: str, resolution: Resolution, dt: float, unroll: int, solver: str = DEFAULT_SOLVER):
+        self.scene, self.resolution, self.dt, self.unroll, self.kind = scene, resolution, dt, unroll, solver
         self.solvers: dict[torch.device, CorrectedSolver] = {}
 
     def solver(self, device: torch.device) -> CorrectedSolver:
         """The coarse solver on `device`, built once."""
         if device not in self.solvers:
-            self.solvers[device] = CorrectedSolver(self.scene, self.resolution, self.dt, device)
+            self.solvers[device] = CorrectedSolver(self.scene, self.resolution, self.dt, device, self.kind)
         return self.solvers[device]
 
     def __call__(self, model: nn.Module, loss: nn.Module, batch: dict) -> torch.Tensor:
@@ -62,8 +63,10 @@ def check_downsampled(path: Path, resolution: Resolution) -> None:
 
 
 def setup(data: Path, val: Path | None = None, val_split: float = 0.1, seed: int = 0, unroll: int = 4,
-          width: int = 32, blocks: int = 2, kernel_size: int = 5) -> TaskSetup:
-    """Check the reference data (a dataset downsampled to the coarse resolution) and describe model and training."""
+          width: int = 32, blocks: int = 2, kernel_size: int = 5, solver: str = DEFAULT_SOLVER) -> TaskSetup:
+    """Check the reference data (a dataset downsampled to the coarse resolution) and describe model and training
+    through the coarse `solver` (native or phiflow), which the checkpoint records for its rollouts."""
+    check_solver(solver)
     if unroll not in UNROLLS:
         raise FluidlossError(f"--unroll must be one of {', '.join(map(str, UNROLLS))}, got {unroll}")
     infos = {"data": DatasetInfo.read(data, "sol")}
@@ -84,12 +87,12 @@ def setup(data: Path, val: Path | None = None, val_split: float = 0.1, seed: int
         task="sol", model="sol",
         model_config=dict(in_channels=in_channels, out_channels=out_channels, width=width, blocks=blocks,
                           kernel_size=kernel_size),
-        train=train, val=held_out, batch_loss=UnrolledLoss(info.scene, info.resolution, dt, unroll),
+        train=train, val=held_out, batch_loss=UnrolledLoss(info.scene, info.resolution, dt, unroll, solver),
         options=dict(val_split=None if val else val_split, unroll=unroll, width=width, blocks=blocks,
-                     kernel_size=kernel_size),
+                     kernel_size=kernel_size, solver=solver),
         datasets={role: i.identity() for role, i in infos.items()},
-        summary=f"sol: {info.scene} {info.resolution}, dt {dt:g}, {unroll} unrolled steps; {len(train)} training and "
+        summary=f"sol: {info.scene} {info.resolution}, dt {dt:g}, {unroll} unrolled steps of the {solver} solver; {len(train)} training and "
                 f"{len(held_out)} validation windows",
         info=dict(scene=info.scene, resolution=list(info.resolution), dt=dt, unroll=unroll,
-                  fields=list(info.fields), re_scale=RE_SCALE),
+                  fields=list(info.fields), re_scale=RE_SCALE, solver=solver),
     )
