@@ -56,5 +56,5 @@ def generate(
     console.print(
         f"wrote [bold]{out}[/]: {scene} {job.resolution}, {len(job.simulations)} simulation(s) x {job.frames} frames ({solver})"
         + (f" ({kept} kept from the interrupted run)" if kept else ""),
-        highlight=False,
+        highlight=False, soft_wrap=True,
     )
