@@ -55,7 +55,7 @@ def speed_ups(repeats: int) -> None:
     """Compiled step and corrected-state rebuild, with and without the speed-ups."""
     print("PhiFlow speed-ups (engine/phiflow_patch.py): ms per call, median of interleaved runs")
     for scene, resolution, dt in SETUPS:
-        solver = CorrectedSolver(scene, resolution, dt, torch.device("cpu"))
+        solver = CorrectedSolver(scene, resolution, dt, torch.device("cpu"), solver="phiflow")
         start = {name: value[None] for name, value in solver.frame(solver.template).items()}
         reynolds = torch.tensor([2e5])
         current = {"state": solver.state(start)}
@@ -81,7 +81,7 @@ def fused_correction(repeats: int) -> None:
     compiled solver step followed by the correction outside it, as rollouts ran before (small SolNet, width 16)."""
     print("SOL step, solver + correction compiled as one: ms per step, median of interleaved runs")
     for scene, resolution, dt in SETUPS[::2]:
-        solver = CorrectedSolver(scene, resolution, dt, torch.device("cpu"))
+        solver = CorrectedSolver(scene, resolution, dt, torch.device("cpu"), solver="phiflow")
         model = SolNet(*correction_channels(scene), width=16).eval().requires_grad_(False)
         reynolds = torch.tensor([2e5])
         start = solver.rollout({name: value[None] for name, value in solver.frame(solver.template).items()},

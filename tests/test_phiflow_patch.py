@@ -35,7 +35,7 @@ def calls_during(run) -> dict[str, int]:
 
 def test_a_real_compiled_step_calls_the_patched_functions():
     """A corrected Karman step (compile and then a second, cached call) goes through both replacements."""
-    solver = CorrectedSolver("karman", Resolution(32, 16), 1.0, torch.device("cpu"))
+    solver = CorrectedSolver("karman", Resolution(32, 16), 1.0, torch.device("cpu"), solver="phiflow")
     start = {name: value[None] for name, value in solver.frame(solver.template).items()}
     calls = calls_during(lambda: solver.rollout(start, torch.tensor([2e5]), 2))
     assert calls.get("memoized_faces", 0) > 0 and calls.get("fast_close", 0) > 0, calls
@@ -100,7 +100,7 @@ def test_rollout_with_patches_equals_rollout_with_phiflows_functions(scene, reso
     try:
         for patched in (True, False):
             phiflow_patch.use(patched)
-            solver = CorrectedSolver(scene, resolution, dt, torch.device("cpu"))
+            solver = CorrectedSolver(scene, resolution, dt, torch.device("cpu"), solver="phiflow")
             start = {name: value[None] for name, value in solver.frame(solver.template).items()}
             frames[patched] = solver.rollout(start, torch.tensor([2e5]), 5)[-1]
     finally:
