@@ -47,7 +47,7 @@ def backward_of(step: Callable[[dict], dict], frame: dict) -> Callable[[], None]
 
 def variants(resolution: Resolution, batch: int, device: torch.device) -> dict[str, Callable[[], None]]:
     """The five timed jobs for one resolution and batch size."""
-    solver = CorrectedSolver("karman", resolution, 1.0, device)
+    solver = CorrectedSolver("karman", resolution, 1.0, device, solver="phiflow")
     reynolds = torch.linspace(1e5, 8e5, batch, device=device)
     state = solver.state({k: v[None].expand(batch, *v.shape).to(device)
                           for k, v in solver.frame(solver.template).items()})
@@ -75,7 +75,7 @@ def pressure_solves(repeats: int) -> None:
     """Native warm-started CG against a factorised direct solve, one Karman pressure system at batch 1 (CPU)."""
     print("Pressure solve alone, batch 1, CPU: ms per solve")
     for resolution in RESOLUTIONS:
-        solver = CorrectedSolver("karman", resolution, 1.0, torch.device("cpu"))
+        solver = CorrectedSolver("karman", resolution, 1.0, torch.device("cpu"), solver="phiflow")
         reynolds = torch.tensor([2e5])
         state = solver.state({k: v[None] for k, v in solver.frame(solver.template).items()})
         for _ in range(WARMUP):

@@ -65,7 +65,7 @@ def rollout_mae(test: Path, checkpoint: Path | None, starts: list[int], steps: i
     for sim in windows.reynolds:
         for start in starts:
             item = windows[windows.index.index((sim, start))]
-            frame = {n: item[n][:1].to(device) for n in ("velocity_x", "velocity_y")}
+            frame = {n: item[n][:1].to(device) for n in solver.fields}
             frames = solver.rollout(frame, item["reynolds"].view(1).to(device), steps, model)
             for k, predicted in enumerate(frames, start=1):
                 error = sum((predicted[n][0].cpu() - item[n][k]).abs().sum() for n in frame)
