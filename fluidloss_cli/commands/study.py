@@ -99,7 +99,8 @@ def run(
     runner = Runner(out, by_id, study.device, workers, [g.strip() for g in gpus.split(",")] if gpus else [], say)
     done = runner.run(chosen)
     console.print(f"{len(done.ran)} cell(s) ran, {len(done.skipped)} skipped, {len(done.reused)} were finished "
-                  f"before, {len(done.failed)} failed, {len(done.blocked)} blocked by a failure", highlight=False)
+                  f"before, {len(done.failed)} failed, {len(done.blocked)} blocked by a failure",
+                  highlight=False, soft_wrap=True)
     if part:
         console.print(f"shard {shard} done; after every shard: fluidloss study report {out}", highlight=False)
     else:
