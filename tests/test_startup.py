@@ -59,8 +59,15 @@ def test_version_names_fluidloss_and_the_simulation_libraries():
     (["benchmark", "--data", "d.h5"], "give --coarse-res HxW or a --sol checkpoint"),
     (["benchmark", "--data", "d.h5", "--coarse-res", "64"], "malformed"),
     (["generate", "karman", "--config", "missing.toml", "--out", "x.h5"], "config file missing.toml does not exist"),
+    (["train", "sol", "--data", "missing.h5", "--out", "run"], "missing.h5: no such file"),
+    (["train", "sr", "--coarse", "c.h5", "--fine", "f.h5", "--out", "run"], "c.h5: no such file"),
+    (["evaluate", "rollout", "--data", "d.h5", "--out", "e"], "d.h5: no such file"),
+    (["evaluate", "frames", "--data", "d.h5", "--out", "e"], "d.h5: no such file"),
+    (["simulate", "karman", "--sol", "nope.pt", "--out", "x.h5"], "nope.pt: no such checkpoint"),
+    (["benchmark", "--data", "d.h5", "--coarse-res", "64x32"], "d.h5: no such file"),
+    (["downsample", "d.h5", "--res", "64x32", "--out", "x.h5"], "d.h5: no such file"),
 ])
-def test_option_errors_come_before_the_heavy_imports(args, fragment, tmp_path):
+def test_option_and_input_errors_come_before_the_heavy_imports(args, fragment, tmp_path):
     run = Run(*args, cwd=tmp_path)
     assert run.loaded == [], run.output
     assert_one_line_error(run, fragment)
@@ -76,20 +83,6 @@ def test_help_texts_name_every_registry_entry():
     assert simulate.QUANTITY_NAMES.split(", ") == list(QUANTITIES)
     assert set(evaluate.DEFAULT_METRICS.split(",")) <= {*MEASURES, "mse", "mae", "lsim", "lpips", "vgg"}
 
-
-@pytest.mark.parametrize("args, fragment", [
-    (["train", "sol", "--data", "missing.h5", "--out", "run"], "missing.h5: no such file"),
-    (["train", "sr", "--coarse", "c.h5", "--fine", "f.h5", "--out", "run"], "c.h5: no such file"),
-    (["evaluate", "rollout", "--data", "d.h5", "--out", "e"], "d.h5: no such file"),
-    (["evaluate", "frames", "--data", "d.h5", "--out", "e"], "d.h5: no such file"),
-    (["simulate", "karman", "--sol", "nope.pt", "--out", "x.h5"], "nope.pt: no such checkpoint"),
-    (["benchmark", "--data", "d.h5", "--coarse-res", "64x32"], "d.h5: no such file"),
-    (["downsample", "d.h5", "--res", "64x32", "--out", "x.h5"], "d.h5: no such file"),
-])
-def test_missing_inputs_are_refused_before_the_heavy_imports(args, fragment, tmp_path):
-    run = Run(*args, cwd=tmp_path)
-    assert run.loaded == [], run.output
-    assert_one_line_error(run, fragment)
 
 
 def test_a_foreign_input_file_is_refused_before_the_heavy_imports(tmp_path):
