@@ -81,8 +81,9 @@ def test_two_processes_resume_a_run_and_refuse_one_they_must_not_replace(frames,
     assert load_checkpoint(run / "last.pt")["epoch"] == 1
     capfd.readouterr()
 
-    assert run_cli(*ae_args(frames, run, "--nproc", "2"), ok=False).exit_code == 2
-    printed = capfd.readouterr().err.strip()
+    result = run_cli(*ae_args(frames, run, "--nproc", "2"), ok=False)
+    assert result.exit_code == 2
+    printed = (result.output + capfd.readouterr().err).strip()  # refused before the processes start
     assert printed.startswith("error: ") and "\n" not in printed and "already holds a run" in printed, printed
 
     run_cli(*ae_args(frames, run, "--nproc", "2", "--resume"))

@@ -35,9 +35,12 @@ def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume:
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.training import TASKS, Step, Trainer, TrainConfig
     from fluidloss_cli.engine.training.distributed import World, launched, run_in_processes
+    from fluidloss_cli.engine.training.loop import RunFiles
 
     setup = TASKS[task](**task_options, seed=training["seed"])
     if nproc != 1 and not launched():
+        if not resume:  # refuse here, not in the processes: torch's launcher may stop rank 0 before it prints
+            RunFiles(out).check_new(overwrite)
         raise typer.Exit(run_in_processes(nproc, training["batch_size"], resolve_device(device)))
     if not World.from_env().main:
         console.quiet = True  # rank 0 alone prints, errors included
