@@ -20,9 +20,9 @@ def atomic_file(path: Path) -> Iterator[Path]:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write a text file atomically."""
-    with atomic_file(path) as tmp:
-        tmp.write_text(text)
+    """`atomic.write_text` in a folder created first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(path, text)
 
 
 def write_json(path: Path, content: Any) -> None:
