@@ -61,3 +61,21 @@ def test_benchmark_bad_input(karman_files, trained, tmp_path):
     for args, message in cases:
         result = run_cli("benchmark", "--data", fine, "--frame", "10", "--steps", "3", *args, "--device", "cpu", ok=False)
         assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_benchmark_times_a_correction_on_either_solver(karman_files, trained, tmp_path):
+    """Every rollout, the fine one included, steps --solver; a SOL model trained on the other solver is timed there
+    with a one-line warning (rollouts elsewhere refuse it), and the report records the solver."""
+    fine, _ = karman_files
+    sol, _ = trained
+    reports = {}
+    for solver in ("native", "phiflow"):
+        out = tmp_path / f"{solver}.json"
+        result = run_cli("benchmark", "--data", fine, "--frame", "30", "--steps", "2", "--repeats", "1", "--sol", sol,
+                         "--metrics", "mse", "--solver", solver, "--device", "cpu", "--out", out)
+        reports[solver] = json.loads(out.read_text())
+        assert reports[solver]["solver"] == solver and f"on the {solver} solver" in result.output
+        assert ("warning:" in result.output) == (solver == "phiflow")  # the model was trained on the native one
+    errors = {solver: {v["name"]: v["errors"]["mse"] for v in report["variants"]} for solver, report in reports.items()}
+    for name in ("coarse", "coarse+SOL"):  # the same physics: close, but stepped by different code
+        assert errors["native"][name] == pytest.approx(errors["phiflow"][name], rel=1e-2)

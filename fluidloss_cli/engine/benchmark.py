@@ -25,10 +25,12 @@ from fluidloss_cli.engine.data.info import read_geometry, read_start
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.metrics import Metric, measure
+from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.physics import Geometry
 from fluidloss_cli.engine.pipeline import Pipeline
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.solvers import trained_solver
 from fluidloss_cli.engine.upsample import upsample_frame
 
 
@@ -75,10 +77,12 @@ def mean_error(metric: Metric, frames: list[Frame], reference: list[Frame], fact
 
 def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resolution, device: torch.device,
                   sol: Path | None = None, sr: Path | None = None, repeats: int = 3,
-                  metrics: Sequence[Metric] = (), solver: str | None = None) -> list[VariantResult]:
+                  metrics: Sequence[Metric] = (), solver: str | None = None) -> tuple[str, list[VariantResult]]:
     """Time and score fine, coarse, coarse+SOL and coarse+SOL+SR rollouts of `steps` steps from one fine frame with
     evaluate's metric columns (`build_metrics` on the CPU; a loss whose weights are missing is a marked column).
-    Every rollout steps the SOL checkpoint's solver (`solver`, if given, must be it), else `solver` or the default."""
+    Every rollout steps `solver`, else the SOL checkpoint's, else the default: a correction may be timed on the
+    solver it was not trained with (with a warning), so that both solvers answer the time-cost question. Returns the
+    solver stepped and the results."""
     start = read_start(data, sim, frame, steps)
     fine_res = Resolution(start.fine["velocity_x"].shape[-2], start.fine["velocity_x"].shape[-1] - 1)
     factor = fine_res.height // coarse.height
@@ -88,7 +92,11 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
     reynolds = start.reynolds.to(device)
     variants: dict[str, tuple[Callable[[], list[Frame]], int]] = {}
     if sol is not None:
-        corrected = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, solver=solver)
+        trained = trained_solver(checkpoint_of(sol, "sol")["task_info"])
+        if solver not in (None, trained):
+            warn(f"{sol} was trained with --solver {trained}: timing its correction on {solver} (the two solvers "
+                 "agree to 1e-3 over 100 steps, docs/native_solver.md), scored as a correction it was not trained on")
+        corrected = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, solver=solver, retarget=True)
         solver = corrected.solver.solver
     fine = Pipeline.build(start.scene, fine_res, start.dt, device, solver=solver)
     variants["fine"] = (lambda: fine.run(to_device(start.fine, device), reynolds, steps)[0], 1)
@@ -98,7 +106,7 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
     if sol is not None:
         variants["coarse+SOL"] = (lambda: corrected.run(coarse_start, reynolds, steps)[0], factor)
     if sr is not None:
-        full = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, sr=sr, solver=solver)
+        full = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, sr=sr, solver=solver, retarget=True)
         if full.sr.factor != factor:
             raise FluidlossError(f"{sr} upsamples by {full.sr.factor}, but {data} is {factor}x finer than {coarse}")
         name = "coarse+SOL+SR" if sol is not None else "coarse+SR"
@@ -113,7 +121,7 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
         for metric in metrics:
             results[name].errors[metric.name] = f"missing: {metric.missing}" if metric.missing else \
                 mean_error(metric, outputs[name], start.reference, scale, geometry)
-    return list(results.values())
+    return fine.solver.solver, list(results.values())
 
 
 def coarse_resolution(requested: Resolution | None, sol: Path | None) -> Resolution:
@@ -122,10 +130,10 @@ def coarse_resolution(requested: Resolution | None, sol: Path | None) -> Resolut
     return requested if requested is not None else Resolution(*checkpoint_of(sol, "sol")["task_info"]["resolution"])
 
 
-def write_report(out: Path, results: list[VariantResult], device: torch.device, data: Path, sim: str, frame: int,
-                 steps: int) -> None:
+def write_report(out: Path, results: list[VariantResult], device: torch.device, solver: str, data: Path, sim: str,
+                 frame: int, steps: int) -> None:
     """The benchmark as JSON (setup, provenance, each variant's run times and errors), written atomically."""
-    content = {"device": str(device), "data": str(data), "sim": sim, "frame": frame, "steps": steps,
+    content = {"device": str(device), "solver": solver, "data": str(data), "sim": sim, "frame": frame, "steps": steps,
                "provenance": provenance(),
                "variants": [{"name": r.name, "seconds_per_run": r.seconds, "ms_per_frame": r.per_frame_ms(steps),
                              "errors": r.errors} for r in results]}

@@ -31,9 +31,9 @@ class Pipeline:
 
     @classmethod
     def build(cls, scene: str, resolution: Resolution, dt: float, device: torch.device, sol: Path | None = None,
-              sr: Path | None = None, solver: str | None = None) -> "Pipeline":
+              sr: Path | None = None, solver: str | None = None, retarget: bool = False) -> "Pipeline":
         """Check that the checkpoints fit the coarse `scene` at `resolution` and `dt`, and build the pipeline on the
-        SOL model's solver (`solver`, if given, must be it), else on `solver` or the default."""
+        SOL model's solver (`solver`, if given, must be it unless `retarget`), else on `solver` or the default."""
         model, trained = None, None
         if sol is not None:
             model, info = load_sol(sol, device)
@@ -46,7 +46,8 @@ class Pipeline:
         if upsampler and (upsampler.scene, upsampler.coarse) != (scene, resolution):
             raise FluidlossError(f"{sr} upsamples {upsampler.scene} at {upsampler.coarse} (factor {upsampler.factor}),"
                                  f" not {scene} at {resolution}")
-        return cls(CorrectedSolver(scene, resolution, dt, device, solver_for(solver, trained, sol)), model, upsampler)
+        return cls(CorrectedSolver(scene, resolution, dt, device, solver_for(solver, trained, sol, retarget)), model,
+                   upsampler)
 
     def run(self, frame: Frame, reynolds: torch.Tensor, steps: int,
             progress: Callable[[int], None] = lambda done: None) -> tuple[list[Frame], list[Frame] | None]:

@@ -23,14 +23,14 @@ def trained_solver(task_info: dict) -> str:
     return task_info.get("solver", BEFORE_CHOICE)
 
 
-def solver_for(requested: str | None, trained: str | None, checkpoint: object = None) -> str:
+def solver_for(requested: str | None, trained: str | None, checkpoint: object = None, retarget: bool = False) -> str:
     """The solver of a rollout: a SOL model's own (`trained`, read from `checkpoint`), which an explicit different
-    `requested` one may not replace (the correction learnt that solver's errors); else `requested`, else the
-    default."""
+    `requested` one may not replace (the correction learnt that solver's errors) unless `retarget` (the benchmark,
+    which times a correction on either solver); else `requested`, else the default."""
     if requested is not None:
         check_solver(requested)
-    if trained is None:
-        return requested or DEFAULT_SOLVER
+    if trained is None or (retarget and requested is not None):
+        return requested or trained or DEFAULT_SOLVER
     if requested is not None and requested != trained:
         raise FluidlossError(f"{checkpoint} was trained with --solver {trained}, and its corrections fit that solver: "
                              f"leave out --solver {requested} (or pass --solver {trained})")
