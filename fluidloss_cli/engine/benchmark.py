@@ -66,12 +66,15 @@ def timed(run: Callable[[], list[Frame]], device: torch.device) -> tuple[float, 
     return time.perf_counter() - started, frames
 
 
-def mean_error(metric: Metric, frames: list[Frame], reference: list[Frame], factor: int, geometry: Geometry) -> float:
-    """Mean over steps of `metric` between (bicubic-upsampled by `factor`) frames and the fine reference."""
+def mean_error(metric: Metric, frames: list[Frame], reference: list[Frame], factor: int, geometry: Geometry,
+               scored: list[str]) -> float:
+    """Mean over steps of `metric` between (bicubic-upsampled by `factor`) frames and the fine reference, the losses
+    over the `scored` fields (a scene's passive marker is not scored, as in `evaluate rollout`)."""
     values = []
     for predicted, truth in zip(frames, reference):
         fine = upsample_frame(predicted, factor) if factor > 1 else predicted
-        values.append(measure([metric], {n: fine[n].cpu().float() for n in truth}, truth, geometry)[metric.name])
+        values.append(measure([metric], {n: fine[n].cpu().float() for n in truth}, truth, geometry,
+                              scored=scored)[metric.name])
     return torch.cat(values).mean().item()
 
 
@@ -120,7 +123,7 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
     for name, (_, scale) in variants.items():
         for metric in metrics:
             results[name].errors[metric.name] = f"missing: {metric.missing}" if metric.missing else \
-                mean_error(metric, outputs[name], start.reference, scale, geometry)
+                mean_error(metric, outputs[name], start.reference, scale, geometry, fine.solver.compared)
     return fine.solver.solver, list(results.values())
 
 

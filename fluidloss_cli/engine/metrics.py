@@ -4,7 +4,7 @@ A column computes one value per sample [B] from a predicted and a reference fram
 cannot be loaded becomes a column marked missing, with the reason, instead of stopping the evaluation.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -92,6 +92,8 @@ class Metric:
     absolute: bool = False
     """A measure of the prediction alone (divergence, energy), so the reference has a value too."""
     missing: str | None = None
+    compares_fields: bool = False
+    """A registry loss, summed over the fields compared (all stored ones, or those `measure` is told to score)."""
 
 
 def loss_per_sample(loss: nn.Module, pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
@@ -130,7 +132,8 @@ def build_metric(name: str, device: torch.device) -> Metric:
     except FluidlossError as exc:
         return Metric(name, f"registry loss {name}", None, missing=str(exc))
     loss.check_finite = False  # a rollout that blew up shows as NaN in its row, not as an abort
-    return Metric(name, f"registry loss {name} (docs/losses.md)", partial(loss_per_sample, loss))
+    return Metric(name, f"registry loss {name} (docs/losses.md)", partial(loss_per_sample, loss),
+                  compares_fields=True)
 
 
 def build_metrics(text: str, device: torch.device) -> list[Metric]:
@@ -139,8 +142,11 @@ def build_metrics(text: str, device: torch.device) -> list[Metric]:
 
 
 @torch.no_grad()
-def measure(metrics: list[Metric], pred: Frame, ref: Frame, geometry: Geometry,
-            absolute_only: bool = False) -> dict[str, torch.Tensor]:
-    """Every available column's values [B] for one predicted and reference frame (absolute ones only, if asked)."""
-    return {m.name: m.compute(pred, ref, geometry).double().cpu() for m in metrics
-            if m.compute is not None and (m.absolute or not absolute_only)}
+def measure(metrics: list[Metric], pred: Frame, ref: Frame, geometry: Geometry, absolute_only: bool = False,
+            scored: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+    """Every available column's values [B] for one predicted and reference frame (absolute ones only, if asked);
+    the registry losses compare the `scored` fields only, when given (a SOL rollout: not a scene's passive ones)."""
+    fields = list(ref) if scored is None else list(scored)
+    compared = ({n: pred[n] for n in fields}, {n: ref[n] for n in fields})
+    return {m.name: m.compute(*(compared if m.compares_fields else (pred, ref)), geometry).double().cpu()
+            for m in metrics if m.compute is not None and (m.absolute or not absolute_only)}

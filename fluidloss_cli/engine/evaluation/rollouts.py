@@ -1,7 +1,8 @@
 """Rollouts of every checkpoint and of the baselines on a test set, measured step by step against the reference.
 
 Coarse rows: the uncorrected coarse solver (`coarse`) and the solver corrected by each SOL checkpoint, compared with
-the coarse reference. Fine rows (with a fine reference): every coarse row upsampled bicubically (`+bicubic`, the
+the coarse reference. The losses compare the fields a correction acts on and is trained on: a scene's passive fields
+(Karman's marker) are carried but not scored, as Um et al. score velocity only. Fine rows (with a fine reference): every coarse row upsampled bicubically (`+bicubic`, the
 baseline) and by each SR checkpoint, compared with the fine reference. Each test simulation is rolled out from
 every start frame; a simulation's values are the mean over its start frames.
 """
@@ -154,9 +155,9 @@ class Recorder:
 
     def add(self, grid: str, row: str, frames: list[Frame], refs: list[Frame]) -> None:
         """Measure a rollout's frames (steps 1..N) against the reference frames (0..N) of one grid."""
-        geometry = self.evaluation.grids[grid].geometry
-        per_step = [measure(self.evaluation.metrics, frame, ref, geometry, absolute_only=row == REFERENCE)
-                    for frame, ref in zip(frames, refs[1:])]
+        geometry, scored = self.evaluation.grids[grid].geometry, self.evaluation.corrections[BASELINE].solver.compared
+        per_step = [measure(self.evaluation.metrics, frame, ref, geometry, absolute_only=row == REFERENCE,
+                            scored=scored) for frame, ref in zip(frames, refs[1:])]
         for name in per_step[0]:
             self.values[grid, row, name].append(torch.stack([step[name] for step in per_step], dim=1))
         final = frames[-1]
