@@ -1,4 +1,5 @@
-"""Accuracy and cost of SOL weight gradients for several tolerances of the adjoint (backward) pressure solve.
+"""Accuracy and cost of SOL weight gradients through the PhiFlow solver (`--solver phiflow`) for several tolerances of
+its adjoint (backward) pressure solve; the native solver's gradient is checked in tests/test_sol_gradients.py.
 
 The reference is the float64 gradient of the same loss (UnrolledLoss under phiml's 64-bit precision, pressure solved
 to 1e-12), itself checked against central finite differences. Each row is the float32 gradient as training computes
@@ -79,7 +80,7 @@ def measure(data: Path, res: Resolution, samples: int, unroll: int) -> None:
     """Print one table: float32 gradients for each adjoint tolerance against the float64 reference."""
     windows = FrameWindows(data, window=unroll + 1)
     items = [windows[int(i)] for i in torch.linspace(10, len(windows) - 1, samples)]
-    batch = {n: torch.stack([item[n] for item in items]) for n in ("velocity_x", "velocity_y", "reynolds")}
+    batch = {n: torch.stack([item[n] for item in items]) for n in (*windows.fields, "reynolds")}
     mse, shapes = build_loss("mse"), [p.shape for p in model(torch.float32).parameters()]
     direction = [torch.randn(s, generator=torch.Generator().manual_seed(i)) for i, s in enumerate(shapes)]
     norm = torch.sqrt(sum((d**2).sum() for d in direction))
@@ -88,7 +89,8 @@ def measure(data: Path, res: Resolution, samples: int, unroll: int) -> None:
     unflat = [d.view(s) for d, s in zip(unflat, shapes)]
 
     def loss(net: nn.Module, dtype: torch.dtype) -> torch.Tensor:
-        return UnrolledLoss("karman", res, 1.0, unroll)(net, mse, {k: v.to(dtype) for k, v in batch.items()})
+        return UnrolledLoss("karman", res, 1.0, unroll, solver="phiflow")(net, mse,
+                                                                          {k: v.to(dtype) for k, v in batch.items()})
 
     with math.precision(64):
         reference = model(torch.float64)

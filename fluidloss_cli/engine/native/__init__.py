@@ -16,6 +16,7 @@ from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.native.buoyancy import BuoyancyStep
 from fluidloss_cli.engine.native.karman import KarmanStep
 from fluidloss_cli.engine.native.pressure import PressureSolve
+from fluidloss_cli.engine.phiflow_setup import configure
 from fluidloss_cli.engine.resolution import Resolution
 
 NativeStep = Callable[[Frame, torch.Tensor], Frame]
@@ -32,6 +33,7 @@ def native_step(scene: str, resolution: Resolution, dt: float, device: torch.dev
         cls = STEPS[scene]
     except KeyError:
         raise FluidlossError(f"no native solver for scene {scene!r}: choose one of {', '.join(STEPS)}") from None
+    configure()  # the masks are sampled by PhiFlow, on the torch backend, whether or not a scene was built first
     device = torch.device(device)
     settings = settings or PressureSolve(factorised=device.type == "cpu", check_every=10)
     return cls(resolution, dt, device, dtype, settings)
