@@ -23,7 +23,7 @@ from fluidloss_cli.engine.study.runner import FAILED, PLAN, RESULT
 HIGHER_IS_BETTER = {"vorticity"}
 """Metrics where higher is better; for registry losses and the spectrum error lower is; divergence and energy are
 measures of a prediction alone (compared with the reference row, never marked)."""
-ABSOLUTE = {"divergence", "energy"}
+ABSOLUTE = {"divergence", "energy", "mass", "mass_balance"}
 BASELINE = {"sol": ("coarse", "coarse (no correction)"), "sr": ("bicubic", "bicubic")}
 """Task -> (row label in the evaluation files, row name in the report) of its baseline; AE has none."""
 RUN_LABEL = "run"
