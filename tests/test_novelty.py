@@ -25,15 +25,16 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> SimpleNamespace:
     """karman 32x16, 10 frames: training Re 1e5 and 4e5 (seed 0), test Re 2e5 (seed 3), one at 16x8; buoyancy 32x32
-    of 30 frames."""
+    of 30 frames and its 16x16 downsampling."""
     folder = tmp_path_factory.mktemp("novelty")
     d = SimpleNamespace(train=folder / "train.h5", test=folder / "test.h5", small=folder / "train16.h5",
-                        plume=folder / "plume.h5")
+                        plume=folder / "plume.h5", plume16=folder / "plume16.h5")
     common = ["--res", "32x16", "--warmup", "0", "--frames", "10"]
     run_cli("generate", "karman", *common, "--re", "1e5", "4e5", "--seed", "0", "--out", d.train)
     run_cli("generate", "karman", *common, "--re", "2e5", "--seed", "3", "--out", d.test)
     run_cli("downsample", d.train, "--res", "16x8", "--out", d.small)
     run_cli("generate", "buoyancy", "--res", "32x32", "--frames", "30", "--out", d.plume)  # 16x16 has no source cell
+    run_cli("downsample", d.plume, "--res", "16x16", "--out", d.plume16)  # the averaged source keeps its area
     return d
 
 
@@ -83,7 +84,8 @@ def test_training_data_of_another_grid_is_one_line(data, tmp_path):
 
 def test_mass_balance_against_the_stored_density_and_source(data, tmp_path):
     """From start frame 5, step k: (mass(5 + k) - mass(5) - k x rate x dt x source mass) / (mass(5) + injected),
-    computed here from the stored density and inflow mask; karman, whose marker leaves the box, has none."""
+    computed here from the stored density and inflow mask; frames and pairs from the first stored frame; karman,
+    whose marker leaves the box, has none."""
     run_cli("evaluate", "rollout", "--data", data.plume, "--start", "5", "--steps", "20", "--metrics",
             "mass_balance", "--out", tmp_path / "plume")
     report = json.loads((tmp_path / "plume" / "evaluation.json").read_text())
@@ -99,6 +101,12 @@ def test_mass_balance_against_the_stored_density_and_source(data, tmp_path):
     a, b = map(float, re.fullmatch(r"mass_balance A (\S+) B (\S+)\s*", pair.output).groups())
     assert a == pytest.approx((masses[5] - 5 * per_step) / (5 * per_step), abs=1e-6)
     assert b == pytest.approx((masses[25] - 25 * per_step) / (25 * per_step), abs=1e-6)
+    run_cli("evaluate", "frames", "--data", data.plume16, "--fine", data.plume, "--first", "5", "--stride", "10",
+            "--metrics", "mass_balance", "--out", tmp_path / "frames")
+    rows = json.loads((tmp_path / "frames" / "frames.json").read_text())["rows"]
+    from_start = np.mean([(masses[f] - f * per_step) / (f * per_step) for f in (5, 15, 25)])
+    for grid in ("data", "fine"):
+        assert rows[f"{grid}/reference"]["metrics"]["mass_balance"]["per_simulation"] == [pytest.approx(from_start, abs=1e-7)]
     run_cli("evaluate", "rollout", "--data", data.test, "--steps", "2", "--metrics", "mass_balance",
             "--out", tmp_path / "karman")
     karman = json.loads((tmp_path / "karman" / "evaluation.json").read_text())
