@@ -112,8 +112,9 @@ def test_smoke_report_has_every_table_and_matches_the_cell_files(smoke):
     assert set(report) == {f"{task} · {scene}" for task in ("sol", "sr", "ae") for scene in ("karman", "buoyancy")}
     for scene, rows in distances.items():
         assert rows[0] == HEADER and [row[2] for row in rows[2:]] == ["7", "7" if scene == "karman" else "8"]
-        baseline = json.loads(next((smoke / "cells" / "eval" / "sol" / scene).glob("*/seed0/evaluation/evaluation.json"))
-                              .read_text())["grids"]["coarse"]["rows"]["coarse"]["metrics"]["mse"]["per_simulation"]
+        evaluated = next((smoke / "cells" / "eval" / "sol" / scene).glob("*/seed0/evaluation/evaluation.json"))
+        baseline = json.loads(evaluated.read_text())["grids"]["coarse"]["rows"]["coarse"]["metrics"]["mse"]
+        baseline = baseline["per_simulation"]
         data = smoke / "cells" / "data" / scene
         found = novelty(data / "test-coarse" / "data.h5", data / "train-coarse" / "data.h5")
         for row, item, errors in zip(rows[2:], found, baseline):
