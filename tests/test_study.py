@@ -16,6 +16,8 @@ import pytest
 from conftest import assert_one_line_error, run_cli
 from weight_fixtures import shared_file
 
+from fluidloss_cli.engine.data.novelty import HEADER, novelty
+
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "sample_configs" / "study_smoke.toml"
 TINY = """
@@ -106,7 +108,18 @@ def per_simulation(out: Path, task: str, scene: str, loss: str, metric: str) -> 
 @pytest.mark.slow
 def test_smoke_report_has_every_table_and_matches_the_cell_files(smoke):
     report = tables(smoke / "report.md")
+    distances = {scene: report.pop(f"test vs training data · {scene}") for scene in ("karman", "buoyancy")}
     assert set(report) == {f"{task} · {scene}" for task in ("sol", "sr", "ae") for scene in ("karman", "buoyancy")}
+    for scene, rows in distances.items():
+        assert rows[0] == HEADER and [row[2] for row in rows[2:]] == ["7", "7" if scene == "karman" else "8"]
+        evaluated = next((smoke / "cells" / "eval" / "sol" / scene).glob("*/seed0/evaluation/evaluation.json"))
+        baseline = json.loads(evaluated.read_text())["grids"]["coarse"]["rows"]["coarse"]["metrics"]["mse"]
+        baseline = baseline["per_simulation"]
+        data = smoke / "cells" / "data" / scene
+        found = novelty(data / "test-coarse" / "data.h5", data / "train-coarse" / "data.h5")
+        for row, item, errors in zip(rows[2:], found, baseline):
+            assert row[3] == f"{np.mean(errors):.3g}" and row[5].startswith(f"{item.nearest_frame:.3g} (")
+            assert 0 < item.nearest_frame <= item.nearest_trajectory and item.nearest_simulation in row[4]
     metrics = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity".split(",")
     checked = 0
     for heading, rows in report.items():

@@ -13,7 +13,7 @@ from fluidloss_cli.engine.errors import FluidlossError
 
 DEFAULT_METRICS = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity"
 SUMMARIES = ("mean", "final")
-MEASURE_NAMES = "divergence, energy, spectrum, vorticity, mass, mass_error"
+MEASURE_NAMES = "divergence, energy, spectrum, vorticity, mass, mass_error, mass_balance"
 
 app = typer.Typer(help="Evaluate checkpoints on test data (rollout: SOL; frames: SR and AE), or compare two frames or images (pair).",
                   no_args_is_help=True, rich_markup_mode=None)
@@ -41,6 +41,22 @@ def print_table(report: dict, grid: str, summary: str) -> None:
     stdout.print(table)
 
 
+def print_novelty(found: dict) -> None:
+    """The table of how far each test simulation lies from the training data."""
+    from fluidloss_cli.engine.data import novelty
+
+    table = Table()
+    for name in novelty.HEADER:
+        table.add_column(name, justify="left" if name == novelty.HEADER[0] else "right", overflow="fold")
+    for cells in novelty.rows(found["simulations"]):
+        table.add_row(*cells)
+    stdout = Console()
+    if not stdout.is_terminal:
+        stdout.width = Measurement.get(stdout, stdout.options.update_width(10_000), table).maximum
+    stdout.print(f"test vs training data ({found['train']}): {novelty.ABOUT}", highlight=False, soft_wrap=True)
+    stdout.print(table)
+
+
 def print_missing(report: dict) -> None:
     """Say why each missing column is missing."""
     for metric, about in report["metrics"].items():
@@ -58,7 +74,9 @@ def rollout(
     steps: int = typer.Option(None, "--steps", help="Rollout steps (default: as many as the reference holds after the last --start)."),
     metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", help=f"Comma-separated metric columns: registry losses (mse, mae, lsim, lpips, vgg, ..., see docs/losses.md) and physical measures ({MEASURE_NAMES}). A loss whose weights are missing becomes a column marked missing."),
     summary: str = typer.Option("mean", "--summary", help="What the table shows: mean (each metric averaged over the steps) or final (at the last step); the files hold both and every step."),
-    out: Path = typer.Option(..., "--out", help="Folder for evaluation.json, summary.csv, steps.csv, errors_GRID.png, spectra_GRID.png.", file_okay=False),
+    train: Path = typer.Option(None, "--train", help="Training dataset on the grid of --data (the coarse data the SOL models learnt from): adds a table of how far each test simulation lies from it (nearest training trajectory and frame) next to its uncorrected coarse error; written to novelty.csv too.", dir_okay=False),
+    train_stride: int = typer.Option(None, "--train-stride", help="With --train: search the nearest training frame for every STRIDE-th test frame (default: about 100 frames per test simulation)."),
+    out: Path = typer.Option(..., "--out", help="Folder for evaluation.json, summary.csv, steps.csv, errors_GRID.png, spectra_GRID.png (and novelty.csv with --train).", file_okay=False),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an evaluation that --out already holds."),
     device: str = DeviceOption,
     solver: str = SolverOption,
@@ -68,7 +86,10 @@ def rollout(
     from the test frames; report every metric per checkpoint and step, mean ± std over the test simulations."""
     if summary not in SUMMARIES:
         raise FluidlossError(f"--summary must be one of {', '.join(SUMMARIES)}, got {summary!r}")
-    check_inputs([data, fine], [*(sol or []), *(sr or [])])
+    if train_stride is not None and train is None:
+        raise FluidlossError("--train-stride needs --train: the training dataset the test data is compared with")
+    check_inputs([data, fine, train], [*(sol or []), *(sr or [])])
+    from fluidloss_cli.engine.data.novelty import novelty
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.evaluation import report as reports
     from fluidloss_cli.engine.evaluation import rollouts
@@ -76,14 +97,17 @@ def rollout(
 
     evaluation = rollouts.prepare(data, sol or [], fine, sr or [], start, steps, metrics, resolve_device(device),
                                   solver)
+    distances = novelty(data, train, train_stride) if train else None
     reports.check_out(out, overwrite)
     with progress_bar() as bar:
         task = bar.add_task("rollouts", total=len(start) * len(evaluation.corrections), unit="rollouts")
         results = rollouts.run(evaluation, lambda label: bar.update(task, advance=1, description=f"rolled out {label}"))
-    report = reports.document(evaluation, results)
+    report = reports.document(evaluation, results, train, distances)
     files = reports.write_tables(report, out) + write_plots(report, out)
     for grid in report["grids"]:
         print_table(report, grid, summary)
+    if "novelty" in report:
+        print_novelty(report["novelty"])
     print_missing(report)
     console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
 

@@ -19,6 +19,7 @@ from fluidloss_cli.engine.physics import (
     Geometry,
     kinetic_energy,
     mass,
+    mass_balance,
     mass_error,
     rms_divergence,
     spectrum_error,
@@ -69,6 +70,14 @@ def mass_error_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
     return mass_error(pred["density"], ref["density"], geometry.spacing)
 
 
+def mass_balance_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
+    """Relative excess of the prediction's mass over the mass at the balance's start plus what the scene's source
+    injected since [B]; NaN without density, without a start (`Geometry.at`) or for scenes without a balance."""
+    if "density" not in pred or geometry.source is None or geometry.origin is None:
+        return torch.full_like(pred["velocity_x"][:, 0, 0], float("nan"))
+    return mass_balance(pred["density"], geometry.origin, geometry.source, geometry.steps, geometry.spacing)
+
+
 MEASURES: dict[str, tuple[Compute, bool, str]] = {
     "divergence": (divergence_of, True, "RMS divergence of the velocity away from obstacles (0: incompressible)"),
     "energy": (energy_of, True, "mean kinetic energy 0.5|u|^2 per cell"),
@@ -76,6 +85,8 @@ MEASURES: dict[str, tuple[Compute, bool, str]] = {
     "vorticity": (vorticity_of, False, "Pearson correlation of the vorticity with the reference (1: same)"),
     "mass": (mass_of, True, "total density x cell area (NaN without density)"),
     "mass_error": (mass_error_of, False, "(mass - reference mass) / reference mass (0: same; NaN without density)"),
+    "mass_balance": (mass_balance_of, True, "(mass - start mass - injected) / (start mass + injected): mass the "
+                     "scheme gained since the balance's start (0: conserved; NaN without density or for karman)"),
 }
 """Physical measure -> (compute, absolute, description); an absolute measure describes the prediction alone."""
 

@@ -34,16 +34,27 @@ def fluid_cells(obstacle: torch.Tensor) -> torch.Tensor:
 
 
 class Geometry(NamedTuple):
-    """What the physical measures need to know about a grid besides the fields."""
+    """What the physical measures need to know about a grid besides the fields: its cell size and obstacles, and for
+    the mass balance the scene's source and where in time the frames lie."""
 
     spacing: Spacing
     fluid: torch.Tensor | None = None
     """Cells [H, W] away from obstacles, where the divergence is measured; None: every cell."""
+    source: torch.Tensor | None = None
+    """Density [H, W] the scene injects per step; None where no mass balance holds (no source, or open boundaries)."""
+    origin: torch.Tensor | None = None
+    """Mass [B] of the frame the balance starts from (`at`); None: no balance."""
+    steps: torch.Tensor | int = 0
+    """Steps [B] (or one for all) from that frame to the measured one."""
 
     @classmethod
-    def of(cls, spacing: Spacing, obstacle: torch.Tensor) -> "Geometry":
-        """The geometry of a grid of cell size `spacing` with the obstacle mask [H, W]."""
-        return cls(spacing, fluid_cells(obstacle))
+    def of(cls, spacing: Spacing, obstacle: torch.Tensor, source: torch.Tensor | None = None) -> "Geometry":
+        """The geometry of a grid of cell size `spacing` with the obstacle mask [H, W] and the source per step."""
+        return cls(spacing, fluid_cells(obstacle), source)
+
+    def at(self, origin: torch.Tensor, steps: torch.Tensor | int) -> "Geometry":
+        """This geometry for frames `steps` after the densities `origin` [B, H, W] (the balance's start)."""
+        return self._replace(origin=mass(origin, self.spacing), steps=steps)
 
 
 def rms_divergence(vx: torch.Tensor, vy: torch.Tensor, spacing: Spacing,
@@ -134,13 +145,14 @@ def mass_error(pred: torch.Tensor, ref: torch.Tensor, spacing: Spacing) -> torch
     return mass(pred, spacing) / mass(ref, spacing) - 1
 
 
-def mass_balance(density: torch.Tensor, source: torch.Tensor, rate: float, dt: float, steps: int,
+def mass_balance(density: torch.Tensor, origin: torch.Tensor, source: torch.Tensor, steps: torch.Tensor | int,
                  spacing: Spacing) -> torch.Tensor:
-    """(mass - injected) / injected [B] after `steps` steps of a simulation that started empty and adds `rate` x dt
-    density per step in the cells of the `source` mask [H, W]: 0 for a scheme that conserves mass (and loses none
-    through open boundaries)."""
-    injected = mass(source[None], spacing) * rate * dt * steps
-    return mass(density, spacing) / injected - 1
+    """(mass - origin - injected) / (origin + injected) [B]: the relative excess of the densities [B, H, W] over the
+    mass `origin` [B] of the frame `steps` earlier plus what the `source` [H, W] (density added per step) injected
+    since; 0 for a scheme that conserves mass in a closed domain."""
+    injected = mass(source[None], spacing) * torch.as_tensor(steps, dtype=torch.float64, device=density.device)
+    expected = origin.to(density.device) + injected
+    return (mass(density, spacing) - expected) / expected
 
 
 def centroid_height(density: torch.Tensor, dy: float) -> torch.Tensor:

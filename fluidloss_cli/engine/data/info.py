@@ -111,12 +111,19 @@ def read_dt(path: Path) -> float:
 
 
 def read_geometry(path: Path, device: torch.device) -> Geometry:
-    """A dataset's cell size (its domain size over its resolution) and the obstacle of its first simulation (the
-    scene's geometry, the same in every simulation)."""
+    """A dataset's cell size (its domain size over its resolution), the obstacle of its first simulation (the
+    scene's geometry, the same in every simulation) and, for a scene with a mass balance, the density its source
+    injects per step (the scene's rate x dt x the stored `inflow_mask`, the source's fraction of each cell)."""
+    from fluidloss_cli.engine.scenes import scene_class
+
     with open_dataset(path) as handle:
         (height, width), (rows, columns) = handle.attrs["domain_size"], handle.attrs["resolution"]
-        obstacle = torch.from_numpy(simulation_groups(handle)[0]["obstacle_mask"][()]).to(device)
-    return Geometry.of((float(height) / int(rows), float(width) / int(columns)), obstacle)
+        first = simulation_groups(handle)[0]
+        obstacle = torch.from_numpy(first["obstacle_mask"][()]).to(device)
+        rate = scene_class(str(handle.attrs["scene"])).balance_rate
+        source = None if rate is None else \
+            torch.from_numpy(first["inflow_mask"][()]).to(device, torch.float64) * rate * float(handle.attrs["dt"])
+    return Geometry.of((float(height) / int(rows), float(width) / int(columns)), obstacle, source)
 
 
 @dataclass(frozen=True)

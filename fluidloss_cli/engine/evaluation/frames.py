@@ -126,7 +126,8 @@ def prepare(data: Path, fine: Path | None, aes: list[Path], srs: list[Path], fir
 
 
 def batches(evaluation: FrameEvaluation) -> Any:
-    """(simulation, frame indices, coarse frame, {grid: frame}) per batch of the chosen test frames."""
+    """(simulation, frame indices, coarse frame, {grid: frame}, {grid: geometry}) per batch of the chosen test
+    frames; the geometry's mass balance runs from the simulation's first stored frame."""
     windows = {grid: FrameWindows(info.path, window=1) for grid, info in evaluation.infos.items()}
     chosen = defaultdict(list)
     for item, (sim, frame) in enumerate(windows["data"].index):
@@ -137,7 +138,11 @@ def batches(evaluation: FrameEvaluation) -> Any:
             part = items[begin:begin + BATCH]
             frames = {grid: {name: torch.stack([w[i][name][0] for i in part]).to(evaluation.device)
                              for name in w.fields} for grid, w in windows.items()}
-            yield sim, [windows["data"].index[i][1] for i in part], frames["data"], frames
+            indices = [windows["data"].index[i][1] for i in part]
+            geometry = {grid: evaluation.geometry[grid].at(w[w.index.index((sim, 0))]["density"].to(evaluation.device),
+                                                           torch.tensor(indices))
+                        if "density" in w.fields else evaluation.geometry[grid] for grid, w in windows.items()}
+            yield sim, indices, frames["data"], frames, geometry
 
 
 def run(evaluation: FrameEvaluation) -> tuple[dict[str, dict[str, dict[str, list[list[float]]]]], dict[str, np.ndarray]]:
@@ -147,17 +152,17 @@ def run(evaluation: FrameEvaluation) -> tuple[dict[str, dict[str, dict[str, list
     values: dict[str, dict[str, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     all_batches = list(batches(evaluation))
     example_sim = all_batches[0][0]
-    example_frames = [f for sim, frames, _, _ in all_batches if sim == example_sim for f in frames]
+    example_frames = [f for sim, frames, *_ in all_batches if sim == example_sim for f in frames]
     wanted = example_frames[len(example_frames) // 2]
     example: dict[str, np.ndarray] = {}
-    for sim, frames, coarse, grids in all_batches:
+    for sim, frames, coarse, grids, geometry in all_batches:
         at = frames.index(wanted) if sim == example_sim and wanted in frames else None
         predictions = {REFERENCE + "_" + grid: (grid, frame) for grid, frame in grids.items()}
         predictions |= {label: (row.grid, row.predict(coarse, grids[row.grid])) for label, row in
                         evaluation.rows.items()}
         for label, (grid, pred) in predictions.items():
             row = REFERENCE if label.startswith(REFERENCE + "_") else label
-            measured = measure(evaluation.metrics, pred, grids[grid], evaluation.geometry[grid],
+            measured = measure(evaluation.metrics, pred, grids[grid], geometry[grid],
                                absolute_only=row == REFERENCE)
             for name, per_sample in measured.items():
                 values[f"{grid}/{row}" if row == REFERENCE else row][name][sim].extend(per_sample.tolist())

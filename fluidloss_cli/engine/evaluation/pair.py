@@ -27,13 +27,17 @@ INPUTS = "FILE.h5:SIM:FRAME (SIM as sim_0000 or 0), FILE.npy or FILE.png"
 
 
 def read_frame(path: Path, sim: str, index: int, device: torch.device) -> tuple[Frame, Geometry]:
-    """One stored frame as a batch of one [1, ...] on `device`, and the dataset's geometry."""
+    """One stored frame as a batch of one [1, ...] on `device`, and the dataset's geometry (its mass balance from
+    the simulation's first stored frame)."""
     name = sim_name(int(sim)) if sim.isdigit() else sim
     windows = FrameWindows(path, window=1, simulations=[name])
     if index >= len(windows):
         raise FluidlossError(f"{path}: {name} has {len(windows)} frames, no frame {index}")
     item = windows[index]
-    return {field: item[field].to(device) for field in windows.fields}, read_geometry(path, device)
+    geometry = read_geometry(path, device)
+    if "density" in windows.fields:
+        geometry = geometry.at(windows[0]["density"].to(device), index)
+    return {field: item[field].to(device) for field in windows.fields}, geometry
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -81,15 +85,16 @@ def available(metrics: list[Metric]) -> list[Metric]:
 
 def compare_frames(a: tuple[Frame, Geometry], b: tuple[Frame, Geometry], names: str,
                    device: torch.device) -> dict[str, float | tuple[float, float]]:
-    """Each metric of frame B against frame A (on A's geometry); a measure of one frame alone gives (A, B)."""
+    """Each metric of frame B against frame A (on A's geometry); a measure of one frame alone gives (A, B), each on
+    its own geometry (the mass balance of a frame runs from its own simulation's first frame)."""
     (frame_a, geometry), (frame_b, _) = a, b
     shapes = [{name: tuple(t.shape) for name, t in f.items()} for f in (frame_a, frame_b)]
     if shapes[0] != shapes[1]:
         raise FluidlossError(f"the frames differ in fields or resolution: {shapes[0]} vs {shapes[1]}")
     metrics = available(build_metrics(names, device))
     values = measure(metrics, frame_b, frame_a, geometry)
-    own_a = measure(metrics, frame_a, frame_a, geometry, absolute_only=True)
-    return {m.name: (own_a[m.name].item(), values[m.name].item()) if m.absolute else values[m.name].item()
+    own_a, own_b = (measure(metrics, frame, frame, g, absolute_only=True) for frame, g in (a, b))
+    return {m.name: (own_a[m.name].item(), own_b[m.name].item()) if m.absolute else values[m.name].item()
             for m in metrics}
 
 

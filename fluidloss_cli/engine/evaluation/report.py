@@ -15,7 +15,8 @@ import torch
 
 from fluidloss_cli.engine.atomic import write_text
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.rollouts import REFERENCE, Evaluation, Results
+from fluidloss_cli.engine.data.novelty import Novelty, as_records
+from fluidloss_cli.engine.evaluation.rollouts import BASELINE, REFERENCE, Evaluation, Results
 from fluidloss_cli.engine.outputs import check_output_folder
 from fluidloss_cli.engine.provenance import provenance
 
@@ -49,8 +50,18 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def document(evaluation: Evaluation, results: Results) -> dict[str, Any]:
-    """Everything the evaluation found, with what it ran on: the content of evaluation.json."""
+def coarse_errors(evaluation: Evaluation, results: Results) -> dict[str, float | None]:
+    """Each test simulation's uncorrected coarse error: the baseline's MSE averaged over the rollout steps (None
+    without an mse column)."""
+    mse = results.values["coarse"][BASELINE].get("mse")
+    names = [sim for sim, _, _ in evaluation.grids["coarse"].info.simulations]
+    return {sim: None if mse is None else mse[i].mean().item() for i, sim in enumerate(names)}
+
+
+def document(evaluation: Evaluation, results: Results, train: Path | None = None,
+             distances: list[Novelty] | None = None) -> dict[str, Any]:
+    """Everything the evaluation found, with what it ran on: the content of evaluation.json; with the `distances`
+    of the test data from the training data `train`, those too (`novelty`)."""
     grids = {}
     for name, grid in evaluation.grids.items():
         measured = results.values.get(name, {})
@@ -59,6 +70,9 @@ def document(evaluation: Evaluation, results: Results) -> dict[str, Any]:
                 for row, spectrum in results.spectra[name].items()}
         grids[name] = {"dataset": grid.info.identity(), "spacing": list(grid.geometry.spacing),
                        "wavenumbers": results.wavenumbers[name].tolist(), "rows": rows}
+    found = {} if distances is None else {"novelty": {
+        "train": str(train), "stride": distances[0].stride,
+        "simulations": as_records(distances, coarse_errors(evaluation, results))}}
     return json_ready({
         "provenance": provenance(),
         "simulations": [sim for sim, _, _ in evaluation.grids["coarse"].info.simulations],
@@ -69,7 +83,7 @@ def document(evaluation: Evaluation, results: Results) -> dict[str, Any]:
         "metrics": {m.name: {"description": m.description, "absolute": m.absolute, "missing": m.missing}
                     for m in evaluation.metrics},
         "grids": grids,
-    })
+    } | found)
 
 
 def cell(report: dict, grid: str, row: str, metric: str, summary: str) -> str:
@@ -120,15 +134,25 @@ def steps_csv(report: dict) -> str:
     return out.getvalue()
 
 
+def novelty_csv(report: dict) -> str:
+    """The test vs training distances: a line per test simulation, the numbers of the console table."""
+    records = report["novelty"]["simulations"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return out.getvalue()
+
+
 def check_out(out: Path, overwrite: bool) -> None:
     """Create the output folder, refusing one that holds an earlier evaluation unless `overwrite`."""
     check_output_folder(out, REPORT, "an evaluation", overwrite)
 
 
 def write_tables(report: dict, out: Path) -> list[Path]:
-    """Write evaluation.json, summary.csv and steps.csv into `out`, each atomically."""
+    """Write evaluation.json, summary.csv and steps.csv (and novelty.csv) into `out`, each atomically."""
     files = {REPORT: json.dumps(report, indent=1, allow_nan=False), "summary.csv": summary_csv(report),
-             "steps.csv": steps_csv(report)}
+             "steps.csv": steps_csv(report)} | ({"novelty.csv": novelty_csv(report)} if "novelty" in report else {})
     for name, text in files.items():
         write_text(out / name, text)
     return [out / name for name in files]

@@ -154,10 +154,12 @@ class Recorder:
         self.wavenumbers: dict[str, torch.Tensor] = {}
 
     def add(self, grid: str, row: str, frames: list[Frame], refs: list[Frame]) -> None:
-        """Measure a rollout's frames (steps 1..N) against the reference frames (0..N) of one grid."""
+        """Measure a rollout's frames (steps 1..N) against the reference frames (0..N) of one grid; the mass balance
+        runs from the start frame (refs[0])."""
         geometry, scored = self.evaluation.grids[grid].geometry, self.evaluation.corrections[BASELINE].solver.compared
-        per_step = [measure(self.evaluation.metrics, frame, ref, geometry, absolute_only=row == REFERENCE,
-                            scored=scored) for frame, ref in zip(frames, refs[1:])]
+        at = (lambda step: geometry.at(refs[0]["density"], step)) if "density" in refs[0] else (lambda step: geometry)
+        per_step = [measure(self.evaluation.metrics, frame, ref, at(step), absolute_only=row == REFERENCE,
+                            scored=scored) for step, (frame, ref) in enumerate(zip(frames, refs[1:]), start=1)]
         for name in per_step[0]:
             self.values[grid, row, name].append(torch.stack([step[name] for step in per_step], dim=1))
         final = frames[-1]

@@ -34,6 +34,9 @@ class Scene(ABC):
     reynolds_range: ClassVar[tuple[float, float] | None] = None  # None: the scene has no Reynolds number
     default_reynolds: ClassVar[tuple[float, ...] | None] = None  # what `generate` simulates without --re
     matrix_pressure: ClassVar[bool] = True  # pressure by phiml's sparse matrix (its int32 limit applies)
+    balance_rate: ClassVar[float | None] = None
+    """Density a closed scene adds per time unit in the cells of its stored `inflow_mask`, for `evaluate`'s
+    mass balance; None where no balance holds (no source, or smoke leaving through open boundaries)."""
 
     def __init__(self, resolution: Resolution, dt: float, reynolds: float | None = None, seed: int = 0):
         if not (dt > 0 and np.isfinite(dt)):

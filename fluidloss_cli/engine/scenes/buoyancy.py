@@ -30,6 +30,7 @@ class Buoyancy(Scene):
     default_warmup = 0  # the plume's rise from rest is the scene
     fields = ("velocity", "density")
     passive_fields = ()  # the smoke drives the flow: a correction sees it and is scored on it
+    balance_rate = INFLOW_RATE  # closed box: what the source injects stays (inflow_mask: its cell fractions)
 
     source = Box(x=(50, 150), y=(0, 5))
 

@@ -4,7 +4,8 @@ Per task and scene, a table of every loss (rows) against every metric (columns).
 models of every training seed over every test simulation: the mean and sample standard deviation of those
 seeds x simulations values (for SOL a simulation's value is its mean over the rollout steps and start frames, for SR
 and AE over the test frames). The best value of a column is marked only when its interval mean ± std overlaps no
-other loss's interval, and only where every loss has a spread (two values or more).
+other loss's interval, and only where every loss has a spread (two values or more). Per scene, a table of how far
+its test simulations lie from its training data (engine/data/novelty.py).
 """
 
 import dataclasses
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from fluidloss_cli.engine.data.novelty import ABOUT, HEADER, as_records, novelty, rows
 from fluidloss_cli.engine.study.cells import CELLS, slug
 from fluidloss_cli.engine.study.files import atomic_file, read_json, write_json, write_text
 from fluidloss_cli.engine.study.runner import FAILED, PLAN, RESULT
@@ -23,7 +25,7 @@ from fluidloss_cli.engine.study.runner import FAILED, PLAN, RESULT
 HIGHER_IS_BETTER = {"vorticity"}
 """Metrics where higher is better; for registry losses and the spectrum error lower is; divergence and energy are
 measures of a prediction alone (compared with the reference row, never marked)."""
-ABSOLUTE = {"divergence", "energy"}
+ABSOLUTE = {"divergence", "energy", "mass", "mass_balance"}
 BASELINE = {"sol": ("coarse", "coarse (no correction)"), "sr": ("bicubic", "bicubic")}
 """Task -> (row label in the evaluation files, row name in the report) of its baseline; AE has none."""
 RUN_LABEL = "run"
@@ -261,6 +263,23 @@ def quantity(data: Any, label: str) -> np.ndarray:
     return np.hypot(0.5 * (vx[:, :-1] + vx[:, 1:]), 0.5 * (vy[:-1] + vy[1:]))
 
 
+def novelty_section(out: Path, scene: str, baseline: Row | None) -> tuple[list[str], list[dict]]:
+    """How far the scene's coarse test simulations lie from its coarse training data, beside the uncorrected coarse
+    solver's rollout MSE per test simulation (the SOL baseline; none without it): report lines and records."""
+    data = out / CELLS / "data" / scene
+    test, train = data / "test-coarse" / "data.h5", data / "train-coarse" / "data.h5"
+    if not (test.exists() and train.exists()):
+        return [], []
+    found = novelty(test, train)
+    errors = baseline.values.get("mse") if baseline else None
+    records = as_records(found, {item.simulation: error for item, error in zip(found, errors or [])})
+    lines = [f"## test vs training data · {scene}", "",
+             f"The coarse test data against the coarse training data (nearest frame searched for "
+             f"{'every test frame' if found[0].stride == 1 else f'every {found[0].stride}th test frame'}). {ABOUT}", "",
+             "| " + " | ".join(HEADER) + " |", "|---" * len(HEADER) + "|"]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in rows(records)] + [""], records
+
+
 def cell_lines(out: Path, plan: dict) -> list[str]:
     """A table of every cell: status, wall time and device."""
     lines = ["| cell | status | wall time (s) | device |", "|---|---|---|---|"]
@@ -292,9 +311,12 @@ def write_report(out: Path) -> list[Path]:
         raise FluidlossError(f"{out} holds no study ({PLAN} is missing): run `fluidloss study run` first")
     figures = out / "figures"
     files, lines, data = [], [f"# Study report: {plan['name']}", "", HOW_TO_READ, ""], {}
+    baselines: dict[str, Row] = {}
     for task, about in plan["tasks"].items():
         for scene in about["scenes"]:
             section = build_section(out, plan, task, scene)
+            if task == "sol" and section.rows and section.rows[0].name == BASELINE["sol"][1]:
+                baselines[scene] = section.rows[0]
             info = plan["scenes"][scene]
             lines += [f"## {task} · {scene}", "",
                       f"Fine {info['fine']}, coarse {info['coarse']}; {info['frames']} frames per simulation after "
@@ -317,6 +339,9 @@ def write_report(out: Path) -> list[Path]:
             if render:
                 lines += [f"![{task} {scene}: coarse | coarse+SOL | reference, last rollout frame]"
                           f"({render[-1].relative_to(out).as_posix()})", ""]
+    for scene in plan["scenes"]:
+        found, data[f"novelty/{scene}"] = novelty_section(out, scene, baselines.get(scene))
+        lines += found
     lines += ["## Cells", ""] + cell_lines(out, plan) + [""]
     write_text(out / "report.md", "\n".join(lines))
     write_json(out / "report.json", data)
