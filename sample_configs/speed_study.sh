@@ -7,7 +7,9 @@
 # two blocks) on developed flow, then `fluidloss benchmark` times every variant on both solvers (the fine one
 # included) from a held-out simulation (other seed and Reynolds number), interleaved, median ms per frame.
 # Usage: bash sample_configs/speed_study.sh [WORK_DIR]. Steps whose output exists are skipped, so an interrupted run
-# continues. About 1.5 hours on two CPU cores. README "Is coarse + SOL + SR faster" reports its results.
+# continues. About 1.5 hours on two CPU cores; time it on an otherwise idle machine (the benchmarks interleave their
+# variants, but other jobs still blur the figures). The LSiM column needs the weights installed first
+# (`fluidloss weights import lsim LSiM.pth`). README "Is coarse + SOL + SR faster" reports its results.
 set -euo pipefail
 WORK="${1:-speed}"
 mkdir -p "$WORK" && cd "$WORK"
