@@ -3,7 +3,9 @@ interleaved (phiflow, native, phiflow, native ...), for several batch sizes and 
 projected time of the full study's 100 epochs (8 simulations x 1500 frames, 90% of the windows for training); and
 the corrected rollout's milliseconds per step with each solver.
 
-Run from the repository root:  python benchmarks/bench_sol_solvers.py [--batches 4 16 32] [--unrolls 4 16]
+Run from the repository root:  python benchmarks/bench_sol_solvers.py [--batches 4 16 32 64] [--unrolls 4 16]
+A column gives the correction network's own step (forward per unrolled step, backward, update; no solver): the
+rate no solver can exceed.
 It makes its own small Karman data (128x64 and its 64x32 reference, 2 simulations x 40 frames) in a temp folder.
 A training step is the bare loop's (unrolled loss, backward, Adam step) on the task's own UnrolledLoss.
 """
@@ -61,6 +63,26 @@ def step_seconds(data: Path, solver: str, batch: int, unroll: int, steps: int) -
     return statistics.median(times[1:])
 
 
+def network_seconds(data: Path, batch: int, unroll: int, steps: int) -> float:
+    """Median seconds of the correction network's own part of a training step: `unroll` forward passes on a batch
+    of the task's input channels, one backward and the Adam step; no solver. The floor of any solver's step."""
+    setup = TASKS["sol"](data=data, unroll=unroll, val_split=0.1)
+    torch.manual_seed(0)
+    model = MODELS[setup.model](**setup.model_config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    height, width = setup.train[0]["velocity_x"].shape[-2:]  # [H, W+1]: the network sees the (H+1) x (W+1) grid
+    inputs = torch.randn(batch, setup.model_config["in_channels"], height + 1, width)
+    times = []
+    for _ in range(steps + 1):
+        started = time.perf_counter()
+        value = sum(model(inputs).square().mean() for _ in range(unroll))
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])
+
+
 def rollout_ms(solver: str, steps: int = 20) -> float:
     """Milliseconds per step of a corrected 64x32 Karman rollout (batch 1, untrained network)."""
     corrected = CorrectedSolver("karman", Resolution(64, 32), 1.0, torch.device("cpu"), solver)
@@ -75,7 +97,7 @@ def rollout_ms(solver: str, steps: int = 20) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batches", nargs="+", type=int, default=[4, 16, 32])
+    parser.add_argument("--batches", nargs="+", type=int, default=[4, 16, 32, 64])
     parser.add_argument("--unrolls", nargs="+", type=int, default=[4, 16])
     parser.add_argument("--steps", type=int, default=3, help="Timed training steps per measurement.")
     parser.add_argument("--repeats", type=int, default=1, help="Interleaved measurements per solver and setting.")
@@ -85,18 +107,19 @@ def main() -> None:
         data = make_data(Path(tmp))
         print(f"train sol, karman 64x32, CPU, {torch.get_num_threads()} thread; samples/s (median of {args.steps} "
               f"steps x {args.repeats} interleaved runs); 100 epochs of the full study")
-        print(f"{'batch':>5} {'unroll':>6} | {'phiflow':>8} {'native':>8} {'ratio':>6} | {'phiflow 100 ep':>14} "
-              f"{'native 100 ep':>14}")
+        print(f"{'batch':>5} {'unroll':>6} | {'phiflow':>8} {'native':>8} {'ratio':>6} {'network':>8} | "
+              f"{'phiflow 100 ep':>14} {'native 100 ep':>14}   (network: the correction network alone, no solver)")
         for unroll in args.unrolls:
             windows = TRAIN_FRACTION * STUDY_SIMULATIONS * (STUDY_FRAMES - unroll)
             for batch in args.batches:
-                rates: dict[str, list[float]] = {solver: [] for solver in SOLVERS}
+                rates: dict[str, list[float]] = {kind: [] for kind in (*SOLVERS, "network")}
                 for _ in range(args.repeats):
                     for solver in ("phiflow", "native"):
                         rates[solver].append(batch / step_seconds(data, solver, batch, unroll, args.steps))
-                phiflow, native = (statistics.median(rates[s]) for s in ("phiflow", "native"))
+                    rates["network"].append(batch / network_seconds(data, batch, unroll, args.steps))
+                phiflow, native, network = (statistics.median(rates[s]) for s in ("phiflow", "native", "network"))
                 hours = {s: STUDY_EPOCHS * windows / r / 3600 for s, r in (("phiflow", phiflow), ("native", native))}
-                print(f"{batch:>5} {unroll:>6} | {phiflow:>8.1f} {native:>8.1f} {native / phiflow:>5.1f}x | "
+                print(f"{batch:>5} {unroll:>6} | {phiflow:>8.1f} {native:>8.1f} {native / phiflow:>5.1f}x {network:>8.1f} | "
                       f"{hours['phiflow']:>12.1f} h {hours['native']:>12.1f} h", flush=True)
     ms = {solver: rollout_ms(solver) for solver in ("phiflow", "native")}
     print(f"corrected rollout, karman 64x32, batch 1: phiflow (compiled) {ms['phiflow']:.1f} ms/step, native "
