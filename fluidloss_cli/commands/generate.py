@@ -14,7 +14,7 @@ from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 def generate(
     scene: str = typer.Argument(..., help="Scene to simulate: karman or buoyancy."),
     res: str = typer.Option(None, "--res", help="Resolution HxW, e.g. 128x64 (default: the scene's)."),
-    re: list[float] = typer.Option(None, "--re", help="Reynolds numbers, e.g. --re 1e5 2e5 (karman; default: the study's training set 1e5, 2e5, ..., 8e5)."),
+    re: list[float] = typer.Option(None, "--re", help="Reynolds numbers, e.g. --re 1e5 2e5 (karman; default: 1e5, 2e5, ..., 8e5; the study presets use 1e4..2e5, where Re changes the wake more)."),
     seed: list[int] = typer.Option([0], "--seed", help="Seeds that perturb the initial state; one simulation per Re and seed."),
     frames: int = typer.Option(None, "--frames", help="Frames per simulation, the initial state included (default: the scene's)."),
     dt: float = typer.Option(None, "--dt", help="Time step (default: the scene's)."),

@@ -37,7 +37,7 @@ class Karman(Scene):
     passive_fields = ("density",)  # the marker: carried and stored, but no input or target of a correction (Um et al.)
     balance_rate = None  # the marker leaves through the open top: its mass balances no scheme (mass_balance NaN)
     reynolds_range = (1e4, 1e7)
-    default_reynolds = tuple(k * 1e5 for k in range(1, 9))  # the study's training set, 1e5 .. 8e5
+    default_reynolds = tuple(k * 1e5 for k in range(1, 9))  # 1e5 .. 8e5 (the study presets use 1e4 .. 2e5)
 
     cylinder = Sphere(x=50, y=50, radius=10)
     marker_region = Box(x=(25, 75), y=(5, 10))
