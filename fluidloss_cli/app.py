@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from fluidloss_cli.commands.common import console, expand_multi_value_flags
+from fluidloss_cli.engine import interrupt
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.provenance import record_command_line
 
@@ -41,6 +42,7 @@ class _FriendlyErrors(TyperGroup):
             raise _fail(_usage_line(exc)) from None
 
     def invoke(self, ctx: typer.Context):  # type: ignore[override]
+        interrupt.install()
         try:
             return super().invoke(ctx)
         except FluidlossError as exc:

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from fluidloss_cli.engine import interrupt
 from fluidloss_cli.engine.phiflow_grids import cell_tensor, cell_values, face_tensors, velocity_faces
 from fluidloss_cli.engine.scenes.base import Scene
 
@@ -25,6 +26,7 @@ def phiflow_frames(scenes: Sequence[Scene], frames: int, warmup: int) -> Frames:
     for _ in range(warmup):  # start-up transient: simulated, not stored
         states = [scene.step(state) for scene, state in zip(scenes, states)]
     for frame in range(frames):
+        interrupt.check()
         if frame:
             states = [scene.step(state) for scene, state in zip(scenes, states)]
         yield [{**dict(zip(("velocity_x", "velocity_y"), velocity_faces(state["velocity"]))),
@@ -54,6 +56,7 @@ def native_frames(scenes: Sequence[Scene], frames: int, warmup: int) -> Frames:
         for _ in range(warmup):
             frame = step(frame, reynolds)
         for index in range(frames):
+            interrupt.check()
             if index:
                 frame = step(frame, reynolds)
             arrays = {name: frame[name].numpy() for name in names}

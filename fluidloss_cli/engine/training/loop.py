@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Subset
 from fluidloss_cli.engine.atomic import check_writable_dir, refuse_existing, write_error, write_text
 from fluidloss_cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from fluidloss_cli.engine.device import to_device
+from fluidloss_cli.engine import interrupt
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.lock import acquire as acquire_lock
 from fluidloss_cli.engine.lock import release as release_lock
@@ -386,6 +387,7 @@ class Trainer:
         self.trained.train()
         loss_sum, done = 0.0, 0
         for step, (batch, part) in enumerate(zip(loader, parts)):
+            interrupt.check()
             with self.autocast():
                 loss = setup.batch_loss(self.trained, self.loss, to_device(batch, self.device))
             value = global_mean(loss.item(), part, world, self.device)

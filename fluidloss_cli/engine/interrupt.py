@@ -1,0 +1,39 @@
+"""Ctrl-C that is never lost. Python raises KeyboardInterrupt wherever the main thread is when SIGINT arrives, and
+one raised inside a garbage-collection callback (a weakref's, a `__del__`) is printed as "Exception ignored" with a
+traceback and swallowed: a training run then went on to its end. The handler installed here also records the
+interrupt, such a swallowed one is no longer printed, and long loops call `check()` at safe points (each training
+step, each simulated frame) to raise it again."""
+
+import signal
+import sys
+
+_received = False
+
+
+def _on_interrupt(signum: int, frame: object) -> None:
+    """Record the interrupt, then interrupt as Python's own handler does."""
+    global _received
+    _received = True
+    raise KeyboardInterrupt
+
+
+def install() -> None:
+    """Handle SIGINT here, where Python's default handler is in place (not where it is ignored or taken by others);
+    from the main thread only."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_interrupt)
+        sys.unraisablehook = _quiet_about_interrupts(sys.unraisablehook)
+
+
+def _quiet_about_interrupts(hook):
+    """`hook` for every unraisable exception but a swallowed interrupt, which `check()` raises again."""
+    def unraisable(report) -> None:
+        if not (_received and isinstance(report.exc_value, KeyboardInterrupt)):
+            hook(report)
+    return unraisable
+
+
+def check() -> None:
+    """Raise KeyboardInterrupt if an interrupt was received, even one that was swallowed where it landed."""
+    if _received:
+        raise KeyboardInterrupt
