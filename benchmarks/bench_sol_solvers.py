@@ -25,7 +25,7 @@ from fluidloss_cli.engine.correction import CorrectedSolver, state_frame
 from fluidloss_cli.engine.losses import build_loss
 from fluidloss_cli.engine.models import MODELS
 from fluidloss_cli.engine.resolution import Resolution
-from fluidloss_cli.engine.solvers import SOLVERS
+from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, SOLVERS
 from fluidloss_cli.engine.training import TASKS
 
 STUDY_SIMULATIONS, STUDY_FRAMES, STUDY_EPOCHS, TRAIN_FRACTION = 8, 1500, 100, 0.9
@@ -45,37 +45,29 @@ def batch_of(windows, size: int, offset: int) -> dict[str, torch.Tensor]:
     return default_collate([windows[(offset + i) % len(windows)] for i in range(size)])
 
 
-def step_seconds(data: Path, solver: str, batch: int, unroll: int, steps: int) -> float:
-    """Median seconds of one SOL training step (after one warm-up step) through `solver`."""
-    setup = TASKS["sol"](data=data, unroll=unroll, solver=solver, val_split=0.1)
+def step_seconds(data: Path, solver: str | None, batch: int, unroll: int, steps: int) -> float:
+    """Median seconds of one SOL training step (after one warm-up step) through `solver`; with None, the correction
+    network's own part of a step: `unroll` forward passes on a batch of its input channels, one backward and the Adam
+    step, no solver (the floor of any solver's step)."""
+    setup = TASKS["sol"](data=data, unroll=unroll, solver=solver or DEFAULT_SOLVER, val_split=0.1)
     torch.manual_seed(0)
     model = MODELS[setup.model](**setup.model_config)
-    loss = build_loss("mse")
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    if solver is None:
+        height, width = setup.train[0]["velocity_x"].shape[-2:]  # [H, W+1]: the network sees the (H+1) x (W+1) grid
+        inputs = torch.randn(batch, setup.model_config["in_channels"], height + 1, width)
+
+        def batch_loss(k: int) -> torch.Tensor:
+            return sum(model(inputs).square().mean() for _ in range(unroll))
+    else:
+        loss = build_loss("mse")
+
+        def batch_loss(k: int) -> torch.Tensor:
+            return setup.batch_loss(model, loss, batch_of(setup.train, batch, k * batch))
     times = []
     for k in range(steps + 1):
         started = time.perf_counter()
-        value = setup.batch_loss(model, loss, batch_of(setup.train, batch, k * batch))
-        optimizer.zero_grad(set_to_none=True)
-        value.backward()
-        optimizer.step()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times[1:])
-
-
-def network_seconds(data: Path, batch: int, unroll: int, steps: int) -> float:
-    """Median seconds of the correction network's own part of a training step: `unroll` forward passes on a batch
-    of the task's input channels, one backward and the Adam step; no solver. The floor of any solver's step."""
-    setup = TASKS["sol"](data=data, unroll=unroll, val_split=0.1)
-    torch.manual_seed(0)
-    model = MODELS[setup.model](**setup.model_config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    height, width = setup.train[0]["velocity_x"].shape[-2:]  # [H, W+1]: the network sees the (H+1) x (W+1) grid
-    inputs = torch.randn(batch, setup.model_config["in_channels"], height + 1, width)
-    times = []
-    for _ in range(steps + 1):
-        started = time.perf_counter()
-        value = sum(model(inputs).square().mean() for _ in range(unroll))
+        value = batch_loss(k)
         optimizer.zero_grad(set_to_none=True)
         value.backward()
         optimizer.step()
@@ -116,7 +108,7 @@ def main() -> None:
                 for _ in range(args.repeats):
                     for solver in ("phiflow", "native"):
                         rates[solver].append(batch / step_seconds(data, solver, batch, unroll, args.steps))
-                    rates["network"].append(batch / network_seconds(data, batch, unroll, args.steps))
+                    rates["network"].append(batch / step_seconds(data, None, batch, unroll, args.steps))
                 phiflow, native, network = (statistics.median(rates[s]) for s in ("phiflow", "native", "network"))
                 hours = {s: STUDY_EPOCHS * windows / r / 3600 for s, r in (("phiflow", phiflow), ("native", native))}
                 print(f"{batch:>5} {unroll:>6} | {phiflow:>8.1f} {native:>8.1f} {native / phiflow:>5.1f}x {network:>8.1f} | "

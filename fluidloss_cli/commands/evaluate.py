@@ -34,8 +34,14 @@ def print_table(report: dict, grid: str, summary: str) -> None:
         table.add_column(metric, justify="right", overflow="fold")
     for cells in reports.table(report, grid, summary):
         table.add_row(*cells)
-    stdout = Console()  # the results go to stdout; messages and progress to stderr
-    if not stdout.is_terminal:  # a file or pipe gets the whole table, never cut to 80 columns
+    print_result(title, table)
+
+
+def print_result(title: str, table: Table) -> None:
+    """A result table and its title on stdout (messages and progress go to stderr); a file or pipe gets the whole
+    table, never cut to 80 columns."""
+    stdout = Console()
+    if not stdout.is_terminal:
         stdout.width = Measurement.get(stdout, stdout.options.update_width(10_000), table).maximum
     stdout.print(title, highlight=False, soft_wrap=True)
     stdout.print(table)
@@ -50,11 +56,7 @@ def print_novelty(found: dict) -> None:
         table.add_column(name, justify="left" if name == novelty.HEADER[0] else "right", overflow="fold")
     for cells in novelty.rows(found["simulations"]):
         table.add_row(*cells)
-    stdout = Console()
-    if not stdout.is_terminal:
-        stdout.width = Measurement.get(stdout, stdout.options.update_width(10_000), table).maximum
-    stdout.print(f"test vs training data ({found['train']}): {novelty.ABOUT}", highlight=False, soft_wrap=True)
-    stdout.print(table)
+    print_result(f"test vs training data ({found['train']}): {novelty.ABOUT}", table)
 
 
 def print_missing(report: dict) -> None:
@@ -126,11 +128,7 @@ def print_frames_table(report: dict) -> None:
         table.add_column(metric, justify="right", overflow="fold")
     for cells in frames.table(report):
         table.add_row(*cells)
-    stdout = Console()
-    if not stdout.is_terminal:
-        stdout.width = Measurement.get(stdout, stdout.options.update_width(10_000), table).maximum
-    stdout.print(title, highlight=False, soft_wrap=True)
-    stdout.print(table)
+    print_result(title, table)
 
 
 @app.command("frames")

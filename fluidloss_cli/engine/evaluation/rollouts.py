@@ -1,9 +1,10 @@
 """Rollouts of every checkpoint and of the baselines on a test set, measured step by step against the reference.
 
 Coarse rows: the uncorrected coarse solver (`coarse`) and the solver corrected by each SOL checkpoint, compared with
-the coarse reference. The losses compare the fields a correction acts on and is trained on: a scene's passive fields
-(Karman's marker) are carried but not scored, as Um et al. score velocity only. Fine rows (with a fine reference): every coarse row upsampled bicubically (`+bicubic`, the
-baseline) and by each SR checkpoint, compared with the fine reference. Each test simulation is rolled out from
+the coarse reference. Fine rows (with a fine reference): every coarse row upsampled bicubically (`+bicubic`, the
+baseline) and by each SR checkpoint, compared with the fine reference. The losses compare the fields a correction
+acts on and is trained on: a scene's passive fields (Karman's marker) are carried but not scored, as Um et al. score
+velocity only. Each test simulation is rolled out from
 every start frame; a simulation's values are the mean over its start frames.
 """
 

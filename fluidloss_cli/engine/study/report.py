@@ -23,9 +23,9 @@ from fluidloss_cli.engine.study.files import atomic_file, read_json, write_json,
 from fluidloss_cli.engine.study.runner import FAILED, PLAN, RESULT
 
 HIGHER_IS_BETTER = {"vorticity"}
-"""Metrics where higher is better; for registry losses and the spectrum error lower is; divergence and energy are
-measures of a prediction alone (compared with the reference row, never marked)."""
-ABSOLUTE = {"divergence", "energy", "mass", "mass_balance"}
+"""Metrics where higher is better; for registry losses and the spectrum error lower is; measures of a prediction
+alone (`absolute` in the evaluation files: divergence, energy, mass) are compared with the reference row, never
+marked."""
 BASELINE = {"sol": ("coarse", "coarse (no correction)"), "sr": ("bicubic", "bicubic")}
 """Task -> (row label in the evaluation files, row name in the report) of its baseline; AE has none."""
 RUN_LABEL = "run"
@@ -129,7 +129,7 @@ def build_section(out: Path, plan: dict, task: str, scene: str) -> Section:
 
 def marked(section: Section, metric: str) -> str | None:
     """The loss whose value of `metric` is best and whose mean ± std overlaps no other loss's; None if none is."""
-    if metric in ABSOLUTE:
+    if section.metrics.get(metric, {}).get("absolute", False):
         return None
     losses = [r for r in section.rows if r.name not in ("reference", *(t for _, t in BASELINE.values()))
               and not r.status and metric in r.values]
