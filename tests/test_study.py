@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import assert_one_line_error, run_cli
 from weight_fixtures import shared_file
 
@@ -249,3 +250,74 @@ def test_every_study_preset_is_a_valid_config(preset):
 
     config = read_config(preset)
     assert config.losses and config.tasks and config.scenes
+
+
+VARIANTS = TINY.replace("[scenes.karman]", '[scenes.karman_low]\nscene = "karman"').replace(
+    "[tasks.sr]", '[tasks.sr_small]\ntask = "sr"\nlosses = ["mae"]\namp = "bf16"').replace(
+    'losses = ["mse", "mae"]', 'losses = ["mse", "mae"]\nseeds = [0, 1]').replace("seeds = [0]\n", "", 1)
+
+
+def test_named_variants_of_scenes_and_tasks_with_their_own_losses(tmp_path):
+    from fluidloss_cli.engine.study.cells import plan_cells
+    from fluidloss_cli.engine.study.config import parse_config
+
+    config = parse_config(VARIANTS)
+    assert (config.scenes["karman_low"].kind, config.tasks["sr_small"].kind) == ("karman", "sr")
+    assert config.tasks["sr_small"].losses == ("mae",) and config.tasks["ae"].losses == ("mse", "mae")
+    cells = plan_cells(config)
+    generate = next(c for c in cells if c.id == "data/karman_low/train-fine")
+    assert generate.args[:2] == ("generate", "karman")
+    trained = [c.id for c in cells if c.kind == "train"]
+    # seed by seed, every task and loss: an interrupted study has compared every loss on its first seeds
+    assert trained == [f"train/{task}/karman_low/{loss}/seed{seed}" for seed in (0, 1)
+                       for task, losses in (("sr_small", ("mae",)), ("ae", ("mse", "mae"))) for loss in losses]
+    sr = next(c for c in cells if c.id == "train/sr_small/karman_low/mae/seed0")
+    assert sr.args[:2] == ("train", "sr") and sr.args[sr.args.index("--amp") + 1] == "bf16"
+    assert "--amp" not in next(c for c in cells if c.id == "train/ae/karman_low/mse/seed0").args
+
+
+@pytest.mark.parametrize("edit, fragments", [
+    (lambda t: t.replace('losses = ["mae"]', 'losses = ["lsim"]'), ["tasks.sr_small.losses must name study losses"]),
+    (lambda t: t.replace('amp = "bf16"', 'amp = "fp8"'), ["tasks.sr_small.amp must be one of off, bf16"]),
+    (lambda t: t.replace('task = "sr"', 'task = "gan"'), ["tasks.sr_small: unknown task 'gan'"]),
+    (lambda t: t.replace('scene = "karman"', 'scene = "smoke"'), ["unknown scene 'smoke'"]),
+])
+def test_variant_config_errors_are_one_line(tmp_path, edit, fragments):
+    config = tmp_path / "bad.toml"
+    config.write_text(edit(VARIANTS))
+    assert_one_line_error(run_cli("study", "plan", config, "--no-probe", ok=False), *fragments)
+
+
+RESUMED = TINY.replace("epochs = 1", "epochs = 3").replace('losses = ["mse", "mae"]', 'losses = ["mse"]').split(
+    "[tasks.sr]")[0] + "[tasks.sol]\nunroll = 1\nwidth = 8\nblocks = 1\nstart = [1]\nsteps = 4\n"
+
+
+@pytest.mark.slow
+def test_a_killed_training_cell_continues_from_its_checkpoint_to_the_uninterrupted_result(env, tmp_path):
+    runs = {}
+    for name in ("whole", "killed"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "study.toml").write_text(RESUMED)
+        runs[name] = folder / "study"
+    study(env, "run", tmp_path / "whole" / "study.toml", "--out", runs["whole"])
+    process = subprocess.Popen([sys.executable, "-m", "fluidloss_cli", "study", "run", str(tmp_path / "killed" /
+                                "study.toml"), "--out", str(runs["killed"])], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    metrics = runs["killed"] / "cells" / "train" / "sol" / "karman" / "mse" / "seed0" / "run" / "metrics.jsonl"
+    deadline = time.time() + 600
+    while not (metrics.parent / "last.pt").exists():
+        assert process.poll() is None and time.time() < deadline, "the study ended before the first epoch"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = torch.load(metrics.parent / "last.pt", weights_only=False)["epoch"]
+    assert 1 <= done_before < 3 and not (metrics.parent.parent / "result.json").exists()
+    study(env, "run", tmp_path / "killed" / "study.toml", "--out", runs["killed"])
+    log = (metrics.parent.parent / "log.txt").read_text()
+    assert f"resuming after epoch {done_before}" in log
+    lines = [json.loads(line) for line in metrics.read_text().splitlines()]
+    whole = [json.loads(line) for line in (runs["whole"] / metrics.relative_to(runs["killed"])).read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3]
+    assert [r["val_loss"] for r in lines] == [r["val_loss"] for r in whole]
+    assert value_tables(runs["killed"]) == value_tables(runs["whole"])

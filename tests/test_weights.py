@@ -188,3 +188,27 @@ def test_lpips_loss_loads_trunk_and_linear_layers_from_their_files(backbones_env
         assert torch.equal(value, features[f"features.{key.split('.', 1)[1]}"])
     for key, value in lins.items():
         assert torch.equal(model.state_dict()[key], value)
+
+
+def test_squeezenet_features_file_installs_and_serves_the_squeezenet_lpips(weights_env):
+    shared = shared_file("weights", "squeezenet1_1_features.pth")
+    assert run("weights", "import", "squeezenet-features", str(shared)).exit_code == 0
+    installed = weights_env.cache / "fluidloss" / "weights" / "squeezenet1_1_features.pth"
+    assert sha256_of(installed) == WEIGHTS["squeezenet-features"].sha256 == sha256_of(shared)
+    assert "squeezenet-features present" in " ".join(run("weights", "list").output.split())
+    features = torch.load(installed, weights_only=True)
+    model = build_loss("lpips-squeeze").model  # torchvision's full squeezenet file is absent: the features file serves
+    for key, value in model.net.state_dict().items():
+        assert torch.equal(value, features[key.split(".", 1)[1]])
+    field = torch.linspace(-1, 1, 32 * 64).reshape(1, 1, 32, 64).sin()
+    noise = torch.randn(field.shape, generator=torch.Generator().manual_seed(0))
+    noisy = [field + amplitude * noise for amplitude in (0.05, 0.5)]
+    near, far = (float(build_loss("lpips-squeeze")(n, field)) for n in noisy)
+    assert 0 < near < far
+
+
+def test_squeezenet_features_has_no_download_address(weights_env):
+    line = error_line(run("weights", "download", "squeezenet-features"))
+    assert "has no official download address" in line and "weights import squeezenet-features FILE" in line
+    assert "is not the features part of a torchvision squeezenet1_1" in error_line(
+        run("weights", "import", "squeezenet-features", str(shared_file("weights", "LSiM.pth")), "--force"))

@@ -19,7 +19,7 @@ BatchOption = typer.Option(16, "--batch-size", help="Frames per mini-batch (over
 LrOption = typer.Option(1e-3, "--lr", help="Adam learning rate (cosine-annealed to 0 over the epochs).")
 SeedOption = typer.Option(0, "--seed", help="Seed of the weights, the shuffling and the validation split.")
 SplitOption = typer.Option(0.1, "--val-split", help="Fraction of the frames held out for validation (without a separate validation file).")
-AmpOption = typer.Option("off", "--amp", help="Mixed precision: off or bf16 (CUDA only).")
+AmpOption = typer.Option("off", "--amp", help="Mixed precision: off or bf16 (the network in bf16 autocast, on CUDA or the CPU; fast on CPUs with AVX512-BF16).")
 CompileOption = typer.Option(False, "--compile", help="torch.compile the model (CUDA only).")
 ResumeOption = typer.Option(False, "--resume", help="Continue the interrupted run in --out from its last.pt.")
 OverwriteOption = typer.Option(False, "--overwrite", help="Replace a run that --out already holds.")

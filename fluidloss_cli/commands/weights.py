@@ -19,7 +19,7 @@ def _describe(entry: weights.WeightFile) -> list[str]:
     if path is None:
         return [f"{entry.name:<15} missing  {entry.description}",
                 *(f"{_INDENT}looked   {p}" for p in entry.candidates()),
-                f"{_INDENT}source   {entry.url}"]
+                f"{_INDENT}source   {entry.url or 'no download address: weights import ' + entry.name + ' FILE'}"]
     digest = weights.sha256_of(path)
     verdict = "official" if entry.is_official(digest) else f"NOT official (official: {entry.official})"
     return [f"{entry.name:<15} present  {entry.description}",
@@ -57,10 +57,11 @@ def download(
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for the server before giving up."),
     config: Path = ConfigOption,
 ) -> None:
-    """Fetch the official weight files into the user cache, verifying their SHA-256; files already present are kept."""
+    """Fetch the official weight files into the user cache, verifying their SHA-256; files already present are kept
+    (files with no download address, such as squeezenet-features, are imported instead)."""
     from fluidloss_cli.engine.losses import WEIGHT_LOADERS
 
-    entries = [weights.weight_file(n) for n in names] if names else list(weights.WEIGHTS.values())
+    entries = [weights.weight_file(n) for n in names] if names else [e for e in weights.WEIGHTS.values() if e.url]
     for entry in entries:
         found = entry.locate()
         if found is None:

@@ -75,16 +75,21 @@ class WeightFile:
         path = self.locate()
         if path is None:
             looked = ", ".join(str(p.parent) for p in self.candidates())
-            raise FluidlossError(
-                f"{self.description} weights {self.filename} not found (looked in {looked}); "
-                f"official source {self.url}; install it with `fluidloss weights import {self.name} FILE` "
-                f"or `fluidloss weights download {self.name}`"
-            )
+            raise FluidlossError(f"{self.description} weights {self.filename} not found (looked in {looked}); "
+                                 f"{self.how_to_install}")
         digest = sha256_cached(path)
         if not self.is_official(digest):
             warn(f"{path} is not the official {self.description} weights {self.filename} (SHA-256 {digest[:16]}..., "
                  f"official {self.official[:16]}...): results differ from the published ones")
         return path
+
+    @property
+    def how_to_install(self) -> str:
+        """Where the file comes from and the commands that install it."""
+        if not self.url:
+            return f"it has no download address: install a copy with `fluidloss weights import {self.name} FILE`"
+        return (f"official source {self.url}; install it with `fluidloss weights import {self.name} FILE` or "
+                f"`fluidloss weights download {self.name}`")
 
     @property
     def official(self) -> str:
@@ -97,6 +102,9 @@ class WeightFile:
 
 
 _TORCHVISION = "https://download.pytorch.org/models/"
+SQUEEZENET_FEATURES_SHA256 = "435cedb387e95bc8291893f61a3a64f0345b8c23a05139aceef43947efb3d52d"
+"""torchvision's SqueezeNet-1.1 ImageNet weights, the `features` part alone, as LPIPS's own code saves it
+(`squeezenet1_1(pretrained=True).features.state_dict()`): all that LPIPS with the SqueezeNet backbone uses."""
 _LPIPS = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/"
 
 WEIGHTS: dict[str, WeightFile] = {
@@ -117,6 +125,10 @@ WEIGHTS: dict[str, WeightFile] = {
         WeightFile(
             "squeezenet", "squeezenet1_1-b8a52dc0.pth", _TORCHVISION + "squeezenet1_1-b8a52dc0.pth", "b8a52dc0",
             "SqueezeNet 1.1 (ImageNet)", _hub_checkpoints,
+        ),
+        WeightFile(
+            "squeezenet-features", "squeezenet1_1_features.pth", "", SQUEEZENET_FEATURES_SHA256,
+            "SqueezeNet 1.1 (ImageNet) features only",
         ),
         WeightFile(
             "lpips-alex", "lpips-v0.1-alex.pth", _LPIPS + "alex.pth",
@@ -226,6 +238,9 @@ def _fetch(entry: WeightFile, url: str, out: Path, timeout: float) -> None:
 
 def download(entry: WeightFile, check_format: FormatCheck, mirror: str | None = None, timeout: float = 30.0) -> Path:
     """Fetch the official file (or MIRROR/FILENAME) into the user cache, verifying it; returns the installed path."""
+    if not entry.url and not mirror:
+        raise FluidlossError(f"{entry.filename} has no official download address; install a copy with "
+                             f"`fluidloss weights import {entry.name} FILE` (or pass --mirror)")
     url = f"{mirror.rstrip('/')}/{entry.filename}" if mirror else entry.url
     dest = _destination(entry)
     with atomic_path(dest) as part:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from fluidloss_cli.engine.losses.backbones import ARCHS, torchvision_model
+from fluidloss_cli.engine.losses.backbones import ARCHS, squeezenet_features, torchvision_model
 from fluidloss_cli.engine.losses.base import FieldLoss, PerceptualLoss, field_loss
 from fluidloss_cli.engine.losses.combine import CombinedLoss, parse_spec
 from fluidloss_cli.engine.losses.lpips_loss import TRUNKS, LPIPSLoss, lpips_model
@@ -38,6 +38,7 @@ LOSSES: dict[str, Callable[[], FieldLoss]] = {
 WEIGHT_LOADERS: dict[str, Callable[[Path], object]] = {
     "lsim": load_lsim,
     **{name: partial(torchvision_model, name) for name in ARCHS},
+    "squeezenet-features": squeezenet_features,
     **{f"lpips-{net}": partial(lpips_model, net, False) for net in TRUNKS},
 }
 """Weight-file name -> loader of its network; loading a file is how its format is verified."""

@@ -7,7 +7,7 @@ import lpips
 import torch
 
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.losses.backbones import torchvision_model
+from fluidloss_cli.engine.losses.backbones import imagenet_features
 from fluidloss_cli.engine.losses.base import PerceptualLoss
 from fluidloss_cli.engine.weights import WEIGHTS, load_state
 
@@ -18,7 +18,7 @@ TRUNKS = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet"}
 def lpips_model(net: str, imagenet_weights: bool = True, lins_path: Path | None = None) -> lpips.LPIPS:
     """An `lpips.LPIPS` model whose trunk comes from the torchvision weight file (random when not
     `imagenet_weights`, for benchmarks) and whose linear layers come from `lins_path` (default: the installed file)."""
-    trunk = torchvision_model(TRUNKS[net]).features.state_dict() if imagenet_weights else None
+    trunk = imagenet_features(TRUNKS[net]) if imagenet_weights else None
     lins_path = lins_path or WEIGHTS[f"lpips-{net}"].require()
     lins = load_state(lins_path)
     with warnings.catch_warnings():  # lpips builds its trunk with torchvision's deprecated `pretrained=False`

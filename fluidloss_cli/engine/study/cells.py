@@ -65,7 +65,7 @@ def data_cells(scene: SceneSpec) -> list[Cell]:
     cells = []
     for role, res, seeds in (("train", scene.train_re, scene.train_seeds), ("test", scene.test_re, scene.test_seeds)):
         fine_id, coarse_id = f"data/{scene.name}/{role}-fine", f"data/{scene.name}/{role}-coarse"
-        args = ["generate", scene.name, "--res", str(scene.fine), "--frames", str(scene.frames),
+        args = ["generate", scene.kind, "--res", str(scene.fine), "--frames", str(scene.frames),
                 "--out", path(fine_id, "data.h5")]
         args += [a for r in res for a in ("--re", f"{r:g}")] + [a for s in seeds for a in ("--seed", str(s))]
         args += ["--warmup", str(scene.warmup)] if scene.warmup else []
@@ -82,11 +82,11 @@ def train_args(task: TaskSpec, scene: str) -> tuple[list[str], list[str]]:
     """The task part of a `fluidloss train` command and the data cells it reads."""
     fine, coarse = f"data/{scene}/train-fine", f"data/{scene}/train-coarse"
     option_flags = {key: "--" + key.replace("_", "-") for key in ("unroll", "blocks", "kernel_size", "latent", "width",
-                                                                    "lr")}
+                                                                    "lr", "amp")}
     options = [a for key, flag in option_flags.items() if key in task.options for a in (flag, str(task.options[key]))]
-    if task.name == "sol":
+    if task.kind == "sol":
         return ["train", "sol", "--data", path(coarse, "data.h5"), *options], [coarse]
-    if task.name == "sr":
+    if task.kind == "sr":
         return ["train", "sr", "--coarse", path(coarse, "data.h5"), "--fine", path(fine, "data.h5"), *options], \
             [coarse, fine]
     return ["train", "ae", "--data", path(fine, "data.h5"), *options], [fine]
@@ -96,20 +96,20 @@ def eval_args(task: TaskSpec, scene: SceneSpec, checkpoint: str, out: str, confi
     """The `fluidloss evaluate` command of one trained model on the scene's test set."""
     fine, coarse = path(f"data/{scene.name}/test-fine", "data.h5"), path(f"data/{scene.name}/test-coarse", "data.h5")
     common = ["--metrics", config.metrics, "--out", out]
-    if task.name == "sol":
+    if task.kind == "sol":
         starts = task.get("start", [0])
         steps = task.get("steps", scene.frames - 1 - max(starts))
         return ["evaluate", "rollout", "--data", coarse, "--sol", checkpoint, *[a for s in starts for a in
                 ("--start", str(s))], "--steps", str(steps), *common]
     frames = ["--first", str(task.get("first", 0)), "--stride", str(task.get("stride", 1))]
-    if task.name == "sr":
+    if task.kind == "sr":
         return ["evaluate", "frames", "--data", coarse, "--fine", fine, "--sr", checkpoint, *frames, *common]
     return ["evaluate", "frames", "--data", fine, "--ae", checkpoint, *frames, *common]
 
 
 def eval_units(task: TaskSpec, scene: SceneSpec) -> float:
     """Frames an evaluation measures: rollout steps from every start, or the chosen test frames."""
-    if task.name == "sol":
+    if task.kind == "sol":
         starts = task.get("start", [0])
         return scene.test_simulations * len(starts) * task.get("steps", scene.frames - 1 - max(starts))
     first, stride = task.get("first", 0), task.get("stride", 1)
@@ -123,47 +123,48 @@ def model_cells(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, config: 
     args, needs = train_args(task, scene.name)
     args += ["--loss", loss, "--epochs", str(config.epochs_of(task)), "--batch-size", str(config.batch_of(task)),
              "--seed", str(seed), "--out", path(train_id, "run")]
-    window = task.get("unroll", 4) + 1 if task.name == "sol" else 1
+    window = task.get("unroll", 4) + 1 if task.kind == "sol" else 1
     samples = (scene.frames - window + 1) * scene.train_simulations * (1 - VALIDATION_SPLIT)
     facts = dict(task=task.name, scene=scene.name, loss=loss, seed=seed, group=train_id)
     checkpoint = path(train_id, "run/best.pt")
     return [Cell(train_id, "train", tuple(args), tuple(needs), units=samples * config.epochs_of(task), **facts),
             Cell(eval_id, "evaluate", tuple(eval_args(task, scene, checkpoint, path(eval_id, "evaluation"), config)),
-                 (train_id, *(f"data/{scene.name}/test-{grid}" for grid in TEST_GRIDS[task.name])),
+                 (train_id, *(f"data/{scene.name}/test-{grid}" for grid in TEST_GRIDS[task.kind])),
                  units=eval_units(task, scene), **facts)]
 
 
 def render_loss(task: TaskSpec, config: StudyConfig) -> str:
-    """The loss whose SOL model the rendered comparison shows: `render_loss`, else the first loss besides mse."""
-    others = [loss for loss in config.losses if loss != "mse"]
-    return task.get("render_loss", others[0] if others else config.losses[0])
+    """The loss whose SOL model the rendered comparison shows: `render_loss`, else the task's first loss besides mse."""
+    others = [loss for loss in task.losses if loss != "mse"]
+    return task.get("render_loss", others[0] if others else task.losses[0])
 
 
 def render_cell(task: TaskSpec, scene: SceneSpec, config: StudyConfig) -> Cell:
     """`fluidloss simulate --render` of one SOL model of the first training seed on the first test simulation:
     coarse | coarse+SOL | reference panels."""
     loss, seed = render_loss(task, config), config.seeds[0]
-    train_id, cell_id = f"train/sol/{scene.name}/{slug(loss)}/seed{seed}", f"render/sol/{scene.name}"
+    train_id, cell_id = f"train/{task.name}/{scene.name}/{slug(loss)}/seed{seed}", f"render/{task.name}/{scene.name}"
     starts = task.get("start", [0])
     steps = task.get("steps", scene.frames - 1 - max(starts))
-    quantity = "density" if scene.name == "buoyancy" else "vorticity"
-    args = ("simulate", scene.name, "--from", path(f"data/{scene.name}/test-coarse", "data.h5"), "--frame",
+    quantity = "density" if scene.kind == "buoyancy" else "vorticity"
+    args = ("simulate", scene.kind, "--from", path(f"data/{scene.name}/test-coarse", "data.h5"), "--frame",
             str(starts[0]), "--steps", str(steps), "--sol", path(train_id, "run/best.pt"), "--quantity", quantity,
             "--out", path(cell_id, "rollout.h5"), "--render", path(cell_id, "frames"))
-    return Cell(cell_id, "render", args, (train_id, f"data/{scene.name}/test-coarse"), task="sol", scene=scene.name,
+    return Cell(cell_id, "render", args, (train_id, f"data/{scene.name}/test-coarse"), task=task.name, scene=scene.name,
                 loss=loss, seed=seed, units=steps, group=train_id, extra={"steps": steps})
 
 
 def plan_cells(config: StudyConfig) -> list[Cell]:
-    """Every cell of the study, dependencies before dependants; a device flag is added to the commands that take one."""
+    """Every cell of the study, dependencies before dependants, in the order they run: the data, then seed by seed
+    every task, scene and loss (an interrupted study has compared every loss on its first seeds), the renders last."""
     cells = [cell for scene in config.scenes.values() for cell in data_cells(scene)]
-    for task in config.tasks.values():
-        for scene in (config.scenes[name] for name in task.scenes):
-            for loss in config.losses:
-                for seed in config.seeds:
+    for seed in config.seeds:
+        for task in config.tasks.values():
+            for scene in (config.scenes[name] for name in task.scenes):
+                for loss in task.losses:
                     cells += model_cells(task, scene, loss, seed, config)
-            if task.name == "sol":
-                cells.append(render_cell(task, scene, config))
+    for task in (t for t in config.tasks.values() if t.kind == "sol"):
+        cells += [render_cell(task, config.scenes[name], config) for name in task.scenes]
     return cells
 
 

@@ -3,7 +3,9 @@ checked in full before any work, every problem one line.
 
 Layout (docs/study.md): top-level `name`, `device`, `seeds` (training seeds), `epochs`, `batch_size`, `losses`,
 `metrics`; a `[scenes.NAME]` table per scene (`fine`, `coarse`, `frames`, `warmup`, `train_re`, `train_seeds`,
-`test_re`, `test_seeds`); a `[tasks.NAME]` table per task (sol, sr, ae) with that task's options.
+`test_re`, `test_seeds`); a `[tasks.NAME]` table per task (sol, sr, ae) with that task's options. A table may be
+a named variant: `scene = "karman"` in `[scenes.karman_low]` (two Reynolds ranges of one scene), `task = "sol"` in
+`[tasks.sol_fp32]` (the same task with other options), and a task's `losses` may be a subset of the study's.
 """
 
 import hashlib
@@ -13,14 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fluidloss_cli.engine.defaults import AMP_MODES
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 
 TOP_KEYS = {"name": str, "device": str, "seeds": list, "epochs": int, "batch_size": int, "losses": list,
             "metrics": str, "scenes": dict, "tasks": dict}
-SCENE_KEYS = {"fine": str, "coarse": str, "frames": int, "warmup": int, "train_re": list, "train_seeds": list,
+SCENE_KEYS = {"scene": str, "fine": str, "coarse": str, "frames": int, "warmup": int, "train_re": list, "train_seeds": list,
               "test_re": list, "test_seeds": list}
-COMMON_TASK_KEYS = {"epochs": int, "batch_size": int, "lr": float, "width": int, "scenes": list}
+COMMON_TASK_KEYS = {"task": str, "epochs": int, "batch_size": int, "lr": float, "width": int, "amp": str,
+                    "scenes": list, "losses": list}
 TASK_KEYS = {
     "sol": COMMON_TASK_KEYS | {"unroll": int, "blocks": int, "kernel_size": int, "start": list, "steps": int,
                                "render_loss": str},
@@ -39,6 +43,9 @@ class SceneSpec:
     """One scene of the study: grids, frames, and the training and test simulations."""
 
     name: str
+    """The table's name: the scene's name in cell ids and the report."""
+    kind: str
+    """The registered scene it simulates (the name, unless the table sets `scene`)."""
     fine: Resolution
     coarse: Resolution
     frames: int
@@ -59,10 +66,14 @@ class SceneSpec:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One task of the study with its options (training options and evaluation options) and its scenes."""
+    """One task of the study with its options (training options and evaluation options), its scenes and losses."""
 
     name: str
+    """The table's name: the task's name in cell ids and the report."""
+    kind: str
+    """The task it trains: sol, sr or ae (the name, unless the table sets `task`)."""
     scenes: tuple[str, ...]
+    losses: tuple[str, ...]
     options: dict[str, Any] = field(hash=False)
 
     def get(self, key: str, default: Any) -> Any:
@@ -122,8 +133,9 @@ def _scene(name: str, data: dict) -> SceneSpec:
     from fluidloss_cli.engine.scenes import check_scene
 
     where = f"scenes.{name}"
-    check_scene(name)
     data = _typed(where, data, SCENE_KEYS, ("fine", "coarse", "frames", "train_seeds", "test_seeds"))
+    kind = data.get("scene", name)
+    check_scene(kind)
     fine, coarse = parse_resolution(data["fine"]), parse_resolution(data["coarse"])
     if fine.height % coarse.height or fine.width % coarse.width or fine.height // coarse.height != \
             fine.width // coarse.width or fine.height // coarse.height not in SR_FACTORS:
@@ -132,11 +144,11 @@ def _scene(name: str, data: dict) -> SceneSpec:
     train_seeds, test_seeds = (_numbers(f"{where}.{k}", data[k], int) for k in ("train_seeds", "test_seeds"))
     if not train_seeds or not test_seeds:
         raise FluidlossError(f"{where}: train_seeds and test_seeds need at least one seed each")
-    has_re = scene_has_reynolds(name)
+    has_re = scene_has_reynolds(kind)
     if has_re and (not train_re or not test_re):
-        raise FluidlossError(f"{where}: {name} needs train_re and test_re (its Reynolds numbers)")
+        raise FluidlossError(f"{where}: {kind} needs train_re and test_re (its Reynolds numbers)")
     if not has_re and (train_re or test_re):
-        raise FluidlossError(f"{where}: {name} has no Reynolds number; remove train_re and test_re")
+        raise FluidlossError(f"{where}: {kind} has no Reynolds number; remove train_re and test_re")
     shared_seeds = sorted(set(train_seeds) & set(test_seeds))
     shared_re = sorted(set(train_re) & set(test_re))
     if shared_seeds or shared_re:
@@ -147,7 +159,7 @@ def _scene(name: str, data: dict) -> SceneSpec:
     frames, warmup = data["frames"], data.get("warmup", 0)
     if frames < 3 or warmup < 0:
         raise FluidlossError(f"{where}: frames must be at least 3 and warmup at least 0, got {frames} and {warmup}")
-    return SceneSpec(name, fine, coarse, frames, warmup, train_re, train_seeds, test_re, test_seeds)
+    return SceneSpec(name, kind, fine, coarse, frames, warmup, train_re, train_seeds, test_re, test_seeds)
 
 
 def scene_has_reynolds(name: str) -> bool:
@@ -157,17 +169,27 @@ def scene_has_reynolds(name: str) -> bool:
     return scene_class(name).reynolds_range is not None
 
 
-def _task(name: str, data: dict, scenes: dict[str, SceneSpec]) -> TaskSpec:
-    """One `[tasks.NAME]` table: a known task, known options of the right types, scenes of the study."""
-    if name not in TASK_KEYS:
-        raise FluidlossError(f"tasks.{name}: unknown task; choose from {', '.join(TASK_KEYS)}")
-    options = dict(_typed(f"tasks.{name}", data, TASK_KEYS[name]))
+def _task(name: str, data: dict, scenes: dict[str, SceneSpec], losses: tuple[str, ...]) -> TaskSpec:
+    """One `[tasks.NAME]` table: a known task, known options of the right types, scenes and losses of the study."""
+    kind = data.get("task", name)
+    if kind not in TASK_KEYS:
+        raise FluidlossError(f"tasks.{name}: unknown task {kind!r}; choose from {', '.join(TASK_KEYS)} (or name one "
+                             f"with task = ...)")
+    options = dict(_typed(f"tasks.{name}", data, TASK_KEYS[kind]))
+    options.pop("task", None)
     chosen = tuple(options.pop("scenes", list(scenes)))
     unknown = sorted(set(chosen) - set(scenes))
     if unknown:
         raise FluidlossError(f"tasks.{name}.scenes: {', '.join(map(str, unknown))} not among the study's scenes "
                              f"({', '.join(scenes)})")
-    return TaskSpec(name, chosen, options)
+    own = tuple(str(loss).strip().lower() for loss in options.pop("losses", losses))
+    foreign = [loss for loss in own if loss not in losses]
+    if not own or foreign or len(set(own)) < len(own):
+        raise FluidlossError(f"tasks.{name}.losses must name study losses ({', '.join(losses)}), each once; got "
+                             f"{list(own)}")
+    if options.get("amp", "off") not in AMP_MODES:
+        raise FluidlossError(f"tasks.{name}.amp must be one of {', '.join(AMP_MODES)}, got {options['amp']!r}")
+    return TaskSpec(name, kind, chosen, own, options)
 
 
 def _check_fits(config: StudyConfig) -> None:
@@ -175,14 +197,14 @@ def _check_fits(config: StudyConfig) -> None:
     for task in config.tasks.values():
         for scene in (config.scenes[s] for s in task.scenes):
             where = f"tasks.{task.name} on {scene.name}"
-            window = task.get("unroll", 4) + 1 if task.name == "sol" else 1
+            window = task.get("unroll", 4) + 1 if task.kind == "sol" else 1
             samples = (scene.frames - window + 1) * scene.train_simulations
             training = samples - round(samples * VALIDATION_SPLIT)
             if training < config.batch_of(task) or round(samples * VALIDATION_SPLIT) < 1:
                 raise FluidlossError(f"{where}: {samples} samples ({scene.frames} frames, window {window}) leave "
                                      f"{training} for training, fewer than batch_size {config.batch_of(task)} (or no "
                                      f"validation sample)")
-            if task.name == "sol":
+            if task.kind == "sol":
                 starts = task.get("start", [0])
                 steps = task.get("steps", scene.frames - 1 - max(starts))
                 if not starts or min(starts) < 0 or max(starts) + steps > scene.frames - 1 or steps < 1:
@@ -211,12 +233,12 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
             if not isinstance(table, dict):
                 raise FluidlossError(f"{where}: {key}.{name} must be a table")
     scenes = {name: _scene(name, table) for name, table in data["scenes"].items()}
-    tasks = {name: _task(name, table, scenes) for name, table in data["tasks"].items()}
     losses = tuple(str(loss).strip().lower() for loss in data["losses"])
     if not losses or len(set(losses)) < len(losses):
         raise FluidlossError(f"{where}: losses must name at least one loss, each once; got {data['losses']!r}")
     for loss in losses:
         parse_spec(loss, LOSSES)
+    tasks = {name: _task(name, table, scenes, losses) for name, table in data["tasks"].items()}
     metrics = ",".join(parse_metrics(data.get("metrics", "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity")))
     seeds = _numbers(f"{where}: seeds", data.get("seeds", [0, 1, 2]), int)
     if not seeds or len(set(seeds)) < len(seeds):

@@ -53,29 +53,33 @@ def measured(folder: Path, source: str) -> Rates:
 def probe_config(config: StudyConfig) -> StudyConfig:
     """The study in miniature: one training and test simulation, one seed, one epoch, one loss per cost class, and
     just enough frames for a batch and a rollout."""
-    families: dict[str, str] = {}
-    for loss in config.losses:
-        families.setdefault("+".join(p for p in PERCEPTUAL_COST if p in loss), loss)
+    def one_per_family(losses: tuple[str, ...]) -> tuple[str, ...]:
+        """The first loss of each cost class."""
+        families: dict[str, str] = {}
+        for loss in losses:
+            families.setdefault("+".join(p for p in PERCEPTUAL_COST if p in loss), loss)
+        return tuple(families.values())
+
     tasks, scenes = {}, {}
     for name, task in config.tasks.items():
         options = dict(task.options)
-        if name == "sol":
+        if task.kind == "sol":
             options["start"] = [0]
         else:
             options["first"] = 0
-        tasks[name] = dataclasses.replace(task, options=options)
+        tasks[name] = dataclasses.replace(task, options=options, losses=one_per_family(task.losses))
     for name, scene in config.scenes.items():
-        window = max((t.get("unroll", 4) + 1 for t in config.tasks.values() if t.name == "sol"), default=1)
+        window = max((t.get("unroll", 4) + 1 for t in config.tasks.values() if t.kind == "sol"), default=1)
         batch = max(config.batch_of(t) for t in config.tasks.values())
         frames = min(scene.frames, max(12, math.ceil(batch / (1 - 2 * VALIDATION_SPLIT)) + window + 1))
         scenes[name] = dataclasses.replace(scene, frames=frames, warmup=0, train_re=scene.train_re[:1],
                                            train_seeds=scene.train_seeds[:1], test_re=scene.test_re[:1],
                                            test_seeds=scene.test_seeds[:1])
     for name, task in tasks.items():
-        if name == "sol":
+        if task.kind == "sol":
             shortest = min(scenes[s].frames for s in task.scenes)
             task.options["steps"] = min(task.get("steps", shortest - 1), shortest - 1)
-    return dataclasses.replace(config, seeds=config.seeds[:1], epochs=1, losses=tuple(families.values()),
+    return dataclasses.replace(config, seeds=config.seeds[:1], epochs=1, losses=one_per_family(config.losses),
                                scenes=scenes, tasks={n: dataclasses.replace(t, options={**t.options, "epochs": 1})
                                                      for n, t in tasks.items()}, digest=config.digest + "-probe")
 

@@ -54,11 +54,11 @@ def summary(values: list[float]) -> tuple[float, float | None]:
     return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else None
 
 
-def evaluation_rows(out: Path, eval_id: str, task: str) -> tuple[dict[str, Row], dict[str, dict]]:
+def evaluation_rows(out: Path, eval_id: str, kind: str) -> tuple[dict[str, Row], dict[str, dict]]:
     """An evaluation cell's rows by label (values per test simulation, SOL step curves per simulation, compression
-    ratio) and its metric facts."""
+    ratio) and its metric facts; `kind` is the task trained (sol, sr, ae)."""
     folder = out / CELLS / eval_id / "evaluation"
-    if task == "sol":
+    if kind == "sol":
         report = read_json(folder / "evaluation.json")
         rows = {label: Row(label, {m: [float(np.nanmean(finite(s))) for s in stats["per_simulation"]]
                                    for m, stats in content["metrics"].items()},
@@ -78,6 +78,8 @@ class Section:
 
     task: str
     scene: str
+    kind: str
+    """The task trained: sol, sr or ae (`task` is its table's name)."""
     rows: list[Row]
     metrics: dict[str, dict]
     example: Path | None = None
@@ -87,11 +89,13 @@ class Section:
 
 def build_section(out: Path, plan: dict, task: str, scene: str) -> Section:
     """Collect the results of every model of a task on a scene, and its baseline and reference rows."""
+    about = plan["tasks"][task]
+    kind = about.get("kind", task)
     metrics_about: dict[str, dict] = {}
     rows, baseline, reference = [], None, None
     training: dict[str, list[list[dict]]] = {}
     example = None
-    for loss in plan["losses"]:
+    for loss in about.get("losses", plan["losses"]):
         row = Row(loss)
         training[loss] = []
         for seed in plan["seeds"]:
@@ -109,22 +113,22 @@ def build_section(out: Path, plan: dict, task: str, scene: str) -> Section:
                     (out / CELLS / f"train/{name}" / FAILED).exists()
                 row.status = row.status or ("failed" if failed else "pending")
                 continue
-            found, metrics_about = evaluation_rows(out, f"eval/{name}", task)
+            found, metrics_about = evaluation_rows(out, f"eval/{name}", kind)
             row.compression = found[RUN_LABEL].compression
             for metric, values in found[RUN_LABEL].values.items():
                 row.values.setdefault(metric, []).extend(values)
                 row.steps.setdefault(metric, []).extend(found[RUN_LABEL].steps.get(metric, []))
-            if baseline is None and task in BASELINE:
-                label, title = BASELINE[task]
+            if baseline is None and kind in BASELINE:
+                label, title = BASELINE[kind]
                 baseline = dataclasses.replace(found[label], name=title)
             if reference is None:
                 reference = dataclasses.replace(found["reference"], name="reference")
-            if example is None and task != "sol":
+            if example is None and kind != "sol":
                 example = out / CELLS / f"eval/{name}" / "evaluation" / "example.npz"
         if row.values and row.status == "pending":
             row.status = ""  # some seeds measured: show them, the cell list says which are missing
         rows.append(row)
-    return Section(task, scene, [r for r in (baseline, reference) if r] + rows, metrics_about, example, training)
+    return Section(task, scene, kind, [r for r in (baseline, reference) if r] + rows, metrics_about, example, training)
 
 
 def marked(section: Section, metric: str) -> str | None:
@@ -159,7 +163,7 @@ def cell_text(row: Row, metric: str, about: dict, best: bool) -> str:
 def table(section: Section, metrics: list[str]) -> list[str]:
     """The markdown table of a section."""
     best = {metric: marked(section, metric) for metric in metrics}
-    extra = ["compression"] if section.task == "ae" else []
+    extra = ["compression"] if section.kind == "ae" else []
     lines = ["| loss | " + " | ".join(extra + metrics) + " |", "|---" * (1 + len(extra) + len(metrics)) + "|"]
     for row in section.rows:
         name = row.name + (f" ({row.status})" if row.status else "")
@@ -225,7 +229,7 @@ def example_panels(out: Path, section: Section) -> list[tuple[str, np.ndarray]]:
             continue
         if row.name in ("reference", "bicubic"):
             source = section.example
-            label = row.name if row.name == "bicubic" else "reference_" + ("fine" if section.task == "sr" else "data")
+            label = row.name if row.name == "bicubic" else "reference_" + ("fine" if section.kind == "sr" else "data")
         else:
             found = sorted((out / CELLS / "eval" / section.task / section.scene / slug(row.name))
                            .glob("seed*/evaluation/example.npz"))
@@ -315,8 +319,8 @@ def write_report(out: Path) -> list[Path]:
     for task, about in plan["tasks"].items():
         for scene in about["scenes"]:
             section = build_section(out, plan, task, scene)
-            if task == "sol" and section.rows and section.rows[0].name == BASELINE["sol"][1]:
-                baselines[scene] = section.rows[0]
+            if section.kind == "sol" and section.rows and section.rows[0].name == BASELINE["sol"][1]:
+                baselines.setdefault(scene, section.rows[0])
             info = plan["scenes"][scene]
             lines += [f"## {task} · {scene}", "",
                       f"Fine {info['fine']}, coarse {info['coarse']}; {info['frames']} frames per simulation after "
@@ -326,10 +330,10 @@ def write_report(out: Path) -> list[Path]:
             data[f"{task}/{scene}"] = {row.name: {"status": row.status, "compression": row.compression,
                                                   "values": row.values} for row in section.rows}
             plots = [(f"{task}_{scene}_rollout.png", "error over the rollout",
-                      lambda p, s=section: plot_rollout(s, plan["metrics"], p))] if task == "sol" else []
+                      lambda p, s=section: plot_rollout(s, plan["metrics"], p))] if section.kind == "sol" else []
             plots += [(f"{task}_{scene}_training.png", "training curves", lambda p, s=section: plot_training(s, p))]
             plots += [(f"{task}_{scene}_comparison.png", "one test frame",
-                       lambda p, s=section: plot_example(out, s, p))] if task != "sol" else []
+                       lambda p, s=section: plot_example(out, s, p))] if section.kind != "sol" else []
             for name, title, draw in plots:
                 draw(figures / name)
                 if (figures / name).exists():

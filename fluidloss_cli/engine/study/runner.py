@@ -3,7 +3,7 @@ one per slot, libraries loaded once) in parallel, resumable.
 
 A cell is finished when `cells/<id>/result.json` exists; it is written atomically after the command succeeded, so
 a run killed at any moment (even with kill -9: the workers die with the runner) leaves the cells it was running
-unfinished, and the next run redoes exactly those. A cell runs under a lock (`locks/`), so shards sharing a study
+unfinished, and the next run redoes exactly those (a training cell continues from its last finished epoch). A cell runs under a lock (`locks/`), so shards sharing a study
 folder make each data cell once; a lock whose process died on this host is taken over.
 """
 
@@ -52,9 +52,9 @@ def write_plan(out: Path, config: StudyConfig, text: str, cells: list[Cell]) -> 
     write_text(out / "study.toml", text)
     write_json(out / PLAN, {"name": config.name, "digest": config.digest, "seeds": list(config.seeds),
                             "losses": list(config.losses), "metrics": config.metrics.split(","),
-                            "tasks": {name: {"scenes": list(t.scenes), "options": t.options}
-                                      for name, t in config.tasks.items()},
-                            "scenes": {name: {"fine": str(s.fine), "coarse": str(s.coarse), "frames": s.frames,
+                            "tasks": {name: {"kind": t.kind, "scenes": list(t.scenes), "losses": list(t.losses),
+                                             "options": t.options} for name, t in config.tasks.items()},
+                            "scenes": {name: {"kind": s.kind, "fine": str(s.fine), "coarse": str(s.coarse), "frames": s.frames,
                                               "warmup": s.warmup, "train_simulations": s.train_simulations,
                                               "test_simulations": s.test_simulations}
                                        for name, s in config.scenes.items()},
@@ -226,11 +226,16 @@ class Runner:
         self.on_event(cell.id, status if status == "done" else f"skipped: {facts.get('reason', '')}")
 
     def start(self, cell: Cell, lock: Lock, slot: int) -> None:
-        """Clear the cell's folder (what an interrupted attempt left) and start its command."""
+        """Start a cell's command: a training cell that an interrupted attempt left with a checkpoint continues from
+        it (`train --resume`: the same result as an uninterrupted run); any other leftover is cleared first."""
         folder = self.out / CELLS / cell.id
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        args = [*cell.args, *(("--device", self.device) if cell.kind in DEVICE_KINDS else ())]
+        resume = cell.kind == "train" and (folder / "run" / "last.pt").is_file()
+        if not resume:
+            shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / FAILED).unlink(missing_ok=True)
+        args = [*cell.args, *(("--device", self.device) if cell.kind in DEVICE_KINDS else ()),
+                *(("--resume",) if resume else ())]
         device = self.describe(cell, slot)
         self.worker(slot).send({"id": cell.id, "args": args, "cwd": str(self.out.resolve()),
                                 "log": str((folder / LOG).resolve())})

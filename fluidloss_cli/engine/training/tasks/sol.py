@@ -38,13 +38,15 @@ class UnrolledLoss:
         return self.solvers[device]
 
     def __call__(self, model: nn.Module, loss: nn.Module, batch: dict) -> torch.Tensor:
-        """Sum over the unrolled steps of the loss between corrected states and reference frames."""
-        solver = self.solver(batch["velocity_x"].device)
+        """Sum over the unrolled steps of the loss between corrected states and reference frames; under mixed
+        precision only the network runs in bf16, the solver and the loss in float32."""
+        device = batch["velocity_x"].device
+        solver = self.solver(device)
         state = solver.state({name: batch[name][:, 0] for name in solver.fields})
-        total = torch.zeros((), device=batch["velocity_x"].device)
+        total = torch.zeros((), device=device)
         for step in range(1, self.unroll + 1):
             state = solver.step(state, batch["reynolds"], model)
-            with record_function("sol.loss"):
+            with record_function("sol.loss"), torch.autocast(device.type, enabled=False):  # full precision
                 predicted = solver.frame(state)
                 total = total + field_loss(loss, [predicted[n] for n in solver.compared],
                                            [batch[n][:, step] for n in solver.compared])
