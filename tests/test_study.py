@@ -321,3 +321,26 @@ def test_a_killed_training_cell_continues_from_its_checkpoint_to_the_uninterrupt
     assert [r["epoch"] for r in lines] == [1, 2, 3]
     assert [r["val_loss"] for r in lines] == [r["val_loss"] for r in whole]
     assert value_tables(runs["killed"]) == value_tables(runs["whole"])
+
+
+@pytest.mark.slow
+def test_export_keeps_results_and_chosen_models_not_data(env, smoke, tmp_path):
+    from fluidloss_cli.engine.checkpoints import load_sol
+
+    dest = tmp_path / "published"
+    done = study(env, "export", smoke, dest, "--checkpoints", "sol/karman/mse/*")
+    assert f"to {dest}" in done.stderr
+    assert not [p for p in dest.rglob("*") if p.suffix in (".h5", ".pt") and p.parent.name != "checkpoints"]
+    assert not (dest / "locks").exists()
+    assert {p.name for p in (dest / "checkpoints").iterdir()} == {"sol_karman_mse_seed0.pt"}
+    slim = torch.load(dest / "checkpoints" / "sol_karman_mse_seed0.pt", weights_only=True)
+    full = torch.load(smoke / "cells/train/sol/karman/mse/seed0/run/best.pt", weights_only=True)
+    assert "optimizer" not in slim and all(torch.equal(slim["model"]["state"][k], v)
+                                           for k, v in full["model"]["state"].items())
+    load_sol(dest / "checkpoints" / "sol_karman_mse_seed0.pt", torch.device("cpu"))
+    assert (dest / "report.md").read_text() == (smoke / "report.md").read_text()
+    study(env, "report", dest)  # an export is a study folder: its report is rebuilt from its own files
+    values = {k: v for k, v in tables(dest / "report.md").items() if not k.startswith("test vs training")}
+    assert values == {k: v for k, v in tables(smoke / "report.md").items() if not k.startswith("test vs training")}
+    assert_one_line_error(run_cli("study", "export", smoke, tmp_path / "x", "--checkpoints", "sol/nope/*", ok=False),
+                          "matches no training cell")

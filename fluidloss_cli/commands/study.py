@@ -1,4 +1,4 @@
-"""`fluidloss study plan|run|report`: the whole comparison of losses from one config to one report."""
+"""`fluidloss study plan|run|report|export`: the whole comparison of losses from one config to one report."""
 
 from pathlib import Path
 
@@ -117,3 +117,20 @@ def report(study: Path = typer.Argument(..., help="Study folder (every shard's r
 
     files = write_report(study)
     console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
+
+
+@app.command("export")
+def export(
+    study: Path = typer.Argument(..., help="Study folder to export.", file_okay=False),
+    destination: Path = typer.Argument(..., help="Folder to write the export into (its files are replaced).",
+                                       file_okay=False),
+    checkpoints: list[str] = typer.Option([], "--checkpoints", help="TASK/SCENE/LOSS/seedK glob of training cells "
+                                          "whose best model to publish, slim, as checkpoints/*.pt (repeatable), e.g. "
+                                          "'sol/karman_a/mse/*'."),
+) -> None:
+    """Copy a study's results without its data or training checkpoints (to publish or move it); still a study
+    folder: `study report` rewrites it, `study run` regenerates the data and runs only the cells it lacks."""
+    from fluidloss_cli.engine.study.export import export as export_study
+
+    files = export_study(study, destination, checkpoints)
+    console.print(f"exported {len(files)} file(s) to {destination}", highlight=False, soft_wrap=True)
