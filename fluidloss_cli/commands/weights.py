@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from fluidloss_cli.commands.common import ConfigOption, console
+from fluidloss_cli.commands.common import POSITIVE, ConfigOption, check_ranges, console
 from fluidloss_cli.engine import weights
 
 app = typer.Typer(help="Pretrained weights of the perceptual losses: list, import, download.", no_args_is_help=True,
@@ -58,6 +58,8 @@ def download(
     config: Path = ConfigOption,
 ) -> None:
     """Fetch the official weight files into the user cache, verifying their SHA-256; files already present are kept."""
+    check_ranges(("--timeout", timeout, POSITIVE))
+    weights.check_mirror(mirror)
     from fluidloss_cli.engine.losses import WEIGHT_LOADERS
 
     entries = [weights.weight_file(n) for n in names] if names else list(weights.WEIGHTS.values())
