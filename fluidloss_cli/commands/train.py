@@ -59,7 +59,10 @@ def check_options(task_options: dict[str, Any], out: Path, nproc: int, training:
                    if name in task_options),
                  ("--epochs", training["epochs"], COUNT), ("--batch-size", training["batch_size"], COUNT),
                  ("--lr", training["lr"], POSITIVE), ("--seed", training["seed"], SEED), ("--nproc", nproc, COUNT))
+    validation = [task_options[val] for val in VALIDATION_FILES.values() if val in task_options]
     for train, val in VALIDATION_FILES.items():
+        if None in validation:
+            break  # no validation files, or an incomplete pair: the task says what is missing
         if task_options.get(train) is not None and task_options.get(val) is not None \
                 and Path(task_options[train]).resolve() == Path(task_options[val]).resolve():
             raise FluidlossError(f"{flag(val)} is the training file {task_options[train]}: a validation loss on the "
