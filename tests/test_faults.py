@@ -450,7 +450,8 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(data, tmp_pa
         ([*train_args("ae", data), "--out", afile / "run"], f"cannot create the folder {afile / 'run'}: {afile} is a "
                                                             "file, not a folder"),
         ([*train_args("ae", data), "--out", "/proc/fluidloss-run"], "directory /proc is not writable"),
-        (["evaluate", "frames", "--data", data.coarse, "--fine", data.fine, "--out", afile / "e"], f"{afile} is a file"),
+        (["evaluate", "frames", "--data", data.coarse, "--fine", data.fine, "--out", afile / "e"],
+         f"{afile} is a file"),
     ]
     for args, fragment in cases:
         assert_one_line_error(run_cli(*args, ok=False), fragment)
@@ -554,7 +555,8 @@ def test_weight_file_errors_advise_only_what_the_command_offers(tmp_path, monkey
     result = run_cli("weights", "download", "lsim", "--mirror", tmp_path.as_uri(), "--timeout", "5", ok=False)
     assert_one_line_error(result, "is not the official LSiM.pth", "it was not installed",
                           "fluidloss weights import lsim FILE --force")
-    assert "use --force" not in result.output and not (tmp_path / "cache" / "fluidloss" / "weights" / "LSiM.pth").exists()
+    assert "use --force" not in result.output
+    assert not (tmp_path / "cache" / "fluidloss" / "weights" / "LSiM.pth").exists()
 
 
 def test_study_plan_from_a_folder_that_holds_no_study_is_refused(tmp_path):

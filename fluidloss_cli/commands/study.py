@@ -151,6 +151,5 @@ def report(study: Path = typer.Argument(..., help="Study folder (every shard's r
     from fluidloss_cli.engine.study.report import write_report
 
     check_output_dir(study)
-
     files = write_report(study)
     console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)

@@ -244,8 +244,8 @@ def check_mirror(mirror: str | None) -> None:
         return
     parts = urllib.parse.urlsplit(mirror)
     if parts.scheme not in MIRROR_SCHEMES or not (parts.netloc or (parts.scheme == "file" and parts.path)):
-        raise FluidlossError(f"--mirror {mirror!r} is not a URL: expected {', '.join(s + '://' for s in MIRROR_SCHEMES)}"
-                             "..., e.g. https://example.org/weights")
+        schemes = ", ".join(f"{scheme}://..." for scheme in MIRROR_SCHEMES)
+        raise FluidlossError(f"--mirror {mirror!r} is not a URL: expected {schemes}, e.g. https://example.org/weights")
 
 
 def download(entry: WeightFile, check_format: FormatCheck, mirror: str | None = None, timeout: float = 30.0) -> Path:
