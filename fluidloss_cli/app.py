@@ -31,11 +31,46 @@ def _usage_line(exc: Exception) -> str:
     return " ".join(exc.format_message().split()) + where
 
 
+RERUN_ADVICE = {
+    "study run": "finished cells were kept; rerun the same command to run the rest",
+    "study plan": "nothing was kept; rerun the command",
+    "downsample": "nothing was written (the output appears only when complete); rerun the command",
+    "evaluate rollout": "the evaluation was not finished (evaluation.json is written last); rerun the command",
+    "evaluate frames": "the evaluation was not finished (frames.json is written last); rerun the command",
+}
+"""What to do after an interrupt, for commands that continue by other means than --resume."""
+
+
+def _leaf(group: TyperGroup, ctx: typer.Context, args: list[str]) -> tuple[str, object | None]:
+    """The path (e.g. `train sol`) and command object that `args` run, or (path so far, None)."""
+    command, path = group, []
+    words = [a for a in args if not a.startswith("-")]
+    while hasattr(command, "get_command") and words:
+        path.append(words.pop(0))
+        command = command.get_command(ctx, path[-1])
+        if command is None:
+            return " ".join(path), None
+    return " ".join(path), command
+
+
+def interrupt_advice(path: str, command: object | None) -> str:
+    """What an interrupted run of `command` kept and how to continue it, naming only options the command has."""
+    if path in RERUN_ADVICE:
+        return RERUN_ADVICE[path]
+    options = {param.name for param in getattr(command, "params", [])}
+    if "resume" in options:
+        return "finished work was kept; rerun with --resume to complete it"
+    if "overwrite" in options:
+        return "no unfinished file was kept; rerun the command (with --overwrite where it had finished an output)"
+    return "no unfinished file was kept; rerun the command"
+
+
 class _FriendlyErrors(TyperGroup):
     """Turns engine errors, usage errors and Ctrl-C into a one-line message and a non-zero exit, never a traceback."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         record_command_line(args)
+        ctx.meta["interrupt_advice"] = interrupt_advice(*_leaf(self, ctx, args))
         try:
             return super().parse_args(ctx, expand_multi_value_flags(args))
         except UsageError as exc:
@@ -49,9 +84,11 @@ class _FriendlyErrors(TyperGroup):
             raise _fail(str(exc)) from None
         except UsageError as exc:
             raise _fail(_usage_line(exc)) from None
-        except KeyboardInterrupt:
-            console.print("[bold red]interrupted[/]: finished work was kept; rerun with --resume to complete it")
-            raise typer.Exit(code=130) from None
+        except KeyboardInterrupt as exc:
+            what, code = ("terminated", 143) if isinstance(exc, interrupt.Terminated) else ("interrupted", 130)
+            advice = ctx.meta.get("interrupt_advice", "rerun the command")
+            console.print(f"[bold red]{what}[/]: {advice}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=code) from None
 
 
 app = typer.Typer(

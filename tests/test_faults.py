@@ -384,3 +384,285 @@ def test_altered_lsim_weights_warn_on_every_run(data, tmp_path, monkeypatch):
         warnings = [line for line in run_cli(*pair).output.splitlines() if line.startswith("warning:")]
         assert len(warnings) == 1 and "is not the official LSiM weights LSiM.pth" in warnings[0], warnings
 
+
+
+# --- third round: option ranges, outputs, partial data, interrupts (issue 21) ----------------------------------------
+
+def train_args(task: str, d: SimpleNamespace) -> list:
+    """A tiny run of `task` on the module's data, without --out."""
+    inputs = {"sol": ["--data", d.coarse, "--unroll", "1"], "ae": ["--data", d.coarse, "--latent", "4"],
+              "sr": ["--coarse", d.coarse, "--fine", d.fine]}[task]
+    return ["train", task, *inputs, "--width", "8", "--epochs", "1", "--batch-size", "4", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("task, options, fragment", [
+    ("ae", ["--latent", "0"], "--latent must be at least 1, got 0"),
+    ("ae", ["--width", "0"], "--width must be at least 1, got 0"),
+    ("sr", ["--width", "-3"], "--width must be at least 1, got -3"),
+    ("sr", ["--blocks", "0"], "--blocks must be at least 1, got 0"),
+    ("sol", ["--blocks", "0"], "--blocks must be at least 1, got 0"),  # trained the plain stem silently before
+    ("sol", ["--kernel-size", "0"], "--kernel-size must be odd and at least 1"),
+    ("sol", ["--kernel-size", "4"], "--kernel-size must be odd and at least 1, an even kernel"),
+    ("sol", ["--width", "-1"], "--width must be at least 1, got -1"),
+    ("ae", ["--seed", "-5"], "--seed must be from 0 to 4294967295, got -5"),
+    ("sr", ["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    ("ae", ["--lr", "nan"], "--lr must be positive and finite, got nan"),
+    ("ae", ["--nproc", "0"], "--nproc must be at least 1, got 0"),
+])
+def test_network_sizes_and_training_options_out_of_range_leave_no_run_directory(data, tmp_path, task, options,
+                                                                                 fragment):
+    """Before: a traceback and a run directory with a config but no checkpoint, which neither a rerun nor --resume
+    could use."""
+    run = tmp_path / "run"
+    result = run_cli(*train_args(task, data), *options, "--out", run, ok=False)
+    assert_one_line_error(result, *fragment.split(", an even"))
+    assert not run.exists() and "UserWarning" not in result.output
+
+
+@pytest.mark.parametrize("task, validation", [
+    ("ae", ["--val", "{coarse}"]),
+    ("sol", ["--val", "{coarse}"]),
+    ("sr", ["--val-coarse", "{coarse}", "--val-fine", "{other}"]),
+])
+def test_validation_data_that_is_the_training_data_is_refused(data, tmp_path, task, validation):
+    other = copy(data.fine, tmp_path, "other.h5")
+    args = [str(a).format(coarse=data.coarse, other=other) for a in validation]
+    result = run_cli(*train_args(task, data), *args, "--out", tmp_path / "run", ok=False)
+    assert_one_line_error(result, f"{validation[0]} is the training file {data.coarse}", "--val-split")
+    assert not (tmp_path / "run").exists()
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(data, tmp_path):
+    """Before, found at write time: `simulate --render` into an unwritable folder raised from its clean-up after the
+    dataset was written; `study run --out` failed after planning; `train --out FILE/run` said only "File exists"."""
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    simulate = ["simulate", "karman", "--from", data.coarse, "--steps", "2", "--out", tmp_path / "s.h5", "--device",
+                "cpu"]
+    cases = [
+        (simulate + ["--render", "/proc/fluidloss.gif"], "cannot write /proc/fluidloss.gif: directory /proc is not "
+                                                          "writable"),
+        (simulate + ["--render", "/proc/fluidloss-frames"], "cannot write /proc/fluidloss-frames: directory /proc"),
+        (simulate + ["--render", afile / "x.gif"], f"{afile} is not an existing directory"),
+        (["study", "run", "sample_configs/study_smoke.toml", "--out", "/proc/fluidloss-study"],
+         "cannot write /proc/fluidloss-study: directory /proc is not writable"),
+        (["study", "report", "/proc"], "cannot write /proc: directory /proc is not writable"),
+        ([*train_args("ae", data), "--out", afile / "run"], f"cannot create the folder {afile / 'run'}: {afile} is a "
+                                                            "file, not a folder"),
+        ([*train_args("ae", data), "--out", "/proc/fluidloss-run"], "directory /proc is not writable"),
+        (["evaluate", "frames", "--data", data.coarse, "--fine", data.fine, "--out", afile / "e"],
+         f"{afile} is a file"),
+    ]
+    for args, fragment in cases:
+        assert_one_line_error(run_cli(*args, ok=False), fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+@pytest.mark.parametrize("options, fragments", [
+    (["--seed", "-5"], ["--seed must be from 0 to 4294967295, got -5"]),
+    (["--seed", "0", str(2**32)], ["--seed must be from 0 to 4294967295, got 4294967296"]),
+    (["--re", "-1e5"], ["--re must be positive and finite, got -100000.0"]),
+    (["--workers", "0"], ["--workers must be at least 1, got 0"]),
+    (["--warmup", "-1"], ["--warmup must be 0 or more, got -1"]),
+])
+def test_generate_options_out_of_range_leave_nothing_behind(tmp_path, options, fragments):
+    """Before, `--seed -5` was a numpy traceback and left OUT.h5.parts, which the next run took for an interrupted
+    run."""
+    args = ["generate", "karman", "--res", "32x16", "--re", "1e5", "--frames", "4", "--out", tmp_path / "o.h5"]
+    assert_one_line_error(run_cli(*args, *options, ok=False), *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["simulate", "karman", "--seed", "-1", "--steps", "2"], "--seed must be from 0 to 4294967295, got -1"),
+    (["simulate", "karman", "--from", "{coarse}", "--frame", "-2"], "--frame must be 0 or more, got -2"),
+    (["simulate", "karman", "--dt", "0", "--steps", "2"], "--dt must be positive and finite, got 0.0"),
+    (["evaluate", "frames", "--data", "{coarse}", "--fine", "{fine}", "--first", "100"],
+     "--first 100: {coarse} has 8 frames per simulation"),  # was a KeyError while building this message
+    (["evaluate", "frames", "--data", "{coarse}", "--fine", "{fine}", "--stride", "0"], "--stride must be at least 1"),
+    (["evaluate", "rollout", "--data", "{coarse}", "--start", "-1"], "--start must be 0 or more, got -1"),
+    (["evaluate", "rollout", "--data", "{coarse}", "--train", "{coarse}", "--train-stride", "0"],
+     "--train-stride must be at least 1, got 0"),
+    (["study", "plan", "sample_configs/study_smoke.toml", "--from", "{folder}", "--workers", "0"],
+     "--workers must be at least 1, got 0"),  # was a ValueError traceback
+    (["study", "run", "sample_configs/study_smoke.toml", "--out", "{out}", "--workers", "-1"],
+     "--workers must be at least 1, got -1"),
+    (["weights", "download", "lsim", "--timeout", "-1"], "--timeout must be positive and finite, got -1.0"),
+    (["weights", "download", "lsim", "--timeout", "nan"], "--timeout must be positive and finite, got nan"),
+    (["weights", "download", "lsim", "--mirror", "weights.example.org"], "--mirror 'weights.example.org' is not a URL"),
+])
+def test_numeric_options_and_urls_out_of_range_are_one_line(data, tmp_path, monkeypatch, args, fragment):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # lsim counts as missing: download would fetch it
+    monkeypatch.delenv("FLUIDLOSS_WEIGHTS_DIR", raising=False)
+    paths = dict(coarse=data.coarse, fine=data.fine, folder=data.folder, out=tmp_path / "study")
+    extra = ["--out", tmp_path / "out"] if args[0] in ("simulate", "evaluate") else []
+    result = run_cli(*(str(a).format(**paths) for a in args), *extra, ok=False)
+    assert_one_line_error(result, fragment.format(**paths))
+    assert not (tmp_path / "out").exists() and not (tmp_path / "study").exists()
+
+
+def partial(source: Path, folder: Path, how: str) -> Path:
+    """A copy of `source` made partial or inconsistent, as an interrupted copy or a hand edit leaves it."""
+    target = copy(source, folder, f"{how}.h5")
+    with h5py.File(target, "r+") as handle:
+        group = handle["sim_0000"]
+        if how == "no-density":
+            del group["density"]
+        elif how == "short-density":
+            frames = group["density"][:5]
+            del group["density"]
+            group.create_dataset("density", data=frames)
+        elif how == "no-simulations":
+            del handle["sim_0000"]
+        elif how == "more-claimed":
+            handle.attrs["simulations"] = 2
+    return target
+
+
+@pytest.mark.parametrize("how, fragment", [
+    ("no-density", "damaged or partial dataset, sim_0000 has no density frames"),
+    ("short-density", "damaged or partial dataset, sim_0000 density is 5x32x16 where the attributes say 8x32x16"),
+    ("more-claimed", "damaged or partial dataset, it holds 1 simulation(s) where its attributes say 2"),
+    ("no-simulations", "holds no simulations"),  # downsample wrote an empty file, exit 0
+])
+@pytest.mark.parametrize("command", ["downsample", "train"])
+def test_partial_or_inconsistent_datasets_are_refused_when_opened(data, tmp_path, how, fragment, command):
+    """Before, downsample dropped the field or cut every field to the shortest (its attributes still claiming the
+    full count) with exit 0, and train trained on less data or raised."""
+    path = partial(data.fine, tmp_path, how)
+    assert_one_line_error(run_cli(*readers(path, tmp_path)[command], ok=False), f"{path}: {fragment}")
+    assert not (tmp_path / "o.h5").exists() and not (tmp_path / "run").exists()
+
+
+def test_an_all_nan_array_is_refused_by_evaluate_pair(tmp_path):
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(a, np.zeros((8, 8), np.float32))
+    np.save(b, np.full((8, 8), np.nan, np.float32))
+    result = run_cli("evaluate", "pair", a, b, "--metric", "mse", "--device", "cpu", ok=False)
+    assert_one_line_error(result, f"{b}: holds nan at [0, 0, 0] (64 NaN/inf values)")
+
+
+def test_weight_file_errors_advise_only_what_the_command_offers(tmp_path, monkeypatch):
+    """A file torch refuses to unpickle must not pass on torch's advice to load it with weights_only=False; a
+    downloaded file of the wrong checksum must not advise --force, which `download` does not have."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("FLUIDLOSS_WEIGHTS_DIR", raising=False)
+    pickled = tmp_path / "LSiM.pth"
+    torch.save({"stateDict": {"x": torch.zeros(1)}, "extra": SimpleNamespace(a=1)}, pickled)
+    result = run_cli("weights", "import", "lsim", pickled, "--force", ok=False)
+    assert_one_line_error(result, f"{pickled} is not a readable torch weight file", "never loaded")
+    assert "weights_only" not in result.output
+    result = run_cli("weights", "download", "lsim", "--mirror", tmp_path.as_uri(), "--timeout", "5", ok=False)
+    assert_one_line_error(result, "is not the official LSiM.pth", "it was not installed",
+                          "fluidloss weights import lsim FILE --force")
+    assert "use --force" not in result.output
+    assert not (tmp_path / "cache" / "fluidloss" / "weights" / "LSiM.pth").exists()
+
+
+def test_study_plan_from_a_folder_that_holds_no_study_is_refused(tmp_path):
+    result = run_cli("study", "plan", "sample_configs/study_smoke.toml", "--from", tmp_path, ok=False)
+    assert_one_line_error(result, f"--from {tmp_path}: not a study folder (plan.json is missing)")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_study_on_cuda_without_cuda_stops_before_any_cell(tmp_path):
+    config = tmp_path / "cuda.toml"
+    config.write_text(Path("sample_configs/study_smoke.toml").read_text().replace('device = "cpu"', 'device = "cuda"'))
+    result = run_cli("study", "run", config, "--out", tmp_path / "study", ok=False)
+    assert_ends_with_one_line_error(result, f"{config}: device = 'cuda': CUDA is not available", 'set device to "cpu"')
+    assert not (tmp_path / "study").exists()
+
+
+TINY_STUDY = """name = "tiny"
+device = "cpu"
+seeds = [0]
+epochs = 1
+batch_size = 4
+losses = ["mse"]
+metrics = "mse"
+
+[scenes.karman]
+fine = "32x16"
+coarse = "16x8"
+frames = 8
+train_re = [1e5]
+train_seeds = [0]
+test_re = [2e5]
+test_seeds = [7]
+
+[tasks.ae]
+width = 8
+latent = 4
+stride = 3
+"""
+
+
+def test_a_study_whose_metrics_leave_out_the_measures_writes_its_report(tmp_path):
+    """Before: every cell finished, then the report failed with KeyError 'reference' (the row that measures of a
+    frame alone have) and no report.md was written."""
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_STUDY)
+    run_cli("study", "run", config, "--out", tmp_path / "study", "--workers", "1")
+    report = (tmp_path / "study" / "report.md").read_text()
+    assert "| loss | compression | mse |" in report and "| reference |" not in report
+
+
+def test_an_evaluation_interrupted_while_writing_is_simply_run_again(data, tmp_path, monkeypatch):
+    """Before: JSON and CSV were written before the plots, so an interrupt between them left a folder that the rerun
+    refused (`already holds an evaluation`) while the plots were missing."""
+    from fluidloss_cli.engine.evaluation import plots
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "e"
+    args = ["evaluate", "rollout", "--data", data.coarse, "--steps", "2", "--metrics", "mse", "--device", "cpu",
+            "--out", out]
+    with monkeypatch.context() as patch:
+        patch.setattr(plots, "write_plots", interrupt)
+        result = run_cli(*args, ok=False)
+    assert result.exit_code == 130 and "Traceback" not in result.output
+    assert "interrupted: the evaluation was not finished (evaluation.json is written last); rerun the command" \
+        in result.output and "--resume" not in result.output
+    assert not (out / "evaluation.json").exists()
+    run_cli(*args)
+    assert (out / "evaluation.json").exists() and (out / "errors_coarse.png").exists()
+
+
+def test_every_interrupt_message_names_only_options_its_command_has():
+    """Ctrl-C advised `--resume` to downsample, evaluate and study run, which have none."""
+    import re
+
+    from typer.main import get_command
+
+    from fluidloss_cli.app import _leaf, interrupt_advice
+
+    group = get_command(__import__("fluidloss_cli.app", fromlist=["app"]).app)
+    checked = 0
+    for name, command in group.commands.items():
+        leaves = command.commands.items() if hasattr(command, "commands") else [(None, command)]
+        for sub, leaf in leaves:
+            words = [name, *([sub] if sub else [])]
+            path, found = _leaf(group, None, words)
+            assert found is leaf, path
+            advice = interrupt_advice(path, found)
+            options = {o for param in leaf.params for o in getattr(param, "opts", [])}
+            assert set(re.findall(r"--[a-z-]+", advice)) <= options, (path, advice)
+            checked += 1
+    assert checked >= 15
+    assert "--resume" in interrupt_advice("train sol", group.commands["train"].commands["sol"])
+    assert "--resume" not in interrupt_advice("downsample", group.commands["downsample"])
+
+
+@pytest.mark.slow
+def test_sigterm_to_train_says_what_was_kept_and_exits_143(data, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "ae", "--data", data.coarse, "--latent", "4", "--width", "8", "--epochs", "500", "--batch-size",
+            "2", "--out", run, "--device", "cpu"]
+    process = start(*args)
+    wait_until(lambda: (run / "last.pt").exists(), "the first epoch's checkpoint", process)
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=DEADLINE)[0].decode()
+    assert process.returncode == 143 and "Traceback" not in output, output
+    assert output.strip().splitlines()[-1] == "terminated: finished work was kept; rerun with --resume to complete it"
+    assert load_checkpoint(run / "last.pt")["epoch"] >= 1 and temporaries(tmp_path) == []

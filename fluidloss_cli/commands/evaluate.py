@@ -8,8 +8,19 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, SolverOption, check_inputs, console, progress_bar
+from fluidloss_cli.commands.common import (
+    COUNT,
+    INDEX,
+    ConfigOption,
+    DeviceOption,
+    SolverOption,
+    check_inputs,
+    check_ranges,
+    console,
+    progress_bar,
+)
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.outputs import check_output_dir
 
 DEFAULT_METRICS = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity"
 SUMMARIES = ("mean", "final")
@@ -90,6 +101,8 @@ def rollout(
         raise FluidlossError(f"--summary must be one of {', '.join(SUMMARIES)}, got {summary!r}")
     if train_stride is not None and train is None:
         raise FluidlossError("--train-stride needs --train: the training dataset the test data is compared with")
+    check_ranges(("--start", start, INDEX), ("--steps", steps, COUNT), ("--train-stride", train_stride, COUNT))
+    check_output_dir(out)
     check_inputs([data, fine, train], [*(sol or []), *(sr or [])])
     from fluidloss_cli.engine.data.novelty import novelty
     from fluidloss_cli.engine.device import resolve_device
@@ -106,6 +119,7 @@ def rollout(
         results = rollouts.run(evaluation, lambda label: bar.update(task, advance=1, description=f"rolled out {label}"))
     report = reports.document(evaluation, results, train, distances)
     files = reports.write_tables(report, out) + write_plots(report, out)
+    files.insert(0, reports.write_report(report, out))  # last: it marks the evaluation finished
     for grid in report["grids"]:
         print_table(report, grid, summary)
     if "novelty" in report:
@@ -147,6 +161,8 @@ def frames(
 ) -> None:
     """Score SR outputs (against bicubic upsampling) and autoencoder reconstructions (with their compression ratio)
     on test frames: every metric, mean ± std over the frames and over the test simulations."""
+    check_ranges(("--first", first, INDEX), ("--stride", stride, COUNT))
+    check_output_dir(out)
     check_inputs([data, fine], [*(sr or []), *(ae or [])])
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.evaluation import frames as frame_eval

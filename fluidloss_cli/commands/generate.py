@@ -4,7 +4,16 @@ from pathlib import Path
 
 import typer
 
-from fluidloss_cli.commands.common import ConfigOption, console, progress_bar
+from fluidloss_cli.commands.common import (
+    COUNT,
+    INDEX,
+    POSITIVE,
+    SEED,
+    ConfigOption,
+    check_ranges,
+    console,
+    progress_bar,
+)
 from fluidloss_cli.engine.outputs import check_output
 from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.scenes import check_scene
@@ -29,6 +38,8 @@ def generate(
     """Simulate SCENE once per Reynolds number and seed and write one HDF5 dataset."""
     check_scene(scene)
     check_solver(solver)
+    check_ranges(("--re", re, POSITIVE), ("--seed", seed, SEED), ("--dt", dt, POSITIVE), ("--warmup", warmup, INDEX),
+                 ("--workers", workers, COUNT))
     resolution = parse_resolution(res) if res else None
     check_output(out, overwrite)  # before the heavy imports and the progress bar: a refusal is the only line
     from fluidloss_cli.engine.data.generation import generate as generate_dataset

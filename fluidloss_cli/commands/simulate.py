@@ -5,7 +5,19 @@ from pathlib import Path
 
 import typer
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, SolverOption, check_inputs, console, progress_bar
+from fluidloss_cli.commands.common import (
+    COUNT,
+    INDEX,
+    POSITIVE,
+    SEED,
+    ConfigOption,
+    DeviceOption,
+    SolverOption,
+    check_inputs,
+    check_ranges,
+    console,
+    progress_bar,
+)
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.scenes import check_scene
@@ -45,15 +57,18 @@ def simulate(
     check_scene(scene)
     resolution = parse_resolution(res) if res else None
     reynolds, first_seed = one("--re", re), one("--seed", seed)
+    check_ranges(("--re", reynolds, POSITIVE), ("--seed", first_seed, SEED), ("--dt", dt, POSITIVE),
+                 ("--steps", steps, COUNT), ("--frame", frame, INDEX))
     check_inputs([source, reference], [sol, sr])
     from fluidloss_cli.engine.device import resolve_device
-    from fluidloss_cli.engine.simulate import Request
+    from fluidloss_cli.engine.simulate import Request, check_request
     from fluidloss_cli.engine.simulate import simulate as run_simulation
 
     request = Request(scene=scene, out=out, resolution=resolution, dt=dt, steps=steps,
                       reynolds=reynolds, seed=first_seed, sol=sol, sr=sr, source=source, sim=sim,
                       frame=frame, reference=reference, render=render, quantity=quantity, overwrite=overwrite,
                       solver=solver)
+    check_request(request)  # every output, before the device and the progress bar: a refusal is the only line
     target = resolve_device(device)
     with progress_bar() as bar:
         tasks: dict[str, int] = {}

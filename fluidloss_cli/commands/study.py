@@ -5,7 +5,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from fluidloss_cli.commands.common import console
+from fluidloss_cli.commands.common import COUNT, check_ranges, console
+from fluidloss_cli.engine.errors import FluidlossError
 
 app = typer.Typer(help="Run a whole study of losses from one TOML config: plan its cells, run them (resumable, "
                        "parallel, sharded), report.", no_args_is_help=True, rich_markup_mode=None)
@@ -22,6 +23,31 @@ def minutes(seconds: float) -> str:
 def say(cell_id: str, what: str) -> None:
     """One line per cell event."""
     console.print(f"{cell_id}: {what}", highlight=False, soft_wrap=True)
+
+
+def check_device(config: Path, device: str) -> None:
+    """Refuse, before any cell runs, a config whose `device` this machine does not have."""
+    from fluidloss_cli.engine.device import resolve_device
+
+    try:
+        resolve_device(device)
+    except FluidlossError as exc:
+        reason = str(exc).split(": ", 1)[-1].split(" (use --device")[0]
+        raise FluidlossError(f"{config}: device = {device!r}: {reason}; set device to \"cpu\" or \"auto\" in the "
+                             "config") from None
+
+
+def check_study_folder(folder: Path) -> None:
+    """Refuse a `--from` folder that holds no study, or no finished cell to measure."""
+    from fluidloss_cli.engine.study.estimate import measured
+    from fluidloss_cli.engine.study.runner import PLAN
+
+    if not (folder / PLAN).is_file():
+        raise FluidlossError(f"--from {folder}: not a study folder ({PLAN} is missing); give the --out of a "
+                             "`fluidloss study run`")
+    if not measured(folder, str(folder)).per_unit:
+        raise FluidlossError(f"--from {folder}: the study holds no finished cell to measure; run some cells first, "
+                             "or leave --from out to measure with a miniature of the study")
 
 
 def load(config: Path):
@@ -48,7 +74,12 @@ def plan(
     from fluidloss_cli.engine.study import estimate
     from fluidloss_cli.engine.study.runner import missing_weights
 
+    check_ranges(("--workers", workers, COUNT))
+    if calibrate is not None:
+        check_study_folder(calibrate)
     study, cells = load(config)
+    if calibrate is None and probe:
+        check_device(config, study.device)
     rates = None
     if calibrate is not None:
         rates = estimate.measured(calibrate, f"the finished cells of {calibrate}")
@@ -86,13 +117,16 @@ def run(
     gpus: str = typer.Option(None, "--gpus", help="Comma-separated GPU indices the workers take in turn (CUDA)."),
 ) -> None:
     """Run the cells of the study that are not finished (resuming any interrupted run), then write the report."""
-    from fluidloss_cli.engine.errors import FluidlossError
+    from fluidloss_cli.engine.outputs import check_output_dir
     from fluidloss_cli.engine.study.report import write_report
     from fluidloss_cli.engine.study.runner import Runner, write_plan
     from fluidloss_cli.engine.study.shard import parse_shard, shard_cells
 
+    check_ranges(("--workers", workers, COUNT))
     part = parse_shard(shard) if shard else None
+    check_output_dir(out)  # every file of the study goes under it
     study, cells = load(config)
+    check_device(config, study.device)
     by_id = {cell.id: cell for cell in cells}
     chosen = shard_cells(by_id, *part) if part else list(by_id)
     write_plan(out, study, config.read_text(), cells)
@@ -113,8 +147,10 @@ def run(
 @app.command("report")
 def report(study: Path = typer.Argument(..., help="Study folder (every shard's results in it).", file_okay=False)) -> None:
     """Merge the per-cell results of a study folder (all shards) into report.md, report.json and figures/."""
+    from fluidloss_cli.engine.outputs import check_output_dir
     from fluidloss_cli.engine.study.report import write_report
 
+    check_output_dir(study)
     files = write_report(study)
     console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
 

@@ -5,7 +5,19 @@ from typing import Any
 
 import typer
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, check_inputs, console, progress_bar
+from fluidloss_cli.commands.common import (
+    COUNT,
+    ODD,
+    POSITIVE,
+    SEED,
+    ConfigOption,
+    DeviceOption,
+    check_inputs,
+    check_ranges,
+    console,
+    progress_bar,
+)
+from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER
 
 app = typer.Typer(help="Train a model on fluid data with any loss: Solver-in-the-Loop correction (sol), super-resolution (sr) or autoencoder (ae).",
@@ -28,10 +40,42 @@ NprocOption = typer.Option(1, "--nproc", help="Processes training data parallel 
                            "torch.distributed.run): gloo on the CPU, one GPU each on CUDA; same results as one.")
 
 
+NETWORK_SIZES = {"width": COUNT, "blocks": COUNT, "latent": COUNT, "kernel_size": ODD}
+"""The network-size options of the tasks and their ranges."""
+VALIDATION_FILES = {"data": "val", "coarse": "val_coarse", "fine": "val_fine"}
+"""Training file -> the validation file of the same role."""
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_options(task_options: dict[str, Any], out: Path, nproc: int, training: dict[str, Any]) -> None:
+    """Refuse, before any work, option values that cannot train, validation data that is the training data, and a
+    run directory that cannot be created."""
+    from fluidloss_cli.engine.outputs import check_output_dir
+
+    check_ranges(*((flag(name), task_options[name], wanted) for name, wanted in NETWORK_SIZES.items()
+                   if name in task_options),
+                 ("--epochs", training["epochs"], COUNT), ("--batch-size", training["batch_size"], COUNT),
+                 ("--lr", training["lr"], POSITIVE), ("--seed", training["seed"], SEED), ("--nproc", nproc, COUNT))
+    validation = [task_options[val] for val in VALIDATION_FILES.values() if val in task_options]
+    for train, val in VALIDATION_FILES.items():
+        if None in validation:
+            break  # no validation files, or an incomplete pair: the task says what is missing
+        if task_options.get(train) is not None and task_options.get(val) is not None \
+                and Path(task_options[train]).resolve() == Path(task_options[val]).resolve():
+            raise FluidlossError(f"{flag(val)} is the training file {task_options[train]}: a validation loss on the "
+                                 f"frames it trains on says nothing about other data; give another file, or leave "
+                                 f"{flag(val)} out to hold out --val-split of the frames")
+    check_output_dir(out)
+
+
 def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume: bool, overwrite: bool, *,
         nproc: int = 1, **training: Any) -> None:
     """Set the task up, train with a progress bar, print a line per epoch and the final result; with `nproc` > 1,
     run this same command in that many processes through torch's launcher instead (rank 0 prints)."""
+    check_options(task_options, out, nproc, training)
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.training import TASKS, Step, Trainer, TrainConfig
     from fluidloss_cli.engine.training.distributed import World, launched, run_in_processes

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from fluidloss_cli.commands.common import ConfigOption, console
+from fluidloss_cli.commands.common import POSITIVE, ConfigOption, check_ranges, console
 from fluidloss_cli.engine import weights
 
 app = typer.Typer(help="Pretrained weights of the perceptual losses: list, import, download.", no_args_is_help=True,
@@ -59,6 +59,8 @@ def download(
 ) -> None:
     """Fetch the official weight files into the user cache, verifying their SHA-256; files already present are kept
     (files with no download address, such as squeezenet-features, are imported instead)."""
+    check_ranges(("--timeout", timeout, POSITIVE))
+    weights.check_mirror(mirror)
     from fluidloss_cli.engine.losses import WEIGHT_LOADERS
 
     entries = [weights.weight_file(n) for n in names] if names else [e for e in weights.WEIGHTS.values() if e.url]

@@ -2,27 +2,36 @@
 one raised inside a garbage-collection callback (a weakref's, a `__del__`) is printed as "Exception ignored" with a
 traceback and swallowed: a training run then went on to its end. The handler installed here also records the
 interrupt, such a swallowed one is no longer printed, and long loops call `check()` at safe points (each training
-step, each simulated frame) to raise it again."""
+step, each simulated frame) to raise it again.
+
+SIGTERM (`kill PID`, a batch system's stop) is handled alike: it raises `Terminated`, a KeyboardInterrupt, so the
+run unwinds exactly as after Ctrl-C (finished work kept, temporaries removed) and the app says so and exits 143."""
 
 import signal
 import sys
 
-_received = False
+_received: type[KeyboardInterrupt] | None = None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, unwinding the run as Ctrl-C does."""
 
 
 def _on_interrupt(signum: int, frame: object) -> None:
     """Record the interrupt, then interrupt as Python's own handler does."""
     global _received
-    _received = True
-    raise KeyboardInterrupt
+    _received = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+    raise _received
 
 
 def install() -> None:
-    """Handle SIGINT here, where Python's default handler is in place (not where it is ignored or taken by others);
-    from the main thread only."""
+    """Handle SIGINT (and SIGTERM) here, where Python's default handler is in place (not where it is ignored or
+    taken by others); from the main thread only."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_interrupt)
         sys.unraisablehook = _quiet_about_interrupts(sys.unraisablehook)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_interrupt)
 
 
 def _quiet_about_interrupts(hook):
@@ -36,4 +45,4 @@ def _quiet_about_interrupts(hook):
 def check() -> None:
     """Raise KeyboardInterrupt if an interrupt was received, even one that was swallowed where it landed."""
     if _received:
-        raise KeyboardInterrupt
+        raise _received

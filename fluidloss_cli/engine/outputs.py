@@ -32,3 +32,17 @@ def check_output_folder(out: Path, report: str, what: str, overwrite: bool) -> N
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FluidlossError(f"cannot create {out}: {exc.strerror or exc}") from None
+
+
+def check_output_dir(out: Path) -> None:
+    """Refuse, before any work, an output folder that cannot be created or written: a file where it or one of its
+    parents should be, or a nearest existing folder that takes no files (read-only, no permission)."""
+    out = Path(out)
+    for folder in (out, *out.parents):
+        if not folder.exists():
+            continue
+        if not folder.is_dir():
+            where = "is a file" if folder == out else f"{folder} is a file"
+            raise FluidlossError(f"cannot create the folder {out}: {where}, not a folder")
+        check_writable_dir(folder, out)
+        return

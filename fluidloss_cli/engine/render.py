@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from matplotlib.animation import FFMpegWriter, PillowWriter
 from matplotlib.figure import Figure
 
-from fluidloss_cli.engine.atomic import atomic_path, refuse_existing
+from fluidloss_cli.engine.atomic import atomic_path, check_writable_dir, refuse_existing
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.physics import cell_velocity
 from fluidloss_cli.engine.physics import vorticity as physics_vorticity
@@ -107,10 +107,12 @@ def check_target(path: Path, overwrite: bool) -> None:
     kind = render_kind(path)
     if kind == "mp4" and not FFMpegWriter.isAvailable():
         raise FluidlossError(f"--render {path}: MP4 needs ffmpeg, which is not installed; use FILE.gif or a folder")
-    if not path.parent.is_dir():
-        raise FluidlossError(f"cannot write {path}: {path.parent} is not an existing directory")
     if kind == "png" and path.exists() and not path.is_dir():
         raise FluidlossError(f"--render {path}: is a file, not a folder")
+    if kind == "png" and path.is_dir():
+        check_writable_dir(path, path)  # the frames go into it
+    else:
+        check_writable_dir(path.parent, path)  # the file, or the folder that is created, goes into it
     taken = any(path.glob("frame_*.png")) if kind == "png" and path.exists() else path.exists()
     if taken and not overwrite:
         taken_as = "holds PNG frames" if kind == "png" else "exists"

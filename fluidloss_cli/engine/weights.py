@@ -10,6 +10,7 @@ import importlib.util
 import os
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -178,8 +179,16 @@ def sha256_of(path: Path) -> str:
 
 
 def reason(exc: BaseException) -> str:
-    """An exception's message on one short line, for the FluidlossError that reports a bad weight file."""
-    return " ".join(str(exc).split())[:300]
+    """An exception's message on one short line, for the FluidlossError that reports a bad weight file. torch's
+    refusal of pickled objects advises loading with weights_only=False, which would run whatever code the file holds:
+    that advice is never passed on."""
+    text = " ".join(str(exc).split())
+    if "weights only load failed" in text.lower() or "weights_only" in text:
+        return ("it holds pickled Python objects besides tensors and plain data, which are never loaded (a damaged "
+                "or foreign file)")
+    if len(text) < 20:  # e.g. a bare byte value from the unpickler
+        text = f"{type(exc).__name__} {text}".strip()
+    return text[:300]
 
 
 def load_state(path: Path) -> Any:
@@ -192,13 +201,15 @@ def load_state(path: Path) -> Any:
         raise FluidlossError(f"{path} is not a readable torch weight file: {reason(exc)}") from None
 
 
-def _verify(entry: WeightFile, path: Path, check_format: FormatCheck, force: bool, origin: str) -> None:
-    """Raise unless `path` hashes to the official digest (skipped with `force`) and loads into its network."""
+def _verify(entry: WeightFile, path: Path, check_format: FormatCheck, force: bool, origin: str,
+            advice: str = "use --force to install it anyway") -> None:
+    """Raise unless `path` hashes to the official digest (skipped with `force`) and loads into its network;
+    `advice` says what the user can do about a foreign digest with the command at hand."""
     digest = sha256_of(path)
     if not force and not entry.is_official(digest):
         raise FluidlossError(
             f"{origin} is not the official {entry.filename}: its SHA-256 is {digest}, "
-            f"the official one is {entry.official} (use --force to install it anyway)"
+            f"the official one is {entry.official} ({advice})"
         )
     check_format(path)
 
@@ -236,6 +247,19 @@ def _fetch(entry: WeightFile, url: str, out: Path, timeout: float) -> None:
         ) from None
 
 
+MIRROR_SCHEMES = ("http", "https", "ftp", "file")
+
+
+def check_mirror(mirror: str | None) -> None:
+    """Refuse a --mirror that is no URL urllib can fetch from (before any download starts)."""
+    if mirror is None:
+        return
+    parts = urllib.parse.urlsplit(mirror)
+    if parts.scheme not in MIRROR_SCHEMES or not (parts.netloc or (parts.scheme == "file" and parts.path)):
+        schemes = ", ".join(f"{scheme}://..." for scheme in MIRROR_SCHEMES)
+        raise FluidlossError(f"--mirror {mirror!r} is not a URL: expected {schemes}, e.g. https://example.org/weights")
+
+
 def download(entry: WeightFile, check_format: FormatCheck, mirror: str | None = None, timeout: float = 30.0) -> Path:
     """Fetch the official file (or MIRROR/FILENAME) into the user cache, verifying it; returns the installed path."""
     if not entry.url and not mirror:
@@ -245,5 +269,7 @@ def download(entry: WeightFile, check_format: FormatCheck, mirror: str | None = 
     dest = _destination(entry)
     with atomic_path(dest) as part:
         _fetch(entry, url, part, timeout)
-        _verify(entry, part, check_format, force=False, origin=f"the file at {url}")
+        _verify(entry, part, check_format, force=False, origin=f"the file at {url}",
+                advice="it was not installed; a file you trust can be installed with `fluidloss weights import "
+                       f"{entry.name} FILE --force`")
     return dest

@@ -110,13 +110,40 @@ def check_layout(handle: h5py.File, path: Path) -> None:
     resolution = np.asarray(handle.attrs["resolution"])
     if resolution.shape != (2,) or not all(int(n) > 0 for n in resolution):
         raise FluidlossError(f"{path}: damaged or foreign dataset, resolution {resolution.tolist()} is not [H, W]")
-    for name in sorted(handle):
+    check_contents(handle, path, Resolution(*(int(n) for n in resolution)))
+
+
+def check_contents(handle: h5py.File, path: Path, resolution: Resolution) -> None:
+    """Raise unless the simulations are what the root attributes say: as many as `simulations` (one at least), each
+    with every field of `fields` (velocity at least), each of `frames` frames of the grid's shape. A partial or
+    inconsistent file (a field missing in one simulation, one field cut short) would otherwise be read as less data
+    than it claims, silently. Reads shapes only, no frames."""
+    try:
+        frames, count = int(handle.attrs["frames"]), int(handle.attrs["simulations"])
+        fields = json.loads(handle.attrs["fields"])
+        if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise FluidlossError(f"{path}: damaged or foreign dataset, its frames, simulations or fields attribute is "
+                             "unreadable") from None
+    fields = [*VELOCITY, *(f for f in fields if f not in VELOCITY)]
+    groups = [name for name in sorted(handle) if name.startswith("sim_") and isinstance(handle[name], h5py.Group)]
+    if not groups:
+        raise FluidlossError(f"{path}: holds no simulations")
+    if len(groups) != count:
+        raise FluidlossError(f"{path}: damaged or partial dataset, it holds {len(groups)} simulation(s) where its "
+                             f"attributes say {count}")
+    for name in groups:
         group = handle[name]
-        if not name.startswith("sim_") or not isinstance(group, h5py.Group):
-            continue
-        for field in VELOCITY:
-            if not isinstance(group.get(field), h5py.Dataset) or group[field].ndim != 3:
-                raise FluidlossError(f"{path}: damaged or foreign dataset, {name} has no {field} frames [F, H, W]")
+        for field in fields:
+            stored = group.get(field)
+            if not isinstance(stored, h5py.Dataset) or stored.ndim != 3:
+                raise FluidlossError(f"{path}: damaged or partial dataset, {name} has no {field} frames [F, H, W]")
+            wanted = (frames, *field_shape(field, resolution))
+            if stored.shape != wanted:
+                raise FluidlossError(f"{path}: damaged or partial dataset, {name} {field} is "
+                                     f"{'x'.join(map(str, stored.shape))} where the attributes say "
+                                     f"{'x'.join(map(str, wanted))} ({frames} frames of {resolution})")
 
 
 def read_frames(dataset: h5py.Dataset, start: int, stop: int) -> np.ndarray:

@@ -113,7 +113,7 @@ def prepare(data: Path, fine: Path | None, aes: list[Path], srs: list[Path], fir
         infos["fine"] = DatasetInfo.read(fine, "evaluate")
         factor = sr_factor(infos["data"], infos["fine"], FACTORS)
     if first >= infos["data"].frames:
-        raise FluidlossError(f"--first {first}: {data} has {infos['coarse'].frames} frames per simulation")
+        raise FluidlossError(f"--first {first}: {data} has {infos['data'].frames} frames per simulation")
     rows: dict[str, FrameRow] = {}
     if fine is not None:
         rows[BICUBIC] = FrameRow("fine", lambda coarse, frame: upsample_frame(coarse, factor))
@@ -239,11 +239,12 @@ def table_csv(report: dict) -> str:
 
 
 def write(report: dict, example: dict[str, np.ndarray], out: Path) -> list[Path]:
-    """frames.json, frames.csv and example.npz in `out`, each written atomically."""
-    write_text(out / REPORT, json.dumps(report, indent=1, allow_nan=False))
+    """frames.json, frames.csv and example.npz in `out`, each written atomically; frames.json, which marks the
+    evaluation finished, last (an evaluation interrupted before it is simply run again)."""
     write_text(out / TABLE, table_csv(report))
     with atomic_path(out / EXAMPLE) as tmp, tmp.open("wb") as handle:
         np.savez_compressed(handle, **example)
+    write_text(out / REPORT, json.dumps(report, indent=1, allow_nan=False))
     return [out / REPORT, out / TABLE, out / EXAMPLE]
 
 

@@ -57,7 +57,12 @@ def read_image(path: Path) -> np.ndarray:
     if values.ndim != 3 or not np.issubdtype(values.dtype, np.number):
         raise FluidlossError(f"{path}: expected a numeric array [H, W] or [H, W, C], got {values.dtype} "
                              f"{list(values.shape)}")
-    return values.astype(np.float64)
+    values = values.astype(np.float64)
+    if not np.isfinite(values).all():  # as a dataset frame with NaN/inf is refused: any metric of it is meaningless
+        bad = np.argwhere(~np.isfinite(values))[0]
+        raise FluidlossError(f"{path}: holds {values[tuple(bad)]} at {list(map(int, bad))} "
+                             f"({int((~np.isfinite(values)).sum())} NaN/inf values); metrics need finite values")
+    return values
 
 
 def read_input(spec: str, device: torch.device) -> tuple[Frame, Geometry] | np.ndarray:

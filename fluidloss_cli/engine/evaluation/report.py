@@ -150,9 +150,17 @@ def check_out(out: Path, overwrite: bool) -> None:
 
 
 def write_tables(report: dict, out: Path) -> list[Path]:
-    """Write evaluation.json, summary.csv and steps.csv (and novelty.csv) into `out`, each atomically."""
-    files = {REPORT: json.dumps(report, indent=1, allow_nan=False), "summary.csv": summary_csv(report),
-             "steps.csv": steps_csv(report)} | ({"novelty.csv": novelty_csv(report)} if "novelty" in report else {})
+    """Write summary.csv and steps.csv (and novelty.csv) into `out`, each atomically; evaluation.json, which marks
+    the evaluation finished, comes last (`write_report`), after the plots."""
+    files = {"summary.csv": summary_csv(report), "steps.csv": steps_csv(report)} | \
+        ({"novelty.csv": novelty_csv(report)} if "novelty" in report else {})
     for name, text in files.items():
         write_text(out / name, text)
     return [out / name for name in files]
+
+
+def write_report(report: dict, out: Path) -> Path:
+    """Write evaluation.json, the file that marks `out` as holding a finished evaluation, so an evaluation
+    interrupted before it is simply run again."""
+    write_text(out / REPORT, json.dumps(report, indent=1, allow_nan=False))
+    return out / REPORT

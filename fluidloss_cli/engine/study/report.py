@@ -121,7 +121,7 @@ def build_section(out: Path, plan: dict, task: str, scene: str) -> Section:
             if baseline is None and kind in BASELINE:
                 label, title = BASELINE[kind]
                 baseline = dataclasses.replace(found[label], name=title)
-            if reference is None:
+            if reference is None and "reference" in found:  # only measures of a frame alone have one
                 reference = dataclasses.replace(found["reference"], name="reference")
             if example is None and kind != "sol":
                 example = out / CELLS / f"eval/{name}" / "evaluation" / "example.npz"
