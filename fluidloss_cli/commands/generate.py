@@ -35,8 +35,12 @@ def generate(
     from fluidloss_cli.engine.data.generation import plan_job
 
     job = plan_job(scene, resolution, frames, dt, re, seed, warmup, solver)
+    per_simulation = job.warmup + job.frames  # the bars count the warm-up frames too: they take the time
+    if job.warmup:
+        console.print(f"each simulation first runs {job.warmup} warm-up frames (not stored: the start-up transient, "
+                      f"--warmup), then stores {job.frames}", highlight=False)
     with progress_bar() as bar:
-        total = bar.add_task("all simulations", total=job.frames * len(job.simulations), unit="frames")
+        total = bar.add_task("all simulations", total=per_simulation * len(job.simulations), unit="frames")
         tasks: dict[int, int] = {}
         counted: dict[int, int] = {}
 
@@ -44,7 +48,7 @@ def generate(
             if index not in tasks:
                 spec = job.simulations[index]
                 label = f"sim {index}" + (f" Re={spec.reynolds:g}" if spec.reynolds else "") + f" seed={spec.seed}"
-                tasks[index] = bar.add_task(label, total=job.frames, unit="frames")
+                tasks[index] = bar.add_task(label, total=per_simulation, unit="frames")
             bar.update(tasks[index], completed=done)
             bar.advance(total, done - counted.get(index, 0))
             counted[index] = done
@@ -55,6 +59,7 @@ def generate(
     kept = len(job.simulations) - len(computed)
     console.print(
         f"wrote [bold]{out}[/]: {scene} {job.resolution}, {len(job.simulations)} simulation(s) x {job.frames} frames ({solver})"
+        + (f", each after {job.warmup} warm-up frames" if job.warmup else "")
         + (f" ({kept} kept from the interrupted run)" if kept else ""),
         highlight=False, soft_wrap=True,
     )

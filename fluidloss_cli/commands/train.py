@@ -7,7 +7,8 @@ import typer
 
 from fluidloss_cli.commands.common import ConfigOption, DeviceOption, check_inputs, console, progress_bar
 from fluidloss_cli.commands.examples import examples
-from fluidloss_cli.engine.solvers import DEFAULT_SOLVER
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
 app = typer.Typer(help="Train a model on fluid data with any loss: Solver-in-the-Loop correction (sol), super-resolution (sr) or autoencoder (ae).",
                   no_args_is_help=True)
@@ -25,6 +26,9 @@ CompileOption = typer.Option(False, "--compile", help="torch.compile the model (
 ResumeOption = typer.Option(False, "--resume", help="Continue the interrupted run in --out from its last.pt.")
 OverwriteOption = typer.Option(False, "--overwrite", help="Replace a run that --out already holds.")
 WidthOption = typer.Option(32, "--width", help="Channels of the network's hidden layers.")
+UNROLLS = (1, 2, 4, 8, 16)
+"""The unroll lengths `train sol` takes (the engine's, spelt out here to be checked before it loads; a test compares)."""
+
 NprocOption = typer.Option(1, "--nproc", help="Processes training data parallel (DistributedDataParallel, started by "
                            "torch.distributed.run): gloo on the CPU, one GPU each on CUDA; same results as one.")
 
@@ -142,6 +146,9 @@ def sol(
                                "faster) or phiflow; recorded in the checkpoint, whose rollouts then use it."),
 ) -> None:
     """Solver-in-the-Loop: learn a velocity correction that makes the coarse simulation follow the reference."""
+    if unroll not in UNROLLS:  # the cheap checks before the inputs are opened and torch is loaded
+        raise FluidlossError(f"--unroll must be one of {', '.join(map(str, UNROLLS))}, got {unroll}")
+    check_solver(solver)
     check_inputs([data, val])
     run("sol", dict(data=data, val=val, val_split=val_split, unroll=unroll, width=width, blocks=blocks,
                     kernel_size=kernel_size, solver=solver),
