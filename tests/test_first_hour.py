@@ -122,8 +122,14 @@ def test_an_old_spelling_reaches_its_option(tmp_path):
 
 
 def test_shell_completion_is_offered():
-    run = Run("--show-completion", "bash")
-    assert run.exit_code == 0 and "_FLUIDLOSS_COMPLETE" in run.stdout
+    """`--install-completion` is offered, and the completion it installs answers (bash's protocol: the words so far)."""
+    assert "--install-completion" in Run("--help").stdout
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "_FLUIDLOSS_COMPLETE": "complete_bash"}
+    for words, expected in (("fluidloss tr", "train"), ("fluidloss train s", "sr\nsol"),
+                            ("fluidloss benchmark --sta", "--start")):
+        done = subprocess.run([sys.executable, "-m", "fluidloss_cli"], capture_output=True, text=True, cwd=ROOT,
+                              env={**env, "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)})
+        assert done.returncode == 0 and done.stdout.strip() == expected, (words, done.stdout, done.stderr)
 
 
 def test_a_pipe_gets_unwrapped_lines():

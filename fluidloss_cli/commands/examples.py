@@ -3,8 +3,8 @@ reference sections, which the tests run or check."""
 
 EXAMPLES: dict[str, list[str]] = {
     "generate": [
-        "fluidloss generate karman --re 2e4 5e4 --frames 300 --out train.h5",
-        "fluidloss generate karman --re 3e4 --seed 9 --frames 300 --out test.h5",
+        "fluidloss generate karman --re 2e4 5e4 --frames 120 --out train.h5",
+        "fluidloss generate karman --re 3e4 --seed 9 --frames 120 --out test.h5",
         "fluidloss generate buoyancy --res 256x256 --frames 250 --out plume.h5",
     ],
     "downsample": [
