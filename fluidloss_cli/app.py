@@ -9,7 +9,8 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 from typer.core import TyperGroup
 
-from fluidloss_cli.commands.common import console, expand_multi_value_flags
+from fluidloss_cli.commands.common import console, expand_multi_value_flags, rename_old_flags
+from fluidloss_cli.commands.examples import examples
 from fluidloss_cli.engine import interrupt
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.provenance import record_command_line
@@ -65,16 +66,28 @@ def interrupt_advice(path: str, command: object | None) -> str:
     return "no unfinished file was kept; rerun the command"
 
 
+def _help(exc: Exception) -> typer.Exit:
+    """`fluidloss` or a group (`fluidloss train`) without a command: its help, as `--help` prints it, and success."""
+    typer.echo(exc.ctx.get_help())  # type: ignore[attr-defined]
+    return typer.Exit(code=0)
+
+
+def _wants_help(exc: Exception) -> bool:
+    """Whether a usage error is click's "no arguments: show the help" (not exported by Typer, hence by name)."""
+    return type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None) is not None
+
+
 class _FriendlyErrors(TyperGroup):
-    """Turns engine errors, usage errors and Ctrl-C into a one-line message and a non-zero exit, never a traceback."""
+    """Turns engine errors, usage errors and Ctrl-C into a one-line message and a non-zero exit, never a traceback;
+    a command group called without a command prints its help."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         record_command_line(args)
         ctx.meta["interrupt_advice"] = interrupt_advice(*_leaf(self, ctx, args))
         try:
-            return super().parse_args(ctx, expand_multi_value_flags(args))
+            return super().parse_args(ctx, expand_multi_value_flags(rename_old_flags(args)))
         except UsageError as exc:
-            raise _fail(_usage_line(exc)) from None
+            raise (_help(exc) if _wants_help(exc) else _fail(_usage_line(exc))) from None
 
     def invoke(self, ctx: typer.Context):  # type: ignore[override]
         interrupt.install()
@@ -83,7 +96,7 @@ class _FriendlyErrors(TyperGroup):
         except FluidlossError as exc:
             raise _fail(str(exc)) from None
         except UsageError as exc:
-            raise _fail(_usage_line(exc)) from None
+            raise (_help(exc) if _wants_help(exc) else _fail(_usage_line(exc))) from None
         except KeyboardInterrupt as exc:
             what, code = ("terminated", 143) if isinstance(exc, interrupt.Terminated) else ("interrupted", 130)
             advice = ctx.meta.get("interrupt_advice", "rerun the command")
@@ -97,7 +110,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # usage errors as plain one-liners, not boxed panels
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion: Typer's shell completion (bash, zsh, fish)
 )
 
 
@@ -128,13 +141,13 @@ def _register() -> None:
     """Attach every subcommand; each lives in its own module under fluidloss_cli.commands."""
     from fluidloss_cli.commands import benchmark, downsample, evaluate, generate, simulate, study, train, weights
 
-    app.command("generate")(generate.generate)
-    app.command("downsample")(downsample.downsample)
+    app.command("generate", epilog=examples("generate"))(generate.generate)
+    app.command("downsample", epilog=examples("downsample"))(downsample.downsample)
     app.add_typer(weights.app, name="weights")
     app.add_typer(train.app, name="train")
     app.add_typer(evaluate.app, name="evaluate")
-    app.command("benchmark")(benchmark.benchmark)
-    app.command("simulate")(simulate.simulate)
+    app.command("benchmark", epilog=examples("benchmark"))(benchmark.benchmark)
+    app.command("simulate", epilog=examples("simulate"))(simulate.simulate)
     app.add_typer(study.app, name="study")
 
 

@@ -17,7 +17,7 @@ F="${FLUIDLOSS:-fluidloss}"
 step() { [ -e "$1" ] && echo "have $1" || { shift; echo "+ $*"; "$@"; }; }
 SOL_NET=(--width 16 --blocks 2 --kernel-size 5 --unroll 4 --epochs 3 --batch-size 8 --lr 3e-4 --device cpu --overwrite)
 SR_NET=(--width 16 --blocks 2 --loss mse --epochs 5 --batch-size 16 --device cpu --overwrite)
-BENCH=(--frame 10 --steps 50 --repeats 3 --device cpu --metrics mse,lsim)
+BENCH=(--start 10 --steps 50 --repeats 3 --device cpu --metrics mse,lsim)
 
 # data: four training simulations and one held-out one per fine grid, after the scene's warm-up
 for fine in 128x64 256x128; do

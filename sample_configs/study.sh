@@ -27,8 +27,8 @@ step sr_mse/best.pt $F train sr --coarse train_64x32.h5 --fine train_128x64.h5 -
 step evaluation $F evaluate rollout --data test_64x32.h5 --fine test_128x64.h5 --sol sol_mse/best.pt \
   --sol sol_lsim/best.pt --sr sr_mse/best.pt --start 100 --start 150 --steps 100 --metrics mse,mae,lsim,divergence,energy,spectrum,vorticity \
   --device cpu --out evaluation
-step benchmark.json $F benchmark --data test_128x64.h5 --frame 100 --steps 50 --sol sol_mse/best.pt --sr sr_mse/best.pt \
+step benchmark.json $F benchmark --data test_128x64.h5 --start 100 --steps 50 --sol sol_mse/best.pt --sr sr_mse/best.pt \
   --repeats 3 --device cpu --out benchmark.json
-step comparison.gif $F simulate karman --from test_64x32.h5 --frame 100 --steps 100 --sol sol_mse/best.pt \
+step comparison.gif $F simulate karman --from test_64x32.h5 --start 100 --steps 100 --sol sol_mse/best.pt \
   --sr sr_mse/best.pt --reference test_128x64.h5 --quantity vorticity --device cpu --out rollout.h5 --render comparison.gif
 echo "study done: $WORK/evaluation/summary.csv, $WORK/benchmark.json, $WORK/comparison.gif"

@@ -54,7 +54,7 @@ def test_benchmark_bad_input(karman_files, trained, tmp_path):
         (["--coarse-res", "32x16", "--sr", sr], "upsamples karman at 64x32"),
         (["--coarse-res", "32x16", "--sol", sol], "corrects karman at 64x32"),
         (["--sol", sr], "is a 'sr' checkpoint, expected a 'sol' one"),
-        ([], "give --coarse-res HxW or a --sol checkpoint"),
+        ([], "give --res HxW (the coarse grid) or a --sol checkpoint"),
         (["--sim", "sim_0009", "--sol", sol], "no simulation(s) sim_0009"),
         (["--sol", sol, "--metrics", "mse,lsimm"], "metric 'lsimm': not a physical measure"),
     ]

@@ -125,12 +125,12 @@ def test_render_writes_a_gif_and_png_frames(data, tmp_path):
     (["--from", "{k32}", "--sr", "{sr}", "--reference", "{k128}", "--render", "{tmp}/r.gif"],
      ["sr/best.pt upsamples by 2, but", "is 4x finer than"]),
     (["--from", "{k32}", "--frame", "8", "--steps", "5"], ["sim_0000 has no 5 frames after frame 8"]),
-    (["--from", "{k32}", "--frame", "11"], ["none after --frame 11"]),
+    (["--from", "{k32}", "--frame", "11"], ["none after --start 11"]),
     (["--from", "{k32}", "--sim", "sim_0007"], ["no simulation 'sim_0007' (it holds sim_0000)"]),
     (["--from", "{k32}", "--re", "2e5"], ["--re sets up the scene's own initial state"]),
     (["--res", "32x16", "--re", "1e5", "--sr", "{sol}"], ["is a 'sol' checkpoint, expected a 'sr' one"]),
     (["--res", "32x16", "--re", "1e5", "--render", "{tmp}/r.png"], ["expected FILE.gif, FILE.mp4 or a folder"]),
-    (["--res", "32x16", "--re", "1e5", "--frame", "3"], ["--frame needs --from"]),
+    (["--res", "32x16", "--re", "1e5", "--frame", "3"], ["--start needs --from"]),
     (["--res", "32x16", "--re", "1e5", "2e5"], ["--re: simulate runs one simulation"]),
 ])
 def test_bad_input_is_one_clear_line_and_writes_nothing(data, tmp_path, args, fragments):

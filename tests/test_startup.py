@@ -2,11 +2,13 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from conftest import assert_one_line_error
 
+ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "phi", "phiml", "matplotlib")
 DRIVER = """
 import sys
@@ -25,7 +27,8 @@ class Run:
 
     def __init__(self, *args: str, cwd=None):
         done = subprocess.run([sys.executable, "-c", DRIVER, *args], capture_output=True, text=True, cwd=cwd,
-                              env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+                              env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin", "COLUMNS": "200",
+                                   "PYTHONPATH": str(ROOT)})  # this checkout, whatever is installed
         *lines, loaded = done.stderr.rstrip("\n").split("\n")
         assert loaded.startswith("loaded:"), done.stderr
         self.exit_code, self.stdout = done.returncode, done.stdout
@@ -56,7 +59,7 @@ def test_version_names_fluidloss_and_the_simulation_libraries():
     (["downsample", "in.h5", "--res", "64by32", "--out", "x.h5"], "malformed"),
     (["simulate", "plume", "--out", "x.h5"], "unknown scene 'plume'"),
     (["evaluate", "rollout", "--data", "d.h5", "--summary", "median", "--out", "e"], "--summary must be one of"),
-    (["benchmark", "--data", "d.h5"], "give --coarse-res HxW or a --sol checkpoint"),
+    (["benchmark", "--data", "d.h5"], "give --res HxW (the coarse grid) or a --sol checkpoint"),
     (["benchmark", "--data", "d.h5", "--coarse-res", "64"], "malformed"),
     (["generate", "karman", "--config", "missing.toml", "--out", "x.h5"], "config file missing.toml does not exist"),
     (["train", "sol", "--data", "missing.h5", "--out", "run"], "missing.h5: no such file"),

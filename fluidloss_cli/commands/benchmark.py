@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from fluidloss_cli.commands.common import ConfigOption, DeviceOption, check_inputs, console
+from fluidloss_cli.commands.common import START, ConfigOption, DeviceOption, check_inputs, console
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import parse_resolution
 
@@ -15,8 +15,38 @@ if TYPE_CHECKING:
     from fluidloss_cli.engine.metrics import Metric
 
 
-def table(results: "list[VariantResult]", steps: int, metrics: "list[Metric]", solver: str) -> Table:
-    """Per-frame time (median, min-max), speed-up over the fine simulation, and mean error of each variant."""
+BASELINE = "coarse"
+"""The variant every other coarse one is judged against: the uncorrected coarse solver, upsampled bicubically."""
+WORSE = "*"
+"""The mark of a variant less accurate than BASELINE."""
+REPEATS = 5
+"""Default timed runs per variant: enough for a median that one busy moment does not move."""
+SPREAD_WARNING = 0.3
+"""Warn when the repeats of a variant spread (max - min) over more than this fraction of their median."""
+
+
+def judged_by(metrics: "list[Metric]") -> "str | None":
+    """The column that decides whether a variant is worse than BASELINE: the first available error (lower is
+    better), or None."""
+    from fluidloss_cli.engine.metrics import is_error
+
+    return next((m.name for m in metrics if is_error(m.name) and not m.missing), None)
+
+
+def worse(results: "list[VariantResult]", metric: "str | None") -> set[str]:
+    """The variants (besides fine and BASELINE) with a larger `metric` than BASELINE's."""
+    errors = {r.name: r.errors.get(metric) for r in results}
+    base = errors.get(BASELINE)
+    if metric is None or not isinstance(base, float):
+        return set()
+    return {name for name, value in errors.items() if name not in ("fine", BASELINE) and isinstance(value, float)
+            and not value <= base}  # NaN (a rollout that blew up) counts as worse
+
+
+def table(results: "list[VariantResult]", steps: int, metrics: "list[Metric]", solver: str,
+          marked: set[str] = frozenset()) -> Table:
+    """Per-frame time (median, min-max), speed-up over the fine simulation, and mean error of each variant; the
+    `marked` variants' names carry WORSE."""
     fine_ms = results[0].per_frame_ms(steps)[0]
     view = Table(title=f"{steps}-step rollouts on the {solver} solver, per frame (median of interleaved runs, min-max)")
     scores = [m.name if m.absolute else f"{m.name} vs fine" for m in metrics]  # an absolute one: the variant's own
@@ -25,19 +55,32 @@ def table(results: "list[VariantResult]", steps: int, metrics: "list[Metric]", s
     for result in results:
         median, low, high = result.per_frame_ms(steps)
         errors = [f"{v:.4g}" if isinstance(v, float) else "missing" for v in result.errors.values()]
-        view.add_row(result.name, f"{median:.1f} ({low:.1f}-{high:.1f})", f"{fine_ms / median:.2f}x", *errors)
+        name = f"{result.name} {WORSE}" if result.name in marked else result.name
+        view.add_row(name, f"{median:.1f} ({low:.1f}-{high:.1f})", f"{fine_ms / median:.2f}x", *errors)
     return view
+
+
+def spread_warning(results: "list[VariantResult]", steps: int) -> str | None:
+    """A warning when a variant's repeats spread over more than SPREAD_WARNING of their median, or None."""
+    spread = {r.name: r.per_frame_ms(steps) for r in results}
+    wide = {name: ms for name, ms in spread.items() if ms[0] > 0 and (ms[2] - ms[1]) / ms[0] > SPREAD_WARNING}
+    if not wide:
+        return None
+    listed = ", ".join(f"{name} {low:.1f}-{high:.1f} ms (median {median:.1f})"
+                       for name, (median, low, high) in wide.items())
+    return (f"the timed runs spread widely ({listed}): the machine was busy or is throttling, so the speed-ups are "
+            "uncertain; rerun on an otherwise idle machine or with more --repeats")
 
 
 def benchmark(
     data: Path = typer.Option(..., "--data", help="Fine dataset: start frame, Reynolds number and reference.", dir_okay=False),
     sim: str = typer.Option("sim_0000", "--sim", help="Simulation (group) of --data to start from."),
-    frame: int = typer.Option(100, "--frame", help="Frame to start the rollouts from."),
+    start: int = typer.Option(START, "--start", help="Frame to start the rollouts from (as evaluate's and simulate's --start)."),
     steps: int = typer.Option(50, "--steps", help="Steps per rollout."),
-    coarse_res: str = typer.Option(None, "--coarse-res", help="Coarse resolution HxW (default: the SOL checkpoint's)."),
+    res: str = typer.Option(None, "--res", help="Coarse resolution HxW (default: the SOL checkpoint's)."),
     sol: Path = typer.Option(None, "--sol", help="SOL checkpoint applied every coarse step.", dir_okay=False),
     sr: Path = typer.Option(None, "--sr", help="Super-resolution checkpoint applied to every coarse frame.", dir_okay=False),
-    repeats: int = typer.Option(3, "--repeats", help="Timed runs per variant, interleaved, after one warm-up."),
+    repeats: int = typer.Option(REPEATS, "--repeats", help="Timed runs per variant, interleaved, after one warm-up; a wide spread between them is warned about."),
     metrics: str = typer.Option("mse,lsim", "--metrics", help="Comma-separated metrics, as evaluate's --metrics: registry losses and physical measures."),
     device: str = DeviceOption,
     solver: str = typer.Option(None, "--solver", help="Solver of every rollout, the fine one included: native or "
@@ -49,9 +92,9 @@ def benchmark(
     """The study's time-cost evaluation: is coarse + SOL + SR faster than the fine simulation, and closer to it?"""
     if steps < 1 or repeats < 1:
         raise FluidlossError(f"--steps and --repeats must be at least 1, got {steps} and {repeats}")
-    if coarse_res is None and sol is None:
-        raise FluidlossError("give --coarse-res HxW or a --sol checkpoint (whose resolution is used)")
-    requested = parse_resolution(coarse_res) if coarse_res else None
+    if res is None and sol is None:
+        raise FluidlossError("give --res HxW (the coarse grid) or a --sol checkpoint (whose resolution is used)")
+    requested = parse_resolution(res) if res else None
     check_inputs([data], [sol, sr])
     import torch
 
@@ -62,14 +105,22 @@ def benchmark(
     target = resolve_device(device)
     coarse = coarse_resolution(requested, sol)
     columns = build_metrics(metrics, torch.device("cpu"))  # the fine reference and the scoring stay on the CPU
-    console.print(f"benchmark on {target}: {data} {sim} from frame {frame}, {steps} steps, {repeats} timed runs each",
+    console.print(f"benchmark on {target}: {data} {sim} from frame {start}, {steps} steps, {repeats} timed runs each",
                   highlight=False)
-    stepped, results = run_benchmark(data, sim, frame, steps, coarse, target, sol=sol, sr=sr, repeats=repeats,
+    stepped, results = run_benchmark(data, sim, start, steps, coarse, target, sol=sol, sr=sr, repeats=repeats,
                                      metrics=columns, solver=solver)
-    console.print(table(results, steps, columns, stepped))
+    judge = judged_by(columns)
+    marked = worse(results, judge)
+    console.print(table(results, steps, columns, stepped, marked))
+    if marked:
+        console.print(f"{WORSE} less accurate than {BASELINE} (the uncorrected coarse solver) on {judge}: the "
+                      "correction made the rollout worse", highlight=False)
+    warning = spread_warning(results, steps)
+    if warning:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     missing = {metric: value for result in results for metric, value in result.errors.items() if isinstance(value, str)}
     for metric, reason in missing.items():
         console.print(f"{metric} column {reason}", highlight=False)
     if out:
-        write_report(out, results, target, stepped, data, sim, frame, steps)
+        write_report(out, results, target, stepped, data, sim, start, steps)
         console.print(f"wrote [bold]{out}[/]", highlight=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,7 +22,57 @@ from rich.text import Text
 
 from fluidloss_cli.engine.errors import FluidlossError
 
-console = Console(stderr=True)
+UNWRAPPED_WIDTH = 10_000
+"""The width a console takes when it writes to a file or pipe: wide enough that no line or table is ever wrapped."""
+
+
+class Unwrapped(Console):
+    """A console that wraps at the terminal's width on a terminal, and never in a file or pipe (where a wrapped line
+    is a broken line for whatever reads it)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        return size if self.is_terminal else ConsoleDimensions(UNWRAPPED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = Unwrapped(stderr=True)
+"""Messages and progress, on stderr; results go to stdout (`Unwrapped()`)."""
+
+START = 0
+"""The default start frame of every command that starts from a dataset frame (`--start`): evaluate, benchmark and
+simulate give the same verdicts on the same frames. Generated datasets begin after the scene's warm-up, so frame 0
+is already developed flow."""
+
+RENAMED: dict[tuple[str, ...], dict[str, str]] = {
+    ("benchmark",): {"--frame": "--start", "--coarse-res": "--res"},
+    ("simulate",): {"--frame": "--start"},
+    ("evaluate", "pair"): {"--metric": "--metrics"},
+}
+"""Command path -> old flag -> its current name. The old spellings still work (scripts and configs written for them
+run unchanged) but are not shown in the help: one name per concept across the commands."""
+
+
+def command_path(args: list[str]) -> tuple[str, ...]:
+    """The subcommand path that `args` (the words after `fluidloss`) start with, as far as RENAMED knows it."""
+    for path in sorted(RENAMED, key=len, reverse=True):
+        if tuple(args[: len(path)]) == path:
+            return path
+    return ()
+
+
+def rename_old_flags(args: list[str]) -> list[str]:
+    """`args` with each old flag of its command (RENAMED) written with its current name, `--flag=value` too."""
+    renamed = RENAMED.get(command_path(args), {})
+    out = []
+    for token in args:
+        flag, equals, value = token.partition("=")
+        out.append(renamed[flag] + equals + value if flag in renamed else token)
+    return out
 
 
 def check_inputs(datasets: Iterable[Path | None] = (), checkpoints: Iterable[Path | None] = ()) -> None:
@@ -74,7 +124,9 @@ def _load_config(ctx: typer.Context, _param: typer.CallbackParam, value: Path | 
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise typer.BadParameter(f"config file {value} is not valid TOML: {exc}") from None
     known = {p.name for p in ctx.command.params}
-    data = {key.replace("-", "_"): val for key, val in data.items()}
+    old = RENAMED.get(tuple(ctx.command_path.split()[1:]), {})
+    data = {old.get(f"--{key.replace('_', '-')}", f"--{key}").removeprefix("--").replace("-", "_"): val
+            for key, val in data.items()}
     unknown = sorted(set(data) - known)
     if unknown:
         raise typer.BadParameter(f"config file {value} has unknown keys: {', '.join(unknown)}")
@@ -123,13 +175,14 @@ def expand_multi_value_flags(args: list[str]) -> list[str]:
     return expanded
 
 
-def progress_bar() -> Progress:
-    """A rich progress display with counts, rate and ETA, on stderr."""
+def progress_bar(rate: bool = True) -> Progress:
+    """A rich progress display with counts, rate (unless `rate` is False: a command that prints its own) and ETA,
+    on stderr."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        RateColumn(),
+        *([RateColumn()] if rate else []),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,

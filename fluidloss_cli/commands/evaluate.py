@@ -4,26 +4,29 @@ metric of two inputs."""
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.measure import Measurement
 from rich.table import Table
 
 from fluidloss_cli.commands.common import (
     COUNT,
     INDEX,
+    START,
     ConfigOption,
     DeviceOption,
     SolverOption,
+    Unwrapped,
     check_inputs,
     check_ranges,
     console,
     progress_bar,
 )
+from fluidloss_cli.commands.examples import examples
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.outputs import check_output_dir
 
 DEFAULT_METRICS = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity"
 SUMMARIES = ("mean", "final")
+WORSE = "*"
+"""The mark of a row less accurate than its grid's baseline (the uncorrected coarse solver)."""
 MEASURE_NAMES = "divergence, energy, spectrum, vorticity, mass, mass_error, mass_balance"
 
 app = typer.Typer(help="Evaluate checkpoints on test data (rollout: SOL; frames: SR and AE), or compare two frames or images (pair).",
@@ -43,19 +46,22 @@ def print_table(report: dict, grid: str, summary: str) -> None:
     table.add_column("row", overflow="fold")
     for metric in report["metrics"]:
         table.add_column(metric, justify="right", overflow="fold")
-    for cells in reports.table(report, grid, summary):
-        table.add_row(*cells)
+    judge, worse = reports.worse_than_baseline(report, grid, summary)
+    for row, *cells in reports.table(report, grid, summary):
+        table.add_row(f"{row} {WORSE}" if row in worse else row, *cells)
     print_result(title, table)
+    if worse:
+        print_result(f"{WORSE} worse than {reports.baseline_row(grid)} (the uncorrected coarse solver) on {judge}: "
+                     "the correction made the rollout less accurate")
 
 
-def print_result(title: str, table: Table) -> None:
-    """A result table and its title on stdout (messages and progress go to stderr); a file or pipe gets the whole
-    table, never cut to 80 columns."""
-    stdout = Console()
-    if not stdout.is_terminal:
-        stdout.width = Measurement.get(stdout, stdout.options.update_width(10_000), table).maximum
+def print_result(title: str, table: Table | None = None) -> None:
+    """A result table and its title (or a note alone) on stdout (messages and progress go to stderr); a file or pipe
+    gets the whole table, never cut to 80 columns."""
+    stdout = Unwrapped()
     stdout.print(title, highlight=False, soft_wrap=True)
-    stdout.print(table)
+    if table is not None:
+        stdout.print(table)
 
 
 def print_novelty(found: dict) -> None:
@@ -77,13 +83,13 @@ def print_missing(report: dict) -> None:
             console.print(f"[bold]{metric}[/] missing: {about['missing']}", highlight=False, soft_wrap=True)
 
 
-@app.command("rollout")
+@app.command("rollout", epilog=examples("evaluate rollout"))
 def rollout(
     data: Path = typer.Option(..., "--data", help="Coarse test dataset: the reference of the coarse rows (a fine test set made coarse by `fluidloss downsample`).", dir_okay=False),
-    sol: list[Path] = typer.Option(None, "--sol", metavar="FILE", help="SOL checkpoint to evaluate; repeat the flag for several (e.g. one run each trained with mse, lsim, vgg, lpips). A row is named after the run directory of best.pt/last.pt, else the file.", dir_okay=False),
+    sol: list[Path] = typer.Option(None, "--sol", help="SOL checkpoint to evaluate; repeat the flag for several (e.g. one run each trained with mse, lsim, vgg, lpips). A row is named after the run directory of best.pt/last.pt, else the file.", dir_okay=False),
     fine: Path = typer.Option(None, "--fine", help="Fine test dataset of the same simulations (2x or 4x finer): adds fine rows, every coarse row upsampled bicubically and by each --sr.", dir_okay=False),
-    sr: list[Path] = typer.Option(None, "--sr", metavar="FILE", help="SR checkpoint to evaluate on the fine grid (needs --fine); repeatable.", dir_okay=False),
-    start: list[int] = typer.Option([0], "--start", metavar="FRAME", help="Frame the rollouts start from; repeat for several (a simulation's values are then the mean over its start frames)."),
+    sr: list[Path] = typer.Option(None, "--sr", help="SR checkpoint to evaluate on the fine grid (needs --fine); repeatable.", dir_okay=False),
+    start: list[int] = typer.Option([START], "--start", help="Frame the rollouts start from (as benchmark's and simulate's --start); repeat for several (a simulation's values are then the mean over its start frames)."),
     steps: int = typer.Option(None, "--steps", help="Rollout steps (default: as many as the reference holds after the last --start)."),
     metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", help=f"Comma-separated metric columns: registry losses (mse, mae, lsim, lpips, vgg, ..., see docs/losses.md) and physical measures ({MEASURE_NAMES}). A loss whose weights are missing becomes a column marked missing."),
     summary: str = typer.Option("mean", "--summary", help="What the table shows: mean (each metric averaged over the steps) or final (at the last step); the files hold both and every step."),
@@ -145,12 +151,12 @@ def print_frames_table(report: dict) -> None:
     print_result(title, table)
 
 
-@app.command("frames")
+@app.command("frames", epilog=examples("evaluate frames"))
 def frames(
     data: Path = typer.Option(..., "--data", help="Test dataset: the coarse input of --sr, or the frames an --ae reconstructs.", dir_okay=False),
     fine: Path = typer.Option(None, "--fine", help="Fine test dataset of the same simulations (2x or 4x finer): the SR target; adds the bicubic baseline.", dir_okay=False),
-    sr: list[Path] = typer.Option(None, "--sr", metavar="FILE", help="SR checkpoint (needs --fine); repeatable. A row is named after its run directory.", dir_okay=False),
-    ae: list[Path] = typer.Option(None, "--ae", metavar="FILE", help="Autoencoder checkpoint, evaluated on the test set of its training resolution (--data or --fine); repeatable.", dir_okay=False),
+    sr: list[Path] = typer.Option(None, "--sr", help="SR checkpoint (needs --fine); repeatable. A row is named after its run directory.", dir_okay=False),
+    ae: list[Path] = typer.Option(None, "--ae", help="Autoencoder checkpoint, evaluated on the test set of its training resolution (--data or --fine); repeatable.", dir_okay=False),
     first: int = typer.Option(0, "--first", help="First test frame evaluated (skip the start-up of the flow)."),
     stride: int = typer.Option(1, "--stride", help="Evaluate every STRIDE-th frame from --first."),
     metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", help=f"Comma-separated metric columns: registry losses and physical measures ({MEASURE_NAMES}). A loss whose weights are missing becomes a column marked missing."),
@@ -177,11 +183,11 @@ def frames(
     console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
 
 
-@app.command("pair")
+@app.command("pair", epilog=examples("evaluate pair"))
 def pair(
     a: str = typer.Argument(..., help="The reference: FILE.h5:SIM:FRAME (SIM as sim_0000 or 0), FILE.npy or FILE.png."),
     b: str = typer.Argument(..., help="The input compared with A, of the same kind and shape."),
-    metric: str = typer.Option("lsim", "--metric", help=f"Metric, or several comma-separated: registry losses; for dataset frames also {MEASURE_NAMES}."),
+    metrics: str = typer.Option("lsim", "--metrics", help=f"Metric, or several comma-separated: registry losses; for dataset frames also {MEASURE_NAMES}."),
     device: str = DeviceOption,
     config: Path = ConfigOption,
 ) -> None:
@@ -191,5 +197,5 @@ def pair(
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.evaluation import pair as pairs
 
-    for name, value in pairs.compare(a, b, metric, resolve_device(device)).items():
+    for name, value in pairs.compare(a, b, metrics, resolve_device(device)).items():
         typer.echo(f"{name} A {value[0]:.8g} B {value[1]:.8g}" if isinstance(value, tuple) else f"{name} {value:.8g}")

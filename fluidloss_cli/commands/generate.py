@@ -16,18 +16,18 @@ from fluidloss_cli.commands.common import (
 )
 from fluidloss_cli.engine.outputs import check_output
 from fluidloss_cli.engine.resolution import parse_resolution
-from fluidloss_cli.engine.scenes import check_scene
+from fluidloss_cli.engine.scenes import check_scene, scene_defaults
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
 
 def generate(
     scene: str = typer.Argument(..., help="Scene to simulate: karman or buoyancy."),
-    res: str = typer.Option(None, "--res", help="Resolution HxW, e.g. 128x64 (default: the scene's)."),
+    res: str = typer.Option(None, "--res", help=f"Resolution HxW (default: the scene's: {scene_defaults('resolution')})."),
     re: list[float] = typer.Option(None, "--re", help="Reynolds numbers, e.g. --re 1e5 2e5 (karman; default: 1e5, 2e5, ..., 8e5; the study presets use 1e4..2e5, where Re changes the wake more)."),
     seed: list[int] = typer.Option([0], "--seed", help="Seeds that perturb the initial state; one simulation per Re and seed."),
-    frames: int = typer.Option(None, "--frames", help="Frames per simulation, the initial state included (default: the scene's)."),
-    dt: float = typer.Option(None, "--dt", help="Time step (default: the scene's)."),
-    warmup: int = typer.Option(None, "--warmup", help="Frames simulated before the first stored one, to skip the start-up transient (default: the scene's, see docs/dataset.md)."),
+    frames: int = typer.Option(None, "--frames", help=f"Frames stored per simulation, the first included (default: the scene's: {scene_defaults('frames')})."),
+    dt: float = typer.Option(None, "--dt", help=f"Time step (default: the scene's: {scene_defaults('dt')})."),
+    warmup: int = typer.Option(None, "--warmup", help=f"Frames simulated before the first stored one, to skip the start-up transient (default: the scene's: {scene_defaults('warmup')}; see docs/dataset.md)."),
     out: Path = typer.Option(..., "--out", help="Output dataset, FILE.h5.", dir_okay=False),
     workers: int = typer.Option(1, "--workers", help="Parallel worker processes (native: each steps its share of the simulations as one batch)."),
     solver: str = typer.Option(DEFAULT_SOLVER, "--solver", help="native (plain-torch step, batched) or phiflow (the reference); see docs/native_solver.md."),
@@ -46,8 +46,12 @@ def generate(
     from fluidloss_cli.engine.data.generation import plan_job
 
     job = plan_job(scene, resolution, frames, dt, re, seed, warmup, solver)
+    per_simulation = job.warmup + job.frames  # the bars count the warm-up frames too: they take the time
+    if job.warmup:
+        console.print(f"each simulation first runs {job.warmup} warm-up frames (not stored: the start-up transient, "
+                      f"--warmup), then stores {job.frames}", highlight=False)
     with progress_bar() as bar:
-        total = bar.add_task("all simulations", total=job.frames * len(job.simulations), unit="frames")
+        total = bar.add_task("all simulations", total=per_simulation * len(job.simulations), unit="frames")
         tasks: dict[int, int] = {}
         counted: dict[int, int] = {}
 
@@ -55,7 +59,7 @@ def generate(
             if index not in tasks:
                 spec = job.simulations[index]
                 label = f"sim {index}" + (f" Re={spec.reynolds:g}" if spec.reynolds else "") + f" seed={spec.seed}"
-                tasks[index] = bar.add_task(label, total=job.frames, unit="frames")
+                tasks[index] = bar.add_task(label, total=per_simulation, unit="frames")
             bar.update(tasks[index], completed=done)
             bar.advance(total, done - counted.get(index, 0))
             counted[index] = done
@@ -66,6 +70,7 @@ def generate(
     kept = len(job.simulations) - len(computed)
     console.print(
         f"wrote [bold]{out}[/]: {scene} {job.resolution}, {len(job.simulations)} simulation(s) x {job.frames} frames ({solver})"
+        + (f", each after {job.warmup} warm-up frames" if job.warmup else "")
         + (f" ({kept} kept from the interrupted run)" if kept else ""),
         highlight=False, soft_wrap=True,
     )

@@ -10,6 +10,7 @@ from fluidloss_cli.commands.common import (
     INDEX,
     POSITIVE,
     SEED,
+    START,
     ConfigOption,
     DeviceOption,
     SolverOption,
@@ -20,7 +21,7 @@ from fluidloss_cli.commands.common import (
 )
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import parse_resolution
-from fluidloss_cli.engine.scenes import check_scene
+from fluidloss_cli.engine.scenes import check_scene, scene_defaults
 
 QUANTITY_NAMES = "velocity, vorticity, density"
 
@@ -34,7 +35,7 @@ def one(flag: str, values: list | None) -> object | None:
 
 def simulate(
     scene: str = typer.Argument(..., help="Scene: karman or buoyancy (must match --from and the checkpoints)."),
-    res: str = typer.Option(None, "--res", help="Coarse resolution HxW (default: from --from, --sol or --sr, else the scene's)."),
+    res: str = typer.Option(None, "--res", help=f"Coarse resolution HxW (default: from --from, --sol or --sr, else the scene's: {scene_defaults('resolution')})."),
     re: list[float] = typer.Option(None, "--re", metavar="<float>", help="Reynolds number of the scene's own initial state (karman)."),
     seed: list[int] = typer.Option(None, "--seed", metavar="<int>", help="Seed of the scene's own initial state (default 0)."),
     dt: float = typer.Option(None, "--dt", help="Time step (default: from --from or --sol, else the scene's)."),
@@ -43,7 +44,7 @@ def simulate(
     sr: Path = typer.Option(None, "--sr", help="Super-resolution checkpoint applied to every frame; writes OUT_sr.h5.", dir_okay=False),
     source: Path = typer.Option(None, "--from", help="Dataset to start from (its scene, resolution, dt and Re are used).", dir_okay=False),
     sim: str = typer.Option(None, "--sim", help="Simulation (group) of --from to start from (default: the first)."),
-    frame: int = typer.Option(None, "--frame", help="Frame of --from to start from (default 0)."),
+    start: int = typer.Option(None, "--start", help=f"Frame of --from to start from (default {START}, as evaluate's and benchmark's --start)."),
     reference: Path = typer.Option(None, "--reference", help="Fine dataset of the --from simulations, drawn as the reference panel of --render.", dir_okay=False),
     out: Path = typer.Option(..., "--out", help="Output dataset FILE.h5 (and FILE_sr.h5 with --sr).", dir_okay=False),
     render: Path = typer.Option(None, "--render", help="Also draw the frames: out.gif, out.mp4 (needs ffmpeg) or a folder of PNGs."),
@@ -58,7 +59,7 @@ def simulate(
     resolution = parse_resolution(res) if res else None
     reynolds, first_seed = one("--re", re), one("--seed", seed)
     check_ranges(("--re", reynolds, POSITIVE), ("--seed", first_seed, SEED), ("--dt", dt, POSITIVE),
-                 ("--steps", steps, COUNT), ("--frame", frame, INDEX))
+                 ("--steps", steps, COUNT), ("--start", start, INDEX))
     check_inputs([source, reference], [sol, sr])
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.simulate import Request, check_request
@@ -66,7 +67,7 @@ def simulate(
 
     request = Request(scene=scene, out=out, resolution=resolution, dt=dt, steps=steps,
                       reynolds=reynolds, seed=first_seed, sol=sol, sr=sr, source=source, sim=sim,
-                      frame=frame, reference=reference, render=render, quantity=quantity, overwrite=overwrite,
+                      frame=start, reference=reference, render=render, quantity=quantity, overwrite=overwrite,
                       solver=solver)
     check_request(request)  # every output, before the device and the progress bar: a refusal is the only line
     target = resolve_device(device)

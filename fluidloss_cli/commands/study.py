@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from fluidloss_cli.commands.common import COUNT, check_ranges, console
+from fluidloss_cli.commands.examples import examples
 from fluidloss_cli.engine.errors import FluidlossError
 
 app = typer.Typer(help="Run a whole study of losses from one TOML config: plan its cells, run them (resumable, "
@@ -61,7 +62,7 @@ def load(config: Path):
     return study, plan_cells(study)
 
 
-@app.command("plan")
+@app.command("plan", epilog=examples("study plan"))
 def plan(
     config: Path = ConfigArgument,
     workers: int = WorkersOption,
@@ -107,7 +108,7 @@ def plan(
                       highlight=False, soft_wrap=True)
 
 
-@app.command("run")
+@app.command("run", epilog=examples("study run"))
 def run(
     config: Path = ConfigArgument,
     out: Path = typer.Option(..., "--out", help="Study folder: cells/, plan.json, report.md, figures/.", file_okay=False),
@@ -144,7 +145,7 @@ def run(
         raise FluidlossError(f"{len(done.failed)} cell(s) failed, see their log.txt: {', '.join(done.failed)}")
 
 
-@app.command("report")
+@app.command("report", epilog=examples("study report"))
 def report(study: Path = typer.Argument(..., help="Study folder (every shard's results in it).", file_okay=False)) -> None:
     """Merge the per-cell results of a study folder (all shards) into report.md, report.json and figures/."""
     from fluidloss_cli.engine.outputs import check_output_dir

@@ -17,8 +17,9 @@ from fluidloss_cli.commands.common import (
     console,
     progress_bar,
 )
+from fluidloss_cli.commands.examples import examples
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.solvers import DEFAULT_SOLVER
+from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
 app = typer.Typer(help="Train a model on fluid data with any loss: Solver-in-the-Loop correction (sol), super-resolution (sr) or autoencoder (ae).",
                   no_args_is_help=True)
@@ -36,6 +37,9 @@ CompileOption = typer.Option(False, "--compile", help="torch.compile the model (
 ResumeOption = typer.Option(False, "--resume", help="Continue the interrupted run in --out from its last.pt.")
 OverwriteOption = typer.Option(False, "--overwrite", help="Replace a run that --out already holds.")
 WidthOption = typer.Option(32, "--width", help="Channels of the network's hidden layers.")
+UNROLLS = (1, 2, 4, 8, 16)
+"""The unroll lengths `train sol` takes (the engine's, spelt out here to be checked before it loads; a test compares)."""
+
 NprocOption = typer.Option(1, "--nproc", help="Processes training data parallel (DistributedDataParallel, started by "
                            "torch.distributed.run): gloo on the CPU, one GPU each on CUDA; same results as one.")
 
@@ -90,7 +94,11 @@ def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume:
         console.quiet = True  # rank 0 alone prints, errors included
     trainer = Trainer(setup, TrainConfig(**training), out, resolve_device(device), resume=resume, overwrite=overwrite)
     console.print(setup.summary + (f"; resuming after epoch {trainer.epoch}" if resume else ""), highlight=False)
-    with progress_bar() as bar:
+    baseline = trainer.measure_baseline()
+    if baseline is not None:
+        console.print(f"before training: val {baseline:.5g}, the {setup.baseline}'s (the untrained model's, its "
+                      "output starting at zero): the loss to beat", highlight=False)
+    with progress_bar(rate=False) as bar:  # one throughput figure: the epoch lines'
         progress = bar.add_task("training", total=None, unit="samples")
 
         def on_step(step: "Step") -> None:
@@ -98,15 +106,34 @@ def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume:
                        description=f"epoch {step.epoch}/{step.epochs} loss {step.loss:.4g}")
 
         def on_epoch(record: dict) -> None:
-            bar.console.print(f"epoch {record['epoch']}: train {record['train_loss']:.5g}, val {record['val_loss']:.5g}"
-                              f", {record['samples_per_s']:.1f} samples/s", highlight=False)
+            bar.console.print(epoch_line(record, setup.baseline), highlight=False)
 
         result = trainer.fit(on_step, on_epoch)
-    console.print(f"best val loss {result.best_val_loss:.6g} (epoch {result.best_epoch} of {result.epochs}): "
-                  f"[bold]{result.files.best}[/]; last: {result.files.last}", highlight=False)
+    console.print(f"best val loss {result.best_val_loss:.6g} (epoch {result.best_epoch} of {result.epochs})"
+                  + (f", {versus(result.best_val_loss, baseline, setup.baseline)}" if baseline is not None else "")
+                  + f": [bold]{result.files.best}[/]; last: {result.files.last}", highlight=False)
 
 
-@app.command("sr")
+def versus(loss: float, baseline: float, name: str | None) -> str:
+    """How a validation loss compares with the baseline's, e.g. `uncorrected solver 0.0024: 21% lower`."""
+    if not loss == loss or baseline <= 0:  # NaN, or a baseline with nothing to beat
+        return f"{name} {baseline:.5g}"
+    change = (loss - baseline) / baseline
+    percent = abs(change) * 100
+    amount = f"{percent:.0f}%" if percent >= 10 else f"{percent:.1f}%"
+    verdict = "the same" if percent < 0.05 else f"{amount} {'lower' if change < 0 else 'HIGHER'}"
+    return f"{name} {baseline:.5g}: {verdict}"
+
+
+def epoch_line(record: dict, name: str | None) -> str:
+    """One epoch's losses, beside the baseline's validation loss where the task has one, and its throughput."""
+    baseline = record.get("baseline_val_loss")
+    against = f" ({versus(record['val_loss'], baseline, name)})" if baseline is not None else ""
+    return (f"epoch {record['epoch']}: train {record['train_loss']:.5g}, val {record['val_loss']:.5g}{against}, "
+            f"{record['samples_per_s']:.1f} training samples/s")
+
+
+@app.command("sr", epilog=examples("train sr"))
 def sr(
     coarse: Path = typer.Option(..., "--coarse", help="Coarse dataset (the network's input).", dir_okay=False),
     fine: Path = typer.Option(..., "--fine", help="Fine dataset of the same simulations, 2x or 4x finer (the target).", dir_okay=False),
@@ -127,7 +154,7 @@ def sr(
         seed=seed, amp=amp, compile=compile)
 
 
-@app.command("ae")
+@app.command("ae", epilog=examples("train ae"))
 def ae(
     data: Path = typer.Option(..., "--data", help="Dataset of frames to compress.", dir_okay=False),
     val: Path = typer.Option(None, "--val", help="Validation dataset (instead of --val-split).", dir_okay=False),
@@ -145,7 +172,7 @@ def ae(
         seed=seed, amp=amp, compile=compile)
 
 
-@app.command("sol")
+@app.command("sol", epilog=examples("train sol"))
 def sol(
     data: Path = typer.Option(..., "--data", help="Coarse reference: a fine dataset made coarse by `fluidloss downsample`.", dir_okay=False),
     val: Path = typer.Option(None, "--val", help="Coarse validation reference (instead of --val-split).", dir_okay=False),
@@ -162,6 +189,9 @@ def sol(
                                "faster) or phiflow; recorded in the checkpoint, whose rollouts then use it."),
 ) -> None:
     """Solver-in-the-Loop: learn a velocity correction that makes the coarse simulation follow the reference."""
+    if unroll not in UNROLLS:  # the cheap checks before the inputs are opened and torch is loaded
+        raise FluidlossError(f"--unroll must be one of {', '.join(map(str, UNROLLS))}, got {unroll}")
+    check_solver(solver)
     check_inputs([data, val])
     run("sol", dict(data=data, val=val, val_split=val_split, unroll=unroll, width=width, blocks=blocks,
                     kernel_size=kernel_size, solver=solver),

@@ -5,6 +5,7 @@ from pathlib import Path
 import typer
 
 from fluidloss_cli.commands.common import POSITIVE, ConfigOption, check_ranges, console
+from fluidloss_cli.commands.examples import examples
 from fluidloss_cli.engine import weights
 
 app = typer.Typer(help="Pretrained weights of the perceptual losses: list, import, download.", no_args_is_help=True,
@@ -27,14 +28,14 @@ def _describe(entry: weights.WeightFile) -> list[str]:
             f"{_INDENT}sha256   {digest}  {verdict}"]
 
 
-@app.command("list")
+@app.command("list", epilog=examples("weights list"))
 def list_weights(config: Path = ConfigOption) -> None:
     """Show each weight file: present or missing, where it was found or looked for, its SHA-256 against the official."""
     for entry in weights.WEIGHTS.values():
         typer.echo("\n".join(_describe(entry)))
 
 
-@app.command("import")
+@app.command("import", epilog=examples("weights import"))
 def import_weights(
     name: str = typer.Argument(..., help=f"Which weight file: {', '.join(weights.WEIGHTS)}."),
     file: Path = typer.Argument(..., help="The file to verify and install into the user cache.", dir_okay=False),
@@ -50,7 +51,7 @@ def import_weights(
     console.print(f"installed {entry.description} weights: {dest}", highlight=False, soft_wrap=True)
 
 
-@app.command("download")
+@app.command("download", epilog=examples("weights download"))
 def download(
     names: list[str] = typer.Argument(None, help="Weight files to fetch; default: every missing one."),
     mirror: str = typer.Option(None, "--mirror", help="Fetch MIRROR/FILENAME instead of the official source."),

@@ -90,7 +90,7 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
     fine_res = Resolution(start.fine["velocity_x"].shape[-2], start.fine["velocity_x"].shape[-1] - 1)
     factor = fine_res.height // coarse.height
     if fine_res.height % coarse.height or fine_res.width != coarse.width * factor or factor < 2:
-        raise FluidlossError(f"--coarse-res {coarse} is not a coarser grid of {data} ({fine_res}) by one factor")
+        raise FluidlossError(f"--res {coarse} is not a coarser grid of {data} ({fine_res}) by one factor")
     coarse_start = to_device(coarsen(start.fine, factor), device)
     reynolds = start.reynolds.to(device)
     variants: dict[str, tuple[Callable[[], list[Frame]], int]] = {}

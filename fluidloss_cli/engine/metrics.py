@@ -90,6 +90,15 @@ MEASURES: dict[str, tuple[Compute, bool, str]] = {
 }
 """Physical measure -> (compute, absolute, description); an absolute measure describes the prediction alone."""
 
+ERROR_MEASURES = ("spectrum",)
+"""The physical measures that are errors against the reference (0 best); the others describe the prediction or are
+correlations (vorticity: 1 best) or signed (mass_error)."""
+
+
+def is_error(name: str) -> bool:
+    """Whether a metric column is an error, lower being better: a registry loss, or an error measure."""
+    return name not in MEASURES or name in ERROR_MEASURES
+
 DEFAULT_METRICS = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity"
 
 

@@ -95,7 +95,7 @@ class Setup:
 def check_request(request: Request) -> None:
     """Refuse contradictory or pointless flags, and taken outputs, before any work starts."""
     if request.source is None:
-        for flag, value in (("--sim", request.sim), ("--frame", request.frame), ("--reference", request.reference)):
+        for flag, value in (("--sim", request.sim), ("--start", request.frame), ("--reference", request.reference)):
             if value is not None:
                 raise FluidlossError(f"{flag} needs --from FILE.h5: it refers to the simulation the rollout "
                                      "starts from")
@@ -124,7 +124,7 @@ def agree(flag: str, given: Any, source: Path, found: Any) -> Any:
 
 
 def dataset_setup(request: Request) -> Setup:
-    """Start from frame `--frame` of simulation `--sim` of the `--from` dataset, which also gives scene, grid and dt."""
+    """Start from frame `--start` of simulation `--sim` of the `--from` dataset, which also gives scene, grid and dt."""
     source = request.source
     info = DatasetInfo.read(source, "simulate")
     name = agree("scene", request.scene, source, info.scene)
@@ -136,7 +136,7 @@ def dataset_setup(request: Request) -> Setup:
     index = request.frame or 0
     steps = request.steps or info.frames - 1 - index
     if steps < 1:
-        raise FluidlossError(f"{source}: {sim} has {info.frames} frames, none after --frame {index} to compare with")
+        raise FluidlossError(f"{source}: {sim} has {info.frames} frames, none after --start {index} to compare with")
     start = read_start(source, sim, index, steps)
     dt = agree("--dt", request.dt, source, start.dt)
     reynolds, seed = simulations[sim]

@@ -23,7 +23,6 @@ from fluidloss_cli.engine.data.schema import (
     simulation_groups,
 )
 from fluidloss_cli.engine.data.size import frame_bytes
-from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.outputs import check_output
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, downsample_factors

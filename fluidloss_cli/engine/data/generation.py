@@ -113,7 +113,11 @@ def simulate_to_files(job: GenerateJob, specs: Sequence[SimulationSpec], paths: 
             for name, mask in scene.masks().items():
                 group.create_dataset(name, data=mask)
         start = time.perf_counter()
-        for frame, values in enumerate(STEPPERS[job.solver](scenes, job.frames, job.warmup)):
+        def warmed(done: int) -> None:
+            for spec in specs:
+                progress(spec.index, done)
+
+        for frame, values in enumerate(STEPPERS[job.solver](scenes, job.frames, job.warmup, warmed)):
             for spec, path, written, arrays in zip(specs, paths, datasets, values):
                 check_room(path, per_frame)
                 for name, array in arrays.items():
@@ -121,7 +125,7 @@ def simulate_to_files(job: GenerateJob, specs: Sequence[SimulationSpec], paths: 
                         raise FluidlossError(f"simulation {spec.index} (Re={spec.reynolds}, seed={spec.seed}) "
                                              f"produced non-finite {name} at frame {frame}: reduce --dt")
                     written[name][frame] = array
-                progress(spec.index, frame + 1)
+                progress(spec.index, job.warmup + frame + 1)  # frames simulated, the warm-up's included
         elapsed = time.perf_counter() - start
         for spec, scene, group in zip(specs, scenes, groups):
             group.attrs.update(

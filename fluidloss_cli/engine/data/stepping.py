@@ -2,7 +2,7 @@
 the native step advancing all of a worker's simulations together in one batched tensor (one viscosity per sample).
 Both start from the scene's own initial states, so the two solvers begin identically."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -20,11 +20,17 @@ def stored_fields(scene: Scene) -> list[str]:
     return ["velocity_x", "velocity_y", *(["density"] if "density" in scene.fields else [])]
 
 
-def phiflow_frames(scenes: Sequence[Scene], frames: int, warmup: int) -> Frames:
+Warmed = Callable[[int], None]
+"""Called with the number of warm-up frames simulated so far, after each."""
+
+
+def phiflow_frames(scenes: Sequence[Scene], frames: int, warmup: int, warmed: Warmed = lambda done: None) -> Frames:
     """Frames of PhiFlow's compiled step, each simulation advanced on its own."""
     states = [scene.initial_state() for scene in scenes]
-    for _ in range(warmup):  # start-up transient: simulated, not stored
+    for done in range(1, warmup + 1):  # start-up transient: simulated, not stored
+        interrupt.check()
         states = [scene.step(state) for scene, state in zip(scenes, states)]
+        warmed(done)
     for frame in range(frames):
         interrupt.check()
         if frame:
@@ -43,7 +49,7 @@ def initial_frame(scenes: Sequence[Scene]) -> dict[str, torch.Tensor]:
     return {name: values.detach().float() for name, values in frame.items()}
 
 
-def native_frames(scenes: Sequence[Scene], frames: int, warmup: int) -> Frames:
+def native_frames(scenes: Sequence[Scene], frames: int, warmup: int, warmed: Warmed = lambda done: None) -> Frames:
     """Frames of the native step, all simulations advanced together as one batch on the CPU."""
     from fluidloss_cli.engine.native import native_step
 
@@ -53,8 +59,10 @@ def native_frames(scenes: Sequence[Scene], frames: int, warmup: int) -> Frames:
     names = stored_fields(first)
     frame = initial_frame(scenes)
     with torch.no_grad():
-        for _ in range(warmup):
+        for done in range(1, warmup + 1):
+            interrupt.check()
             frame = step(frame, reynolds)
+            warmed(done)
         for index in range(frames):
             interrupt.check()
             if index:

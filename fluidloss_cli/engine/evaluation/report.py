@@ -14,9 +14,9 @@ from typing import Any
 import torch
 
 from fluidloss_cli.engine.atomic import write_text
-from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.data.novelty import Novelty, as_records
-from fluidloss_cli.engine.evaluation.rollouts import BASELINE, REFERENCE, Evaluation, Results
+from fluidloss_cli.engine.evaluation.rollouts import BASELINE, BICUBIC, REFERENCE, Evaluation, Results
+from fluidloss_cli.engine.metrics import is_error
 from fluidloss_cli.engine.outputs import check_output_folder
 from fluidloss_cli.engine.provenance import provenance
 
@@ -102,6 +102,30 @@ def table(report: dict, grid: str, summary: str) -> list[list[str]]:
     where it has a value (a measure of a frame alone)."""
     return [[row, *(cell(report, grid, row, metric, summary) for metric in report["metrics"])]
             for row, content in report["grids"][grid]["rows"].items() if row != REFERENCE or content["metrics"]]
+
+
+def baseline_row(grid: str) -> str:
+    """The row every other row of a grid is judged against: the uncorrected coarse solver (bicubic-upsampled on the
+    fine grid)."""
+    return BASELINE if grid == "coarse" else f"{BASELINE}+{BICUBIC}"
+
+
+def worse_than_baseline(report: dict, grid: str, summary: str) -> tuple[str | None, set[str]]:
+    """The metric that judges the rows of a grid (the first error column with values: lower is better) and the rows
+    whose value of it is larger than the baseline row's (NaN counts as larger)."""
+    rows = report["grids"][grid]["rows"]
+    key = "final_mean" if summary == "final" else "mean"
+    base = rows.get(baseline_row(grid), {}).get("metrics", {})
+    metric = next((m for m in report["metrics"] if is_error(m) and base.get(m, {}).get(key) is not None), None)
+    if metric is None:
+        return None, set()
+    limit = base[metric][key]
+    worse = set()
+    for row, content in rows.items():
+        value = content["metrics"].get(metric, {}).get(key, math.nan)
+        if row not in (REFERENCE, baseline_row(grid)) and not (value is not None and value <= limit):
+            worse.add(row)
+    return metric, worse
 
 
 def summary_csv(report: dict) -> str:

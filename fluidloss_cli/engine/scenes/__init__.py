@@ -19,6 +19,19 @@ SCENES: dict[str, str] = {
 }
 """Scene name -> "module:Class" within this package."""
 
+DEFAULTS: dict[str, dict[str, object]] = {
+    "karman": {"resolution": "128x64", "frames": 1500, "dt": 1.0, "warmup": 650},
+    "buoyancy": {"resolution": "128x128", "frames": 250, "dt": 0.1, "warmup": 0},
+}
+"""Each scene's defaults, as its class sets them (a test checks they agree), for the help texts: read without loading
+PhiFlow."""
+
+
+def scene_defaults(key: str) -> str:
+    """One default of every scene for a help text, e.g. `karman 128x64, buoyancy 128x128`."""
+    return ", ".join(f"{name} {values[key]:g}" if isinstance(values[key], float) else f"{name} {values[key]}"
+                     for name, values in DEFAULTS.items())
+
 
 def check_scene(name: str) -> str:
     """The name itself if it is a registered scene, else a one-line error that lists the known ones."""
@@ -36,4 +49,4 @@ def scene_class(name: str) -> "type[Scene]":
     return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
 
 
-__all__ = ["SCENES", "check_scene", "scene_class"]
+__all__ = ["DEFAULTS", "SCENES", "check_scene", "scene_class", "scene_defaults"]

@@ -190,32 +190,47 @@ def plot_rollout(section: Section, metrics: list[str], path: Path) -> None:
                 continue
             steps = np.arange(1, curves.shape[1] + 1)
             mean, std = curves.mean(axis=0), curves.std(axis=0, ddof=1) if len(curves) > 1 else 0 * curves[0]
-            style = dict(color="black", linestyle="--") if row.name in ("reference", "coarse (no correction)") else {}
+            style = {"reference": dict(color="gray", linestyle=":"),
+                     "coarse (no correction)": dict(color="black", linestyle="--")}.get(row.name, {})
             (line,) = axis.plot(steps, mean, label=row.name, **style)
             axis.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.15)
         axis.set(title=metric, xlabel="rollout step")
     for axis in list(axes.flat)[len(shown):]:
         axis.set_visible(False)
-    axes.flat[0].legend(fontsize="small")
+    labelled: dict[str, Any] = {}  # every row's line once, the reference's too (drawn in the absolute panels only)
+    for axis in axes.flat:
+        for handle, label in zip(*axis.get_legend_handles_labels()):
+            labelled.setdefault(label, handle)
+    axes.flat[0].legend(list(labelled.values()), list(labelled), fontsize="small")
     figure.suptitle(f"SOL on {section.scene}: error over the rollout, mean ± std over seeds x test simulations")
     with atomic_file(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100)
 
 
 def plot_training(section: Section, path: Path) -> None:
-    """Training curves: a panel per loss, validation (solid) and training (dashed) loss per epoch, a line per seed."""
+    """Training curves: a panel per loss, validation (solid) and training (dashed) loss per epoch, a line per seed;
+    where the runs measured their baseline (SOL's uncorrected solver, SR's bicubic upsampling: the untrained model),
+    the validation curves start from it at epoch 0 and a dotted line marks it, so one epoch is a line, not a dot."""
     from matplotlib.figure import Figure
 
     losses = [loss for loss, runs in section.training.items() if runs]
     if not losses:
         return
-    figure = Figure(figsize=(3.6 * len(losses), 3), layout="constrained")
+    figure = Figure(figsize=(max(6.0, 3.6 * len(losses)), 3), layout="constrained")
     for axis, loss in zip(figure.subplots(1, len(losses), squeeze=False).flat, losses):
         for seed, records in enumerate(section.training[loss]):
             epochs = [r["epoch"] for r in records]
-            (line,) = axis.plot(epochs, [r["val_loss"] for r in records], marker="o", label=f"seed {seed} val")
+            baseline = records[0].get("baseline_val_loss") if records else None
+            start = ([0], [baseline]) if baseline is not None else ([], [])
+            (line,) = axis.plot(start[0] + epochs, start[1] + [r["val_loss"] for r in records], marker="o",
+                                label=f"seed {seed} val")
             axis.plot(epochs, [r["train_loss"] for r in records], marker=".", linestyle="--", color=line.get_color())
+            if baseline is not None:
+                axis.axhline(baseline, color="gray", linestyle=":", linewidth=1,
+                             label="untrained (baseline)" if seed == 0 else None)
         axis.set(title=loss, xlabel="epoch", yscale="log")
+        axis.xaxis.get_major_locator().set_params(integer=True)
+        axis.legend(fontsize="x-small")
     figure.suptitle(f"{section.task} on {section.scene}: validation (solid) and training (dashed) loss")
     with atomic_file(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100)
@@ -237,7 +252,7 @@ def example_panels(out: Path, section: Section) -> list[tuple[str, np.ndarray]]:
         if source is not None and source.exists():
             data = np.load(source)
             if f"{label}/velocity_x" in data.files:
-                panels.append((row.name, quantity(data, label)))
+                panels.append((row.name, quantity(data, label, section.scene)[1]))
     return panels
 
 
@@ -250,21 +265,33 @@ def plot_example(out: Path, section: Section, path: Path) -> None:
         return
     low = min(float(np.nanmin(p)) for _, p in panels)
     high = max(float(np.nanmax(p)) for _, p in panels)
-    figure = Figure(figsize=(2.2 * len(panels), 3.4), layout="constrained")
+    figure = Figure(figsize=(max(5.0, 2.2 * len(panels)), 3.4), layout="constrained")
     for axis, (title, values) in zip(figure.subplots(1, len(panels), squeeze=False).flat, panels):
         image = axis.imshow(values, origin="lower", vmin=low, vmax=high, cmap="viridis")
         axis.set(title=title, xticks=[], yticks=[])
-    figure.colorbar(image, ax=figure.axes, shrink=0.8)
+    figure.colorbar(image, ax=figure.axes, shrink=0.8, label=QUANTITY_LABELS[quantity_name(section.scene)])
+    figure.suptitle(f"{section.task} on {section.scene}: one test frame, {quantity_name(section.scene)}")
     with atomic_file(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100)
 
 
-def quantity(data: Any, label: str) -> np.ndarray:
-    """What a comparison panel shows: the density where there is one, else the velocity magnitude at cell centres."""
-    if f"{label}/density" in data.files:
-        return data[f"{label}/density"]
+QUANTITY_LABELS = {"density": "density", "speed": "speed |u| at cell centres"}
+"""What a comparison panel shows -> its colour-bar label."""
+
+
+def quantity_name(scene: str) -> str:
+    """What the comparison panels of a scene show: buoyancy's density (the plume), else the speed (Karman's marker
+    is a passive strip at the inflow, blank over most of the wake)."""
+    return "density" if scene == "buoyancy" else "speed"
+
+
+def quantity(data: Any, label: str, scene: str) -> tuple[str, np.ndarray]:
+    """What a comparison panel shows (see `quantity_name`), by name, and its values."""
+    name = quantity_name(scene)
+    if name == "density" and f"{label}/density" in data.files:
+        return name, data[f"{label}/density"]
     vx, vy = data[f"{label}/velocity_x"], data[f"{label}/velocity_y"]
-    return np.hypot(0.5 * (vx[:, :-1] + vx[:, 1:]), 0.5 * (vy[:-1] + vy[1:]))
+    return "speed", np.hypot(0.5 * (vx[:, :-1] + vx[:, 1:]), 0.5 * (vy[:-1] + vy[1:]))
 
 
 def novelty_section(out: Path, scene: str, baseline: Row | None) -> tuple[list[str], list[dict]]:

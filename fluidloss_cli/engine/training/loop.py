@@ -317,6 +317,8 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
         self.epoch, self.best_val, self.best_epoch, self.reference = 0, math.inf, 0, None
+        self.baseline_loss: float | None = None
+        """The validation loss of the untrained model (see `measure_baseline`)."""
         if checkpoint:
             self.restore(checkpoint)
         self.validated = torch.compile(self.model) if config.compile else self.model
@@ -333,6 +335,7 @@ class Trainer:
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         set_rng_states(checkpoint["rng"])
         self.epoch, self.reference = checkpoint["epoch"], checkpoint["reference_loss"]
+        self.baseline_loss = checkpoint.get("baseline_loss")  # absent from checkpoints written before it
         self.best_val, self.best_epoch = checkpoint["best_val_loss"], checkpoint["best_epoch"]
         if self.world.main:
             self.files.keep_metrics_until(self.epoch)
@@ -357,14 +360,30 @@ class Trainer:
             "model": {"name": setup.model, "config": setup.model_config, "state": self.model.state_dict()},
             "parts": setup.export(self.model), "provenance": provenance(), "epoch": self.epoch, "val_loss": val_loss,
             "best_val_loss": self.best_val, "best_epoch": self.best_epoch, "reference_loss": self.reference,
+            "baseline_loss": self.baseline_loss,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng_states(),
         }
+
+    def measure_baseline(self) -> float | None:
+        """The validation loss of the task's baseline (`TaskSetup.baseline`: SOL's uncorrected solver, SR's bicubic
+        upsampling), which is the untrained model's, its output starting at zero: measured once, before the first
+        epoch (random states untouched, so training is the same with or without it), and kept in the checkpoints.
+        None for a task without one, or a run resumed from a checkpoint written before it was measured."""
+        if self.baseline_loss is None and self.epoch == 0 and self.setup.baseline is not None:
+            states = rng_states()
+            with deterministic(self.device):
+                self.baseline_loss = validate(self.validated, self.loss, self.setup,
+                                              self.config.batch_size // self.world.size, self.device, self.autocast,
+                                              self.world)
+            set_rng_states(states)
+        return self.baseline_loss
 
     def fit(self, on_step: Callable[[Step], None] = lambda step: None,
             on_epoch: Callable[[dict], None] = lambda record: None) -> Result:
         """Train the epochs left: per epoch, shuffled mini-batches, validation, checkpoints, a metrics line."""
         with deterministic(self.device), ExitStack() as cleanup:
             cleanup.callback(self.unlock)
+            self.measure_baseline()
             for epoch in range(self.epoch + 1, self.config.epochs + 1):
                 started = time.perf_counter()
                 train_loss = self.train_epoch(epoch, on_step)
@@ -409,7 +428,8 @@ class Trainer:
             self.best_val, self.best_epoch = val_loss, epoch
         samples = len(self.setup.train)
         record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "best_val_loss": self.best_val,
-                  "lr": self.optimizer.param_groups[0]["lr"], "samples_per_s": samples / seconds, "seconds": seconds}
+                  "lr": self.optimizer.param_groups[0]["lr"], "samples_per_s": samples / seconds, "seconds": seconds,
+                  "baseline_val_loss": self.baseline_loss}
         if self.world.main:
             if best:
                 save_checkpoint(self.state(val_loss), self.files.best)

@@ -31,3 +31,6 @@ class TaskSetup:
     """Task facts stored in checkpoints, e.g. the compression ratio."""
     export: Callable[[nn.Module], dict] = lambda model: {}
     """Extra checkpoint entries made from the trained model, e.g. encoder and decoder on their own."""
+    baseline: str | None = None
+    """What the untrained model computes, its output layer starting at zero (SOL: the uncorrected solver; SR: bicubic
+    upsampling), whose validation loss the trained one must beat; None where it means nothing (AE)."""

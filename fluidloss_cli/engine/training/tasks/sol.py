@@ -97,4 +97,5 @@ def setup(data: Path, val: Path | None = None, val_split: float = 0.1, seed: int
                 f"{len(held_out)} validation windows",
         info=dict(scene=info.scene, resolution=list(info.resolution), dt=dt, unroll=unroll,
                   fields=list(info.fields), re_scale=RE_SCALE, solver=solver),
+        baseline="uncorrected solver",
     )

@@ -45,4 +45,5 @@ def setup(coarse: Path, fine: Path, val_coarse: Path | None = None, val_fine: Pa
         summary=f"sr x{factor}: {fine_info.scene} {infos['coarse'].resolution} -> {fine_info.resolution}, "
                 f"{', '.join(fine_info.fields)}; {len(train)} training and {len(val)} validation frames",
         info=dict(factor=factor, fields=list(fine_info.fields)),
+        baseline="bicubic upsampling",
     )
