@@ -475,7 +475,7 @@ def test_generate_options_out_of_range_leave_nothing_behind(tmp_path, options, f
 
 @pytest.mark.parametrize("args, fragment", [
     (["simulate", "karman", "--seed", "-1", "--steps", "2"], "--seed must be from 0 to 4294967295, got -1"),
-    (["simulate", "karman", "--from", "{coarse}", "--frame", "-2"], "--frame must be 0 or more, got -2"),
+    (["simulate", "karman", "--from", "{coarse}", "--start", "-2"], "--start must be 0 or more, got -2"),
     (["simulate", "karman", "--dt", "0", "--steps", "2"], "--dt must be positive and finite, got 0.0"),
     (["evaluate", "frames", "--data", "{coarse}", "--fine", "{fine}", "--first", "100"],
      "--first 100: {coarse} has 8 frames per simulation"),  # was a KeyError while building this message

@@ -51,6 +51,9 @@ EXAMPLES: dict[str, list[str]] = {
     "study report": [
         "fluidloss study report smoke",
     ],
+    "study export": [
+        "fluidloss study export smoke published --checkpoints 'sol/karman/mse/*'",
+    ],
     "weights list": [
         "fluidloss weights list",
     ],

@@ -156,7 +156,7 @@ def report(study: Path = typer.Argument(..., help="Study folder (every shard's r
     console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
 
 
-@app.command("export")
+@app.command("export", epilog=examples("study export"))
 def export(
     study: Path = typer.Argument(..., help="Study folder to export.", file_okay=False),
     destination: Path = typer.Argument(..., help="Folder to write the export into (its files are replaced).",
