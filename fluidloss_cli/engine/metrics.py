@@ -11,8 +11,8 @@ from functools import partial
 import torch
 from torch import nn
 
-from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.losses import LOSSES, build_loss, field_loss
 from fluidloss_cli.engine.losses.combine import parse_spec
 from fluidloss_cli.engine.physics import (
@@ -89,8 +89,6 @@ MEASURES: dict[str, tuple[Compute, bool, str]] = {
                      "scheme gained since the balance's start (0: conserved; NaN without density or for karman)"),
 }
 """Physical measure -> (compute, absolute, description); an absolute measure describes the prediction alone."""
-
-DEFAULT_METRICS = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity"
 
 
 @dataclass(frozen=True)
