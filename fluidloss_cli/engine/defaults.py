@@ -2,7 +2,7 @@
 light module (no torch, no PhiFlow) so that option checks and `--help` stay fast.
 
 The names of registries that live in heavy modules (the physical measures of `metrics.MEASURES`, the render
-quantities of `render.QUANTITIES`) are listed here for help texts and cheap checks; tests/test_engine_basics.py
+quantities of `render.QUANTITIES`) are listed here for help texts and cheap checks; tests/test_startup.py
 checks that they match the registries' keys.
 """
 
