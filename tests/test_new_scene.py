@@ -177,7 +177,8 @@ def test_the_evaluation_scores_the_sol_rollout_on_the_scored_fields(files):
         sim = handle["sim_0000"]
         first = {name: torch.from_numpy(sim[name][start:start + 1]) for name in Swirl.stored_fields()}
         later = {name: sim[name][start + 1:start + 4] for name in Swirl.stored_fields()}
-    frames = CorrectedSolver("swirl", Resolution(16, 16), 1.0, torch.device("cpu")).rollout(first, torch.tensor([50.0]), 3)
+    solver = CorrectedSolver("swirl", Resolution(16, 16), 1.0, torch.device("cpu"))
+    frames = solver.rollout(first, torch.tensor([50.0]), 3)
     expected = [sum(float(np.mean((frame[n][0].double().numpy() - later[n][k]) ** 2)) for n in Swirl.scored_fields())
                 for k, frame in enumerate(frames)]
     np.testing.assert_allclose(rows["coarse"]["metrics"]["mse"]["per_simulation"][0], expected, rtol=1e-4)

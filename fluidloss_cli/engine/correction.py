@@ -8,7 +8,8 @@ pressure, carried as the next solve's warm start). The correction is the same fo
 The correction network sees the coarse velocity (stacked on the face grid), density where the scene has one that is
 not passive (buoyancy's smoke; not karman's marker, as in Um et al.), the scene's correction masks (obstacle and
 inflow), and the Reynolds number as Re / RE_SCALE where the scene has one: the scene declares all of it
-(`Scene.scored_fields`, `correction_masks`, `correction_channels`). Everything stays differentiable, so a training loss on the corrected states reaches the network through the solver.
+(`Scene.scored_fields`, `correction_masks`, `correction_channels`). Everything stays differentiable, so a training
+loss on the corrected states reaches the network through the solver.
 """
 
 from collections.abc import Callable

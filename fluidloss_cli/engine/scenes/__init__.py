@@ -57,7 +57,8 @@ def register_scene(name: str, cls: "str | type[Scene]") -> None:
             raise FluidlossError(f"scene {name!r}: fields must be ('velocity',) or ('velocity', 'density'), "
                                  f"got {cls.fields!r}")
         if not set(cls.passive_fields) <= set(cls.fields) - {"velocity"}:
-            raise FluidlossError(f"scene {name!r}: passive_fields {cls.passive_fields!r} must be fields besides velocity")
+            raise FluidlossError(f"scene {name!r}: passive_fields {cls.passive_fields!r} must be fields besides "
+                                 "velocity")
     SCENES[name] = cls
 
 
