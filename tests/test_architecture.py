@@ -1,6 +1,7 @@
-"""The layering of docs/architecture.md, read from the source with `ast`: the engine never imports the commands, the
-use cases (training, simulate, benchmark, evaluation, study) sit side by side over the shared engine and never import
-each other, the shared engine imports no use case, and a command module loads nothing heavy when it is imported."""
+"""The layering of docs/architecture.md, read from the source with `ast`: every engine module sits in one layer and
+imports only from its own layer or below, the engine never imports the commands, the use cases (training, simulate,
+benchmark, evaluation, study) sit side by side over the shared engine and never import each other, the shared engine
+imports no use case, and a command module loads nothing heavy when it is imported."""
 
 import ast
 from pathlib import Path
@@ -11,6 +12,19 @@ PACKAGE = Path(__file__).resolve().parent.parent / "fluidloss_cli"
 USE_CASES = ("training", "simulate", "benchmark", "evaluation", "study")
 """The use cases of the engine: `fluidloss_cli.engine.<name>` (a module or a package)."""
 HEAVY = ("torch", "phi", "phiml", "matplotlib", "h5py")
+LAYERS = {
+    1: ("errors", "resolution", "atomic", "outputs", "lock", "provenance", "notice", "memo", "device", "solvers",
+        "defaults", "interrupt"),
+    2: ("fields", "physics", "phiflow_grids", "upsample", "phiflow_setup", "phiflow_patch", "pressure"),
+    3: ("scenes", "native"),
+    4: ("data",),
+    5: ("losses", "models", "weights", "metrics"),
+    6: ("correction", "checkpoints"),
+    7: ("pipeline",),
+    8: ("training", "simulate", "evaluation", "benchmark", "study", "render"),
+}
+"""docs/architecture.md's table: layer -> the engine's top-level modules and packages in it (a package's modules
+share its layer)."""
 
 
 def module_name(path: Path) -> str:
@@ -57,6 +71,17 @@ def use_case(module: str) -> str | None:
     return None
 
 
+def layer(module: str) -> int | None:
+    """The layer of an engine module (0: the `fluidloss_cli.engine` package itself), None outside the engine or for
+    a module no layer names."""
+    parts = module.split(".")
+    if parts[:2] != ["fluidloss_cli", "engine"]:
+        return None
+    if len(parts) == 2:
+        return 0
+    return next((number for number, names in LAYERS.items() if parts[2] in names), None)
+
+
 ENGINE = sorted(m for m in MODULES if m.startswith("fluidloss_cli.engine"))
 COMMANDS = sorted(m for m in MODULES if m.startswith("fluidloss_cli.commands."))
 
@@ -66,6 +91,30 @@ def test_the_layers_are_found():
     assert {use_case(m) for m in ENGINE} == {None, *USE_CASES}
     assert "fluidloss_cli.engine.pipeline" in ENGINE and "fluidloss_cli.commands.train" in COMMANDS
     assert "fluidloss_cli.engine.pipeline" in imported("fluidloss_cli.engine.simulate")
+    assert {layer(m) for m in ENGINE} == {0, *LAYERS}
+    assert "fluidloss_cli.engine.fields" in imported("fluidloss_cli.engine.metrics")
+
+
+def test_the_layer_table_names_modules_that_exist():
+    names = {m.split(".")[2] for m in ENGINE if m.count(".") >= 2}
+    listed = [name for names_ in LAYERS.values() for name in names_]
+    assert len(listed) == len(set(listed)), "a module is in two layers"
+    assert set(listed) <= names, f"no such engine modules: {sorted(set(listed) - names)}"
+
+
+@pytest.mark.parametrize("module", ENGINE)
+def test_every_engine_module_has_a_layer(module):
+    """A new module is placed in docs/architecture.md's table (and LAYERS) before it can be checked."""
+    assert layer(module) is not None, f"{module} is in no layer: add it to LAYERS and docs/architecture.md"
+
+
+@pytest.mark.parametrize("module", ENGINE)
+def test_engine_modules_import_their_own_layer_or_below(module):
+    """E.g. `metrics` (learning, 5) takes `Frame` from `fields` (2), never from `correction` (6)."""
+    mine = layer(module)
+    wrong = [f"{n} (layer {layer(n)})" for n in sorted(imported(module))
+             if layer(n) is not None and mine is not None and layer(n) > mine]
+    assert not wrong, f"{module} (layer {mine}) imports {wrong}"
 
 
 @pytest.mark.parametrize("module", ENGINE)

@@ -77,14 +77,21 @@ def test_option_and_input_errors_come_before_the_heavy_imports(args, fragment, t
 
 
 def test_help_texts_name_every_registry_entry():
-    """The commands spell the measure, quantity and scene names out (to stay light); they must match the registries."""
+    """The light defaults module spells the measure and quantity names out (for the commands' help, without loading
+    the registries); they must match the registries, and the commands must take them from there."""
     from fluidloss_cli.commands import evaluate, simulate
+    from fluidloss_cli.engine import defaults
     from fluidloss_cli.engine.metrics import MEASURES
+    from fluidloss_cli.engine.models import sr_net
     from fluidloss_cli.engine.render import QUANTITIES
+    from fluidloss_cli.engine.study import config
 
-    assert evaluate.MEASURE_NAMES.split(", ") == list(MEASURES)
-    assert simulate.QUANTITY_NAMES.split(", ") == list(QUANTITIES)
-    assert set(evaluate.DEFAULT_METRICS.split(",")) <= {*MEASURES, "mse", "mae", "lsim", "lpips", "vgg"}
+    assert defaults.MEASURES == tuple(MEASURES) and evaluate.MEASURE_NAMES == ", ".join(MEASURES)
+    assert defaults.QUANTITIES == tuple(QUANTITIES) and simulate.QUANTITY_NAMES == ", ".join(QUANTITIES)
+    assert set(defaults.DEFAULT_METRICS.split(",")) <= {*MEASURES, "mse", "mae", "lsim", "lpips", "vgg"}
+    assert evaluate.DEFAULT_METRICS is defaults.DEFAULT_METRICS
+    assert sr_net.FACTORS is defaults.SR_FACTORS and config.SR_FACTORS is defaults.SR_FACTORS
+    assert config.VALIDATION_SPLIT == defaults.VAL_SPLIT
 
 
 

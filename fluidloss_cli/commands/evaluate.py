@@ -20,14 +20,14 @@ from fluidloss_cli.commands.common import (
     progress_bar,
 )
 from fluidloss_cli.commands.examples import examples
+from fluidloss_cli.engine.defaults import DEFAULT_METRICS, MEASURES, names
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.outputs import check_output_dir
 
-DEFAULT_METRICS = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity"
 SUMMARIES = ("mean", "final")
 WORSE = "*"
 """The mark of a row less accurate than its grid's baseline (the uncorrected coarse solver)."""
-MEASURE_NAMES = "divergence, energy, spectrum, vorticity, mass, mass_error, mass_balance"
+MEASURE_NAMES = names(MEASURES)
 
 app = typer.Typer(help="Evaluate checkpoints on test data (rollout: SOL; frames: SR and AE), or compare two frames or images (pair).",
                   no_args_is_help=True, rich_markup_mode=None)

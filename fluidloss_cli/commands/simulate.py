@@ -19,11 +19,12 @@ from fluidloss_cli.commands.common import (
     console,
     progress_bar,
 )
+from fluidloss_cli.engine.defaults import QUANTITIES, names
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.scenes import check_scene, scene_defaults
 
-QUANTITY_NAMES = "velocity, vorticity, density"
+QUANTITY_NAMES = names(QUANTITIES)
 
 
 def one(flag: str, values: list | None) -> object | None:

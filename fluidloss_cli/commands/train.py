@@ -18,6 +18,7 @@ from fluidloss_cli.commands.common import (
     progress_bar,
 )
 from fluidloss_cli.commands.examples import examples
+from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
@@ -31,7 +32,7 @@ EpochsOption = typer.Option(10, "--epochs", help="Epochs to train (the learning 
 BatchOption = typer.Option(16, "--batch-size", help="Frames per mini-batch (over all --nproc processes together).")
 LrOption = typer.Option(1e-3, "--lr", help="Adam learning rate (cosine-annealed to 0 over the epochs).")
 SeedOption = typer.Option(0, "--seed", help="Seed of the weights, the shuffling and the validation split.")
-SplitOption = typer.Option(0.1, "--val-split", help="Fraction of the frames held out for validation (without a separate validation file).")
+SplitOption = typer.Option(VAL_SPLIT, "--val-split", help="Fraction of the frames held out for validation (without a separate validation file).")
 AmpOption = typer.Option("off", "--amp", help="Mixed precision: off or bf16 (the network in bf16 autocast, on CUDA or the CPU; fast on CPUs with AVX512-BF16).")
 CompileOption = typer.Option(False, "--compile", help="torch.compile the model (CUDA only).")
 ResumeOption = typer.Option(False, "--resume", help="Continue the interrupted run in --out from its last.pt.")

@@ -6,8 +6,10 @@ plain-torch step of engine/native/ with the same discretisation, whose states ar
 pressure, carried as the next solve's warm start). The correction is the same for both.
 
 The correction network sees the coarse velocity (stacked on the face grid), density where the scene has one that is
-not passive (buoyancy's smoke; not karman's marker, as in Um et al.), the obstacle and inflow masks, and the Reynolds number as Re / RE_SCALE where the scene has one. Everything stays
-differentiable, so a training loss on the corrected states reaches the network through the solver.
+not passive (buoyancy's smoke; not karman's marker, as in Um et al.), the scene's correction masks (obstacle and
+inflow), and the Reynolds number as Re / RE_SCALE where the scene has one: the scene declares all of it
+(`Scene.scored_fields`, `correction_masks`, `correction_channels`). Everything stays differentiable, so a training
+loss on the corrected states reaches the network through the solver.
 """
 
 from collections.abc import Callable
@@ -33,10 +35,8 @@ RE_SCALE = 1e6
 """The network's Reynolds channel is Re / RE_SCALE: the study's 1e5..8e5 becomes 0.1..0.8."""
 
 def correction_channels(scene: str) -> tuple[int, int]:
-    """(input, output) channels of a scene's correction network: velocity x/y, active density?, two masks, Re?; out:
-    x/y."""
-    cls = scene_class(scene)
-    return 2 + ("density" in cls.fields and "density" not in cls.passive_fields) + 2 + (cls.reynolds_range is not None), 2
+    """(input, output) channels of a scene's correction network (`Scene.correction_channels`)."""
+    return scene_class(scene).correction_channels()
 
 
 def state_frame(state: State) -> Frame:
@@ -59,11 +59,11 @@ class CorrectedSolver:
         self.scene: Scene = cls(resolution, dt, cls.reynolds_range and cls.reynolds_range[0], 0)
         self.resolution, self.device, self.solver = resolution, device, check_solver(solver)
         self.template = self.scene.initial_state()  # grids and boundary conditions; pressure starts from it
-        self.fields = ["velocity_x", "velocity_y", *(["density"] if "density" in self.template else [])]
-        self.compared = [name for name in self.fields if name not in cls.passive_fields]
+        self.fields = cls.stored_fields()
+        self.compared = cls.scored_fields()
         """The fields the network sees and SOL training scores: all but the scene's passive ones."""
         masks = self.scene.masks()
-        self.masks = pad_cells(torch.stack([torch.from_numpy(masks[n]) for n in ("obstacle_mask", "inflow_mask")]))
+        self.masks = pad_cells(torch.stack([torch.from_numpy(masks[n]) for n in cls.correction_masks]))
         self.masks = self.masks.to(device)
         self.uses_reynolds = cls.reynolds_range is not None
 

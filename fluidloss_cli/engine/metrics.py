@@ -11,8 +11,8 @@ from functools import partial
 import torch
 from torch import nn
 
-from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.losses import LOSSES, build_loss, field_loss
 from fluidloss_cli.engine.losses.combine import parse_spec
 from fluidloss_cli.engine.physics import (
@@ -98,8 +98,6 @@ correlations (vorticity: 1 best) or signed (mass_error)."""
 def is_error(name: str) -> bool:
     """Whether a metric column is an error, lower being better: a registry loss, or an error measure."""
     return name not in MEASURES or name in ERROR_MEASURES
-
-DEFAULT_METRICS = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity"
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,10 @@ class Novelty:
 
 
 def scored_fields(info: DatasetInfo) -> list[str]:
-    """The stored fields a rollout is scored on: all but the scene's passive ones (Karman's marker)."""
-    passive = scene_class(info.scene).passive_fields
-    return [name for name in info.fields if name not in passive]
+    """The stored fields a rollout is scored on: all but the scene's passive ones (Karman's marker), as
+    `Scene.scored_fields` decides."""
+    scored = scene_class(info.scene).scored_fields()
+    return [name for name in info.fields if name in scored]
 
 
 def flat_frames(info: DatasetInfo, simulation: str) -> torch.Tensor:

@@ -12,12 +12,11 @@ from fluidloss_cli.engine.phiflow_grids import cell_tensor, cell_values, face_te
 from fluidloss_cli.engine.scenes.base import Scene
 
 Frames = Iterator[list[dict[str, np.ndarray]]]  # per stored frame, one {field: array} per simulation
-NATIVE_PRESSURE = {"karman": "native: PhiFlow's pressure matrix as a sparse LU factorised once in float64 (exact solve)"}
 
 
 def stored_fields(scene: Scene) -> list[str]:
     """The per-frame datasets of a scene's simulations."""
-    return ["velocity_x", "velocity_y", *(["density"] if "density" in scene.fields else [])]
+    return scene.stored_fields()
 
 
 Warmed = Callable[[int], None]
@@ -76,7 +75,10 @@ STEPPERS = {"phiflow": phiflow_frames, "native": native_frames}
 
 def solver_parameters(solver: str, scene: Scene) -> dict:
     """The scene's parameters as stored with each simulation, with the pressure solve the solver used (PhiFlow's
-    are the scene's own, as `simulate` stores them)."""
+    are the scene's own, as `simulate` stores them; a native step may describe its own)."""
     if solver == "native":
-        return {**scene.parameters(), "pressure_solve": NATIVE_PRESSURE.get(scene.name, scene.pressure_solve())}
+        from fluidloss_cli.engine.native import step_class
+
+        return {**scene.parameters(),
+                "pressure_solve": getattr(step_class(scene.name), "pressure_solve", None) or scene.pressure_solve()}
     return scene.parameters()

@@ -3,9 +3,8 @@
 import torch
 from torch import nn
 
+from fluidloss_cli.engine.defaults import SR_FACTORS as FACTORS
 from fluidloss_cli.engine.errors import FluidlossError
-
-FACTORS = (2, 4)
 
 
 def conv3(c_in: int, c_out: int) -> nn.Conv2d:

@@ -52,6 +52,8 @@ class KarmanStep:
     """One native Karman step for a batch: frame {velocity_x, velocity_y, density[, pressure]} and Reynolds
     numbers [B]."""
 
+    pressure_solve = "native: PhiFlow's pressure matrix as a sparse LU factorised once in float64 (exact solve)"
+
     def __init__(self, resolution: Resolution, dt: float, device: torch.device, dtype: torch.dtype,
                  settings: PressureSolve):
         height, width = Karman.domain_size

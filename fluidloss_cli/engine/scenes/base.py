@@ -3,6 +3,12 @@
 A scene is a small class in the spirit of PhiFlow's demos: its step is plain PhiFlow on the torch
 backend, compiled once with `jit_compile`; the un-compiled `physics_step` stays differentiable for
 Solver-in-the-Loop training.
+
+The contract, all of it on `Scene` (docs/architecture.md, "A scene"): the class attributes below (those without a
+default are required), `initial_state`, `physics_step` and `masks`; the rest of fluidloss reads a scene only through
+them. What a correction sees and is scored on is derived here once (`stored_fields`, `scored_fields`,
+`correction_masks`). A scene is registered by name with `scenes.register_scene`; its plain-torch step for the default
+`native` solver, if it has one, with `native.register_native_step`.
 """
 
 import copy
@@ -26,14 +32,33 @@ class Scene(ABC):
     """One simulation setup at one resolution, time step, Reynolds number and seed."""
 
     name: ClassVar[str]
-    domain_size: ClassVar[tuple[float, float]]  # (height, width) in domain units
+    """The registered name (`generate NAME`), stored in every dataset."""
+    domain_size: ClassVar[tuple[float, float]]
+    """(height, width) in domain units."""
     default_resolution: ClassVar[str]
+    """"HxW" that `generate` simulates without --res."""
     default_dt: ClassVar[float]
     default_frames: ClassVar[int]
-    fields: ClassVar[tuple[str, ...]]  # stored fields, "velocity" always first
-    reynolds_range: ClassVar[tuple[float, float] | None] = None  # None: the scene has no Reynolds number
-    default_reynolds: ClassVar[tuple[float, ...] | None] = None  # what `generate` simulates without --re
-    matrix_pressure: ClassVar[bool] = True  # pressure by phiml's sparse matrix (its int32 limit applies)
+    fields: ClassVar[tuple[str, ...]]
+    """The state's stored fields: "velocity" (staggered, stored as `velocity_x`, `velocity_y`) always first, then
+    optionally "density" (cell-centred), the only other field the dataset format, the solvers and the correction
+    carry. The state may hold more (karman's pressure, the solve's warm start): those are not stored."""
+    default_warmup: ClassVar[int] = 0
+    """Frames `generate` simulates before the first stored one without --warmup (karman: until shedding starts)."""
+    passive_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields of `fields` (never "velocity", which a correction corrects) that are carried and stored but neither
+    seen by a correction network nor scored (karman's marker density, as in Um et al.); see `scored_fields`."""
+    correction_masks: ClassVar[tuple[str, ...]] = ("obstacle_mask", "inflow_mask")
+    """Names of the `masks()` a correction network reads as constant input channels, in this order."""
+    render_quantity: ClassVar[str] = "vorticity"
+    """What a rendered rollout of this scene shows best (`simulate --quantity`, as the study renders it): velocity,
+    vorticity or density."""
+    reynolds_range: ClassVar[tuple[float, float] | None] = None
+    """Allowed Reynolds numbers (--re); None: the scene has no Reynolds number (and the correction no Re channel)."""
+    default_reynolds: ClassVar[tuple[float, ...] | None] = None
+    """What `generate` simulates without --re."""
+    matrix_pressure: ClassVar[bool] = True
+    """Pressure by phiml's sparse matrix (its int32 limit applies to `generate`'s size check)."""
     balance_rate: ClassVar[float | None] = None
     """Density a closed scene adds per time unit in the cells of its stored `inflow_mask`, for `evaluate`'s
     mass balance; None where no balance holds (no source, or smoke leaving through open boundaries)."""
@@ -46,6 +71,23 @@ class Scene(ABC):
         if self.reynolds is not None:
             self.set_reynolds(self.reynolds)
         self._compiled_step = jit_compile(self.physics_step)
+
+    @classmethod
+    def stored_fields(cls) -> list[str]:
+        """The per-frame datasets of this scene's simulations: velocity_x, velocity_y[, density]."""
+        return ["velocity_x", "velocity_y", *(["density"] if "density" in cls.fields else [])]
+
+    @classmethod
+    def scored_fields(cls) -> list[str]:
+        """The stored fields a correction network sees and SOL training, evaluation and novelty score: all but the
+        passive ones. The one place this is decided."""
+        return [name for name in cls.stored_fields() if name not in cls.passive_fields]
+
+    @classmethod
+    def correction_channels(cls) -> tuple[int, int]:
+        """(input, output) channels of this scene's correction network: the scored fields (velocity x/y on one
+        grid, density where not passive), the correction masks, Re where the scene has one; out: velocity x/y."""
+        return len(cls.scored_fields()) + len(cls.correction_masks) + (cls.reynolds_range is not None), 2
 
     def set_reynolds(self, reynolds: float | math.Tensor) -> None:
         """Set the parameters that follow from the Reynolds number (a number, or a tensor along the batch)."""
@@ -88,7 +130,10 @@ class Scene(ABC):
 
     @abstractmethod
     def masks(self) -> dict[str, np.ndarray]:
-        """Static cell-centred masks [H, W] (obstacle, inflow) that a learned model may take as input."""
+        """Static cell-centred float32 masks [H, W], stored with every simulation (and downsampled with it):
+        `obstacle_mask` (1 in obstacles; the physical measures leave those cells out) and `inflow_mask` (the source's
+        cells or cell fractions), zeros where the scene has none (data/schema.py's MASKS). A correction reads those
+        named in `correction_masks`."""
 
     def step(self, state: State) -> State:
         """One time step, compiled on first use."""

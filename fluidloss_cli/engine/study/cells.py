@@ -146,7 +146,9 @@ def render_cell(task: TaskSpec, scene: SceneSpec, config: StudyConfig) -> Cell:
     train_id, cell_id = f"train/{task.name}/{scene.name}/{slug(loss)}/seed{seed}", f"render/{task.name}/{scene.name}"
     starts = task.get("start", [0])
     steps = task.get("steps", scene.frames - 1 - max(starts))
-    quantity = "density" if scene.kind == "buoyancy" else "vorticity"
+    from fluidloss_cli.engine.scenes import scene_class  # loads PhiFlow: only when renders are planned
+
+    quantity = scene_class(scene.kind).render_quantity
     args = ("simulate", scene.kind, "--from", path(f"data/{scene.name}/test-coarse", "data.h5"), "--frame",
             str(starts[0]), "--steps", str(steps), "--sol", path(train_id, "run/best.pt"), "--quantity", quantity,
             "--out", path(cell_id, "rollout.h5"), "--render", path(cell_id, "frames"))

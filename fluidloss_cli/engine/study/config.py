@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fluidloss_cli.engine.defaults import AMP_MODES
+from fluidloss_cli.engine.defaults import AMP_MODES, DEFAULT_METRICS, SR_FACTORS
+from fluidloss_cli.engine.defaults import VAL_SPLIT as VALIDATION_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 
@@ -32,10 +33,7 @@ TASK_KEYS = {
     "ae": COMMON_TASK_KEYS | {"latent": int, "first": int, "stride": int},
 }
 """Task -> its option keys and their types; the options of `fluidloss train TASK` plus what its evaluation needs."""
-SR_FACTORS = (2, 4)
 RECOMMENDED_SEEDS = 3
-VALIDATION_SPLIT = 0.1
-"""`fluidloss train`'s default --val-split, which the study keeps."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +237,7 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
     for loss in losses:
         parse_spec(loss, LOSSES)
     tasks = {name: _task(name, table, scenes, losses) for name, table in data["tasks"].items()}
-    metrics = ",".join(parse_metrics(data.get("metrics", "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity")))
+    metrics = ",".join(parse_metrics(data.get("metrics", DEFAULT_METRICS)))
     seeds = _numbers(f"{where}: seeds", data.get("seeds", [0, 1, 2]), int)
     if not seeds or len(set(seeds)) < len(seeds):
         raise FluidlossError(f"{where}: seeds must name at least one training seed, each once; got {list(seeds)}")

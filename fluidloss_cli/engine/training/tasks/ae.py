@@ -9,6 +9,7 @@ from torch import nn
 from fluidloss_cli.engine.data.info import DatasetInfo, check_like
 from fluidloss_cli.engine.data.schema import field_shape
 from fluidloss_cli.engine.data.windows import FrameWindows
+from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.models.autoencoder import Autoencoder
 from fluidloss_cli.engine.training.data import train_val
 from fluidloss_cli.engine.training.frames import frame_fields, prediction_loss
@@ -26,7 +27,7 @@ def export_parts(model: Autoencoder) -> dict:
     return {"encoder": model.encoder.state_dict(), "decoder": model.decoder.state_dict()}
 
 
-def setup(data: Path, val: Path | None = None, val_split: float = 0.1, seed: int = 0, latent: int = 8,
+def setup(data: Path, val: Path | None = None, val_split: float = VAL_SPLIT, seed: int = 0, latent: int = 8,
           width: int = 16, depth: int = 2) -> TaskSetup:
     """Check the data (and validation file), and describe the model, the data and the compression ratio."""
     infos = {"data": DatasetInfo.read(data, "ae")}

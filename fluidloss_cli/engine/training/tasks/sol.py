@@ -14,6 +14,7 @@ from fluidloss_cli.engine.correction import RE_SCALE, CorrectedSolver, correctio
 from fluidloss_cli.engine.data.info import DatasetInfo, check_like, read_dt
 from fluidloss_cli.engine.data.schema import open_dataset
 from fluidloss_cli.engine.data.windows import FrameWindows
+from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import field_loss
 from fluidloss_cli.engine.resolution import Resolution
@@ -64,7 +65,7 @@ def check_downsampled(path: Path, resolution: Resolution) -> None:
                              f"--res {resolution.height // 2}x{resolution.width // 2} --out COARSE.h5`")
 
 
-def setup(data: Path, val: Path | None = None, val_split: float = 0.1, seed: int = 0, unroll: int = 4,
+def setup(data: Path, val: Path | None = None, val_split: float = VAL_SPLIT, seed: int = 0, unroll: int = 4,
           width: int = 32, blocks: int = 2, kernel_size: int = 5, solver: str = DEFAULT_SOLVER) -> TaskSetup:
     """Check the reference data (a dataset downsampled to the coarse resolution) and describe model and training
     through the coarse `solver` (native or phiflow), which the checkpoint records for its rollouts."""

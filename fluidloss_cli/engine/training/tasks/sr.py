@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from fluidloss_cli.engine.data.info import DatasetInfo, check_like, sr_factor
+from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import field_loss
 from fluidloss_cli.engine.models.sr_net import FACTORS
@@ -23,7 +24,7 @@ def sr_loss(model: nn.Module, loss: nn.Module, batch: dict) -> torch.Tensor:
 
 
 def setup(coarse: Path, fine: Path, val_coarse: Path | None = None, val_fine: Path | None = None,
-          val_split: float = 0.1, seed: int = 0, width: int = 32, blocks: int = 4) -> TaskSetup:
+          val_split: float = VAL_SPLIT, seed: int = 0, width: int = 32, blocks: int = 4) -> TaskSetup:
     """Check the coarse/fine pair (and the validation pair), and describe the model and data."""
     if (val_coarse is None) != (val_fine is None):
         raise FluidlossError("--val-coarse and --val-fine go together: give both or neither (then --val-split)")
