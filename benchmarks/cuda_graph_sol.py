@@ -41,6 +41,9 @@ def main() -> None:
     torch.manual_seed(0)
     inputs, outputs = correction_channels("karman")
     model = MODELS["sol"](in_channels=inputs, out_channels=outputs, width=16, blocks=2, kernel_size=5).to(device)
+    with torch.no_grad():  # trained-like weights: the output layer starts at zero, which would zero the others' gradients
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
     generator = torch.Generator(device=device).manual_seed(0)
     start = {"velocity_x": 0.5 + 0.1 * torch.rand(args.batch, height, width + 1, device=device, generator=generator),
              "velocity_y": 0.5 + 0.1 * torch.rand(args.batch, height + 1, width, device=device, generator=generator),
