@@ -100,7 +100,10 @@ def benchmark(
     for metric, reason in missing.items():
         console.print(f"{metric} column {reason}", highlight=False)
     placed = place_on_frontier(results, steps) if grids else None
-    if placed is not None:
+    if placed == []:
+        console.print("--frontier: no learned row to place on it (no --sol or --sr), or neither MSE nor LSiM scored",
+                      highlight=False)
+    elif placed is not None:
         console.print(frontier_table(placed))
         console.print("above: less accurate than the plain coarse solver; below: more accurate than every plain row; "
                       "neither is interpolated, the bounds are what the measured rows allow", highlight=False)
@@ -109,5 +112,6 @@ def benchmark(
         console.print(f"wrote [bold]{out}[/]", highlight=False)
         if placed is not None:
             chart = out.with_name(f"{out.stem}_frontier.png")
-            write_frontier_chart(chart, results, steps, stepped, f"{data.name} {sim} from frame {frame}, {steps} steps")
-            console.print(f"wrote [bold]{chart}[/]", highlight=False)
+            if write_frontier_chart(chart, results, steps, stepped,
+                                    f"{data.name} {sim} from frame {frame}, {steps} steps"):
+                console.print(f"wrote [bold]{chart}[/]", highlight=False)

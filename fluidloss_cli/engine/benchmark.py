@@ -180,17 +180,21 @@ def place_on_frontier(results: list[VariantResult], steps: int) -> list[EqualAcc
     return placed
 
 
-def write_frontier_chart(out: Path, results: list[VariantResult], steps: int, solver: str, title: str) -> None:
+def write_frontier_chart(out: Path, results: list[VariantResult], steps: int, solver: str, title: str) -> bool:
     """The frontier chart (engine/frontier.py) as a PNG, written atomically: every metric of FRONTIER_METRICS
-    that was scored, the plain rows as the frontier, the learned rows as points, the fine cost as a line."""
+    that was scored, the plain rows as the frontier, the learned rows as points, the fine cost as a line. False
+    (and nothing written) when none of them was scored."""
     rows = [(r.name if r.name != "coarse" else f"coarse {r.resolution}", r.per_frame_ms(steps)[0], r.errors)
             for r in results if r.resolution is not None]
     learned = [(r.name, r.per_frame_ms(steps)[0], r.errors) for r in results
                if r.resolution is None and r.name != "fine"]
     fine = next(r for r in results if r.name == "fine")
     scored = [m for m in FRONTIER_METRICS if isinstance(fine.errors.get(m), float)]
+    if not scored:
+        return False
     write_bytes(out, frontier_chart(rows, learned, scored, ("fine", fine.per_frame_ms(steps)[0]),
                                     f"{title} ({solver} solver)"))
+    return True
 
 
 def coarse_resolution(requested: Resolution | None, sol: Path | None) -> Resolution:
