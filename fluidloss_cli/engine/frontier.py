@@ -149,6 +149,7 @@ def frontier_chart(frontier: Sequence[tuple[str, float, dict[str, float | str]]]
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     figure = Figure(figsize=(5.2 * len(metrics), 4.2), layout="constrained")
     for k, metric in enumerate(metrics):
@@ -164,6 +165,9 @@ def frontier_chart(frontier: Sequence[tuple[str, float, dict[str, float | str]]]
                 axes.plot([ms], [errors[metric]], marker, markersize=8, linestyle="none", label=name)
         axes.axvline(fine[1], color="0.6", linestyle=":", label=f"{fine[0]} (the reference)")
         axes.set(xscale="log", yscale="log", xlabel="ms per frame", ylabel=f"{metric} against the fine simulation")
+        axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # plain numbers: 2, 5, 10, 20, 50 ...
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axes.xaxis.set_minor_formatter(NullFormatter())
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize=8)
     figure.suptitle(title, fontsize=10)
