@@ -111,7 +111,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = make_data(Path(tmp))
         where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-        print(f"train sol, karman 64x32, {where}, {torch.get_num_threads()} CPU thread; samples/s (median of {args.steps} "
+        print(f"train sol, karman 64x32, {where}, {torch.get_num_threads()} CPU thread; samples/s (median of "
+              f"{args.steps} "
               f"steps x {args.repeats} interleaved runs); 100 epochs of the full study")
         print(f"{'batch':>5} {'unroll':>6} | {'phiflow':>8} {'native':>8} {'ratio':>6} {'network':>8} | "
               f"{'phiflow 100 ep':>14} {'native 100 ep':>14}   (network: the correction network alone, no solver)")

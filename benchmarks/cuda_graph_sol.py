@@ -41,7 +41,7 @@ def main() -> None:
     torch.manual_seed(0)
     inputs, outputs = correction_channels("karman")
     model = MODELS["sol"](in_channels=inputs, out_channels=outputs, width=16, blocks=2, kernel_size=5).to(device)
-    with torch.no_grad():  # trained-like weights: the output layer starts at zero, which would zero the others' gradients
+    with torch.no_grad():  # trained-like weights: a zero output layer (as built) would zero the others' gradients
         for parameter in model.parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))
     generator = torch.Generator(device=device).manual_seed(0)
