@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from conftest import run_cli
 from weight_fixtures import weights_env  # noqa: F401  (pytest fixture)
@@ -79,3 +80,76 @@ def test_benchmark_times_a_correction_on_either_solver(karman_files, trained, tm
     errors = {solver: {v["name"]: v["errors"]["mse"] for v in report["variants"]} for solver, report in reports.items()}
     for name in ("coarse", "coarse+SOL"):  # the same physics: close, but stepped by different code
         assert errors["native"][name] == pytest.approx(errors["phiflow"][name], rel=1e-2)
+
+
+def plain_cost_at(error: float, frontier: list[tuple[float, float]], fine_ms: float, ms: float):
+    """The test's own equal-accuracy reading of a frontier of (ms, error) points in order of resolution: (status,
+    speed-up or bounds). Log-log interpolation on the first segment that reaches `error`."""
+    if error > frontier[0][1]:
+        return "above the frontier", (None, frontier[0][0] / ms)
+    for (c0, e0), (c1, e1) in zip(frontier, frontier[1:]):
+        if min(e0, e1) <= error <= max(e0, e1):
+            t = (np.log(error) - np.log(e0)) / (np.log(e1) - np.log(e0))
+            return "interpolated", float(np.exp(np.log(c0) + t * (np.log(c1) - np.log(c0)))) / ms
+    return "below the frontier", (max(c for c, _ in frontier) / ms, fine_ms / ms)
+
+
+def test_benchmark_places_the_learned_rows_on_the_plain_solvers_frontier(karman_files, trained, weights_env, tmp_path):
+    """`--frontier 96x48`: the plain solver between the 64x32 coarse and the 128x64 fine grid, timed and scored like
+    the other rows; each learned row's equal-accuracy speed-up by MSE and LSiM, in the JSON report, a table and a
+    chart."""
+    fine, _ = karman_files
+    sol, sr = trained
+    out = tmp_path / "bench.json"
+    result = run_cli("benchmark", "--data", fine, "--sim", "sim_0001", "--frame", "30", "--steps", "8",
+                     "--repeats", "7",  # the fastest of 7 runs orders the costs even on a busy machine
+                     "--sol", sol, "--sr", sr, "--metrics", "mse,lsim", "--device", "cpu", "--frontier", "96x48",
+                     "--out", out)
+    report = json.loads(out.read_text())
+    variants = {v["name"]: v for v in report["variants"]}
+    assert list(variants) == ["fine", "coarse", "plain 96x48", "coarse+SOL", "coarse+SOL+SR"]
+    assert report["frontier"]["rows"] == ["coarse", "plain 96x48"]
+    assert [variants[n]["resolution"] for n in report["frontier"]["rows"]] == ["64x32", "96x48"]
+    # cost grows with the resolution (the fastest of the interleaved runs: the least disturbed by other load)
+    fastest = [min(variants[n]["seconds_per_run"]) for n in ("coarse", "plain 96x48", "fine")]
+    assert fastest == sorted(fastest), fastest
+    # and the error falls: the finer plain grid is closer to the fine simulation on both metrics
+    for metric in ("mse", "lsim"):
+        assert variants["coarse"]["errors"][metric] > 1.5 * variants["plain 96x48"]["errors"][metric] > 0
+    fine_ms = variants["fine"]["ms_per_frame"][0]
+    placed = report["frontier"]["equal_accuracy"]
+    assert {(p["variant"], p["metric"]) for p in placed} == \
+        {(v, m) for v in ("coarse+SOL", "coarse+SOL+SR") for m in ("mse", "lsim")}
+    for p in placed:
+        row = variants[p["variant"]]
+        assert p["error"] == row["errors"][p["metric"]] and p["ms_per_frame"] == row["ms_per_frame"][0]
+        points = [(variants[n]["ms_per_frame"][0], variants[n]["errors"][p["metric"]])
+                  for n in report["frontier"]["rows"]]
+        status, expected = plain_cost_at(p["error"], points, fine_ms, p["ms_per_frame"])
+        assert p["status"] == status, p
+        if status == "interpolated":
+            assert p["speed_up"] == pytest.approx(expected, rel=1e-9)
+            assert p["plain_ms_per_frame"] == pytest.approx(expected * p["ms_per_frame"], rel=1e-9)
+        else:  # no extrapolation: no speed-up, only the bounds the measured rows give
+            assert p["speed_up"] is None and p["plain_ms_per_frame"] is None
+            assert p["bounds"] == pytest.approx(list(expected), rel=1e-9) if status == "below the frontier" else \
+                p["bounds"] == [None, pytest.approx(expected[1], rel=1e-9)]
+    assert "equal-accuracy speed-up" in result.output and "plain 96x48" in result.output
+    chart = tmp_path / "bench_frontier.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
+
+
+def test_benchmark_frontier_bad_input(karman_files, trained):
+    fine, _ = karman_files
+    sol, _ = trained
+    cases = [
+        (["--frontier", "64x32"], "--frontier 64x32 does not lie between the coarse 64x32 and the fine 128x64"),
+        (["--frontier", "96x40"], "does not keep the fine grid's aspect"),
+        (["--frontier", "96x48,96x48"], "names a resolution more than once"),
+        (["--frontier", "96x48,9x"], "resolution '9x' is malformed"),
+        (["--frontier", "96x48", "--metrics", "vorticity"], "name one of them in --metrics"),
+    ]
+    for args, message in cases:
+        result = run_cli("benchmark", "--data", fine, "--frame", "10", "--steps", "2", "--sol", sol, *args,
+                         "--device", "cpu", ok=False)
+        assert result.exit_code == 2 and "Traceback" not in result.output and message in result.output, result.output

@@ -91,6 +91,50 @@ def test_float32_steps_and_100_step_rollout_track_phiflow(name, resolution):
     assert relative(rollout, to_frame(state)) < 1e-3
 
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@CUDA
+@pytest.mark.parametrize("name,resolution", SETUPS)
+def test_cuda_one_step_is_phiflows_discretisation_in_float64(name, resolution):
+    """On CUDA (CG, the solve converged to float64 precision): one native step equals PhiFlow's to round-off."""
+    with math.precision(64):
+        scene = phiflow_scene(name, resolution, tight=True)
+        state = developed(scene, WARMUP[name])
+        state = {k: v.with_values(math.to_float(v.values)) for k, v in state.items()}
+        start = to_frame(state)
+        expected = to_frame(scene.physics_step(state))
+    step = native_step(name, resolution, scene.dt, "cuda", dtype=torch.float64, settings=TIGHT)
+    stepped = step({k: v.cuda() for k, v in start.items()}, torch.tensor([RE], dtype=torch.float64, device="cuda"))
+    assert relative({k: v.cpu() for k, v in stepped.items()}, expected) < 1e-10
+
+
+@CUDA
+@pytest.mark.parametrize("name,resolution", SETUPS)
+def test_cuda_float32_steps_and_100_step_rollout_track_phiflow(name, resolution):
+    """The native solver as it runs on CUDA by default (float32, CG at PhiFlow's tolerances, convergence tested
+    every 10 iterations) against PhiFlow on the CPU: a step within 1e-5 relative, a 100-step rollout within 1e-3,
+    the bounds of the CPU test above."""
+    scene = phiflow_scene(name, resolution)
+    state = developed(scene, WARMUP[name])
+    step, reynolds = native_step(name, resolution, scene.dt, "cuda"), torch.tensor([RE], device="cuda")
+
+    def on_gpu(frame: Frame) -> Frame:
+        return {k: v.cuda() for k, v in frame.items()}
+
+    def on_cpu(frame: Frame) -> Frame:
+        return {k: v.cpu() for k, v in frame.items()}
+
+    rollout, worst_step = on_gpu(to_frame(state)), 0.0
+    for frame in range(100):
+        if frame % 40 == 0:
+            worst_step = max(worst_step, relative(on_cpu(step(on_gpu(to_frame(state)), reynolds)),
+                                                  to_frame(scene.physics_step(state))))
+        rollout, state = step(rollout, reynolds), scene.step(state)
+    assert worst_step < 1e-5
+    assert relative(on_cpu(rollout), to_frame(state)) < 1e-3
+
+
 def test_batched_reynolds_numbers_step_each_sample_as_alone():
     """One batch of two Reynolds numbers gives each sample the step it gets alone (and the viscosity matters)."""
     resolution = Resolution(32, 16)

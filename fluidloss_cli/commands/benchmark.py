@@ -12,6 +12,7 @@ from fluidloss_cli.engine.resolution import parse_resolution
 
 if TYPE_CHECKING:
     from fluidloss_cli.engine.benchmark import VariantResult
+    from fluidloss_cli.engine.frontier import EqualAccuracy
     from fluidloss_cli.engine.metrics import Metric
 
 
@@ -72,6 +73,19 @@ def spread_warning(results: "list[VariantResult]", steps: int) -> str | None:
             "uncertain; rerun on an otherwise idle machine or with more --repeats")
 
 
+def frontier_table(placed: "list[EqualAccuracy]") -> Table:
+    """Each learned row's equal-accuracy speed-up: the plain solver's cost at its error over its own cost."""
+    view = Table(title="equal-accuracy speed-up: the plain solver's ms/frame at the same error (log-log "
+                       "interpolation along the frontier) over the learned row's")
+    for column in ["variant", "metric", "error", "ms/frame", "plain ms/frame", "speed-up"]:
+        view.add_column(column, justify="left" if column in ("variant", "metric") else "right",
+                        no_wrap=column == "variant")
+    for p in placed:
+        plain = f"{p.plain_ms_per_frame:.2f}" if p.plain_ms_per_frame is not None else "-"
+        view.add_row(p.variant, p.metric, f"{p.error:.4g}", f"{p.ms_per_frame:.2f}", plain, p.describe())
+    return view
+
+
 def benchmark(
     data: Path = typer.Option(..., "--data", help="Fine dataset: start frame, Reynolds number and reference.", dir_okay=False),
     sim: str = typer.Option("sim_0000", "--sim", help="Simulation (group) of --data to start from."),
@@ -87,6 +101,10 @@ def benchmark(
                                "phiflow (default: the SOL checkpoint's, else native). A SOL model timed on the other "
                                "solver is warned about: its correction was learnt on its own."),
     out: Path = typer.Option(None, "--out", help="Also write the results to this JSON file.", dir_okay=False),
+    frontier: str = typer.Option(None, "--frontier", help="Comma-separated resolutions HxW between coarse and fine: "
+                                 "also time and score the plain solver there, and place the learned rows on that "
+                                 "error-versus-cost curve (equal-accuracy speed-up by MSE and LSiM; with --out, a "
+                                 "chart OUT_frontier.png)."),
     config: Path = ConfigOption,
 ) -> None:
     """The study's time-cost evaluation: is coarse + SOL + SR faster than the fine simulation, and closer to it?"""
@@ -95,20 +113,31 @@ def benchmark(
     if res is None and sol is None:
         raise FluidlossError("give --res HxW (the coarse grid) or a --sol checkpoint (whose resolution is used)")
     requested = parse_resolution(res) if res else None
+    grids = [parse_resolution(text) for text in frontier.split(",")] if frontier is not None else []
     check_inputs([data], [sol, sr])
     import torch
 
-    from fluidloss_cli.engine.benchmark import coarse_resolution, run_benchmark, write_report
+    from fluidloss_cli.engine.benchmark import (
+        coarse_resolution,
+        place_on_frontier,
+        run_benchmark,
+        write_frontier_chart,
+        write_report,
+    )
     from fluidloss_cli.engine.device import resolve_device
+    from fluidloss_cli.engine.frontier import FRONTIER_METRICS
     from fluidloss_cli.engine.metrics import build_metrics
 
     target = resolve_device(device)
     coarse = coarse_resolution(requested, sol)
     columns = build_metrics(metrics, torch.device("cpu"))  # the fine reference and the scoring stay on the CPU
+    if grids and not any(column.name in FRONTIER_METRICS for column in columns):
+        raise FluidlossError(f"--frontier places the learned rows by {' and '.join(FRONTIER_METRICS)}: name one of "
+                             "them in --metrics")
     console.print(f"benchmark on {target}: {data} {sim} from frame {start}, {steps} steps, {repeats} timed runs each",
                   highlight=False)
     stepped, results = run_benchmark(data, sim, start, steps, coarse, target, sol=sol, sr=sr, repeats=repeats,
-                                     metrics=columns, solver=solver)
+                                     metrics=columns, solver=solver, frontier=grids)
     judge = judged_by(columns)
     marked = worse(results, judge)
     console.print(table(results, steps, columns, stepped, marked))
@@ -121,6 +150,19 @@ def benchmark(
     missing = {metric: value for result in results for metric, value in result.errors.items() if isinstance(value, str)}
     for metric, reason in missing.items():
         console.print(f"{metric} column {reason}", highlight=False)
+    placed = place_on_frontier(results, steps) if grids else None
+    if placed == []:
+        console.print("--frontier: no learned row to place on it (no --sol or --sr), or neither MSE nor LSiM scored",
+                      highlight=False)
+    elif placed is not None:
+        console.print(frontier_table(placed))
+        console.print("above: less accurate than the plain coarse solver; below: more accurate than every plain row; "
+                      "neither is interpolated, the bounds are what the measured rows allow", highlight=False)
     if out:
-        write_report(out, results, target, stepped, data, sim, start, steps)
+        write_report(out, results, target, stepped, data, sim, start, steps, placed)
         console.print(f"wrote [bold]{out}[/]", highlight=False)
+        if placed is not None:
+            chart = out.with_name(f"{out.stem}_frontier.png")
+            if write_frontier_chart(chart, results, steps, stepped,
+                                    f"{data.name} {sim} from frame {start}, {steps} steps"):
+                console.print(f"wrote [bold]{chart}[/]", highlight=False)
