@@ -1,0 +1,58 @@
+"""One Slurm job of a study (`fluidloss study cells OUT ID...`): the cells of one group run by the study's runner,
+as `study run` runs them (the cell lock, the cell's log, result.json last), on one worker.
+
+Stopping: SIGTERM (preemption, `scancel`, `scontrol requeue`, the time limit's warning to every process) ends the
+job cleanly: the command stops, the lock is released, no result is written, and the exit status is 143; when the
+scheduler runs the job again, a training cell continues from its last epoch's checkpoint to the result of an
+uninterrupted run. SIGUSR1 (`sbatch --signal=B:USR1@SECONDS`, which `study submit` asks for) comes before the time
+limit: the job requeues itself, so it continues in a new allocation instead of ending as timed out, and the jobs
+that depend on it keep waiting for it.
+"""
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.study import slurm
+from fluidloss_cli.engine.study.cells import plan_cells
+from fluidloss_cli.engine.study.config import read_config
+from fluidloss_cli.engine.study.runner import Outcome, Runner
+
+
+class Stopped(BaseException):
+    """The scheduler stopped the job (a signal); the cells it ran stay unfinished."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum: int, _frame) -> None:
+    raise Stopped(signum)
+
+
+def _requeue(signum: int, _frame) -> None:
+    job = slurm.job_id()
+    if job:
+        slurm.requeue(job)  # the scheduler then sends SIGTERM, which this process is already answering
+    raise Stopped(signum)
+
+
+def run_cells(out: Path, ids: list[str], on_event: Callable[[str, str], None]) -> Outcome:
+    """Run the given cells of the study folder `out` (their dependencies outside `ids` finished before) on one
+    worker; raise Stopped when the scheduler stops the job."""
+    config = read_config(out / "study.toml")
+    cells = {cell.id: cell for cell in plan_cells(config)}
+    unknown = [cell_id for cell_id in ids if cell_id not in cells]
+    if unknown:
+        raise FluidlossError(f"{out} has no cell(s) {', '.join(unknown)}")
+    chosen = [cell_id for cell_id in cells if cell_id in ids]
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGUSR1)}
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGUSR1, _requeue)
+    try:
+        return Runner(out, cells, config.device, 1, [], on_event).run(chosen)
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
