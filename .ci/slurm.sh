@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # A single-node Slurm cluster on this machine, for the tests of `fluidloss study submit` (tests/test_slurm.py):
 # Debian's slurmctld, slurmd and munge, one node named after `hostname` with the machine's CPUs, jobs sharing the
-# cores (one CPU per job by default). Run as root. Idempotent: when the cluster answers already, it returns at once.
+# cores (one CPU per job by default). Run as root. Idempotent: a running cluster with this config is left as it is
+# (a changed config is reloaded), so a second run returns at once.
 set -euo pipefail
 host=$(hostname)
-if command -v sinfo >/dev/null && sinfo -h -N -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
-    exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "run as root" >&2
+    exit 1
 fi
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
     apt-get update -qq
@@ -20,7 +22,7 @@ chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge
 chmod 700 /etc/munge && chmod 400 /etc/munge/munge.key
 pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged
 node=$(slurmd -C | head -n 1 | sed "s/^NodeName=[^ ]*/NodeName=$host/")
-cat > /etc/slurm/slurm.conf <<EOF
+conf=$(cat <<EOF
 ClusterName=fluidloss
 SlurmctldHost=$host
 SlurmUser=root
@@ -33,7 +35,8 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
-SchedulerParameters=bf_interval=2,sched_min_interval=100000
+# jobs start within seconds of becoming eligible (a requeued job's begin time, a dependency met)
+SchedulerParameters=sched_interval=2,bf_interval=2,sched_min_interval=100000
 # finished jobs stay visible (squeue -t all, scontrol requeue) for 10 minutes
 MinJobAge=600
 KillWait=10
@@ -51,6 +54,11 @@ SlurmdLogFile=/var/log/slurm/slurmd.log
 $node State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
+)
+if [ "$conf" != "$(cat /etc/slurm/slurm.conf 2>/dev/null)" ]; then
+    printf '%s\n' "$conf" > /etc/slurm/slurm.conf
+    if pgrep -x slurmctld >/dev/null; then scontrol reconfigure; fi
+fi
 pgrep -x slurmctld >/dev/null || slurmctld
 pgrep -x slurmd >/dev/null || slurmd
 for _ in $(seq 60); do

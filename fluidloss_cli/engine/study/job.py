@@ -29,10 +29,13 @@ class Stopped(BaseException):
 
 
 def _stop(signum: int, _frame) -> None:
+    for other in (signal.SIGTERM, signal.SIGUSR1):  # the scheduler's next signals must not cut the clean-up short
+        signal.signal(other, signal.SIG_IGN)
     raise Stopped(signum)
 
 
 def _requeue(signum: int, _frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     job = slurm.job_id()
     if job:
         slurm.requeue(job)  # the scheduler then sends SIGTERM, which this process is already answering

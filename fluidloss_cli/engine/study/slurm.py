@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 from fluidloss_cli.engine.errors import FluidlossError
 
@@ -11,6 +12,8 @@ ACTIVE = {"RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "STOPPED", "SIGNA
 """Job states in which a job's processes may be running."""
 WAITING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT"}
 """Job states of a job that will (or may, once released) run."""
+STATE_TTL_S = 5.0
+_asked: dict[str, tuple[float, str | None]] = {}
 NEVER = "DependencyNeverSatisfied"
 """The pending reason of a job whose dependency failed: it will not run unless resubmitted."""
 
@@ -62,13 +65,19 @@ def states(ids: list[str]) -> dict[str, tuple[str, str]]:
 
 
 def job_state(job: str) -> str | None:
-    """A job's state, "" when the scheduler no longer knows it, None when the scheduler cannot be asked."""
-    if not available():
-        return None
-    try:
-        return states([job]).get(job, ("", ""))[0]
-    except FluidlossError:
-        return None
+    """A job's state, "" when the scheduler no longer knows it, None when the scheduler cannot be asked; asked at
+    most every STATE_TTL_S per job (a runner waiting for a lock asks ten times a second)."""
+    asked, state = _asked.get(job, (0.0, None))
+    if time.monotonic() - asked < STATE_TTL_S:
+        return state
+    state = None
+    if available():
+        try:
+            state = states([job]).get(job, ("", ""))[0]
+        except FluidlossError:
+            pass
+    _asked[job] = time.monotonic(), state
+    return state
 
 
 def scancel(ids: list[str]) -> None:

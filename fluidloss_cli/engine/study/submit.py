@@ -194,7 +194,7 @@ def status(out: Path) -> tuple[list[CellStatus], tuple[str, str, str]]:
         elif job or (folder / FAILED).exists():
             failed = read_json(folder / FAILED) or {}
             tail = failed.get("log_tail") or tail_of(folder / LOG)
-            what = "cancelled" if state == "CANCELLED" and not failed else "failed"
+            what = "cancelled" if state == "CANCELLED" else "failed"
             found.append(CellStatus(cell_id, what, job, f"job {state.lower() or 'gone'}" if job else "", tail[-10:]))
         else:
             found.append(CellStatus(cell_id, "not submitted"))
