@@ -1,4 +1,5 @@
-"""`fluidloss study plan|run|report`: the whole comparison of losses from one config to one report."""
+"""`fluidloss study plan|run|report`: the whole comparison of losses from one config to one report; `submit|status|
+cancel`: the same on a Slurm cluster (`cells`, hidden, is a submitted job's command)."""
 
 from pathlib import Path
 
@@ -8,7 +9,7 @@ from rich.table import Table
 from fluidloss_cli.commands.common import console
 
 app = typer.Typer(help="Run a whole study of losses from one TOML config: plan its cells, run them (resumable, "
-                       "parallel, sharded), report.", no_args_is_help=True, rich_markup_mode=None)
+                       "parallel, sharded, or as Slurm jobs), report.", no_args_is_help=True, rich_markup_mode=None)
 
 ConfigArgument = typer.Argument(..., help="Study config (TOML; see docs/study.md and sample_configs/study_*.toml).",
                                 dir_okay=False)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.study import slurm
-from fluidloss_cli.engine.study.cells import plan_cells
-from fluidloss_cli.engine.study.config import read_config
-from fluidloss_cli.engine.study.runner import Outcome, Runner
+from fluidloss_cli.engine.study.cells import Cell
+from fluidloss_cli.engine.study.files import read_json
+from fluidloss_cli.engine.study.runner import PLAN, Outcome, Runner
 
 
 class Stopped(BaseException):
@@ -44,9 +44,12 @@ def _requeue(signum: int, _frame) -> None:
 
 def run_cells(out: Path, ids: list[str], on_event: Callable[[str, str], None]) -> Outcome:
     """Run the given cells of the study folder `out` (their dependencies outside `ids` finished before) on one
-    worker; raise Stopped when the scheduler stops the job."""
-    config = read_config(out / "study.toml")
-    cells = {cell.id: cell for cell in plan_cells(config)}
+    worker; raise Stopped when the scheduler stops the job. The cells come from `plan.json`, and cells skipped for
+    missing weights were recorded at submission: this process loads no torch (the worker does)."""
+    plan = read_json(out / PLAN)
+    if plan is None:
+        raise FluidlossError(f"{out} holds no study ({PLAN} is missing)")
+    cells = {c["id"]: Cell(**{**c, "args": tuple(c["args"]), "deps": tuple(c["deps"])}) for c in plan["cells"]}
     unknown = [cell_id for cell_id in ids if cell_id not in cells]
     if unknown:
         raise FluidlossError(f"{out} has no cell(s) {', '.join(unknown)}")
@@ -55,7 +58,7 @@ def run_cells(out: Path, ids: list[str], on_event: Callable[[str, str], None]) -
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGUSR1, _requeue)
     try:
-        return Runner(out, cells, config.device, 1, [], on_event).run(chosen)
+        return Runner(out, cells, plan["device"], 1, [], on_event, check_weights=False).run(chosen)
     finally:
         for signum, handler in before.items():
             signal.signal(signum, handler)

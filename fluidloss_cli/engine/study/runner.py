@@ -63,7 +63,8 @@ def write_plan(out: Path, config: StudyConfig, text: str, cells: list[Cell]) -> 
                              f"{earlier.get('digest')}, this one {config.digest}): choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "study.toml", text)
-    write_json(out / PLAN, {"name": config.name, "digest": config.digest, "seeds": list(config.seeds),
+    write_json(out / PLAN, {"name": config.name, "digest": config.digest, "device": config.device,
+                            "seeds": list(config.seeds),
                             "losses": list(config.losses), "metrics": config.metrics.split(","),
                             "tasks": {name: {"kind": t.kind, "scenes": list(t.scenes), "losses": list(t.losses),
                                              "options": t.options} for name, t in config.tasks.items()},
@@ -100,13 +101,13 @@ def cpus() -> int:
     return int(os.environ.get("SLURM_CPUS_PER_TASK") or len(os.sched_getaffinity(0)))
 
 
-def skip_reason(out: Path, cell: Cell, status: dict[str, str]) -> dict | None:
-    """Why a cell is skipped (a dependency was skipped, or its loss's weights are missing here) as the facts of its
-    result, or None when it runs."""
+def skip_reason(out: Path, cell: Cell, status: dict[str, str], weights: bool = True) -> dict | None:
+    """Why a cell is skipped (a dependency was skipped, or, when `weights`, its loss's weights are missing here) as
+    the facts of its result, or None when it runs."""
     skipped = [d for d in cell.deps if status.get(d) == "skipped"]
     if skipped:
         return {"reason": result_of(out, skipped[0])["reason"]}
-    if cell.kind == "train" and missing_weights(cell.loss):
+    if weights and cell.kind == "train" and missing_weights(cell.loss):
         return {"reason": "weights missing", "detail": missing_weights(cell.loss)}
     return None
 
@@ -170,10 +171,12 @@ class Runner:
     """Runs chosen cells of a study folder over `workers` slots (slot k uses GPU gpus[k % len] if given)."""
 
     def __init__(self, out: Path, cells: dict[str, Cell], device: str, workers: int, gpus: list[str],
-                 on_event: Callable[[str, str], None] = lambda cell_id, what: None):
+                 on_event: Callable[[str, str], None] = lambda cell_id, what: None, check_weights: bool = True):
         if workers < 1:
             raise FluidlossError(f"--workers must be at least 1, got {workers}")
         self.out, self.cells, self.workers, self.gpus, self.on_event = out, cells, workers, gpus, on_event
+        self.check_weights = check_weights
+        """False where the weights were looked up before (study submit): spares this process loading torch."""
         self.device = resolve(device)
         self.threads = max(1, cpus() // workers)
         self.status: dict[str, str] = {}
@@ -264,7 +267,7 @@ class Runner:
         if found is not None:
             self.status[cell.id] = found["status"]
             return
-        skip = skip_reason(self.out, cell, self.status)
+        skip = skip_reason(self.out, cell, self.status, self.check_weights)
         if skip is not None:
             self.record(cell, "skipped", **skip)
             return

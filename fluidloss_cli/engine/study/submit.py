@@ -75,7 +75,8 @@ class Job:
 def script(out: Path, study: str, name: str, command: list[str], options: list[str]) -> str:
     """A batch script: the directives, then `exec` of the command (so the job's signals reach it)."""
     base = slurm.job_name(name)
-    head = [f"--job-name={study}:{base}", f"--output={out / SCRIPTS / base}.%j.out", "--open-mode=append", *options]
+    head = [f"--job-name={study}:{base}", f"--chdir={out}", f"--output={out / SCRIPTS / base}.%j.out",
+            "--open-mode=append", *options]
     return "\n".join(["#!/bin/bash", *(f"#SBATCH {shlex.quote(o)}" for o in head), "",
                       f"exec {shlex.join([sys.executable, '-m', 'fluidloss_cli', *command])}", ""])
 
