@@ -108,7 +108,7 @@ def submit(config_path: Path, out: Path, res: Resources, dry_run: bool, say) -> 
         write_plan(out, config, config_path.read_text(), cells)
         settle_skips(out, cells)
     record = read_json(out / JOBS) or {"jobs": {}}
-    recorded = [j["id"] for j in record["jobs"].values()]
+    recorded = [j["id"] for j in record["jobs"].values()] + ([record[REPORT]] if record.get(REPORT) else [])
     known = slurm.states(recorded) if recorded and slurm.available() else {}
     groups: dict[str, list[str]] = {}
     for cell in cells:
@@ -132,7 +132,7 @@ def submit(config_path: Path, out: Path, res: Resources, dry_run: bool, say) -> 
                                                *[f"--signal=B:USR1@{res.requeue_before_s}"] * (res.requeue_before_s > 0)]))
         jobs.append(submit_job(out, job, [ids[d] for d in deps], "afterok", record, dry_run))
         ids[name] = job.id
-        say(name, f"submitted as job {job.id}" + (f" after {', '.join(deps)}" if deps else ""))
+        say(name, f"{'would be ' * dry_run}submitted as job {job.id}" + (f" after {', '.join(deps)}" if deps else ""))
     earlier = record.get(REPORT)
     if earlier and not dry_run and live(known, earlier):
         slurm.scancel([earlier])  # it would report before the new jobs end
@@ -177,7 +177,7 @@ def status(out: Path) -> tuple[list[CellStatus], tuple[str, str, str]]:
     record = read_json(out / JOBS) or {"jobs": {}}
     job_of = {cell: j["id"] for j in record["jobs"].values() for cell in j["cells"]}
     ids = [*job_of.values(), *([record[REPORT]] if record.get(REPORT) else [])]
-    known = slurm.states(sorted(set(ids))) if ids and slurm.available() else {}
+    known = slurm.states(sorted(set(ids))) if ids else {}  # no squeue here: a one-line error, not "failed"
     found = []
     for cell in plan["cells"]:
         cell_id, folder = cell["id"], out / CELLS / cell["id"]
