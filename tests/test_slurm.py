@@ -1,7 +1,7 @@
 """`fluidloss study submit | status | cancel` on a real Slurm cluster (`.ci/slurm.sh` starts a single-node one; CI
 runs it first): the submitted smoke study writes the report of `study run`, a cancelled study resubmitted finishes
-to the same report, and a training job stopped by the scheduler (the time limit's USR1, a preemption's SIGTERM and
-requeue) continues from its checkpoint to the result of an uninterrupted run. Without `sbatch` these tests skip,
+to the same report, and a training job stopped by the scheduler (the time limit's USR1, a preemption's requeue, a
+SIGTERM and a requeue by hand) continues from its checkpoint to the result of an uninterrupted run. Without `sbatch` these tests skip,
 except under CI (CI=true), where they fail."""
 
 import json
@@ -19,7 +19,7 @@ from test_study import RESUMED, SMOKE, TINY, env, results, study, value_tables  
 WAIT_S = 900
 EPOCHS = 40
 LONGER = RESUMED.replace("epochs = 3", f"epochs = {EPOCHS}")
-"""A SOL training of some 20 seconds: long enough to be stopped twice."""
+"""A SOL training of some 20 seconds: long enough to be stopped three times."""
 
 
 @pytest.fixture(scope="module")
@@ -115,19 +115,35 @@ def test_a_training_job_stopped_by_the_scheduler_continues_to_the_uninterrupted_
     def output() -> str:
         return "".join(p.read_text() for p in (out / "slurm").glob("train.sol.*.out"))
 
+    def stopped_cleanly() -> None:
+        assert not (cell / "result.json").exists() and not list((out / "locks").glob("*.lock")), "not a clean stop"
+
+    def continues() -> None:
+        done = epochs()
+        wait_for(lambda: state(job) == "RUNNING" and epochs() > done, "the job did not continue", 300)
+
     wait_for(lambda: epochs() >= 1 and (cell / "run" / "last.pt").exists(), "the training never finished an epoch")
-    subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True)  # the time limit's warning
+    # the time limit's warning: the job requeues itself
+    subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True)
     wait_for(lambda: "stopped by SIGUSR1" in output(), "the job did not stop", 60)
-    assert not (cell / "result.json").exists() and not list((out / "locks").glob("*.lock")), "not a clean stop"
-    wait_for(lambda: state(job) in ("PENDING", "RUNNING"), "the job did not requeue itself", 60)
-    first = epochs()
-    wait_for(lambda: state(job) == "RUNNING" and epochs() > first, "the requeued job did not continue", 300)
-    subprocess.run(["scontrol", "requeue", job], check=True)  # a preemption: SIGTERM, then back to the queue
-    study(env, "run", resumed, "--out", whole, "--workers", "2")  # one thread, as the job
+    stopped_cleanly()
+    continues()
+    # a preemption: SIGTERM, and the scheduler puts the job back in the queue
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    wait_for(lambda: "stopped by SIGTERM" in output(), "the job did not stop", 60)
+    continues()
+    # SIGTERM alone ends the job as failed; requeued by hand, it continues, and a new submission writes the report
+    subprocess.run(["scancel", "--signal=TERM", "--full", job], check=True)
+    wait_for(lambda: state(job) == "FAILED", "the stopped job did not end", 60)
+    stopped_cleanly()
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    study(env, "run", resumed, "--out", whole, "--workers", "2")  # meanwhile, uninterrupted, one thread as the job
+    wait_for(lambda: state(job) == "COMPLETED", "the requeued job did not finish", 300)
+    assert "0 job(s) submitted" in study(env, "submit", resumed, "--out", out).stderr
     wait_for_report(out)
+    assert output().count("stopped by SIGTERM") == 2, output()[-3000:]
     log = (cell / "log.txt").read_text()
     assert "resuming after epoch" in log
-    assert "stopped by SIGTERM" in output(), output()[-3000:]
     lines = [json.loads(line) for line in metrics.read_text().splitlines()]
     reference = [json.loads(line) for line in (whole / metrics.relative_to(out)).read_text().splitlines()]
     assert [r["epoch"] for r in lines] == list(range(1, EPOCHS + 1))
