@@ -1,8 +1,8 @@
 """`fluidloss study submit | status | cancel` on a real Slurm cluster (`.ci/slurm.sh` starts a single-node one; CI
 runs it first): the submitted smoke study writes the report of `study run`, a cancelled study resubmitted finishes
 to the same report, and a training job stopped by the scheduler (the time limit's USR1, a preemption's requeue, a
-SIGTERM and a requeue by hand) continues from its checkpoint to the result of an uninterrupted run. Without `sbatch` these tests skip,
-except under CI (CI=true), where they fail."""
+SIGTERM and a requeue by hand) continues from its checkpoint to the result of an uninterrupted run. Without `sbatch`
+these tests skip, except under CI (CI=true), where they fail."""
 
 import json
 import os
@@ -84,10 +84,15 @@ def test_a_cancelled_study_resubmitted_finishes_to_the_same_report(cluster, env,
     whole, out = tmp_path / "whole", tmp_path / "cancelled"
     tiny = config(tmp_path, TINY)
     study(env, "submit", tiny, "--out", out)
-    wait_for(lambda: re.search(r"│ running +│ \d+ +│ on ", study(env, "status", out).stderr), "no cell ran", 300)
+    running = wait_for(lambda: re.search(r"│ running +│ (\d+) +│ on ", study(env, "status", out).stderr),
+                       "no cell ran", 300).group(1)
+    subprocess.run(["scancel", running], check=True)  # a data job: the model jobs after it can never start
+    blocked = wait_for(lambda: (text := study(env, "status", out).stderr).count("│ blocked ") >= 4 and text,
+                       "the jobs after a cancelled one are not blocked", 120)
+    assert re.search(rf"│ cancelled +│ {running} ", blocked), blocked
     cancelled = study(env, "cancel", out).stderr
     ids = re.search(r"cancelled (\d+) job\(s\)", cancelled)
-    assert ids and int(ids.group(1)) >= 2, cancelled
+    assert ids and int(ids.group(1)) >= 5, cancelled  # the blocked model jobs and the report
     wait_for(lambda: not subprocess.run(["squeue", "-h", "-j", ",".join(j["id"] for j in jobs(out)["jobs"].values())],
                                         capture_output=True, text=True).stdout.strip(), "jobs still run")
     listed = study(env, "status", out).stderr
@@ -101,7 +106,8 @@ def test_a_cancelled_study_resubmitted_finishes_to_the_same_report(cluster, env,
 
 
 @pytest.mark.slow
-def test_a_training_job_stopped_by_the_scheduler_continues_to_the_uninterrupted_result(cluster, env, tmp_path):  # noqa: F811
+def test_a_training_job_stopped_by_the_scheduler_continues_to_the_uninterrupted_result(cluster, env,  # noqa: F811
+                                                                                        tmp_path):
     whole, out = tmp_path / "whole", tmp_path / "stopped"
     resumed = config(tmp_path, LONGER)
     study(env, "submit", resumed, "--out", out)

@@ -126,10 +126,9 @@ def submit(config_path: Path, out: Path, res: Resources, dry_run: bool, say) -> 
         if earlier and not dry_run and known.get(earlier, ("",))[0] in slurm.WAITING:
             slurm.scancel([earlier])  # waits for a dependency that failed: replaced by a new job
         deps = sorted(({group_of(by_id[d]) for c in unfinished for d in by_id[c].deps} - {name}) & set(ids))
-        gpu = any(by_id[c].uses_device for c in members)
-        job = Job(name, members, deps, script(out, config.name, name, ["study", "cells", str(out), *members],
-                                              ["--requeue", *res.directives(gpu),
-                                               *[f"--signal=B:USR1@{res.requeue_before_s}"] * (res.requeue_before_s > 0)]))
+        options = ["--requeue", *res.directives(any(by_id[c].uses_device for c in members))]
+        options += [f"--signal=B:USR1@{res.requeue_before_s}"] * (res.requeue_before_s > 0)
+        job = Job(name, members, deps, script(out, config.name, name, ["study", "cells", str(out), *members], options))
         jobs.append(submit_job(out, job, [ids[d] for d in deps], "afterok", record, dry_run))
         ids[name] = job.id
         say(name, f"{'would be ' * dry_run}submitted as job {job.id}" + (f" after {', '.join(deps)}" if deps else ""))
