@@ -9,18 +9,12 @@ cell once; a lock whose process or job is gone is taken over. A Slurm job runs i
 (engine/study/job.py).
 """
 
-import ctypes
 import datetime
-import json
 import os
 import queue
 import shlex
 import shutil
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +27,7 @@ from fluidloss_cli.engine.study.cells import CELLS, Cell
 from fluidloss_cli.engine.study.config import StudyConfig
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
 from fluidloss_cli.engine.study.lock import Lock
+from fluidloss_cli.engine.study.worker import Worker
 
 PLAN, RESULT, FAILED, LOG = "plan.json", "result.json", "failed.json", "log.txt"
 POLL_S = 0.1
@@ -47,6 +42,11 @@ def now() -> str:
 def result_of(out: Path, cell_id: str) -> dict | None:
     """A cell's recorded result (status done or skipped), or None while it is unfinished."""
     return read_json(out / CELLS / cell_id / RESULT)
+
+
+def checkpoint(out: Path, cell_id: str) -> Path:
+    """The checkpoint a training cell continues from (`train --resume`)."""
+    return out / CELLS / cell_id / "run" / "last.pt"
 
 
 def write_result(out: Path, cell: Cell, status: str, **facts: Any) -> None:
@@ -110,38 +110,6 @@ def skip_reason(out: Path, cell: Cell, status: dict[str, str], weights: bool = T
     if weights and cell.kind == "train" and missing_weights(cell.loss):
         return {"reason": "weights missing", "detail": missing_weights(cell.loss)}
     return None
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: be killed when the runner dies (Linux), so no orphan writes into a cell."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-class Worker:
-    """One worker process of a slot, with a thread that forwards its answers (or its death) to a shared queue."""
-
-    def __init__(self, slot: int, env: dict[str, str], answers: queue.Queue):
-        self.slot = slot
-        self.process = subprocess.Popen([sys.executable, "-m", "fluidloss_cli.study_worker"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
-                                        preexec_fn=_die_with_parent)
-        threading.Thread(target=self.forward, args=(answers,), daemon=True).start()
-
-    def forward(self, answers: queue.Queue) -> None:
-        for line in self.process.stdout:
-            answers.put((self.slot, json.loads(line)))
-        answers.put((self.slot, None))  # the process ended
-
-    def send(self, request: dict) -> None:
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait()
 
 
 @dataclass
@@ -213,7 +181,7 @@ class Runner:
         """Start a cell's command: a training cell that an interrupted attempt left with a checkpoint continues from
         it (`train --resume`: the same result as an uninterrupted run); any other leftover is cleared first."""
         folder = self.out / CELLS / cell.id
-        resume = cell.kind == "train" and (folder / "run" / "last.pt").is_file()
+        resume = cell.kind == "train" and checkpoint(self.out, cell.id).is_file()
         if not resume:
             shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
