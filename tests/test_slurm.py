@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,18 @@ def cluster() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail("CI runs the Slurm tests: start the cluster with .ci/slurm.sh")
         pytest.skip("no Slurm cluster here (.ci/slurm.sh starts a single-node one)")
+
+
+@pytest.fixture
+def studies() -> Iterator[list[Path]]:
+    """Study folders whose jobs are cancelled after the test, passed or failed: no job outlives its test."""
+    folders: list[Path] = []
+    yield folders
+    for out in folders:
+        if (out / "jobs.json").exists():
+            record = jobs(out)
+            ids = [j["id"] for j in record["jobs"].values()] + [record.get("report", "")]
+            subprocess.run(["scancel", *filter(None, ids)], capture_output=True)
 
 
 def state(job: str) -> str:
@@ -63,8 +76,9 @@ def config(tmp_path: Path, text: str) -> Path:
 
 
 @pytest.mark.slow
-def test_submitted_smoke_study_writes_the_report_of_study_run(cluster, env, tmp_path):  # noqa: F811
+def test_submitted_smoke_study_writes_the_report_of_study_run(cluster, env, tmp_path, studies):  # noqa: F811
     out, local = tmp_path / "slurm", tmp_path / "local"
+    studies.append(out)
     submitted = study(env, "submit", SMOKE, "--out", out, "--cpus-per-task", "1")
     assert re.search(r"\d+ job\(s\) submitted, the report as job \d+", submitted.stderr)
     listed = study(env, "status", out).stderr
@@ -80,8 +94,9 @@ def test_submitted_smoke_study_writes_the_report_of_study_run(cluster, env, tmp_
 
 
 @pytest.mark.slow
-def test_a_cancelled_study_resubmitted_finishes_to_the_same_report(cluster, env, tmp_path):  # noqa: F811
+def test_a_cancelled_study_resubmitted_finishes_to_the_same_report(cluster, env, tmp_path, studies):  # noqa: F811
     whole, out = tmp_path / "whole", tmp_path / "cancelled"
+    studies.append(out)
     tiny = config(tmp_path, TINY)
     study(env, "submit", tiny, "--out", out)
     running = wait_for(lambda: re.search(r"│ running +│ (\d+) +│ on ", study(env, "status", out).stderr),
@@ -107,8 +122,9 @@ def test_a_cancelled_study_resubmitted_finishes_to_the_same_report(cluster, env,
 
 @pytest.mark.slow
 def test_a_training_job_stopped_by_the_scheduler_continues_to_the_uninterrupted_result(cluster, env,  # noqa: F811
-                                                                                        tmp_path):
+                                                                                        tmp_path, studies):
     whole, out = tmp_path / "whole", tmp_path / "stopped"
+    studies.append(out)
     resumed = config(tmp_path, LONGER)
     study(env, "submit", resumed, "--out", out)
     cell = out / "cells" / "train" / "sol" / "karman" / "mse" / "seed0"
