@@ -51,6 +51,16 @@ EXAMPLES: dict[str, list[str]] = {
     "study report": [
         "fluidloss study report smoke",
     ],
+    "study submit": [
+        "fluidloss study submit sample_configs/study_thesis.toml --out thesis --partition gpu --time 12:00:00",
+        "fluidloss study submit sample_configs/study_smoke.toml --out smoke --dry-run",
+    ],
+    "study status": [
+        "fluidloss study status thesis",
+    ],
+    "study cancel": [
+        "fluidloss study cancel thesis",
+    ],
     "study export": [
         "fluidloss study export smoke published --checkpoints 'sol/karman/mse/*'",
     ],

@@ -1,4 +1,5 @@
-"""`fluidloss study plan|run|report|export`: the whole comparison of losses from one config to one report."""
+"""`fluidloss study plan|run|report|export`: the whole comparison of losses from one config to one report;
+`submit|status|cancel`: the same on a Slurm cluster (`cells`, hidden, is a submitted job's command)."""
 
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from fluidloss_cli.commands.examples import examples
 from fluidloss_cli.engine.errors import FluidlossError
 
 app = typer.Typer(help="Run a whole study of losses from one TOML config: plan its cells, run them (resumable, "
-                       "parallel, sharded), report.", no_args_is_help=True, rich_markup_mode=None)
+                       "parallel, sharded, or as Slurm jobs), report.", no_args_is_help=True, rich_markup_mode=None)
 
 ConfigArgument = typer.Argument(..., help="Study config (TOML; see docs/study.md and sample_configs/study_*.toml).",
                                 dir_okay=False)
@@ -171,3 +172,91 @@ def export(
 
     files = export_study(study, destination, checkpoints)
     console.print(f"exported {len(files)} file(s) to {destination}", highlight=False, soft_wrap=True)
+
+
+@app.command("submit", epilog=examples("study submit"))
+def submit(
+    config: Path = ConfigArgument,
+    out: Path = typer.Option(..., "--out", help="Study folder on a file system every node shares.", file_okay=False),
+    partition: str = typer.Option(None, "--partition", help="Slurm partition (default: config [slurm], else the "
+                                  "cluster's default)."),
+    time_limit: str = typer.Option(None, "--time", help="Time limit per job, e.g. 12:00:00 (a training job that "
+                                   "reaches it continues in a new job from its last epoch)."),
+    cpus: int = typer.Option(None, "--cpus-per-task", help="CPUs per job (default: config [slurm], else 1); the "
+                             "commands use that many threads."),
+    gpus: int = typer.Option(None, "--gpus-per-task", help="GPUs per model job (default: config [slurm], else 1, "
+                             "or 0 for a study on the CPU); data jobs ask for none."),
+    mem: str = typer.Option(None, "--mem", help="Memory per job, e.g. 16G."),
+    sbatch_args: list[str] = typer.Option(None, "--sbatch-arg", help="An extra sbatch argument for every job, e.g. "
+                                          "--sbatch-arg=--account=abc (repeatable)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the job scripts and their dependencies; submit "
+                                 "nothing, write nothing."),
+) -> None:
+    """Submit the study's unfinished cells to Slurm: a job per data set and per model, each after the jobs whose
+    results it needs, and a last job that writes the report."""
+    from fluidloss_cli.engine.study.config import read_config
+    from fluidloss_cli.engine.study.submit import resources, submit as submit_jobs
+
+    res = resources(read_config(config), partition=partition, time=time_limit, cpus_per_task=cpus,
+                    gpus_per_task=gpus, mem=mem, sbatch_args=tuple(sbatch_args or ()))
+    jobs = submit_jobs(config, out, res, dry_run, say)
+    if dry_run:
+        for job in jobs:
+            kind = "afterany" if job.name == "report" else "afterok"
+            after = f"--dependency={kind}:" + ":".join(f"<{d}>" for d in job.deps) if job.deps else "no dependency"
+            typer.echo(f"# job <{job.name}>: sbatch {after}\n{job.script}")
+        return
+    console.print(f"{len(jobs) - 1} job(s) submitted, the report as job {jobs[-1].id}; watch them with: "
+                  f"fluidloss study status {out}", highlight=False, soft_wrap=True)
+
+
+@app.command("status", epilog=examples("study status"))
+def status(study: Path = typer.Argument(..., help="Study folder of `study submit`.", file_okay=False),
+           every: bool = typer.Option(False, "--all", help="List finished cells too.")) -> None:
+    """The study's cells: done, running (with their job), queued, blocked and failed (with the end of its log)."""
+    from collections import Counter
+
+    from fluidloss_cli.engine.study.submit import status as cell_status
+
+    cells, (report, state, path) = cell_status(study)
+    table = Table(title=f"{study}: {len(cells)} cells")
+    for column in ("cell", "state", "job", "detail"):
+        table.add_column(column, overflow="fold")
+    for cell in cells:
+        if every or cell.state not in ("done", "skipped"):
+            table.add_row(cell.id, cell.state, cell.job, cell.detail)
+    console.print(table)
+    counts = Counter(cell.state for cell in cells)
+    console.print(", ".join(f"{n} {state}" for state, n in counts.items()) +
+                  (f"; report job {report} {state or 'gone'}" if report else ""), highlight=False, soft_wrap=True)
+    for cell in cells:
+        if cell.log_tail:
+            console.print(f"--- {cell.id} ({cell.state}), last lines of its log:\n" + "\n".join(cell.log_tail),
+                          highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command("cancel", epilog=examples("study cancel"))
+def cancel(study: Path = typer.Argument(..., help="Study folder of `study submit`.", file_okay=False)) -> None:
+    """Cancel the study's jobs that run or wait (finished cells stay; `study submit` again resumes)."""
+    from fluidloss_cli.engine.study.submit import cancel as cancel_jobs
+
+    ids = cancel_jobs(study)
+    console.print(f"cancelled {len(ids)} job(s){': ' + ' '.join(ids) if ids else ''}", highlight=False, soft_wrap=True)
+
+
+@app.command("cells", hidden=True)
+def cells(study: Path = typer.Argument(..., file_okay=False), ids: list[str] = typer.Argument(...)) -> None:
+    """Run some cells of a study folder (their inputs finished): the command of a `study submit` job."""
+    import sys
+
+    from fluidloss_cli.engine.errors import FluidlossError
+    from fluidloss_cli.engine.study.job import Stopped, run_cells
+
+    try:
+        done = run_cells(study, ids, say)
+    except Stopped as stop:
+        console.print(f"stopped by {stop}: the unfinished cells continue when the job runs again", highlight=False)
+        sys.exit(128 + stop.signum)
+    if done.failed or done.blocked:
+        raise FluidlossError(f"{len(done.failed)} cell(s) failed, {len(done.blocked)} blocked: "
+                             f"{', '.join(done.failed + done.blocked)}")

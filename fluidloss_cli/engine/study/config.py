@@ -2,7 +2,7 @@
 checked in full before any work, every problem one line.
 
 Layout (docs/study.md): top-level `name`, `device`, `seeds` (training seeds), `epochs`, `batch_size`, `losses`,
-`metrics`; a `[scenes.NAME]` table per scene (`fine`, `coarse`, `frames`, `warmup`, `train_re`, `train_seeds`,
+`metrics`; `[slurm]` (the defaults of `study submit`'s job resources); a `[scenes.NAME]` table per scene (`fine`, `coarse`, `frames`, `warmup`, `train_re`, `train_seeds`,
 `test_re`, `test_seeds`); a `[tasks.NAME]` table per task (sol, sr, ae) with that task's options. A table may be
 a named variant: `scene = "karman"` in `[scenes.karman_low]` (two Reynolds ranges of one scene), `task = "sol"` in
 `[tasks.sol_fp32]` (the same task with other options), and a task's `losses` may be a subset of the study's.
@@ -21,7 +21,11 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 
 TOP_KEYS = {"name": str, "device": str, "seeds": list, "epochs": int, "batch_size": int, "losses": list,
-            "metrics": str, "scenes": dict, "tasks": dict}
+            "metrics": str, "scenes": dict, "tasks": dict, "slurm": dict}
+SLURM_KEYS = {"partition": str, "time": str, "cpus_per_task": int, "gpus_per_task": int, "mem": str,
+              "sbatch_args": list}
+"""`[slurm]`: the defaults of `study submit`'s resources per job (not part of the study's digest: they change no
+result)."""
 SCENE_KEYS = {"scene": str, "fine": str, "coarse": str, "frames": int, "warmup": int, "train_re": list, "train_seeds": list,
               "test_re": list, "test_seeds": list}
 COMMON_TASK_KEYS = {"task": str, "epochs": int, "batch_size": int, "lr": float, "width": int, "amp": str,
@@ -93,6 +97,7 @@ class StudyConfig:
     tasks: dict[str, TaskSpec] = field(hash=False)
     digest: str = ""
     warnings: tuple[str, ...] = ()
+    slurm: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def epochs_of(self, task: TaskSpec) -> int:
         return int(task.get("epochs", self.epochs))
@@ -224,6 +229,9 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
     except tomllib.TOMLDecodeError as exc:
         raise FluidlossError(f"{where} is not valid TOML: {exc}") from None
     data = _typed(where, data, TOP_KEYS, ("losses", "scenes", "tasks"))
+    slurm = _typed(f"{where}: slurm", data.pop("slurm", {}), SLURM_KEYS)
+    if not all(isinstance(arg, str) for arg in slurm.get("sbatch_args", [])):
+        raise FluidlossError(f"{where}: slurm.sbatch_args must be a list of strings")
     if not data["scenes"] or not data["tasks"]:
         raise FluidlossError(f"{where}: name at least one scene ([scenes.NAME]) and one task ([tasks.NAME])")
     for key in ("scenes", "tasks"):
@@ -249,7 +257,8 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
     config = StudyConfig(name=data.get("name", "study"), device=data.get("device", "auto"), seeds=seeds,
                          epochs=data.get("epochs", 10), batch_size=data.get("batch_size", 16), losses=losses,
-                         metrics=metrics, scenes=scenes, tasks=tasks, digest=digest, warnings=warnings)
+                         metrics=metrics, scenes=scenes, tasks=tasks, digest=digest, warnings=warnings,
+                         slurm=slurm)
     _check_fits(config)
     return config
 

@@ -3,22 +3,18 @@ one per slot, libraries loaded once) in parallel, resumable.
 
 A cell is finished when `cells/<id>/result.json` exists; it is written atomically after the command succeeded, so
 a run killed at any moment (even with kill -9: the workers die with the runner) leaves the cells it was running
-unfinished, and the next run redoes exactly those (a training cell continues from its last finished epoch). A cell runs under a lock (`locks/`), so shards sharing a study
-folder make each data cell once; a lock whose process died on this host is taken over.
+unfinished, and the next run redoes exactly those (a training cell continues from its last finished epoch). A cell
+runs under a lock (`locks/`, engine/study/lock.py), so shards and Slurm jobs sharing a study folder make each data
+cell once; a lock whose process or job is gone is taken over. A Slurm job runs its cells with this runner too
+(engine/study/job.py).
 """
 
-import ctypes
 import datetime
-import json
 import os
 import queue
 import shlex
 import shutil
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +26,8 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.study.cells import CELLS, Cell
 from fluidloss_cli.engine.study.config import StudyConfig
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
+from fluidloss_cli.engine.study.lock import Lock
+from fluidloss_cli.engine.study.worker import Worker
 
 PLAN, RESULT, FAILED, LOG = "plan.json", "result.json", "failed.json", "log.txt"
 POLL_S = 0.1
@@ -37,9 +35,24 @@ DEVICE_KINDS = ("train", "evaluate", "render")
 """Cell kinds whose commands take --device."""
 
 
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def result_of(out: Path, cell_id: str) -> dict | None:
     """A cell's recorded result (status done or skipped), or None while it is unfinished."""
     return read_json(out / CELLS / cell_id / RESULT)
+
+
+def checkpoint(out: Path, cell_id: str) -> Path:
+    """The checkpoint a training cell continues from (`train --resume`)."""
+    return out / CELLS / cell_id / "run" / "last.pt"
+
+
+def write_result(out: Path, cell: Cell, status: str, **facts: Any) -> None:
+    """Write a finished cell's result.json (atomically: the mark of a finished cell)."""
+    write_json(out / CELLS / cell.id / RESULT, {"id": cell.id, "kind": cell.kind, "status": status, "finished": now(),
+                                                **facts})
 
 
 def write_plan(out: Path, config: StudyConfig, text: str, cells: list[Cell]) -> None:
@@ -50,7 +63,8 @@ def write_plan(out: Path, config: StudyConfig, text: str, cells: list[Cell]) -> 
                              f"{earlier.get('digest')}, this one {config.digest}): choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "study.toml", text)
-    write_json(out / PLAN, {"name": config.name, "digest": config.digest, "seeds": list(config.seeds),
+    write_json(out / PLAN, {"name": config.name, "digest": config.digest, "device": config.device,
+                            "seeds": list(config.seeds),
                             "losses": list(config.losses), "metrics": config.metrics.split(","),
                             "tasks": {name: {"kind": t.kind, "scenes": list(t.scenes), "losses": list(t.losses),
                                              "options": t.options} for name, t in config.tasks.items()},
@@ -82,79 +96,20 @@ def resolve(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: be killed when the runner dies (Linux), so no orphan writes into a cell."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+def cpus() -> int:
+    """The CPUs this process may use: a Slurm job's `--cpus-per-task`, else the CPUs of its affinity."""
+    return int(os.environ.get("SLURM_CPUS_PER_TASK") or len(os.sched_getaffinity(0)))
 
 
-class Lock:
-    """An exclusive claim on a cell by one process, as a file created atomically with its owner inside."""
-
-    def __init__(self, out: Path, cell_id: str):
-        self.path = out / "locks" / (cell_id.replace("/", "__") + ".lock")
-        self.owner = {"host": socket.gethostname(), "pid": os.getpid()}
-
-    def acquire(self) -> bool:
-        """Take the lock; False while another live process holds it. A lock of a dead process of this host is
-        taken over."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(self.owner))
-        try:
-            for _ in range(2):
-                try:
-                    os.link(tmp, self.path)  # fails if the lock exists: atomic, and never an empty lock file
-                    return True
-                except FileExistsError:
-                    if not self.stale():
-                        return False
-                    self.path.unlink(missing_ok=True)
-            return False
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def stale(self) -> bool:
-        """Whether the lock's owner is a process of this host that no longer exists."""
-        owner = read_json(self.path) or {}
-        if owner.get("host") != self.owner["host"]:
-            return False
-        try:
-            os.kill(int(owner["pid"]), 0)
-        except ProcessLookupError:
-            return True
-        except (PermissionError, KeyError, ValueError):
-            return False
-        return False
-
-    def release(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-class Worker:
-    """One worker process of a slot, with a thread that forwards its answers (or its death) to a shared queue."""
-
-    def __init__(self, slot: int, env: dict[str, str], answers: queue.Queue):
-        self.slot = slot
-        self.process = subprocess.Popen([sys.executable, "-m", "fluidloss_cli.study_worker"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
-                                        preexec_fn=_die_with_parent)
-        threading.Thread(target=self.forward, args=(answers,), daemon=True).start()
-
-    def forward(self, answers: queue.Queue) -> None:
-        for line in self.process.stdout:
-            answers.put((self.slot, json.loads(line)))
-        answers.put((self.slot, None))  # the process ended
-
-    def send(self, request: dict) -> None:
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait()
+def skip_reason(out: Path, cell: Cell, status: dict[str, str], weights: bool = True) -> dict | None:
+    """Why a cell is skipped (a dependency was skipped, or, when `weights`, its loss's weights are missing here) as
+    the facts of its result, or None when it runs."""
+    skipped = [d for d in cell.deps if status.get(d) == "skipped"]
+    if skipped:
+        return {"reason": result_of(out, skipped[0])["reason"]}
+    if weights and cell.kind == "train" and missing_weights(cell.loss):
+        return {"reason": "weights missing", "detail": missing_weights(cell.loss)}
+    return None
 
 
 @dataclass
@@ -180,20 +135,18 @@ class Outcome:
     blocked: list[str] = field(default_factory=list)
 
 
-def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 class Runner:
     """Runs chosen cells of a study folder over `workers` slots (slot k uses GPU gpus[k % len] if given)."""
 
     def __init__(self, out: Path, cells: dict[str, Cell], device: str, workers: int, gpus: list[str],
-                 on_event: Callable[[str, str], None] = lambda cell_id, what: None):
+                 on_event: Callable[[str, str], None] = lambda cell_id, what: None, check_weights: bool = True):
         if workers < 1:
             raise FluidlossError(f"--workers must be at least 1, got {workers}")
         self.out, self.cells, self.workers, self.gpus, self.on_event = out, cells, workers, gpus, on_event
+        self.check_weights = check_weights
+        """False where the weights were looked up before (study submit): spares this process loading torch."""
         self.device = resolve(device)
-        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.threads = max(1, cpus() // workers)
         self.status: dict[str, str] = {}
         self.running: dict[str, Running] = {}
         self.workers_by_slot: dict[int, Worker] = {}
@@ -219,8 +172,7 @@ class Runner:
 
     def record(self, cell: Cell, status: str, **facts: Any) -> None:
         """Write a finished cell's result.json (last, atomically) and note its status."""
-        write_json(self.out / CELLS / cell.id / RESULT, {"id": cell.id, "kind": cell.kind, "status": status,
-                                                         "finished": now(), **facts})
+        write_result(self.out, cell, status, **facts)
         self.status[cell.id] = status
         (self.outcome.ran if status == "done" else self.outcome.skipped).append(cell.id)
         self.on_event(cell.id, status if status == "done" else f"skipped: {facts.get('reason', '')}")
@@ -229,7 +181,7 @@ class Runner:
         """Start a cell's command: a training cell that an interrupted attempt left with a checkpoint continues from
         it (`train --resume`: the same result as an uninterrupted run); any other leftover is cleared first."""
         folder = self.out / CELLS / cell.id
-        resume = cell.kind == "train" and (folder / "run" / "last.pt").is_file()
+        resume = cell.kind == "train" and checkpoint(self.out, cell.id).is_file()
         if not resume:
             shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
@@ -283,12 +235,9 @@ class Runner:
         if found is not None:
             self.status[cell.id] = found["status"]
             return
-        skipped = [d for d in cell.deps if self.status[d] == "skipped"]
-        if skipped:
-            self.record(cell, "skipped", reason=result_of(self.out, skipped[0])["reason"])
-            return
-        if cell.kind == "train" and missing_weights(cell.loss):
-            self.record(cell, "skipped", reason="weights missing", detail=missing_weights(cell.loss))
+        skip = skip_reason(self.out, cell, self.status, self.check_weights)
+        if skip is not None:
+            self.record(cell, "skipped", **skip)
             return
         if not free:
             return
@@ -300,7 +249,11 @@ class Runner:
             self.start(cell, lock, free.pop(0))
 
     def run(self, chosen: list[str]) -> Outcome:
-        """Run the chosen cells (ids in dependency order) that are unfinished; return what happened."""
+        """Run the chosen cells (ids in dependency order) that are unfinished; return what happened. Cells they
+        need that are not chosen must be finished already: those that are not block the cells that need them."""
+        for dep in {d for cell_id in chosen for d in self.cells[cell_id].deps} - set(chosen):
+            found = result_of(self.out, dep)
+            self.status[dep] = found["status"] if found is not None else "blocked"
         for cell_id in chosen:
             found = result_of(self.out, cell_id)
             if found is not None:
