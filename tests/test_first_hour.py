@@ -29,13 +29,14 @@ GROUPS = ["train", "evaluate", "study", "weights"]
 
 
 def commands() -> dict[str, "typer.main.click.Command"]:
-    """Every subcommand of the app by its path after `fluidloss`, e.g. "train sol"."""
+    """Every subcommand of the app a user sees (hidden ones left out) by its path after `fluidloss`, e.g. "train sol"."""
     found = {}
 
     def walk(command, path):
         subcommands = getattr(command, "commands", None)
         if subcommands is None:
-            found[" ".join(path)] = command
+            if not getattr(command, "hidden", False):
+                found[" ".join(path)] = command
             return
         for name, sub in subcommands.items():
             walk(sub, [*path, name])
