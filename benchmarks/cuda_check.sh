@@ -40,7 +40,7 @@ benchmark_ratios() {
     --device cuda --out "$d/sol" --overwrite >/dev/null &&
   "${F[@]}" train sr --coarse "$d/train64.h5" --fine "$d/train.h5" --width 16 --blocks 2 --epochs 1 --batch-size 16 \
     --device cuda --out "$d/sr" --overwrite >/dev/null &&
-  "${F[@]}" benchmark --data "$d/test.h5" --sol "$d/sol/best.pt" --sr "$d/sr/best.pt" --frame 5 --steps 30 \
+  "${F[@]}" benchmark --data "$d/test.h5" --sol "$d/sol/best.pt" --sr "$d/sr/best.pt" --start 5 --steps 30 \
     --repeats 3 --metrics mse --device cuda --frontier 80x40,96x48,112x56 --out "$d/bench.json"
 }
 part "4 benchmark ratios on CUDA" benchmark_ratios

@@ -149,7 +149,7 @@ def render_cell(task: TaskSpec, scene: SceneSpec, config: StudyConfig) -> Cell:
     from fluidloss_cli.engine.scenes import scene_class  # loads PhiFlow: only when renders are planned
 
     quantity = scene_class(scene.kind).render_quantity
-    args = ("simulate", scene.kind, "--from", path(f"data/{scene.name}/test-coarse", "data.h5"), "--frame",
+    args = ("simulate", scene.kind, "--from", path(f"data/{scene.name}/test-coarse", "data.h5"), "--start",
             str(starts[0]), "--steps", str(steps), "--sol", path(train_id, "run/best.pt"), "--quantity", quantity,
             "--out", path(cell_id, "rollout.h5"), "--render", path(cell_id, "frames"))
     return Cell(cell_id, "render", args, (train_id, f"data/{scene.name}/test-coarse"), task=task.name, scene=scene.name,
