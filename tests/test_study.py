@@ -339,6 +339,9 @@ def test_export_keeps_results_and_chosen_models_not_data(env, smoke, tmp_path):
                                            for k, v in full["model"]["state"].items())
     load_sol(dest / "checkpoints" / "sol_karman_mse_seed0.pt", torch.device("cpu"))
     assert (dest / "report.md").read_text() == (smoke / "report.md").read_text()
+    root = str(smoke.resolve())
+    assert not [p for p in dest.rglob("*") if p.is_file() and p.suffix != ".png" and root.encode() in p.read_bytes()]
+    assert slim["datasets"]["data"]["path"] == "cells/data/karman/train-coarse/data.h5"
     study(env, "report", dest)  # an export is a study folder: its report is rebuilt from its own files
     values = {k: v for k, v in tables(dest / "report.md").items() if not k.startswith("test vs training")}
     assert values == {k: v for k, v in tables(smoke / "report.md").items() if not k.startswith("test vs training")}

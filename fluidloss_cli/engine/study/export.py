@@ -1,7 +1,8 @@
 """A study folder's results without its data, to publish or move: every cell's small files (results, logs, run
 configs, training curves, evaluation tables and plots), the plan and the report, but no dataset, no lock and no
 training checkpoint; the last rendered frame of each render; and, on request, the best model of chosen cells as a
-slim checkpoint (weights and provenance, no optimizer state) under `checkpoints/`.
+slim checkpoint (weights and provenance, no optimizer state) under `checkpoints/`. Paths inside the study folder
+that files record absolutely (datasets in provenance) become relative to it.
 
 An export is a study folder: `study report` rewrites its report (without the test-vs-training tables, which read
 the data), and `study run CONFIG --out EXPORT` regenerates the data and runs only the cells it lacks.
@@ -10,24 +11,27 @@ the data), and `study run CONFIG --out EXPORT` regenerates the data and runs onl
 import fnmatch
 import shutil
 from pathlib import Path
+from typing import Any
 
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.study.cells import CELLS
 from fluidloss_cli.engine.study.files import atomic_file, read_json
 from fluidloss_cli.engine.study.runner import PLAN
 
+TEXT = (".json", ".jsonl", ".txt", ".md", ".csv", ".toml")
+"""Suffixes of the text files in which the study folder's absolute path is made relative."""
 LEFT_OUT = (".h5", ".pt")
 """Suffixes of what an export leaves out: datasets and training checkpoints."""
 TRAINING_STATE = ("optimizer", "scheduler", "rng")
 """Checkpoint entries that only continue training; a published model drops them."""
 
 
-def kept(relative: Path, out: Path) -> bool:
-    """Whether a file of the study folder belongs in an export."""
-    if relative.parts[0] == "locks" or relative.suffix in LEFT_OUT or any(p.endswith(".parts") for p in relative.parts):
+def kept(name: Path, out: Path) -> bool:
+    """Whether a file of the study folder (`name` relative to it) belongs in an export."""
+    if name.parts[0] == "locks" or name.suffix in LEFT_OUT or any(p.endswith(".parts") for p in name.parts):
         return False
-    if relative.parent.name == "frames" and relative.parts[:2] == (CELLS, "render"):
-        return relative.name == max(p.name for p in (out / relative.parent).glob("frame_*"))
+    if name.parent.name == "frames" and name.parts[:2] == (CELLS, "render"):
+        return name.name == max(p.name for p in (out / name.parent).glob("frame_*"))
     return True
 
 
@@ -38,15 +42,26 @@ def checkpoint_name(model: str, plan: dict) -> str:
     return "_".join([task, *([scene] if several else []), loss, seed]) + ".pt"
 
 
-def slim_copy(source: Path, destination: Path) -> None:
+def relative(value: Any, root: str) -> Any:
+    """`value` with the study folder's absolute path `root` (in any string inside it) made relative to the folder:
+    an export names no path of the machine it came from."""
+    if isinstance(value, str):
+        return value.replace(root + "/", "").replace(root, ".")
+    if isinstance(value, dict):
+        return {k: relative(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(relative(v, root) for v in value)
+    return value
+
+
+def slim_copy(source: Path, destination: Path, root: str) -> None:
     """Write a checkpoint without its training state (what `evaluate`, `simulate` and `benchmark` read remains)."""
     from fluidloss_cli.engine.checkpoints import load_checkpoint, save_checkpoint
 
     content = load_checkpoint(source)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint({k: v for k, v in content.items() if k not in TRAINING_STATE and k not in ("format",
-                                                                                                "format_version")},
-                    destination)
+    kept = {k: v for k, v in content.items() if k not in (*TRAINING_STATE, "format", "format_version", "model")}
+    save_checkpoint({**relative(kept, root), "model": content["model"]}, destination)
 
 
 def export(out: Path, destination: Path, models: list[str] = ()) -> list[Path]:
@@ -57,13 +72,16 @@ def export(out: Path, destination: Path, models: list[str] = ()) -> list[Path]:
         raise FluidlossError(f"{out} holds no study ({PLAN} is missing)")
     if destination.resolve() == out.resolve():
         raise FluidlossError(f"export {out} into another folder than itself")
-    written = []
+    written, root = [], str(out.resolve())
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
-        relative = path.relative_to(out)
-        if kept(relative, out):
-            with atomic_file(destination / relative) as tmp:
-                shutil.copyfile(path, tmp)
-            written.append(destination / relative)
+        name = path.relative_to(out)
+        if kept(name, out):
+            with atomic_file(destination / name) as tmp:
+                if path.suffix in TEXT:
+                    tmp.write_text(relative(path.read_text(errors="replace"), root))
+                else:
+                    shutil.copyfile(path, tmp)
+            written.append(destination / name)
     trained = [cell["id"] for cell in plan["cells"] if cell["kind"] == "train"]
     for pattern in models:
         chosen = [m for m in trained if fnmatch.fnmatch(m, f"train/{pattern}")]
@@ -72,6 +90,6 @@ def export(out: Path, destination: Path, models: list[str] = ()) -> list[Path]:
         for model in chosen:
             best = out / CELLS / model / "run" / "best.pt"
             if best.is_file():
-                slim_copy(best, destination / "checkpoints" / checkpoint_name(model, plan))
+                slim_copy(best, destination / "checkpoints" / checkpoint_name(model, plan), root)
                 written.append(destination / "checkpoints" / checkpoint_name(model, plan))
     return written
