@@ -1,5 +1,6 @@
 """ImageNet backbones from torchvision, built from local weight files: never downloaded, never randomly initialised."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -13,33 +14,32 @@ ARCHS = {"vgg16": "vgg16", "alexnet": "alexnet", "squeezenet": "squeezenet1_1"}
 """Weight-file name -> torchvision model builder."""
 
 
-def torchvision_model(name: str, path: Path | None = None) -> nn.Module:
-    """torchvision's model for weight file `name`, filled from `path` (default: the installed file). It is built on
-    the meta device and the file's tensors are assigned, so construction costs no random initialisation."""
-    path = path or WEIGHTS[name].require()
+def filled(build: Callable[[], nn.Module], path: Path, what: str) -> nn.Module:
+    """`build()`, frozen, its weights the tensors of the file at `path`. It is built on the meta device and the
+    file's tensors are assigned, so construction costs no random initialisation; a file that does not fit is one
+    line naming `what` it should be."""
     state = load_state(path)
     with torch.device("meta"):
-        model = getattr(torchvision.models, ARCHS[name])(weights=None)
+        module = build()
     try:
-        model.load_state_dict(state, assign=True)
+        module.load_state_dict(state, assign=True)
     except (RuntimeError, TypeError, AttributeError) as exc:
-        raise FluidlossError(f"{path} is not a torchvision {ARCHS[name]} state dict: {reason(exc)}") from None
-    return model.requires_grad_(False).eval()
+        raise FluidlossError(f"{path} is not {what}: {reason(exc)}") from None
+    return module.requires_grad_(False).eval()
+
+
+def torchvision_model(name: str, path: Path | None = None) -> nn.Module:
+    """torchvision's model for weight file `name`, filled from `path` (default: the installed file)."""
+    return filled(lambda: getattr(torchvision.models, ARCHS[name])(weights=None), path or WEIGHTS[name].require(),
+                  f"a torchvision {ARCHS[name]} state dict")
 
 
 def squeezenet_features(path: Path | None = None) -> nn.Module:
     """torchvision's SqueezeNet-1.1 `features` filled from a features-only file (default: the installed one), as
     LPIPS with the SqueezeNet backbone uses it."""
-    path = path or WEIGHTS["squeezenet-features"].require()
-    state = load_state(path)
-    with torch.device("meta"):
-        features = torchvision.models.squeezenet1_1(weights=None).features
-    try:
-        features.load_state_dict(state, assign=True)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise FluidlossError(f"{path} is not the features part of a torchvision squeezenet1_1 state dict: "
-                             f"{reason(exc)}") from None
-    return features.requires_grad_(False).eval()
+    return filled(lambda: torchvision.models.squeezenet1_1(weights=None).features,
+                  path or WEIGHTS["squeezenet-features"].require(),
+                  "the features part of a torchvision squeezenet1_1 state dict")
 
 
 def imagenet_features(name: str) -> dict[str, torch.Tensor]:
