@@ -91,7 +91,7 @@ def test_help_texts_name_every_registry_entry():
     assert set(defaults.DEFAULT_METRICS.split(",")) <= {*MEASURES, "mse", "mae", "lsim", "lpips", "vgg"}
     assert evaluate.DEFAULT_METRICS is defaults.DEFAULT_METRICS
     assert sr_net.FACTORS is defaults.SR_FACTORS and config.SR_FACTORS is defaults.SR_FACTORS
-    assert config.VALIDATION_SPLIT == defaults.VAL_SPLIT
+    assert config.VAL_SPLIT == defaults.VAL_SPLIT
 
 
 

@@ -10,7 +10,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fluidloss_cli.engine.study.config import VALIDATION_SPLIT, SceneSpec, StudyConfig, TaskSpec
+from fluidloss_cli.engine.defaults import VAL_SPLIT
+from fluidloss_cli.engine.study.config import SceneSpec, StudyConfig, TaskSpec
 
 CELLS = "cells"
 TEST_GRIDS = {"sol": ("coarse",), "sr": ("fine", "coarse"), "ae": ("fine",)}
@@ -124,7 +125,7 @@ def model_cells(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, config: 
     args += ["--loss", loss, "--epochs", str(config.epochs_of(task)), "--batch-size", str(config.batch_of(task)),
              "--seed", str(seed), "--out", path(train_id, "run")]
     window = task.get("unroll", 4) + 1 if task.kind == "sol" else 1
-    samples = (scene.frames - window + 1) * scene.train_simulations * (1 - VALIDATION_SPLIT)
+    samples = (scene.frames - window + 1) * scene.train_simulations * (1 - VAL_SPLIT)
     facts = dict(task=task.name, scene=scene.name, loss=loss, seed=seed, group=train_id)
     checkpoint = path(train_id, "run/best.pt")
     return [Cell(train_id, "train", tuple(args), tuple(needs), units=samples * config.epochs_of(task), **facts),

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fluidloss_cli.engine.defaults import AMP_MODES, DEFAULT_METRICS, SR_FACTORS
-from fluidloss_cli.engine.defaults import VAL_SPLIT as VALIDATION_SPLIT
+from fluidloss_cli.engine.defaults import AMP_MODES, DEFAULT_METRICS, SR_FACTORS, VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 
@@ -202,8 +201,8 @@ def _check_fits(config: StudyConfig) -> None:
             where = f"tasks.{task.name} on {scene.name}"
             window = task.get("unroll", 4) + 1 if task.kind == "sol" else 1
             samples = (scene.frames - window + 1) * scene.train_simulations
-            training = samples - round(samples * VALIDATION_SPLIT)
-            if training < config.batch_of(task) or round(samples * VALIDATION_SPLIT) < 1:
+            training = samples - round(samples * VAL_SPLIT)
+            if training < config.batch_of(task) or round(samples * VAL_SPLIT) < 1:
                 raise FluidlossError(f"{where}: {samples} samples ({scene.frames} frames, window {window}) leave "
                                      f"{training} for training, fewer than batch_size {config.batch_of(task)} (or no "
                                      f"validation sample)")

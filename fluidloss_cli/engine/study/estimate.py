@@ -12,8 +12,9 @@ import math
 import tempfile
 from pathlib import Path
 
+from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.study.cells import CELLS, PERCEPTUAL_COST, Cell, plan_cells
-from fluidloss_cli.engine.study.config import VALIDATION_SPLIT, StudyConfig
+from fluidloss_cli.engine.study.config import StudyConfig
 from fluidloss_cli.engine.study.files import read_json
 from fluidloss_cli.engine.study.runner import PLAN, RESULT, Runner, write_plan
 
@@ -71,7 +72,7 @@ def probe_config(config: StudyConfig) -> StudyConfig:
     for name, scene in config.scenes.items():
         window = max((t.get("unroll", 4) + 1 for t in config.tasks.values() if t.kind == "sol"), default=1)
         batch = max(config.batch_of(t) for t in config.tasks.values())
-        frames = min(scene.frames, max(12, math.ceil(batch / (1 - 2 * VALIDATION_SPLIT)) + window + 1))
+        frames = min(scene.frames, max(12, math.ceil(batch / (1 - 2 * VAL_SPLIT)) + window + 1))
         scenes[name] = dataclasses.replace(scene, frames=frames, warmup=0, train_re=scene.train_re[:1],
                                            train_seeds=scene.train_seeds[:1], test_re=scene.test_re[:1],
                                            test_seeds=scene.test_seeds[:1])
