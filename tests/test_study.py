@@ -209,6 +209,11 @@ def test_kill_9_then_rerun_finishes_only_the_missing_cells(env, tmp_path):
     assert value_tables(sharded) == value_tables(whole)
 
 
+VARIANTS = TINY.replace("[scenes.karman]", '[scenes.karman_low]\nscene = "karman"').replace(
+    "[tasks.sr]", '[tasks.sr_small]\ntask = "sr"\nlosses = ["mae"]\namp = "bf16"').replace(
+    'losses = ["mse", "mae"]', 'losses = ["mse", "mae"]\nseeds = [0, 1]').replace("seeds = [0]\n", "", 1)
+
+
 @pytest.mark.parametrize("edit, fragments", [
     (lambda t: t.replace("test_re = [2e5, 3e5]", "test_re = [2e5, 4e5]"), ["differ from every training one", "Re 400000"]),
     (lambda t: t.replace("test_seeds = [7]", "test_seeds = [0]"), ["seed 0"]),
@@ -221,6 +226,11 @@ def test_kill_9_then_rerun_finishes_only_the_missing_cells(env, tmp_path):
                "test_seeds = [1]\ntrain_re = [1e5]\n", ["buoyancy has no Reynolds number"]),
     (lambda t: t.replace('coarse = "16x8"', 'coarse = "16x16"'), ["times 2 or 4"]),
     (lambda t: t.replace("batch_size = 4", "batch_size = 32"), ["fewer than batch_size 32"]),
+    # named variants of a scene and a task (VARIANTS)
+    (lambda t: VARIANTS.replace('losses = ["mae"]', 'losses = ["lsim"]'), ["tasks.sr_small.losses must name study losses"]),
+    (lambda t: VARIANTS.replace('amp = "bf16"', 'amp = "fp8"'), ["tasks.sr_small.amp must be one of off, bf16"]),
+    (lambda t: VARIANTS.replace('task = "sr"', 'task = "gan"'), ["tasks.sr_small: unknown task 'gan'"]),
+    (lambda t: VARIANTS.replace('scene = "karman"', 'scene = "smoke"'), ["unknown scene 'smoke'"]),
 ])
 def test_config_errors_are_one_line(tmp_path, edit, fragments):
     config = tmp_path / "bad.toml"
@@ -252,11 +262,6 @@ def test_every_study_preset_is_a_valid_config(preset):
     assert config.losses and config.tasks and config.scenes
 
 
-VARIANTS = TINY.replace("[scenes.karman]", '[scenes.karman_low]\nscene = "karman"').replace(
-    "[tasks.sr]", '[tasks.sr_small]\ntask = "sr"\nlosses = ["mae"]\namp = "bf16"').replace(
-    'losses = ["mse", "mae"]', 'losses = ["mse", "mae"]\nseeds = [0, 1]').replace("seeds = [0]\n", "", 1)
-
-
 def test_named_variants_of_scenes_and_tasks_with_their_own_losses(tmp_path):
     from fluidloss_cli.engine.study.cells import plan_cells
     from fluidloss_cli.engine.study.config import parse_config
@@ -274,18 +279,6 @@ def test_named_variants_of_scenes_and_tasks_with_their_own_losses(tmp_path):
     sr = next(c for c in cells if c.id == "train/sr_small/karman_low/mae/seed0")
     assert sr.args[:2] == ("train", "sr") and sr.args[sr.args.index("--amp") + 1] == "bf16"
     assert "--amp" not in next(c for c in cells if c.id == "train/ae/karman_low/mse/seed0").args
-
-
-@pytest.mark.parametrize("edit, fragments", [
-    (lambda t: t.replace('losses = ["mae"]', 'losses = ["lsim"]'), ["tasks.sr_small.losses must name study losses"]),
-    (lambda t: t.replace('amp = "bf16"', 'amp = "fp8"'), ["tasks.sr_small.amp must be one of off, bf16"]),
-    (lambda t: t.replace('task = "sr"', 'task = "gan"'), ["tasks.sr_small: unknown task 'gan'"]),
-    (lambda t: t.replace('scene = "karman"', 'scene = "smoke"'), ["unknown scene 'smoke'"]),
-])
-def test_variant_config_errors_are_one_line(tmp_path, edit, fragments):
-    config = tmp_path / "bad.toml"
-    config.write_text(edit(VARIANTS))
-    assert_one_line_error(run_cli("study", "plan", config, "--no-probe", ok=False), *fragments)
 
 
 RESUMED = TINY.replace("epochs = 1", "epochs = 3").replace('losses = ["mse", "mae"]', 'losses = ["mse"]').split(
