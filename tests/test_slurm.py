@@ -18,9 +18,13 @@ import pytest
 from test_study import RESUMED, SMOKE, TINY, env, results, study, value_tables  # noqa: F401  (env: a fixture)
 
 WAIT_S = 900
-EPOCHS = 40
+EPOCHS = 60
 LONGER = RESUMED.replace("epochs = 3", f"epochs = {EPOCHS}")
-"""A SOL training of some 20 seconds: long enough to be stopped three times."""
+"""A SOL training of some 30 seconds on a busy machine and a few on an idle one: long enough to be stopped three
+times when each stop follows the epoch it waits for closely (PROGRESS_POLL_S)."""
+PROGRESS_POLL_S = 0.05
+"""How often the test looks for a training epoch before it stops the job: an idle machine trains this toy network in
+a fraction of a second per epoch, so a coarser poll lets the training finish before the third stop."""
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +55,12 @@ def state(job: str) -> str:
     return done.stdout.strip()
 
 
-def wait_for(what, message: str, timeout: float = WAIT_S):
+def wait_for(what, message: str, timeout: float = WAIT_S, every: float = 1.0):
+    """Poll `what` every `every` seconds until it is true (returned) or `timeout` passes (a failure with `message`)."""
     deadline = time.time() + timeout
     while not (found := what()):
         assert time.time() < deadline, message
-        time.sleep(1)
+        time.sleep(every)
     return found
 
 
@@ -142,9 +147,11 @@ def test_a_training_job_stopped_by_the_scheduler_continues_to_the_uninterrupted_
 
     def continues() -> None:
         done = epochs()
-        wait_for(lambda: state(job) == "RUNNING" and epochs() > done, "the job did not continue", 300)
+        wait_for(lambda: epochs() > done and state(job) == "RUNNING", "the job did not continue", 300,
+                 every=PROGRESS_POLL_S)
 
-    wait_for(lambda: epochs() >= 1 and (cell / "run" / "last.pt").exists(), "the training never finished an epoch")
+    wait_for(lambda: epochs() >= 1 and (cell / "run" / "last.pt").exists(), "the training never finished an epoch",
+             every=PROGRESS_POLL_S)
     # the time limit's warning: the job requeues itself
     subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True)
     wait_for(lambda: "stopped by SIGUSR1" in output(), "the job did not stop", 60)
