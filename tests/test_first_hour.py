@@ -158,7 +158,7 @@ def test_study_plan_piped_keeps_cell_names_whole():
 
 
 def test_evaluate_marks_rows_worse_than_the_uncorrected_solver():
-    from fluidloss_cli.engine.evaluation import report as reports
+    from fluidloss_cli.engine.evaluation import rollouts_report as reports
 
     def row(**values):
         return {"metrics": {m: {"mean": v, "final_mean": v} for m, v in values.items()}}

@@ -9,6 +9,7 @@ from rich.table import Table
 from fluidloss_cli.commands.common import START, ConfigOption, DeviceOption, check_inputs, console
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import parse_resolution
+from fluidloss_cli.engine.results import COARSE, FINE_GRID
 
 if TYPE_CHECKING:
     from fluidloss_cli.engine.benchmark import VariantResult
@@ -16,10 +17,8 @@ if TYPE_CHECKING:
     from fluidloss_cli.engine.metrics import Metric
 
 
-BASELINE = "coarse"
-"""The variant every other coarse one is judged against: the uncorrected coarse solver, upsampled bicubically."""
 WORSE = "*"
-"""The mark of a variant less accurate than BASELINE."""
+"""The mark of a variant less accurate than the uncorrected coarse solver (`results.COARSE`)."""
 REPEATS = 5
 """Default timed runs per variant: enough for a median that one busy moment does not move."""
 SPREAD_WARNING = 0.3
@@ -27,20 +26,18 @@ SPREAD_WARNING = 0.3
 
 
 def judged_by(metrics: "list[Metric]") -> "str | None":
-    """The column that decides whether a variant is worse than BASELINE: the first available error (lower is
-    better), or None."""
-    from fluidloss_cli.engine.metrics import is_error
-
-    return next((m.name for m in metrics if is_error(m.name) and not m.missing), None)
+    """The column that decides whether a variant is worse than the uncorrected coarse solver: the first available
+    error (lower is better), or None."""
+    return next((m.name for m in metrics if m.is_error and not m.missing), None)
 
 
 def worse(results: "list[VariantResult]", metric: "str | None") -> set[str]:
-    """The variants (besides fine and BASELINE) with a larger `metric` than BASELINE's."""
+    """The variants (besides fine and the uncorrected coarse solver) with a larger `metric` than the latter's."""
     errors = {r.name: r.errors.get(metric) for r in results}
-    base = errors.get(BASELINE)
+    base = errors.get(COARSE)
     if metric is None or not isinstance(base, float):
         return set()
-    return {name for name, value in errors.items() if name not in ("fine", BASELINE) and isinstance(value, float)
+    return {name for name, value in errors.items() if name not in (FINE_GRID, COARSE) and isinstance(value, float)
             and not value <= base}  # NaN (a rollout that blew up) counts as worse
 
 
@@ -142,7 +139,7 @@ def benchmark(
     marked = worse(results, judge)
     console.print(table(results, steps, columns, stepped, marked))
     if marked:
-        console.print(f"{WORSE} less accurate than {BASELINE} (the uncorrected coarse solver) on {judge}: the "
+        console.print(f"{WORSE} less accurate than {COARSE} (the uncorrected coarse solver) on {judge}: the "
                       "correction made the rollout worse", highlight=False)
     warning = spread_warning(results, steps)
     if warning:

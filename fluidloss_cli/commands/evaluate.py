@@ -20,7 +20,8 @@ from fluidloss_cli.commands.common import (
     progress_bar,
 )
 from fluidloss_cli.commands.examples import examples
-from fluidloss_cli.engine.defaults import DEFAULT_METRICS, MEASURES, names
+from fluidloss_cli.engine.defaults import DEFAULT_METRICS, names
+from fluidloss_cli.engine.metric_facts import MEASURES
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.outputs import check_output_dir
 
@@ -35,7 +36,7 @@ app = typer.Typer(help="Evaluate checkpoints on test data (rollout: SOL; frames:
 
 def print_table(report: dict, grid: str, summary: str) -> None:
     """One rich table of a grid: a row per baseline/checkpoint, a column per metric, mean ± std over simulations."""
-    from fluidloss_cli.engine.evaluation import report as reports
+    from fluidloss_cli.engine.evaluation import rollouts_report as reports
 
     info = report["grids"][grid]["dataset"]
     steps, starts = report["steps"], ", ".join(map(str, report["starts"]))
@@ -112,7 +113,7 @@ def rollout(
     check_inputs([data, fine, train], [*(sol or []), *(sr or [])])
     from fluidloss_cli.engine.data.novelty import novelty
     from fluidloss_cli.engine.device import resolve_device
-    from fluidloss_cli.engine.evaluation import report as reports
+    from fluidloss_cli.engine.evaluation import rollouts_report as reports
     from fluidloss_cli.engine.evaluation import rollouts
     from fluidloss_cli.engine.evaluation.plots import write_plots
 
@@ -136,7 +137,7 @@ def rollout(
 
 def print_frames_table(report: dict) -> None:
     """One rich table of a frame evaluation: a row per baseline/checkpoint, a column per metric."""
-    from fluidloss_cli.engine.evaluation import frames
+    from fluidloss_cli.engine.evaluation import frames_report
 
     sims = len(report["simulations"])
     title = (f"test frames {report['first']}, {report['first'] + report['stride']}, ... of {sims} test simulation(s): "
@@ -146,7 +147,7 @@ def print_frames_table(report: dict) -> None:
         table.add_column(name, overflow="fold")
     for metric in report["metrics"]:
         table.add_column(metric, justify="right", overflow="fold")
-    for cells in frames.table(report):
+    for cells in frames_report.table(report):
         table.add_row(*cells)
     print_result(title, table)
 
@@ -171,13 +172,13 @@ def frames(
     check_output_dir(out)
     check_inputs([data, fine], [*(sr or []), *(ae or [])])
     from fluidloss_cli.engine.device import resolve_device
-    from fluidloss_cli.engine.evaluation import frames as frame_eval
+    from fluidloss_cli.engine.evaluation import frames, frames_report
 
-    evaluation = frame_eval.prepare(data, fine, ae or [], sr or [], first, stride, metrics, resolve_device(device))
-    frame_eval.check_out(out, overwrite)
-    values, example = frame_eval.run(evaluation)
-    report = frame_eval.document(evaluation, values)
-    files = frame_eval.write(report, example, out)
+    evaluation = frames.prepare(data, fine, ae or [], sr or [], first, stride, metrics, resolve_device(device))
+    frames_report.check_out(out, overwrite)
+    values, example = frames.run(evaluation)
+    report = frames_report.document(evaluation, values)
+    files = frames_report.write(report, example, out)
     print_frames_table(report)
     print_missing(report)
     console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)

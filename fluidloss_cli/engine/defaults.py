@@ -1,10 +1,11 @@
 """Defaults and names that several layers share (commands, training tasks, the study config), written once here; a
 light module (no torch, no PhiFlow) so that option checks and `--help` stay fast.
 
-The names of registries that live in heavy modules (the physical measures of `metrics.MEASURES`, the render
-quantities of `render.QUANTITIES`) are listed here for help texts and cheap checks; tests/test_startup.py
-checks that they match the registries' keys.
+The render quantities of `render.QUANTITIES` (a heavy module) are listed here for help texts and cheap checks;
+tests/test_startup.py checks that they match its keys. The physical measures are named in `metric_facts`.
 """
+
+from collections.abc import Iterable
 
 AMP_MODES = ("off", "bf16")
 """`--amp` values: full precision, or the network under bf16 autocast (CUDA, or CPUs with AVX512-BF16)."""
@@ -19,13 +20,10 @@ DEFAULT_METRICS = "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity"
 SR_FACTORS = (2, 4)
 """Super-resolution factors (fine / coarse cells per axis) the SR network supports and the study accepts."""
 
-MEASURES = ("divergence", "energy", "spectrum", "vorticity", "mass", "mass_error", "mass_balance")
-"""The physical measures of `metrics.MEASURES`, in its order."""
-
 QUANTITIES = ("velocity", "vorticity", "density")
 """What `simulate --render` can show: the keys of `render.QUANTITIES`, in its order."""
 
 
-def names(values: tuple[str, ...]) -> str:
+def names(values: Iterable[str]) -> str:
     """A tuple of names as help text: "a, b, c"."""
     return ", ".join(values)

@@ -15,6 +15,7 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.losses import LOSSES, build_loss, field_loss
 from fluidloss_cli.engine.losses.combine import parse_spec
+from fluidloss_cli.engine.metric_facts import MetricFacts, facts_of
 from fluidloss_cli.engine.physics import (
     Geometry,
     kinetic_energy,
@@ -78,38 +79,23 @@ def mass_balance_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor
     return mass_balance(pred["density"], geometry.origin, geometry.source, geometry.steps, geometry.spacing)
 
 
-MEASURES: dict[str, tuple[Compute, bool, str]] = {
-    "divergence": (divergence_of, True, "RMS divergence of the velocity away from obstacles (0: incompressible)"),
-    "energy": (energy_of, True, "mean kinetic energy 0.5|u|^2 per cell"),
-    "spectrum": (spectrum_of, False, "mean |log10 E(k)/E_ref(k)| over the wavenumber shells (0: same spectrum)"),
-    "vorticity": (vorticity_of, False, "Pearson correlation of the vorticity with the reference (1: same)"),
-    "mass": (mass_of, True, "total density x cell area (NaN without density)"),
-    "mass_error": (mass_error_of, False, "(mass - reference mass) / reference mass (0: same; NaN without density)"),
-    "mass_balance": (mass_balance_of, True, "(mass - start mass - injected) / (start mass + injected): mass the "
-                     "scheme gained since the balance's start (0: conserved; NaN without density or for karman)"),
+MEASURES: dict[str, Compute] = {
+    "divergence": divergence_of,
+    "energy": energy_of,
+    "spectrum": spectrum_of,
+    "vorticity": vorticity_of,
+    "mass": mass_of,
+    "mass_error": mass_error_of,
+    "mass_balance": mass_balance_of,
 }
-"""Physical measure -> (compute, absolute, description); an absolute measure describes the prediction alone."""
-
-ERROR_MEASURES = ("spectrum",)
-"""The physical measures that are errors against the reference (0 best); the others describe the prediction or are
-correlations (vorticity: 1 best) or signed (mass_error)."""
-
-
-def is_error(name: str) -> bool:
-    """Whether a metric column is an error, lower being better: a registry loss, or an error measure."""
-    return name not in MEASURES or name in ERROR_MEASURES
+"""Physical measure -> its computation; its name, direction and description are `metric_facts.MEASURES`."""
 
 
 @dataclass(frozen=True)
-class Metric:
-    """One metric column: how to compute it, or why it is missing."""
+class Metric(MetricFacts):
+    """One metric column: its facts, and how to compute it (None where it is missing)."""
 
-    name: str
-    description: str
-    compute: Compute | None
-    absolute: bool = False
-    """A measure of the prediction alone (divergence, energy), so the reference has a value too."""
-    missing: str | None = None
+    compute: Compute | None = None
     compares_fields: bool = False
     """A registry loss, summed over the fields compared (all stored ones, or those `measure` is told to score)."""
 
@@ -142,16 +128,15 @@ def parse_metrics(text: str) -> list[str]:
 
 def build_metric(name: str, device: torch.device) -> Metric:
     """The column for one checked name; a loss whose weights fail to load is a missing column with the reason."""
+    facts = vars(facts_of(name))
     if name in MEASURES:
-        compute, absolute, description = MEASURES[name]
-        return Metric(name, description, compute, absolute)
+        return Metric(**facts, compute=MEASURES[name])
     try:
         loss = build_loss(name, device)
     except FluidlossError as exc:
-        return Metric(name, f"registry loss {name}", None, missing=str(exc))
+        return Metric(**facts | {"missing": str(exc)})
     loss.check_finite = False  # a rollout that blew up shows as NaN in its row, not as an abort
-    return Metric(name, f"registry loss {name} (docs/losses.md)", partial(loss_per_sample, loss),
-                  compares_fields=True)
+    return Metric(**facts, compute=partial(loss_per_sample, loss), compares_fields=True)
 
 
 def build_metrics(text: str, device: torch.device) -> list[Metric]:

@@ -3,13 +3,9 @@
 SR rows (fine grid): `bicubic` (the baseline, always present with a fine set) and each SR checkpoint, the coarse test
 frames upsampled and compared with the fine frames of the same time. AE rows: each autoencoder's reconstruction of
 the frames of the grid it was trained at; an autoencoder has no baseline, so its compression ratio is reported
-beside its errors. Every metric is summarised as the mean over all frames, the standard deviation over the test
-simulations (of their per-simulation means) and over all frames.
+beside its errors. `frames_report.py` summarises the values and writes the files.
 """
 
-import csv
-import io
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,22 +14,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from fluidloss_cli.engine.atomic import atomic_path, write_text
 from fluidloss_cli.engine.checkpoints import build_model, checkpoint_of, load_sr
 from fluidloss_cli.engine.data.info import DatasetInfo, read_geometry, sr_factor
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.evaluation.report import json_ready
-from fluidloss_cli.engine.evaluation.rollouts import BICUBIC, REFERENCE, labels
+from fluidloss_cli.engine.evaluation.rollouts import labels
 from fluidloss_cli.engine.fields import Frame, from_grid, to_grid
 from fluidloss_cli.engine.metrics import Metric, build_metrics, measure
 from fluidloss_cli.engine.models.sr_net import FACTORS
-from fluidloss_cli.engine.outputs import check_output_folder
 from fluidloss_cli.engine.physics import Geometry
-from fluidloss_cli.engine.provenance import provenance
+from fluidloss_cli.engine.results import BICUBIC, FINE_GRID, REFERENCE
 from fluidloss_cli.engine.upsample import upsample_frame
 
-REPORT, TABLE, EXAMPLE = "frames.json", "frames.csv", "example.npz"
 BATCH = 16
 
 
@@ -86,7 +78,7 @@ def super_resolution(path: Path, infos: dict[str, DatasetInfo], factor: int, dev
     """An SR checkpoint as a fine row, checked against the coarse test set's scene and resolution, the factor and
     the fields."""
     model = load_sr(path, device)
-    coarse, fine = infos["data"], infos["fine"]
+    coarse, fine = infos["data"], infos[FINE_GRID]
     if (model.scene, model.coarse) != (coarse.scene, coarse.resolution):
         raise FluidlossError(f"{path} upsamples {model.scene} at {model.coarse}, not {coarse.scene} at "
                              f"{coarse.resolution} ({coarse.path})")
@@ -94,7 +86,7 @@ def super_resolution(path: Path, infos: dict[str, DatasetInfo], factor: int, dev
         raise FluidlossError(f"{path} upsamples by {model.factor}, but {fine.path} is {factor}x finer than {coarse.path}")
     if tuple(model.fields) != fine.fields:
         raise FluidlossError(f"{path} predicts {', '.join(model.fields)}, but {fine.path} holds {', '.join(fine.fields)}")
-    return FrameRow("fine", lambda coarse_frame, frame: model(coarse_frame), path)
+    return FrameRow(FINE_GRID, lambda coarse_frame, frame: model(coarse_frame), path)
 
 
 def prepare(data: Path, fine: Path | None, aes: list[Path], srs: list[Path], first: int, stride: int, metrics: str,
@@ -110,13 +102,13 @@ def prepare(data: Path, fine: Path | None, aes: list[Path], srs: list[Path], fir
     infos = {"data": DatasetInfo.read(data, "evaluate")}
     factor = 1
     if fine is not None:
-        infos["fine"] = DatasetInfo.read(fine, "evaluate")
-        factor = sr_factor(infos["data"], infos["fine"], FACTORS)
+        infos[FINE_GRID] = DatasetInfo.read(fine, "evaluate")
+        factor = sr_factor(infos["data"], infos[FINE_GRID], FACTORS)
     if first >= infos["data"].frames:
         raise FluidlossError(f"--first {first}: {data} has {infos['data'].frames} frames per simulation")
     rows: dict[str, FrameRow] = {}
     if fine is not None:
-        rows[BICUBIC] = FrameRow("fine", lambda coarse, frame: upsample_frame(coarse, factor))
+        rows[BICUBIC] = FrameRow(FINE_GRID, lambda coarse, frame: upsample_frame(coarse, factor))
     for label, path in zip(labels(srs, {BICUBIC, REFERENCE}), srs):
         rows[label] = super_resolution(path, infos, factor, device)
     for label, path in zip(labels(aes, set(rows) | {BICUBIC, REFERENCE}), aes):
@@ -170,85 +162,3 @@ def run(evaluation: FrameEvaluation) -> tuple[dict[str, dict[str, dict[str, list
                 example |= {f"{label}/{field}": value[at].float().cpu().numpy() for field, value in pred.items()}
     example["frame"], example["simulation"] = np.array(wanted), np.array(example_sim)
     return {row: {name: list(sims.values()) for name, sims in metrics.items()} for row, metrics in values.items()}, example
-
-
-def statistics(per_simulation: list[list[float]]) -> dict[str, Any]:
-    """Mean over every frame; sample standard deviation of the simulations' means and over all frames."""
-    sims = [np.mean(v) for v in per_simulation]
-    pooled = np.concatenate([np.asarray(v, dtype=np.float64) for v in per_simulation])
-    return {"mean": float(pooled.mean()),
-            "std_simulations": float(np.std(sims, ddof=1)) if len(sims) > 1 else None,
-            "std_frames": float(pooled.std(ddof=1)) if pooled.size > 1 else None,
-            "per_simulation": [float(s) for s in sims], "frames": [len(v) for v in per_simulation]}
-
-
-def document(evaluation: FrameEvaluation, values: dict) -> dict[str, Any]:
-    """The content of frames.json: provenance, data, rows (grid, checkpoint, compression ratio, statistics)."""
-    rows = {}
-    for label, measured in values.items():
-        row = evaluation.rows.get(label)
-        grid = row.grid if row else label.split("/")[0]
-        rows[label] = {"grid": grid, "checkpoint": str(row.checkpoint) if row and row.checkpoint else None,
-                       "compression_ratio": row.compression_ratio if row else None,
-                       "metrics": {name: statistics(v) for name, v in measured.items()}}
-    return json_ready({
-        "provenance": provenance(),
-        "datasets": {grid: info.identity() for grid, info in evaluation.infos.items()},
-        "simulations": [sim for sim, _, _ in evaluation.infos["data"].simulations],
-        "first": evaluation.first, "stride": evaluation.stride,
-        "metrics": {m.name: {"description": m.description, "absolute": m.absolute, "missing": m.missing}
-                    for m in evaluation.metrics},
-        "rows": rows,
-    })
-
-
-def cell(report: dict, row: str, metric: str) -> str:
-    """Table text of one metric of one row: mean, ± std over simulations and over frames; `missing` or `—`."""
-    stats = report["rows"][row]["metrics"].get(metric)
-    if stats is None:
-        return "missing" if report["metrics"][metric]["missing"] and not row.endswith(REFERENCE) else "—"
-    text = "nan" if stats["mean"] is None else f"{stats['mean']:.4g}"
-    for key, what in (("std_simulations", "sims"), ("std_frames", "frames")):
-        if stats[key] is not None:
-            text += f"\n± {stats[key]:.2g} ({what})"
-    return text
-
-
-def table(report: dict) -> list[list[str]]:
-    """Table cells: a row per evaluated row (label, grid, compression ratio), a column per metric."""
-    return [[row, content["grid"], "" if content["compression_ratio"] is None else f"{content['compression_ratio']:.3g}",
-             *(cell(report, row, metric) for metric in report["metrics"])] for row, content in report["rows"].items()]
-
-
-def table_csv(report: dict) -> str:
-    """One line per row and metric: grid, compression ratio, mean, both standard deviations, or why it is missing."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["row", "grid", "compression_ratio", "metric", "mean", "std_simulations", "std_frames",
-                     "simulations", "missing"])
-    for row, content in report["rows"].items():
-        for metric, about in report["metrics"].items():
-            stats = content["metrics"].get(metric)
-            if about["missing"] and not row.endswith(REFERENCE):
-                writer.writerow([row, content["grid"], content["compression_ratio"], metric, "", "", "", "",
-                                 about["missing"]])
-            elif stats is not None:
-                writer.writerow([row, content["grid"], content["compression_ratio"], metric, stats["mean"],
-                                 stats["std_simulations"], stats["std_frames"], len(stats["per_simulation"]), ""])
-    return out.getvalue()
-
-
-def write(report: dict, example: dict[str, np.ndarray], out: Path) -> list[Path]:
-    """frames.json, frames.csv and example.npz in `out`, each written atomically; frames.json, which marks the
-    evaluation finished, last (an evaluation interrupted before it is simply run again)."""
-    write_text(out / TABLE, table_csv(report))
-    with atomic_path(out / EXAMPLE) as tmp, tmp.open("wb") as handle:
-        np.savez_compressed(handle, **example)
-    write_text(out / REPORT, json.dumps(report, indent=1, allow_nan=False))
-    return [out / REPORT, out / TABLE, out / EXAMPLE]
-
-
-def check_out(out: Path, overwrite: bool) -> None:
-    """Create the output folder, refusing one that holds an earlier frame evaluation unless `overwrite`."""
-    check_output_folder(out, REPORT, "a frame evaluation", overwrite)
-

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from fluidloss_cli.engine.atomic import atomic_path
-from fluidloss_cli.engine.evaluation.rollouts import REFERENCE
+from fluidloss_cli.engine.results import REFERENCE
 
 
 def nan(value: float | None) -> float:

@@ -24,14 +24,11 @@ from fluidloss_cli.engine.metrics import Metric, build_metrics, measure
 from fluidloss_cli.engine.models.sr_net import FACTORS
 from fluidloss_cli.engine.physics import Geometry, energy_spectrum
 from fluidloss_cli.engine.pipeline import Pipeline
+from fluidloss_cli.engine.results import BICUBIC, COARSE, COARSE_GRID, FINE_GRID, REFERENCE
 from fluidloss_cli.engine.upsample import upsample_frame
 
-REFERENCE, BASELINE, BICUBIC = "reference", "coarse", "bicubic"
-"""Row labels of the reference itself, the uncorrected coarse solver and the bicubic upsampling."""
-
-
 @dataclass(frozen=True)
-class Grid:
+class ComparedGrid:
     """A grid the rows are compared on: its reference dataset, cell size and obstacles."""
 
     info: DatasetInfo
@@ -42,7 +39,7 @@ class Grid:
 class Evaluation:
     """A checked evaluation: test data, the coarse rows (solver and correction) and upsamplers to roll out, metrics."""
 
-    grids: dict[str, Grid]
+    grids: dict[str, ComparedGrid]
     corrections: dict[str, Pipeline]
     """Row label -> its coarse solver and SOL model (None for the uncorrected row); each model on its own solver."""
     upsamplers: dict[str, Callable[[Frame], Frame]]
@@ -84,17 +81,17 @@ def labels(paths: list[Path], taken: set[str]) -> list[str]:
     return names
 
 
-def fine_grid(coarse: DatasetInfo, fine: Path | None, srs: list[Path], device: torch.device) -> tuple[Grid | None, int]:
+def fine_grid(coarse: DatasetInfo, fine: Path | None, srs: list[Path], device: torch.device) -> tuple[ComparedGrid | None, int]:
     """The fine grid and its factor over the coarse one, checked to hold the same simulations; None without one."""
     if fine is None:
         if srs:
             raise FluidlossError("--sr needs --fine: the fine reference of the same test simulations")
         return None, 1
     info = DatasetInfo.read(fine, "evaluate")
-    return Grid(info, read_geometry(fine, device)), sr_factor(coarse, info, FACTORS)
+    return ComparedGrid(info, read_geometry(fine, device)), sr_factor(coarse, info, FACTORS)
 
 
-def load_upsamplers(base: tuple, srs: dict[str, Path], fine: Grid | None, factor: int) -> dict[str, Callable]:
+def load_upsamplers(base: tuple, srs: dict[str, Path], fine: ComparedGrid | None, factor: int) -> dict[str, Callable]:
     """Bicubic and every SR checkpoint, each checked against the coarse setup `base`, the factor and the fields."""
     if fine is None:
         return {}
@@ -122,16 +119,16 @@ def prepare(data: Path, sols: list[Path], fine: Path | None, srs: list[Path], st
     steps = coarse.frames - 1 - max(starts, default=0) if steps is None else steps
     check_window(coarse, starts, steps)
     base = (coarse.scene, coarse.resolution, read_dt(data), device)
-    checkpoints = {"sol": dict(zip(labels(sols, {BASELINE, REFERENCE}), sols)),
+    checkpoints = {"sol": dict(zip(labels(sols, {COARSE, REFERENCE}), sols)),
                    "sr": dict(zip(labels(srs, {BICUBIC}), srs))}
     corrected = {label: Pipeline.build(*base, sol=path, solver=solver) for label, path in checkpoints["sol"].items()}
     shared = {pipeline.solver.solver for pipeline in corrected.values()}
     plain = Pipeline.build(*base, solver=solver or (shared.pop() if len(shared) == 1 else None))
     solvers = {plain.solver.solver: plain.solver}  # one solver object per kind: masks and factorisation built once
-    corrections = {BASELINE: plain} | {label: Pipeline(solvers.setdefault(p.solver.solver, p.solver), p.sol)
+    corrections = {COARSE: plain} | {label: Pipeline(solvers.setdefault(p.solver.solver, p.solver), p.sol)
                                        for label, p in corrected.items()}
     upsamplers = load_upsamplers(base, checkpoints["sr"], fine_info, factor)
-    grids = {"coarse": Grid(coarse, read_geometry(data, device))} | ({"fine": fine_info} if fine_info else {})
+    grids = {COARSE_GRID: ComparedGrid(coarse, read_geometry(data, device))} | ({FINE_GRID: fine_info} if fine_info else {})
     return Evaluation(grids, corrections, upsamplers, checkpoints, starts, steps,
                       build_metrics(metrics, device))
 
@@ -157,7 +154,7 @@ class Recorder:
     def add(self, grid: str, row: str, frames: list[Frame], refs: list[Frame]) -> None:
         """Measure a rollout's frames (steps 1..N) against the reference frames (0..N) of one grid; the mass balance
         runs from the start frame (refs[0])."""
-        geometry, scored = self.evaluation.grids[grid].geometry, self.evaluation.corrections[BASELINE].solver.compared
+        geometry, scored = self.evaluation.grids[grid].geometry, self.evaluation.corrections[COARSE].solver.compared
         at = (lambda step: geometry.at(refs[0]["density"], step)) if "density" in refs[0] else (lambda step: geometry)
         per_step = [measure(self.evaluation.metrics, frame, ref, at(step), absolute_only=row == REFERENCE,
                             scored=scored) for step, (frame, ref) in enumerate(zip(frames, refs[1:]), start=1)]
@@ -179,18 +176,18 @@ class Recorder:
 
 def run(evaluation: Evaluation, on_rollout: Callable[[str], None] = lambda label: None) -> Results:
     """Roll out every row from every start frame and measure each step; `on_rollout` hears of each finished row."""
-    device, steps = evaluation.corrections[BASELINE].solver.device, evaluation.steps
+    device, steps = evaluation.corrections[COARSE].solver.device, evaluation.steps
     windows = {name: FrameWindows(grid.info.path, window=steps + 1) for name, grid in evaluation.grids.items()}
     recorder = Recorder(evaluation)
     for start in evaluation.starts:
         batches = {name: reference_batch(w, start, device) for name, w in windows.items()}
-        refs, reynolds = {name: frames for name, (frames, _) in batches.items()}, batches["coarse"][1]
+        refs, reynolds = {name: frames for name, (frames, _) in batches.items()}, batches[COARSE_GRID][1]
         for name, frames in refs.items():
             recorder.add(name, REFERENCE, frames[1:], frames)
         for label, pipeline in evaluation.corrections.items():
-            frames = pipeline.run(refs["coarse"][0], reynolds, steps)[0]
-            recorder.add("coarse", label, frames, refs["coarse"])
+            frames = pipeline.run(refs[COARSE_GRID][0], reynolds, steps)[0]
+            recorder.add(COARSE_GRID, label, frames, refs[COARSE_GRID])
             for up_label, upsample in evaluation.upsamplers.items():
-                recorder.add("fine", f"{label}+{up_label}", [upsample(f) for f in frames], refs["fine"])
+                recorder.add(FINE_GRID, f"{label}+{up_label}", [upsample(f) for f in frames], refs[FINE_GRID])
             on_rollout(label)
     return recorder.results()

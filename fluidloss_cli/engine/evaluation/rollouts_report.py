@@ -15,12 +15,11 @@ import torch
 
 from fluidloss_cli.engine.atomic import write_text
 from fluidloss_cli.engine.data.novelty import Novelty, as_records
-from fluidloss_cli.engine.evaluation.rollouts import BASELINE, BICUBIC, REFERENCE, Evaluation, Results
-from fluidloss_cli.engine.metrics import is_error
+from fluidloss_cli.engine.evaluation.rollouts import Evaluation, Results
 from fluidloss_cli.engine.outputs import check_output_folder
 from fluidloss_cli.engine.provenance import provenance
+from fluidloss_cli.engine.results import BICUBIC, COARSE, COARSE_GRID, REFERENCE, ROLLOUTS_FILE, json_ready, metric_facts
 
-REPORT = "evaluation.json"
 SUMMARIES = {"mean": "averaged over the rollout steps", "final": "at the final rollout step"}
 """--summary choice -> what the table's values are."""
 
@@ -39,22 +38,11 @@ def statistics(values: torch.Tensor) -> dict[str, Any]:
             "per_simulation": values.tolist()}
 
 
-def json_ready(value: Any) -> Any:
-    """`value` with NaN and infinities as None, so the file is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: json_ready(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [json_ready(item) for item in value]
-    return value
-
-
 def coarse_errors(evaluation: Evaluation, results: Results) -> dict[str, float | None]:
     """Each test simulation's uncorrected coarse error: the baseline's MSE averaged over the rollout steps (None
     without an mse column)."""
-    mse = results.values["coarse"][BASELINE].get("mse")
-    names = [sim for sim, _, _ in evaluation.grids["coarse"].info.simulations]
+    mse = results.values[COARSE_GRID][COARSE].get("mse")
+    names = [sim for sim, _, _ in evaluation.grids[COARSE_GRID].info.simulations]
     return {sim: None if mse is None else mse[i].mean().item() for i, sim in enumerate(names)}
 
 
@@ -75,13 +63,12 @@ def document(evaluation: Evaluation, results: Results, train: Path | None = None
         "simulations": as_records(distances, coarse_errors(evaluation, results))}}
     return json_ready({
         "provenance": provenance(),
-        "simulations": [sim for sim, _, _ in evaluation.grids["coarse"].info.simulations],
+        "simulations": [sim for sim, _, _ in evaluation.grids[COARSE_GRID].info.simulations],
         "starts": evaluation.starts, "steps": evaluation.steps,
         "checkpoints": {kind: {label: str(path) for label, path in paths.items()}
                         for kind, paths in evaluation.checkpoints.items()},
         "solvers": {row: pipeline.solver.solver for row, pipeline in evaluation.corrections.items()},
-        "metrics": {m.name: {"description": m.description, "absolute": m.absolute, "missing": m.missing}
-                    for m in evaluation.metrics},
+        "metrics": {m.name: m.to_json() for m in evaluation.metrics},
         "grids": grids,
     } | found)
 
@@ -107,7 +94,7 @@ def table(report: dict, grid: str, summary: str) -> list[list[str]]:
 def baseline_row(grid: str) -> str:
     """The row every other row of a grid is judged against: the uncorrected coarse solver (bicubic-upsampled on the
     fine grid)."""
-    return BASELINE if grid == "coarse" else f"{BASELINE}+{BICUBIC}"
+    return COARSE if grid == COARSE_GRID else f"{COARSE}+{BICUBIC}"
 
 
 def worse_than_baseline(report: dict, grid: str, summary: str) -> tuple[str | None, set[str]]:
@@ -116,7 +103,8 @@ def worse_than_baseline(report: dict, grid: str, summary: str) -> tuple[str | No
     rows = report["grids"][grid]["rows"]
     key = "final_mean" if summary == "final" else "mean"
     base = rows.get(baseline_row(grid), {}).get("metrics", {})
-    metric = next((m for m in report["metrics"] if is_error(m) and base.get(m, {}).get(key) is not None), None)
+    facts = metric_facts(report["metrics"])
+    metric = next((m for m in facts if facts[m].is_error and base.get(m, {}).get(key) is not None), None)
     if metric is None:
         return None, set()
     limit = base[metric][key]
@@ -170,7 +158,7 @@ def novelty_csv(report: dict) -> str:
 
 def check_out(out: Path, overwrite: bool) -> None:
     """Create the output folder, refusing one that holds an earlier evaluation unless `overwrite`."""
-    check_output_folder(out, REPORT, "an evaluation", overwrite)
+    check_output_folder(out, ROLLOUTS_FILE, "an evaluation", overwrite)
 
 
 def write_tables(report: dict, out: Path) -> list[Path]:
@@ -186,5 +174,5 @@ def write_tables(report: dict, out: Path) -> list[Path]:
 def write_report(report: dict, out: Path) -> Path:
     """Write evaluation.json, the file that marks `out` as holding a finished evaluation, so an evaluation
     interrupted before it is simply run again."""
-    write_text(out / REPORT, json.dumps(report, indent=1, allow_nan=False))
-    return out / REPORT
+    write_text(out / ROLLOUTS_FILE, json.dumps(report, indent=1, allow_nan=False))
+    return out / ROLLOUTS_FILE

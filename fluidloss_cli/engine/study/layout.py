@@ -1,0 +1,30 @@
+"""Where a study folder keeps what: every cell's folder under `cells/<id>/`, a training cell's run folder and an
+evaluation cell's output folder; the runner, the report and the export find files only through these names."""
+
+from pathlib import Path
+
+CELLS = "cells"
+"""The folder of every cell's files, `cells/<cell id>/`."""
+RUN, EVALUATION = "run", "evaluation"
+"""A training cell's run folder (its `train --out`; `evaluate` labels its best.pt's row by this name) and an
+evaluation cell's `--out` folder."""
+
+
+def cell_folder(out: Path, cell_id: str) -> Path:
+    """The folder of one cell's files."""
+    return out / CELLS / cell_id
+
+
+def run_folder(out: Path, cell_id: str) -> Path:
+    """A training cell's run folder: its checkpoints and training log."""
+    return cell_folder(out, cell_id) / RUN
+
+
+def evaluation_folder(out: Path, cell_id: str) -> Path:
+    """An evaluation cell's output folder: evaluation.json or frames.json, tables and the example frame."""
+    return cell_folder(out, cell_id) / EVALUATION
+
+
+def relative(cell_id: str, name: str) -> str:
+    """A file of a cell, relative to the study folder (how the cells' commands name it, so the folder can move)."""
+    return f"{CELLS}/{cell_id}/{name}"

@@ -1,0 +1,142 @@
+"""The study report's data: per task and scene, a row per loss pooling every training seed's model over every test
+simulation, beside the baseline and reference rows, read from the cells' result files (engine/results.py); and which
+loss is best on a metric, where the spread allows saying so.
+"""
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fluidloss_cli.engine.metric_facts import HIGHER, MetricFacts
+from fluidloss_cli.engine.results import BASELINES, EXAMPLE_FILE, REFERENCE, EvaluationResult, read_frames, read_rollouts, \
+    read_training_log
+from fluidloss_cli.engine.study.cells import slug
+from fluidloss_cli.engine.study.files import read_json
+from fluidloss_cli.engine.study.layout import RUN, cell_folder, evaluation_folder, run_folder
+from fluidloss_cli.engine.study.runner import FAILED, RESULT
+
+BASELINE_TITLES = {baseline.title for baseline in BASELINES.values()}
+
+
+@dataclass
+class Row:
+    """One report row: per metric the pooled values, and step curves [values][steps] (SOL)."""
+
+    name: str
+    values: dict[str, list[float]] = field(default_factory=dict)
+    steps: dict[str, list[list[float]]] = field(default_factory=dict)
+    status: str = ""
+    """Empty when measured; else why the row has no values (skipped: weights missing, pending, failed)."""
+    compression: float | None = None
+
+
+def summary(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value)."""
+    array = np.asarray(values, dtype=np.float64)
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else None
+
+
+def evaluation_rows(out: Path, eval_id: str, kind: str) -> tuple[dict[str, Row], dict[str, MetricFacts]]:
+    """An evaluation cell's rows by label (a value per test simulation; for SOL its mean over the rollout steps,
+    and the step curves) and its metrics' facts; `kind` is the task trained (sol, sr, ae)."""
+    folder = evaluation_folder(out, eval_id)
+    found: EvaluationResult = read_rollouts(folder) if kind == "sol" else read_frames(folder)
+    rows = {label: Row(row.label, {m: [float(np.nanmean(s)) for s in sims] for m, sims in row.per_simulation.items()},
+                       dict(row.per_simulation) if kind == "sol" else {}, compression=row.compression)
+            for label, row in found.rows.items()}
+    return rows, found.metrics
+
+
+@dataclass
+class Section:
+    """One task on one scene: rows, metric facts, cells and files."""
+
+    task: str
+    scene: str
+    kind: str
+    """The task trained: sol, sr or ae (`task` is its table's name)."""
+    rows: list[Row]
+    metrics: dict[str, MetricFacts]
+    example: Path | None = None
+    training: dict[str, list[list[dict]]] = field(default_factory=dict)
+    """loss -> per seed, its training log records."""
+
+
+def model_status(out: Path, name: str) -> tuple[str | None, bool]:
+    """Why a model (`task/scene/loss/seed`) has no evaluation (skipped, failed, pending; None once evaluated), and
+    whether its training finished or was skipped."""
+    train, evaluated = read_json(cell_folder(out, f"train/{name}") / RESULT), \
+        read_json(cell_folder(out, f"eval/{name}") / RESULT)
+    if train and train["status"] == "skipped":
+        return f"skipped: {train['reason']}", True
+    if evaluated and evaluated["status"] == "done":
+        return None, True
+    failed = any((cell_folder(out, f"{kind}/{name}") / FAILED).exists() for kind in ("train", "eval"))
+    return ("failed" if failed else "pending"), bool(train)
+
+
+def build_section(out: Path, plan: dict, task: str, scene: str) -> Section:
+    """Collect the results of every model of a task on a scene, and its baseline and reference rows."""
+    kind = plan["tasks"][task].get("kind", task)
+    section = Section(task, scene, kind, [], {})
+    baseline, reference = None, None
+    for loss in plan["tasks"][task].get("losses", plan["losses"]):
+        row = Row(loss)
+        section.training[loss] = []
+        for seed in plan["seeds"]:
+            name = f"{task}/{scene}/{slug(loss)}/seed{seed}"
+            status, trained = model_status(out, name)
+            if trained and not (status or "").startswith("skipped"):
+                log = read_training_log(run_folder(out, f"train/{name}"))
+                section.training[loss] += [log] if log else []
+            if status is not None:
+                row.status = row.status or status
+                continue
+            found, section.metrics = evaluation_rows(out, f"eval/{name}", kind)
+            run = found[RUN]  # `evaluate` labels a run folder's best.pt by the folder's name
+            row.compression = run.compression
+            for metric, values in run.values.items():
+                row.values.setdefault(metric, []).extend(values)
+                row.steps.setdefault(metric, []).extend(run.steps.get(metric, []))
+            if baseline is None and kind in BASELINES:
+                baseline = dataclasses.replace(found[BASELINES[kind].label], name=BASELINES[kind].title)
+            if reference is None and REFERENCE in found:  # only measures of a frame alone have one
+                reference = dataclasses.replace(found[REFERENCE], name=REFERENCE)
+            if section.example is None and kind != "sol":
+                section.example = evaluation_folder(out, f"eval/{name}") / EXAMPLE_FILE
+        if row.values and row.status == "pending":
+            row.status = ""  # some seeds measured: show them, the cell list says which are missing
+        section.rows.append(row)
+    section.rows[:0] = [r for r in (baseline, reference) if r]
+    return section
+
+
+def marked(section: Section, metric: str) -> str | None:
+    """The loss whose value of `metric` is best and whose mean ± std overlaps no other loss's; None if none is, or
+    where the metric has no better direction (a measure of the prediction alone, compared with the reference)."""
+    facts = section.metrics.get(metric)
+    if facts is None or facts.better is None:
+        return None
+    losses = [r for r in section.rows if r.name not in (REFERENCE, *BASELINE_TITLES)
+              and not r.status and metric in r.values]
+    if len(losses) < 2 or any(len(r.values[metric]) < 2 for r in losses):
+        return None
+    stats = {r.name: summary(r.values[metric]) for r in losses}
+    if any(math.isnan(m) for m, _ in stats.values()):
+        return None
+    sign = -1 if facts.better == HIGHER else 1
+    best = min(stats, key=lambda name: sign * stats[name][0])
+    low, high = stats[best][0] - stats[best][1], stats[best][0] + stats[best][1]
+    others = [(m - s, m + s) for name, (m, s) in stats.items() if name != best]
+    return best if all(high < lo or low > hi for lo, hi in others) else None
+
+
+def as_json(section: Section) -> dict[str, Any]:
+    """A section's rows as report.json stores them."""
+    return {row.name: {"status": row.status, "compression": row.compression, "values": row.values}
+            for row in section.rows}
+
