@@ -18,6 +18,8 @@ from conftest import assert_one_line_error, run_cli
 from weight_fixtures import shared_file
 
 from fluidloss_cli.engine.data.novelty import HEADER, novelty
+from fluidloss_cli.engine.metric_facts import MEASURES, MetricFacts, facts_of
+from fluidloss_cli.engine.results import read_rollouts
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "sample_configs" / "study_smoke.toml"
@@ -340,3 +342,37 @@ def test_export_keeps_results_and_chosen_models_not_data(env, smoke, tmp_path):
     assert values == {k: v for k, v in tables(smoke / "report.md").items() if not k.startswith("test vs training")}
     assert_one_line_error(run_cli("study", "export", smoke, tmp_path / "x", "--checkpoints", "sol/nope/*", ok=False),
                           "matches no training cell")
+
+
+@pytest.mark.slow
+def test_the_report_ranks_each_metric_by_the_direction_its_evaluation_file_stores(smoke):
+    """Every evaluation file stores each column's direction; the report bolds a loss only where that direction makes
+    it best (lowest error, highest correlation) and never bolds a measure without one (divergence, energy)."""
+    evaluated = next((smoke / "cells" / "eval" / "sol" / "karman").glob("*/seed0/evaluation"))
+    stored = read_rollouts(evaluated).metrics
+    assert {name: facts.better for name, facts in stored.items()} == {
+        "mse": "lower", "mae": "lower", "lsim": "lower", "lpips": "lower", "vgg": "lower", "divergence": None,
+        "energy": None, "spectrum": "lower", "vorticity": "higher"}
+    for heading, rows in tables(smoke / "report.md").items():
+        if heading.startswith("test vs training"):
+            continue
+        header, body = rows[0], rows[2:]
+        for column, metric in enumerate(header):
+            bold = [row[0] for row in body if row[column].startswith("**")]
+            if not bold:
+                continue
+            assert stored[metric].better is not None and len(bold) == 1, (heading, metric)
+            means = {row[0]: float(row[column].strip("*").split(" ± ")[0]) for row in body
+                     if " ± " in row[column] and row[0] not in ("reference", "coarse (no correction)", "bicubic")}
+            pick = max if stored[metric].better == "higher" else min
+            assert bold[0] == pick(means, key=means.get), (heading, metric)
+
+
+def test_metric_facts_round_trip_and_files_without_directions_get_the_known_one():
+    """What evaluation files store comes back unchanged; a file written before directions were stored gets each
+    metric's known direction (the study folders of earlier versions still rank)."""
+    for facts in [*MEASURES.values(), facts_of("mse+0.1*lsim"), MetricFacts("lsim", "x", missing="no weights")]:
+        assert MetricFacts.from_json(facts.name, facts.to_json()) == facts
+    old = {"description": "d", "absolute": False, "missing": None}
+    assert [MetricFacts.from_json(name, old).better for name in ("vorticity", "spectrum", "energy", "lsim")] == \
+        ["higher", "lower", None, "lower"]
