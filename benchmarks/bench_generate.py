@@ -32,7 +32,7 @@ from phi.physics.fluid import Obstacle
 from fluidloss_cli.engine.data.generation import generate, plan_job
 from fluidloss_cli.engine.data.stepping import initial_frame
 from fluidloss_cli.engine.native import native_step
-from fluidloss_cli.engine.pressure import project_closed_box
+from fluidloss_cli.engine.phiflow_projection import project_closed_box
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes import scene_class
 

@@ -19,7 +19,7 @@ from bench_simulate import interleaved
 from fluidloss_cli.engine.correction import CorrectedSolver
 from fluidloss_cli.engine.phiflow_grids import cell_tensor
 from fluidloss_cli.engine.native import native_step
-from fluidloss_cli.engine.native.pressure import conjugate_gradient
+from fluidloss_cli.engine.native.obstacle_projection import conjugate_gradient
 from fluidloss_cli.engine.resolution import Resolution
 
 RESOLUTIONS = [Resolution(64, 32), Resolution(128, 64)]

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
 from fluidloss_cli.engine.training.data import PairedFrames
-from fluidloss_cli.engine.training.frames import frame_fields
+from fluidloss_cli.engine.training.frame_loss import frame_fields
 from fluidloss_cli.engine.upsample import super_resolve, upsample_frame
 
 VELOCITY = ("velocity_x", "velocity_y")

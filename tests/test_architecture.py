@@ -15,8 +15,8 @@ HEAVY = ("torch", "phi", "phiml", "matplotlib", "h5py")
 LAYERS = {
     1: ("errors", "resolution", "atomic", "outputs", "lock", "provenance", "notice", "memo", "device", "solvers",
         "defaults", "interrupt", "metric_facts", "results"),
-    2: ("fields", "physics", "phiflow_grids", "upsample", "phiflow_setup", "phiflow_patch", "pressure",
-        "frontier"),
+    2: ("fields", "physics", "phiflow_grids", "upsample", "phiflow_setup", "phiflow_patch", "cosine_poisson",
+        "phiflow_projection", "frontier"),
     3: ("scenes", "native"),
     4: ("data",),
     5: ("losses", "models", "weights", "metrics"),

@@ -10,7 +10,7 @@ from fluidloss_cli.engine.phiflow_grids import cell_tensor, face_tensors
 from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.native import PressureSolve, native_step
 from fluidloss_cli.engine.native.karman import KarmanStep
-from fluidloss_cli.engine.native.pressure import solve
+from fluidloss_cli.engine.native.obstacle_projection import solve
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes import scene_class
 from fluidloss_cli.engine.scenes.base import State

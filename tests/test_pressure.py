@@ -8,7 +8,8 @@ from phi.geom import Box
 from phi.math import extrapolation, precision
 
 from fluidloss_cli.engine.phiflow_grids import velocity_faces
-from fluidloss_cli.engine.pressure import project_closed_box, solve_neumann_poisson
+from fluidloss_cli.engine.cosine_poisson import solve_neumann_poisson
+from fluidloss_cli.engine.phiflow_projection import project_closed_box
 
 
 def neumann_laplacian(rows: int, cols: int, dy: float, dx: float) -> np.ndarray:

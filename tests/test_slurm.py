@@ -182,22 +182,22 @@ def test_a_training_job_stopped_by_the_scheduler_continues_to_the_uninterrupted_
 
 def test_a_lock_of_a_job_the_scheduler_no_longer_runs_is_taken_over(cluster, tmp_path, monkeypatch):
     from fluidloss_cli.engine.study import slurm
-    from fluidloss_cli.engine.study.lock import Lock, lock_path
+    from fluidloss_cli.engine.study.cell_lock import CellLock, cell_lock_path
 
     monkeypatch.setattr(slurm, "STATE_TTL_S", 0.0)
 
     job = subprocess.run(["sbatch", "--parsable", "--cpus-per-task=1", "-o", "/dev/null", "--wrap", "sleep 300"],
                          capture_output=True, text=True, check=True).stdout.strip()
     try:
-        path = lock_path(tmp_path, "train/x")
+        path = cell_lock_path(tmp_path, "train/x")
         path.parent.mkdir()
         path.write_text(json.dumps({"host": "another-node", "pid": 1, "job": job}))
         wait_for(lambda: state(job) == "RUNNING", "the sleep job never ran", 120)
-        assert not Lock(tmp_path, "train/x").acquire()
+        assert not CellLock(tmp_path, "train/x").acquire()
     finally:
         subprocess.run(["scancel", job], check=True)
     wait_for(lambda: state(job) not in ("RUNNING", "COMPLETING"), "the sleep job did not end", 60)
-    assert Lock(tmp_path, "train/x").acquire()
+    assert CellLock(tmp_path, "train/x").acquire()
     assert json.loads(path.read_text())["pid"] == os.getpid()
 
 

@@ -84,7 +84,7 @@ def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume:
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.training import TASKS, Step, Trainer, TrainConfig
     from fluidloss_cli.engine.training.distributed import World, launched, run_in_processes
-    from fluidloss_cli.engine.training.loop import RunFiles
+    from fluidloss_cli.engine.training.run_files import RunFiles
 
     setup = TASKS[task](**task_options, seed=training["seed"])
     if nproc != 1 and not launched():

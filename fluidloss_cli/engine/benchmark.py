@@ -106,12 +106,12 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
     the solver it was not trained with (with a warning), so that both solvers answer the time-cost question.
     Returns the solver stepped and the results (the frontier's rows after the coarse one)."""
     start = read_start(data, sim, frame, steps)
-    fine_res = Resolution(start.fine["velocity_x"].shape[-2], start.fine["velocity_x"].shape[-1] - 1)
+    fine_res = Resolution(start.frame["velocity_x"].shape[-2], start.frame["velocity_x"].shape[-1] - 1)
     factor = fine_res.height // coarse.height
     if fine_res.height % coarse.height or fine_res.width != coarse.width * factor or factor < 2:
         raise FluidlossError(f"--res {coarse} is not a coarser grid of {data} ({fine_res}) by one factor")
     frontier = check_frontier(frontier, coarse, fine_res)
-    coarse_start = to_device(coarsen(start.fine, factor), device)
+    coarse_start = to_device(coarsen(start.frame, factor), device)
     reynolds = start.reynolds.to(device)
     variants: dict[str, Callable[[], list[Frame]]] = {}
     if sol is not None:
@@ -122,7 +122,7 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
         corrected = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, solver=solver, retarget=True)
         solver = corrected.solver.solver
     fine = Pipeline.build(start.scene, fine_res, start.dt, device, solver=solver)
-    variants["fine"] = lambda: fine.run(to_device(start.fine, device), reynolds, steps)[0]
+    variants["fine"] = lambda: fine.run(to_device(start.frame, device), reynolds, steps)[0]
     plain = Pipeline(corrected.solver) if sol is not None else Pipeline.build(start.scene, coarse, start.dt, device,
                                                                             solver=solver)
     variants["coarse"] = lambda: plain.run(coarse_start, reynolds, steps)[0]
@@ -132,7 +132,7 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
         grids[name] = resolution
         variants[name] = partial(plain_rollout, Pipeline.build(start.scene, resolution, start.dt, device,
                                                                solver=solver),
-                                 to_device(resample_frame(start.fine, resolution), device), reynolds, steps)
+                                 to_device(resample_frame(start.frame, resolution), device), reynolds, steps)
     if sol is not None:
         variants["coarse+SOL"] = lambda: corrected.run(coarse_start, reynolds, steps)[0]
     if sr is not None:

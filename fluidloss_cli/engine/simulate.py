@@ -141,7 +141,7 @@ def dataset_setup(request: Request) -> Setup:
     dt = agree("--dt", request.dt, source, start.dt)
     reynolds, seed = simulations[sim]
     return Setup(scene_class(name)(resolution, dt, reynolds, seed), steps, index, sim,
-                 {"dataset": str(source), "sim": sim, "frame": index}, [start.fine, *start.reference])
+                 {"dataset": str(source), "sim": sim, "frame": index}, [start.frame, *start.reference])
 
 
 def trained_setup(sol: Path | None, sr: Path | None) -> tuple[Resolution | None, float | None]:
@@ -179,7 +179,7 @@ def fine_reference(request: Request, setup: Setup, pipeline: Pipeline) -> list[F
         raise FluidlossError(f"{request.sr} upsamples by {pipeline.sr.factor}, but {request.reference} "
                              f"({fine.resolution}) is {factor}x finer than {request.source} ({coarse.resolution})")
     start = read_start(request.reference, setup.sim, setup.index, setup.steps)
-    return [start.fine, *start.reference]
+    return [start.frame, *start.reference]
 
 
 def stack_frames(frames: list[Frame]) -> dict[str, np.ndarray]:

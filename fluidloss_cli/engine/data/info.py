@@ -128,17 +128,18 @@ def read_geometry(path: Path, device: torch.device) -> Geometry:
 
 @dataclass(frozen=True)
 class Start:
-    """Where the rollouts start: a fine frame, its coarse version, the Reynolds number and the fine frames after."""
+    """Where the rollouts start: the scene and dt of a dataset, one frame of a simulation (of whatever grid the
+    dataset has), its Reynolds number and the frames after it."""
 
     scene: str
     dt: float
-    fine: Frame
+    frame: Frame
     reynolds: torch.Tensor
     reference: list[Frame]
 
 
 def read_start(path: Path, sim: str, frame: int, steps: int) -> Start:
-    """Frame `frame` of simulation `sim` of a fine dataset and the `steps` frames after it."""
+    """Frame `frame` of simulation `sim` of a dataset and the `steps` frames after it."""
     with open_dataset(path) as handle:
         scene = str(handle.attrs["scene"])
     windows = FrameWindows(path, window=steps + 1, simulations=[sim])

@@ -14,7 +14,7 @@ import torch
 
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.fields import Frame
-from fluidloss_cli.engine.native.pressure import PressureSolve
+from fluidloss_cli.engine.native.obstacle_projection import PressureSolve
 from fluidloss_cli.engine.phiflow_setup import configure
 from fluidloss_cli.engine.resolution import Resolution
 

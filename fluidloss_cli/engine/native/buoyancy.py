@@ -1,6 +1,6 @@
 """The buoyancy scene's time step in plain torch, the discretisation of `engine/scenes/buoyancy.py`: MacCormack
 advection of the smoke density plus the source, buoyancy force on the y-faces, semi-Lagrangian self-advection of
-the velocity in a closed box, and the exact cosine-transform projection of `engine.pressure` (plain torch already).
+the velocity in a closed box, and the exact cosine-transform solve of `engine.cosine_poisson` (plain torch already).
 """
 
 import torch
@@ -10,7 +10,7 @@ from fluidloss_cli.engine.phiflow_grids import cell_tensor
 from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.native import advect
 from fluidloss_cli.engine.native.grid import BORDER, ZEROS, Grid
-from fluidloss_cli.engine.pressure import solve_neumann_poisson
+from fluidloss_cli.engine.cosine_poisson import solve_neumann_poisson
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes.buoyancy import BUOYANCY, INFLOW_RATE, Buoyancy
 

@@ -16,7 +16,7 @@ from fluidloss_cli.engine.phiflow_grids import cell_tensor, face_tensors
 from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.native import advect
 from fluidloss_cli.engine.native.grid import BORDER, ZEROS, Grid, pad, staggered_laplace
-from fluidloss_cli.engine.native.pressure import PressureSolve, PoissonOperator, project
+from fluidloss_cli.engine.native.obstacle_projection import PressureSolve, PoissonOperator, project
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes.karman import INFLOW_SPEED, MARKER_RATE, REFERENCE_CELLS, Karman
 

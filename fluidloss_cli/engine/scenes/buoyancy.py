@@ -1,8 +1,8 @@
 """Buoyant smoke plume in a closed 200 x 200 box: smoke enters through a 5 x 100 source at the bottom
 centre and rises by buoyancy proportional to its density.
 
-The pressure solve is the exact cosine-transform projection of `engine.pressure`, which scales to
-256 x 256 and beyond (see its module docstring for why not PhiFlow's sparse CG here).
+The pressure solve is the exact cosine-transform projection of `engine.phiflow_projection`, which scales to
+256 x 256 and beyond (see `engine.cosine_poisson` for why not PhiFlow's sparse CG here).
 """
 
 import numpy as np
@@ -11,7 +11,7 @@ from phi.physics import advect
 from phi.geom import Box
 from phi.math import extrapolation, vec
 
-from fluidloss_cli.engine.pressure import project_closed_box
+from fluidloss_cli.engine.phiflow_projection import project_closed_box
 from fluidloss_cli.engine.scenes.base import Scene, State
 
 BUOYANCY = 0.5  # upward acceleration per unit density
@@ -26,7 +26,7 @@ class Buoyancy(Scene):
     default_resolution = "128x128"
     default_dt = 0.1
     default_frames = 250
-    matrix_pressure = False  # exact cosine-transform solve (engine/pressure.py)
+    matrix_pressure = False  # exact cosine-transform solve (engine/cosine_poisson.py)
     default_warmup = 0  # the plume's rise from rest is the scene
     fields = ("velocity", "density")
     passive_fields = ()  # the smoke drives the flow: a correction sees it and is scored on it

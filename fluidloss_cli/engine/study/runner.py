@@ -4,7 +4,7 @@ one per slot, libraries loaded once) in parallel, resumable.
 A cell is finished when `cells/<id>/result.json` exists; it is written atomically after the command succeeded, so
 a run killed at any moment (even with kill -9: the workers die with the runner) leaves the cells it was running
 unfinished, and the next run redoes exactly those (a training cell continues from its last finished epoch). A cell
-runs under a lock (`locks/`, engine/study/lock.py), so shards and Slurm jobs sharing a study folder make each data
+runs under a lock (`locks/`, engine/study/cell_lock.py), so shards and Slurm jobs sharing a study folder make each data
 cell once; a lock whose process or job is gone is taken over. A Slurm job runs its cells with this runner too
 (engine/study/job.py).
 """
@@ -26,7 +26,7 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.study.cells import CELLS, Cell
 from fluidloss_cli.engine.study.config import StudyConfig
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
-from fluidloss_cli.engine.study.lock import Lock
+from fluidloss_cli.engine.study.cell_lock import CellLock
 from fluidloss_cli.engine.study.worker import Worker
 
 PLAN, RESULT, FAILED, LOG = "plan.json", "result.json", "failed.json", "log.txt"
@@ -117,7 +117,7 @@ class Running:
     """A cell's command in progress on a worker."""
 
     cell: Cell
-    lock: Lock
+    lock: CellLock
     slot: int
     device: str
     command: str
@@ -177,7 +177,7 @@ class Runner:
         (self.outcome.ran if status == "done" else self.outcome.skipped).append(cell.id)
         self.on_event(cell.id, status if status == "done" else f"skipped: {facts.get('reason', '')}")
 
-    def start(self, cell: Cell, lock: Lock, slot: int) -> None:
+    def start(self, cell: Cell, lock: CellLock, slot: int) -> None:
         """Start a cell's command: a training cell that an interrupted attempt left with a checkpoint continues from
         it (`train --resume`: the same result as an uninterrupted run); any other leftover is cleared first."""
         folder = self.out / CELLS / cell.id
@@ -241,7 +241,7 @@ class Runner:
             return
         if not free:
             return
-        lock = Lock(self.out, cell.id)
+        lock = CellLock(self.out, cell.id)
         if lock.acquire():
             if result_of(self.out, cell.id) is not None:  # finished by another process since we looked
                 lock.release()

@@ -19,7 +19,7 @@ from fluidloss_cli.engine.study import slurm
 from fluidloss_cli.engine.study.cells import CELLS, Cell, plan_cells
 from fluidloss_cli.engine.study.config import StudyConfig, read_config
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
-from fluidloss_cli.engine.study.lock import lock_path
+from fluidloss_cli.engine.study.cell_lock import cell_lock_path
 from fluidloss_cli.engine.study.runner import FAILED, LOG, PLAN, now, result_of, skip_reason, write_plan, write_result
 
 JOBS, SCRIPTS, REPORT = "jobs.json", "slurm", "report"
@@ -185,7 +185,7 @@ def status(out: Path) -> tuple[list[CellStatus], tuple[str, str, str]]:
         if result is not None:
             found.append(CellStatus(cell_id, result["status"], job, result.get("reason", "")))
         elif state in slurm.ACTIVE:
-            owner = read_json(lock_path(out, cell_id)) or {}
+            owner = read_json(cell_lock_path(out, cell_id)) or {}
             mine = str(owner.get("job", "")) == job
             found.append(CellStatus(cell_id, "running" if mine else "queued", job,
                                     f"on {owner.get('host')}" if mine else "its job runs an earlier cell"))

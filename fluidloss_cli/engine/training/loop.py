@@ -1,16 +1,12 @@
 """The training loop shared by every task: epochs of shuffled mini-batches, validation, checkpoints, metrics.
 
-A run directory holds `config.json`, `metrics.jsonl` (one line per epoch), `last.pt` (written at the end of every
-epoch) and `best.pt` (the lowest validation loss). An interrupted epoch is lost and nothing else: `resume=True`
+The run directory's files are those of `run_files`. An interrupted epoch is lost and nothing else: `resume=True`
 restores model, optimizer, scheduler and random states from `last.pt`, and shuffling is seeded per epoch, so the
 resumed run continues exactly as the uninterrupted one would have. Started by torch's launcher, each process trains
 its share of every batch (see `distributed`) and rank 0 alone writes the files.
 """
 
-import json
 import math
-import os
-import random
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -19,12 +15,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from fluidloss_cli.engine.atomic import check_writable_dir, refuse_existing, write_error, write_text
+from fluidloss_cli.engine.atomic import check_writable_dir
 from fluidloss_cli.engine.checkpoints import load_checkpoint, save_checkpoint
 from fluidloss_cli.engine.defaults import AMP_MODES
 from fluidloss_cli.engine.device import to_device
@@ -32,9 +27,8 @@ from fluidloss_cli.engine import interrupt
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.lock import acquire as acquire_lock
 from fluidloss_cli.engine.lock import release as release_lock
-from fluidloss_cli.engine.losses import FieldLoss, build_loss
+from fluidloss_cli.engine.losses import build_loss
 from fluidloss_cli.engine.models import MODELS
-from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.training.distributed import (
     World,
@@ -45,12 +39,10 @@ from fluidloss_cli.engine.training.distributed import (
     replicate,
     shares,
 )
-from fluidloss_cli.engine.training.rng import rng_states, set_rng_states
+from fluidloss_cli.engine.training.divergence import divergence, stop_if_diverged, unchecked
+from fluidloss_cli.engine.training.rng import epoch_order, rng_states, seed_everything, set_rng_states
+from fluidloss_cli.engine.training.run_files import RunFiles, check_resumable, resume_key
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
-
-EXPLOSION_FACTOR = 1e3
-"""Training stops when a batch's loss exceeds this multiple of the run's first batch loss (or is NaN/inf)."""
-
 
 
 @dataclass(frozen=True)
@@ -88,78 +80,6 @@ class Step(NamedTuple):
 
 
 @dataclass(frozen=True)
-class RunFiles:
-    """The files of a run directory."""
-
-    root: Path
-
-    @property
-    def last(self) -> Path:
-        return self.root / "last.pt"
-
-    @property
-    def best(self) -> Path:
-        return self.root / "best.pt"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.jsonl"
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.json"
-
-    def existing(self) -> list[Path]:
-        """The files of a run that the directory already holds."""
-        return [p for p in (self.last, self.best, self.metrics, self.config) if p.exists()]
-
-    def check_new(self, overwrite: bool) -> None:
-        """Raise unless a new run may start here: the directory holds no run, or `overwrite` replaces it."""
-        existing = self.existing()
-        if existing and not overwrite:
-            refuse_existing(self.root, f"already holds a run ({existing[0].name})", "pass --resume to continue it")
-
-    def start(self) -> None:
-        """Create the directory for a new run, deleting the files of a run it replaces."""
-        existing = self.existing()
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise FluidlossError(f"cannot create the run directory {self.root}: {exc.strerror or exc}") from None
-        for path in existing:
-            path.unlink()
-
-    def keep_metrics_until(self, epoch: int) -> None:
-        """Drop metrics lines of epochs after `epoch` (an epoch that ran but whose checkpoint was not written), and a
-        line torn by a crash while it was appended (with a warning), rewriting the file atomically."""
-        if not self.metrics.exists():
-            return
-        records, torn = [], 0
-        for line in self.metrics.read_text(errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-                done = record["epoch"] <= epoch
-            except (ValueError, TypeError, KeyError):
-                torn += 1
-                continue
-            if done:
-                records.append(record)
-        if torn:
-            warn(f"{self.metrics}: dropped {torn} torn or unreadable line(s), left by an interrupted run")
-        write_text(self.metrics, "".join(json.dumps(record) + "\n" for record in records))
-
-    def append_metrics(self, record: dict) -> None:
-        """Append one epoch's line and flush it to disk (a crash can tear at most this line, which resume drops)."""
-        try:
-            with self.metrics.open("a") as log:
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-                os.fsync(log.fileno())
-        except OSError as exc:
-            raise write_error(self.metrics, exc) from None
-
-
-@dataclass(frozen=True)
 class Result:
     """How a run ended: the best validation loss, its epoch, and where the checkpoints are."""
 
@@ -187,69 +107,10 @@ def batch_length(batch: Any) -> int:
     return batch_length(next(value for value in batch.values() if isinstance(value, torch.Tensor | dict)))
 
 
-def epoch_order(samples: int, seed: int, epoch: int) -> list[int]:
-    """The shuffled frame order of an epoch: a function of seed and epoch only, so a resumed run repeats it."""
-    return torch.randperm(samples, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch, numpy and python's random module."""
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-def divergence(value: float, reference: float) -> str | None:
-    """Why a batch loss means training has diverged, or None when it is fine."""
-    if not math.isfinite(value):
-        return f"the loss is {value}"
-    if value > EXPLOSION_FACTOR * reference:
-        return f"the loss exploded to {value:.4g}, over {EXPLOSION_FACTOR:g} x the first batch's {reference:.4g}"
-    return None
-
-
-def unchecked(loss: nn.Module) -> nn.Module:
-    """Switch off the loss's own NaN/inf input check, so that a diverged network is reported by `divergence` with
-    where training stopped and what was kept (and each call saves a device-to-host copy on CUDA)."""
-    for module in loss.modules():
-        if isinstance(module, FieldLoss):
-            module.check_finite = False
-    return loss
-
-
-def stop_if_diverged(reason: str | None, where: str, files: RunFiles, done_epochs: int) -> None:
-    """Stop the run with one line when `reason` says it diverged; the last checkpoint written stays as it is."""
-    if reason:
-        kept = f"the last good checkpoint {files.last} (epoch {done_epochs}) is kept" if done_epochs else \
-            "no checkpoint was written"
-        raise FluidlossError(f"training stopped at {where}: {reason}; {kept}. Lower --lr or check the data")
-
-
 def description(setup: TaskSetup, config: TrainConfig) -> dict[str, Any]:
     """What a checkpoint says was trained on what: task, its options and facts, training options, loss, datasets."""
     return {"task": setup.task, "task_options": setup.options, "task_info": setup.info, "training": asdict(config),
             "loss": config.loss, "datasets": setup.datasets}
-
-
-def resume_key(content: dict[str, Any]) -> dict[str, Any]:
-    """What must be equal for a checkpoint to be resumed, from a checkpoint or a `description`: task, its options,
-    training options and data hashes."""
-    return {"task": content["task"], "task_options": content["task_options"], "training": content["training"],
-            "datasets": {role: data["sha256"] for role, data in content["datasets"].items()}}
-
-
-def check_resumable(checkpoint: dict[str, Any], path: Path, wanted: dict[str, Any]) -> None:
-    """Raise unless `checkpoint` was made by a run with exactly the options and data of this one."""
-    if checkpoint["task"] != wanted["task"]:
-        raise FluidlossError(f"{path} is a checkpoint of task {checkpoint['task']!r}; `train {wanted['task']} "
-                             f"--resume` cannot continue it")
-    found = resume_key(checkpoint)
-    differ = [key for part in ("task_options", "training", "datasets")
-              for key in sorted(set(found[part]) | set(wanted[part]))
-              if found[part].get(key) != wanted[part].get(key)]
-    if differ:
-        raise FluidlossError(f"{path} was trained with other options or data ({', '.join(differ)} differ); resume "
-                             f"with the options of that run, or start a new one with --overwrite")
 
 
 @torch.no_grad()
@@ -344,9 +205,9 @@ class Trainer:
         """Begin a new run directory with its config.json."""
         setup = self.setup
         self.files.start()
-        write_text(self.files.config, json.dumps({
+        self.files.write_config({
             **resume_key(description(setup, self.config)), "model": {"name": setup.model, "config": setup.model_config},
-            "task_info": setup.info, "datasets": setup.datasets, "provenance": provenance()}, indent=2) + "\n")
+            "task_info": setup.info, "datasets": setup.datasets, "provenance": provenance()})
 
     def autocast(self) -> Any:
         """Mixed precision when asked for: bf16 autocast on CUDA, and on CPUs (fast where they have AVX512-BF16)."""

@@ -1,11 +1,23 @@
-"""The random generators training touches, recorded in a checkpoint so that a resumed run draws what an unbroken
-one would have drawn."""
+"""The random generators training touches, seeded at the start and recorded in a checkpoint, and the shuffled order
+of an epoch, so that a resumed run draws what an unbroken one would have drawn."""
 
 import random
 from typing import Any
 
 import numpy as np
 import torch
+
+
+def epoch_order(samples: int, seed: int, epoch: int) -> list[int]:
+    """The shuffled frame order of an epoch: a function of seed and epoch only, so a resumed run repeats it."""
+    return torch.randperm(samples, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and python's random module."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
 
 
 def rng_states() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.models.autoencoder import Autoencoder
 from fluidloss_cli.engine.training.data import train_val
-from fluidloss_cli.engine.training.frames import frame_fields, prediction_loss
+from fluidloss_cli.engine.training.frame_loss import frame_fields, prediction_loss
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
 
 

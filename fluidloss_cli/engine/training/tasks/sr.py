@@ -11,7 +11,7 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import field_loss
 from fluidloss_cli.engine.models.sr_net import FACTORS
 from fluidloss_cli.engine.training.data import PairedFrames, train_val
-from fluidloss_cli.engine.training.frames import frame_fields
+from fluidloss_cli.engine.training.frame_loss import frame_fields
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
 from fluidloss_cli.engine.upsample import super_resolve
 

@@ -15,11 +15,11 @@ from fluidloss_cli.engine.study import slurm
 from fluidloss_cli.engine.study.files import read_json
 
 
-class Lock:
+class CellLock:
     """An exclusive claim on a cell by one process, as a file created atomically with its owner inside."""
 
     def __init__(self, out: Path, cell_id: str):
-        self.path = lock_path(out, cell_id)
+        self.path = cell_lock_path(out, cell_id)
         self.owner = {"host": socket.gethostname(), "pid": os.getpid()}
         if slurm.job_id():
             self.owner["job"] = slurm.job_id()
@@ -67,5 +67,6 @@ class Lock:
         self.path.unlink(missing_ok=True)
 
 
-def lock_path(out: Path, cell_id: str) -> Path:
+def cell_lock_path(out: Path, cell_id: str) -> Path:
+    """The lock file of a cell in the study folder `out`."""
     return out / "locks" / (cell_id.replace("/", "__") + ".lock")
