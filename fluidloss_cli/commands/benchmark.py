@@ -9,7 +9,7 @@ from rich.table import Table
 from fluidloss_cli.commands.common import START, ConfigOption, DeviceOption, check_inputs, console
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import parse_resolution
-from fluidloss_cli.engine.results import COARSE, FINE_GRID
+from fluidloss_cli.engine.results import COARSE, FINE
 
 if TYPE_CHECKING:
     from fluidloss_cli.engine.benchmark import VariantResult
@@ -37,7 +37,7 @@ def worse(results: "list[VariantResult]", metric: "str | None") -> set[str]:
     base = errors.get(COARSE)
     if metric is None or not isinstance(base, float):
         return set()
-    return {name for name, value in errors.items() if name not in (FINE_GRID, COARSE) and isinstance(value, float)
+    return {name for name, value in errors.items() if name not in (FINE, COARSE) and isinstance(value, float)
             and not value <= base}  # NaN (a rollout that blew up) counts as worse
 
 

@@ -42,7 +42,7 @@ def check_device(config: Path, device: str) -> None:
 def check_study_folder(folder: Path) -> None:
     """Refuse a `--from` folder that holds no study, or no finished cell to measure."""
     from fluidloss_cli.engine.study.estimate import measured
-    from fluidloss_cli.engine.study.runner import PLAN
+    from fluidloss_cli.engine.study.layout import PLAN
 
     if not (folder / PLAN).is_file():
         raise FluidlossError(f"--from {folder}: not a study folder ({PLAN} is missing); give the --out of a "

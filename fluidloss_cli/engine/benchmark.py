@@ -42,6 +42,7 @@ from fluidloss_cli.engine.physics import Geometry
 from fluidloss_cli.engine.pipeline import Pipeline
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.results import COARSE, COARSE_GRID, FINE
 from fluidloss_cli.engine.solvers import trained_solver
 from fluidloss_cli.engine.upsample import upsample_to
 
@@ -122,11 +123,11 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
         corrected = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, solver=solver, retarget=True)
         solver = corrected.solver.solver
     fine = Pipeline.build(start.scene, fine_res, start.dt, device, solver=solver)
-    variants["fine"] = lambda: fine.run(to_device(start.frame, device), reynolds, steps)[0]
+    variants[FINE] = lambda: fine.run(to_device(start.frame, device), reynolds, steps)[0]
     plain = Pipeline(corrected.solver) if sol is not None else Pipeline.build(start.scene, coarse, start.dt, device,
                                                                             solver=solver)
-    variants["coarse"] = lambda: plain.run(coarse_start, reynolds, steps)[0]
-    grids = {"coarse": coarse}
+    variants[COARSE] = lambda: plain.run(coarse_start, reynolds, steps)[0]
+    grids = {COARSE_GRID: coarse}
     for resolution in frontier:
         name = f"plain {resolution}"
         grids[name] = resolution
@@ -166,10 +167,10 @@ def place_on_frontier(results: list[VariantResult], steps: int) -> list[EqualAcc
     plain = [r for r in results if r.resolution is not None]
     if len(plain) < 2:
         return []
-    fine_ms = next((r.per_frame_ms(steps)[0] for r in results if r.name == "fine"), None)
+    fine_ms = next((r.per_frame_ms(steps)[0] for r in results if r.name == FINE), None)
     placed = []
     for result in results:
-        if result.resolution is not None or result.name == "fine":
+        if result.resolution is not None or result.name == FINE:
             continue
         for metric in FRONTIER_METRICS:
             error = result.errors.get(metric)
@@ -184,15 +185,15 @@ def write_frontier_chart(out: Path, results: list[VariantResult], steps: int, so
     """The frontier chart (engine/frontier.py) as a PNG, written atomically: every metric of FRONTIER_METRICS
     that was scored, the plain rows as the frontier, the learned rows as points, the fine cost as a line. False
     (and nothing written) when none of them was scored."""
-    rows = [(r.name if r.name != "coarse" else f"coarse {r.resolution}", r.per_frame_ms(steps)[0], r.errors)
+    rows = [(r.name if r.name != COARSE else f"coarse {r.resolution}", r.per_frame_ms(steps)[0], r.errors)
             for r in results if r.resolution is not None]
     learned = [(r.name, r.per_frame_ms(steps)[0], r.errors) for r in results
-               if r.resolution is None and r.name != "fine"]
-    fine = next(r for r in results if r.name == "fine")
+               if r.resolution is None and r.name != FINE]
+    fine = next(r for r in results if r.name == FINE)
     scored = [m for m in FRONTIER_METRICS if isinstance(fine.errors.get(m), float)]
     if not scored:
         return False
-    write_bytes(out, frontier_chart(rows, learned, scored, ("fine", fine.per_frame_ms(steps)[0]),
+    write_bytes(out, frontier_chart(rows, learned, scored, (FINE, fine.per_frame_ms(steps)[0]),
                                     f"{title} ({solver} solver)"))
     return True
 

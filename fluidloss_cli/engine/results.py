@@ -21,6 +21,8 @@ TRAINING_LOG = "metrics.jsonl"
 """A training run's log: one JSON record per epoch (epoch, train_loss, val_loss, ...)."""
 BEST, LAST = "best.pt", "last.pt"
 """A training run's checkpoints: the lowest validation loss, and the end of the latest epoch (for --resume)."""
+RUN_CONFIG = "config.json"
+"""A training run's description: what is trained on what, written when the run starts."""
 
 COARSE_GRID, FINE_GRID = "coarse", "fine"
 """The grids rows are compared on: the coarse reference, and the fine one (super-resolved rows)."""
@@ -28,6 +30,8 @@ REFERENCE = "reference"
 """The row of measures of the reference alone (absolute measures: divergence, energy)."""
 COARSE, BICUBIC = "coarse", "bicubic"
 """Baseline rows: the uncorrected coarse solver, and bicubic upsampling of the coarse frames."""
+FINE = "fine"
+"""The benchmark's reference row: the fine simulation itself, timed and scored against."""
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ import tempfile
 from pathlib import Path
 
 from fluidloss_cli.engine.defaults import VAL_SPLIT
-from fluidloss_cli.engine.study.cells import CELLS, PERCEPTUAL_COST, Cell, plan_cells
+from fluidloss_cli.engine.study.cells import PERCEPTUAL_COST, Cell, plan_cells
 from fluidloss_cli.engine.study.config import StudyConfig
 from fluidloss_cli.engine.study.files import read_json
-from fluidloss_cli.engine.study.runner import PLAN, RESULT, Runner, write_plan
+from fluidloss_cli.engine.study.layout import PLAN, RESULT, cell_folder
+from fluidloss_cli.engine.study.runner import Runner, write_plan
 
 
 @dataclasses.dataclass
@@ -38,7 +39,7 @@ def measured(folder: Path, source: str) -> Rates:
     plan = read_json(folder / PLAN) or {"cells": []}
     timed = []
     for about in plan["cells"]:
-        result = read_json(folder / CELLS / about["id"] / RESULT)
+        result = read_json(cell_folder(folder, about["id"]) / RESULT)
         if result and result["status"] == "done":
             cell = Cell(**{k: tuple(v) if k in ("args", "deps") else v for k, v in about.items()})
             timed.append((cell, float(result["wall_s"])))

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.study.cells import CELLS
 from fluidloss_cli.engine.study.files import atomic_file, read_json
-from fluidloss_cli.engine.study.runner import PLAN
+from fluidloss_cli.engine.study.layout import CELLS, PLAN, run_folder
+from fluidloss_cli.engine.results import BEST
 
 TEXT = (".json", ".jsonl", ".txt", ".md", ".csv", ".toml")
 """Suffixes of the text files in which the study folder's absolute path is made relative."""
@@ -88,7 +88,7 @@ def export(out: Path, destination: Path, models: list[str] = ()) -> list[Path]:
         if not chosen:
             raise FluidlossError(f"--checkpoints {pattern!r} matches no training cell (e.g. {trained[0][6:]})")
         for model in chosen:
-            best = out / CELLS / model / "run" / "best.pt"
+            best = run_folder(out, model) / BEST
             if best.is_file():
                 slim_copy(best, destination / "checkpoints" / checkpoint_name(model, plan), root)
                 written.append(destination / "checkpoints" / checkpoint_name(model, plan))

@@ -19,7 +19,8 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.study import slurm
 from fluidloss_cli.engine.study.cells import Cell
 from fluidloss_cli.engine.study.files import read_json
-from fluidloss_cli.engine.study.runner import PLAN, Outcome, Runner, checkpoint
+from fluidloss_cli.engine.study.layout import PLAN
+from fluidloss_cli.engine.study.runner import Outcome, Runner, checkpoint
 
 
 class Stopped(BaseException):

@@ -3,8 +3,15 @@ evaluation cell's output folder; the runner, the report and the export find file
 
 from pathlib import Path
 
+PLAN = "plan.json"
+"""The study's plan: its config's digest, tasks, scenes and every cell with its command."""
 CELLS = "cells"
 """The folder of every cell's files, `cells/<cell id>/`."""
+RESULT, FAILED, LOG = "result.json", "failed.json", "log.txt"
+"""In a cell's folder: its result (written last, the mark of a finished cell), the record of a failed attempt, and
+its command's output."""
+REPORT_FILE, REPORT_DATA, FIGURES = "report.md", "report.json", "figures"
+"""The study report: its markdown, its values as JSON, and the folder of its figures."""
 RUN, EVALUATION = "run", "evaluation"
 """A training cell's run folder (its `train --out`; `evaluate` labels its best.pt's row by this name) and an
 evaluation cell's `--out` folder."""

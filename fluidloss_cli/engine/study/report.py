@@ -17,12 +17,8 @@ from fluidloss_cli.engine.metric_facts import MetricFacts
 from fluidloss_cli.engine.results import BASELINES, REFERENCE
 from fluidloss_cli.engine.study.figures import plot_example, plot_rollout, plot_training
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
-from fluidloss_cli.engine.study.layout import cell_folder
-from fluidloss_cli.engine.study.runner import FAILED, PLAN, RESULT
+from fluidloss_cli.engine.study.layout import FAILED, FIGURES, PLAN, REPORT_DATA, REPORT_FILE, RESULT, cell_folder
 from fluidloss_cli.engine.study.sections import Row, Section, as_json, build_section, marked, summary
-
-FIGURES = "figures"
-"""The folder of the report's figures, in the study folder."""
 
 
 def cell_text(row: Row, metric: str, facts: MetricFacts | None, best: bool) -> str:
@@ -142,6 +138,6 @@ def write_report(out: Path) -> list[Path]:
         found, data[f"novelty/{scene}"] = novelty_section(out, scene, baselines.get(scene))
         lines += found
     lines += ["## Cells", ""] + cell_lines(out, plan) + [""]
-    write_text(out / "report.md", "\n".join(lines))
-    write_json(out / "report.json", data)
-    return [out / "report.md", out / "report.json", *files]
+    write_text(out / REPORT_FILE, "\n".join(lines))
+    write_json(out / REPORT_DATA, data)
+    return [out / REPORT_FILE, out / REPORT_DATA, *files]

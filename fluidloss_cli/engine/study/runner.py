@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.study.cells import CELLS, Cell
+from fluidloss_cli.engine.study.cells import Cell
 from fluidloss_cli.engine.study.config import StudyConfig
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
 from fluidloss_cli.engine.study.cell_lock import CellLock
+from fluidloss_cli.engine.study.layout import FAILED, LOG, PLAN, RESULT, cell_folder, run_folder
+from fluidloss_cli.engine.results import LAST
 from fluidloss_cli.engine.study.worker import Worker
 
-PLAN, RESULT, FAILED, LOG = "plan.json", "result.json", "failed.json", "log.txt"
 POLL_S = 0.1
 DEVICE_KINDS = ("train", "evaluate", "render")
 """Cell kinds whose commands take --device."""
@@ -41,17 +42,17 @@ def now() -> str:
 
 def result_of(out: Path, cell_id: str) -> dict | None:
     """A cell's recorded result (status done or skipped), or None while it is unfinished."""
-    return read_json(out / CELLS / cell_id / RESULT)
+    return read_json(cell_folder(out, cell_id) / RESULT)
 
 
 def checkpoint(out: Path, cell_id: str) -> Path:
     """The checkpoint a training cell continues from (`train --resume`)."""
-    return out / CELLS / cell_id / "run" / "last.pt"
+    return run_folder(out, cell_id) / LAST
 
 
 def write_result(out: Path, cell: Cell, status: str, **facts: Any) -> None:
     """Write a finished cell's result.json (atomically: the mark of a finished cell)."""
-    write_json(out / CELLS / cell.id / RESULT, {"id": cell.id, "kind": cell.kind, "status": status, "finished": now(),
+    write_json(cell_folder(out, cell.id) / RESULT, {"id": cell.id, "kind": cell.kind, "status": status, "finished": now(),
                                                 **facts})
 
 
@@ -180,7 +181,7 @@ class Runner:
     def start(self, cell: Cell, lock: CellLock, slot: int) -> None:
         """Start a cell's command: a training cell that an interrupted attempt left with a checkpoint continues from
         it (`train --resume`: the same result as an uninterrupted run); any other leftover is cleared first."""
-        folder = self.out / CELLS / cell.id
+        folder = cell_folder(self.out, cell.id)
         resume = cell.kind == "train" and checkpoint(self.out, cell.id).is_file()
         if not resume:
             shutil.rmtree(folder, ignore_errors=True)
@@ -200,9 +201,9 @@ class Runner:
         if status == 0:
             self.record(run.cell, "done", **facts)
         else:
-            log = self.out / CELLS / run.cell.id / LOG
+            log = cell_folder(self.out, run.cell.id) / LOG
             tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
-            write_json(self.out / CELLS / run.cell.id / FAILED, {"id": run.cell.id, "status": "failed",
+            write_json(cell_folder(self.out, run.cell.id) / FAILED, {"id": run.cell.id, "status": "failed",
                                                                  "returncode": status, "log_tail": tail, **facts})
             self.status[run.cell.id] = "failed"
             self.outcome.failed.append(run.cell.id)

@@ -16,8 +16,7 @@ from fluidloss_cli.engine.results import BASELINES, EXAMPLE_FILE, REFERENCE, Eva
     read_training_log
 from fluidloss_cli.engine.study.cells import slug
 from fluidloss_cli.engine.study.files import read_json
-from fluidloss_cli.engine.study.layout import RUN, cell_folder, evaluation_folder, run_folder
-from fluidloss_cli.engine.study.runner import FAILED, RESULT
+from fluidloss_cli.engine.study.layout import FAILED, RESULT, RUN, cell_folder, evaluation_folder, run_folder
 
 BASELINE_TITLES = {baseline.title for baseline in BASELINES.values()}
 

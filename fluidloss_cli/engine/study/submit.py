@@ -16,11 +16,12 @@ from pathlib import Path
 
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.study import slurm
-from fluidloss_cli.engine.study.cells import CELLS, Cell, plan_cells
+from fluidloss_cli.engine.study.cells import Cell, plan_cells
 from fluidloss_cli.engine.study.config import StudyConfig, read_config
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
 from fluidloss_cli.engine.study.cell_lock import cell_lock_path
-from fluidloss_cli.engine.study.runner import FAILED, LOG, PLAN, now, result_of, skip_reason, write_plan, write_result
+from fluidloss_cli.engine.study.layout import FAILED, LOG, PLAN, REPORT_FILE, cell_folder
+from fluidloss_cli.engine.study.runner import now, result_of, skip_reason, write_plan, write_result
 
 JOBS, SCRIPTS, REPORT = "jobs.json", "slurm", "report"
 
@@ -179,7 +180,7 @@ def status(out: Path) -> tuple[list[CellStatus], tuple[str, str, str]]:
     known = slurm.states(sorted(set(ids))) if ids else {}  # no squeue here: a one-line error, not "failed"
     found = []
     for cell in plan["cells"]:
-        cell_id, folder = cell["id"], out / CELLS / cell["id"]
+        cell_id, folder = cell["id"], cell_folder(out, cell["id"])
         result, job = result_of(out, cell_id), job_of.get(cell_id, "")
         state, reason = known.get(job, ("", ""))
         if result is not None:
@@ -199,7 +200,7 @@ def status(out: Path) -> tuple[list[CellStatus], tuple[str, str, str]]:
         else:
             found.append(CellStatus(cell_id, "not submitted"))
     report = record.get(REPORT, "")
-    return found, (report, known.get(report, ("", ""))[0].lower(), str(out / "report.md"))
+    return found, (report, known.get(report, ("", ""))[0].lower(), str(out / REPORT_FILE))
 
 
 def tail_of(log: Path, lines: int = 10) -> list[str]:

@@ -9,8 +9,8 @@ its share of every batch (see `distributed`) and rank 0 alone writes the files.
 import math
 import time
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -40,7 +40,7 @@ from fluidloss_cli.engine.training.distributed import (
     shares,
 )
 from fluidloss_cli.engine.training.divergence import divergence, stop_if_diverged, unchecked
-from fluidloss_cli.engine.training.rng import epoch_order, rng_states, seed_everything, set_rng_states
+from fluidloss_cli.engine.training.rng import deterministic, epoch_order, rng_states, seed_everything, set_rng_states
 from fluidloss_cli.engine.training.run_files import RunFiles, check_resumable, resume_key
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
 
@@ -87,17 +87,6 @@ class Result:
     best_epoch: int
     epochs: int
     files: RunFiles
-
-
-@contextmanager
-def deterministic(device: torch.device) -> Iterator[None]:
-    """Use deterministic algorithms on the CPU for the duration of a run, then restore the previous setting."""
-    before = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(before or device.type == "cpu")
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before)
 
 
 def batch_length(batch: Any) -> int:

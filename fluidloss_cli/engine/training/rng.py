@@ -1,11 +1,25 @@
 """The random generators training touches, seeded at the start and recorded in a checkpoint, and the shuffled order
-of an epoch, so that a resumed run draws what an unbroken one would have drawn."""
+of an epoch, so that a resumed run draws what an unbroken one would have drawn; and deterministic kernels on the
+CPU, so that the same seed trains the same model."""
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
+
+
+@contextmanager
+def deterministic(device: torch.device) -> Iterator[None]:
+    """Use deterministic algorithms on the CPU for the duration of a run, then restore the previous setting."""
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(before or device.type == "cpu")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
 
 
 def epoch_order(samples: int, seed: int, epoch: int) -> list[int]:

@@ -14,6 +14,7 @@ from typing import Any
 from fluidloss_cli.engine.atomic import refuse_existing, write_error, write_text
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.notice import warn
+from fluidloss_cli.engine.results import BEST, LAST, RUN_CONFIG, TRAINING_LOG
 
 
 @dataclass(frozen=True)
@@ -24,19 +25,19 @@ class RunFiles:
 
     @property
     def last(self) -> Path:
-        return self.root / "last.pt"
+        return self.root / LAST
 
     @property
     def best(self) -> Path:
-        return self.root / "best.pt"
+        return self.root / BEST
 
     @property
     def metrics(self) -> Path:
-        return self.root / "metrics.jsonl"
+        return self.root / TRAINING_LOG
 
     @property
     def config(self) -> Path:
-        return self.root / "config.json"
+        return self.root / RUN_CONFIG
 
     def existing(self) -> list[Path]:
         """The files of a run that the directory already holds."""
