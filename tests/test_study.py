@@ -228,6 +228,7 @@ VARIANTS = TINY.replace("[scenes.karman]", '[scenes.karman_low]\nscene = "karman
                "test_seeds = [1]\ntrain_re = [1e5]\n", ["buoyancy has no Reynolds number"]),
     (lambda t: t.replace('coarse = "16x8"', 'coarse = "16x16"'), ["times 2 or 4"]),
     (lambda t: t.replace("batch_size = 4", "batch_size = 32"), ["fewer than batch_size 32"]),
+    (lambda t: t.replace("[tasks.sr]", "[tasks.sol]\nstart = []\n[tasks.sr]"), ["rollouts from frames [] of 7 steps"]),
     # named variants of a scene and a task (VARIANTS)
     (lambda t: VARIANTS.replace('losses = ["mae"]', 'losses = ["lsim"]'), ["tasks.sr_small.losses must name study losses"]),
     (lambda t: VARIANTS.replace('amp = "bf16"', 'amp = "fp8"'), ["tasks.sr_small.amp must be one of off, bf16"]),

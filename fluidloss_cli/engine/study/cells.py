@@ -98,8 +98,7 @@ def eval_args(task: TaskSpec, scene: SceneSpec, checkpoint: str, out: str, confi
     fine, coarse = path(f"data/{scene.name}/test-fine", "data.h5"), path(f"data/{scene.name}/test-coarse", "data.h5")
     common = dict(metrics=config.metrics, out=out)
     if task.kind == "sol":
-        starts = task.get("start", [0])
-        steps = task.get("steps", scene.frames - 1 - max(starts))
+        starts, steps = task.rollouts(scene.frames)
         return argv("evaluate rollout", data=coarse, sol=checkpoint, start=starts, steps=steps, **common)
     frames = dict(first=task.get("first", 0), stride=task.get("stride", 1))
     if task.kind == "sr":
@@ -110,8 +109,8 @@ def eval_args(task: TaskSpec, scene: SceneSpec, checkpoint: str, out: str, confi
 def eval_units(task: TaskSpec, scene: SceneSpec) -> float:
     """Frames an evaluation measures: rollout steps from every start, or the chosen test frames."""
     if task.kind == "sol":
-        starts = task.get("start", [0])
-        return scene.test_simulations * len(starts) * task.get("steps", scene.frames - 1 - max(starts))
+        starts, steps = task.rollouts(scene.frames)
+        return scene.test_simulations * len(starts) * steps
     first, stride = task.get("first", 0), task.get("stride", 1)
     return scene.test_simulations * math.ceil((scene.frames - first) / stride)
 
@@ -142,8 +141,7 @@ def render_cell(task: TaskSpec, scene: SceneSpec, config: StudyConfig) -> Cell:
     coarse | coarse+SOL | reference panels."""
     loss, seed = render_loss(task, config), config.seeds[0]
     train_id, cell_id = f"train/{task.name}/{scene.name}/{slug(loss)}/seed{seed}", f"render/{task.name}/{scene.name}"
-    starts = task.get("start", [0])
-    steps = task.get("steps", scene.frames - 1 - max(starts))
+    starts, steps = task.rollouts(scene.frames)
     from fluidloss_cli.engine.scenes import scene_class  # loads PhiFlow: only when renders are planned
 
     quantity = scene_class(scene.kind).render_quantity
