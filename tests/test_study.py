@@ -1,6 +1,7 @@
 """`fluidloss study` end to end: the smoke preset (every task, scene and loss; VGG/LPIPS skipped for missing weights),
-its report checked against the per-cell JSON files, kill -9 and resume, shards merged by `study report`, and one
-line for every config error. The studies run as `python -m fluidloss_cli` subprocesses, as a user runs them."""
+its report checked against the per-cell JSON files, kill -9 and resume, shards merged by `study report`, one
+line for every config error, and the cells' command lines (pinned, and their table read against the app). The
+studies run as `python -m fluidloss_cli` subprocesses, as a user runs them."""
 
 import json
 import os
@@ -17,6 +18,7 @@ import torch
 from conftest import assert_one_line_error, run_cli
 from weight_fixtures import shared_file
 
+from fluidloss_cli.engine.command_line import COMMANDS, argv
 from fluidloss_cli.engine.data.novelty import HEADER, novelty
 from fluidloss_cli.engine.metric_facts import MEASURES, MetricFacts, facts_of
 from fluidloss_cli.engine.results import read_rollouts
@@ -228,6 +230,7 @@ VARIANTS = TINY.replace("[scenes.karman]", '[scenes.karman_low]\nscene = "karman
                "test_seeds = [1]\ntrain_re = [1e5]\n", ["buoyancy has no Reynolds number"]),
     (lambda t: t.replace('coarse = "16x8"', 'coarse = "16x16"'), ["times 2 or 4"]),
     (lambda t: t.replace("batch_size = 4", "batch_size = 32"), ["fewer than batch_size 32"]),
+    (lambda t: t.replace("[tasks.sr]", "[tasks.sol]\nstart = []\n[tasks.sr]"), ["rollouts from frames [] of 7 steps"]),
     # named variants of a scene and a task (VARIANTS)
     (lambda t: VARIANTS.replace('losses = ["mae"]', 'losses = ["lsim"]'), ["tasks.sr_small.losses must name study losses"]),
     (lambda t: VARIANTS.replace('amp = "bf16"', 'amp = "fp8"'), ["tasks.sr_small.amp must be one of off, bf16"]),
@@ -281,6 +284,96 @@ def test_named_variants_of_scenes_and_tasks_with_their_own_losses(tmp_path):
     sr = next(c for c in cells if c.id == "train/sr_small/karman_low/mae/seed0")
     assert sr.args[:2] == ("train", "sr") and sr.args[sr.args.index("--amp") + 1] == "bf16"
     assert "--amp" not in next(c for c in cells if c.id == "train/ae/karman_low/mse/seed0").args
+
+
+PINNED_ARGS = {
+    "study_pbdl.toml": {
+        "data/karman_a/train-fine": [
+            "generate", "karman", "--res", "128x64", "--frames", "500", "--out",
+            "cells/data/karman_a/train-fine/data.h5", "--re", "160000", "--re", "320000", "--re", "640000", "--re",
+            "1.28e+06", "--re", "2.56e+06", "--re", "5.12e+06", "--seed", "0", "--warmup", "650"],
+        "data/karman_a/train-coarse": [
+            "downsample", "cells/data/karman_a/train-fine/data.h5", "--res", "64x32", "--out",
+            "cells/data/karman_a/train-coarse/data.h5"],
+        "train/sol/karman_a/mse/seed0": [
+            "train", "sol", "--data", "cells/data/karman_a/train-coarse/data.h5", "--unroll", "4", "--blocks", "5",
+            "--kernel-size", "5", "--width", "32", "--lr", "0.0001", "--amp", "bf16", "--loss", "mse", "--epochs", "5",
+            "--batch-size", "3", "--seed", "0", "--out", "cells/train/sol/karman_a/mse/seed0/run"],
+        "eval/sol/karman_a/mse/seed0": [
+            "evaluate", "rollout", "--data", "cells/data/karman_a/test-coarse/data.h5", "--sol",
+            "cells/train/sol/karman_a/mse/seed0/run/best.pt", "--start", "0", "--start", "150", "--start", "300",
+            "--steps", "100", "--metrics", "mse,mae,lsim,lpips-squeeze,divergence,energy,spectrum,vorticity", "--out",
+            "cells/eval/sol/karman_a/mse/seed0/evaluation"],
+        "render/sol/karman_a": [
+            "simulate", "karman", "--from", "cells/data/karman_a/test-coarse/data.h5", "--start", "0", "--steps", "100",
+            "--sol", "cells/train/sol/karman_a/lsim/seed0/run/best.pt", "--quantity", "vorticity", "--out",
+            "cells/render/sol/karman_a/rollout.h5", "--render", "cells/render/sol/karman_a/frames"],
+    },
+    "study_smoke.toml": {
+        "eval/sr/buoyancy/mse/seed0": [
+            "evaluate", "frames", "--data", "cells/data/buoyancy/test-coarse/data.h5", "--fine",
+            "cells/data/buoyancy/test-fine/data.h5", "--sr", "cells/train/sr/buoyancy/mse/seed0/run/best.pt",
+            "--first", "0", "--stride", "3", "--metrics", "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity",
+            "--out", "cells/eval/sr/buoyancy/mse/seed0/evaluation"],
+    },
+}
+"""Preset -> cell -> its command line, written out: study folders hold these in plan.json and compare them on a rerun,
+so their format may not drift."""
+
+
+@pytest.mark.parametrize("preset", sorted(PINNED_ARGS))
+def test_cell_command_lines_keep_their_format(preset):
+    from fluidloss_cli.engine.study.cells import plan_cells
+    from fluidloss_cli.engine.study.config import read_config
+
+    cells = {cell.id: cell for cell in plan_cells(read_config(ROOT / "sample_configs" / preset))}
+    assert {cell_id: list(cells[cell_id].args) for cell_id in PINNED_ARGS[preset]} == PINNED_ARGS[preset]
+
+
+def click_command(name: str):
+    """The click command of `fluidloss NAME` (e.g. "train sol"), or None when the app has none."""
+    import typer
+
+    from fluidloss_cli.app import app
+
+    command = typer.main.get_command(app)
+    for word in name.split():
+        command = getattr(command, "commands", {}).get(word)
+    return command
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_study_command_table_matches_the_app(name):
+    """Each command the study runs exists, with the table's positional arguments and, under each Python name, an
+    option of the table's flag (its visible name, not an old spelling) that repeats where the table says: renaming an
+    option of a command fails here, not in a study."""
+    command = click_command(name)
+    assert command is not None, f"fluidloss {name}: no such command"
+    params = {param.name: param for param in command.params}
+    assert tuple(p.name for p in command.params if p.param_type_name == "argument") == COMMANDS[name].arguments
+    for key, option in COMMANDS[name].options.items():
+        param = params.get(key)
+        assert param is not None and param.param_type_name == "option", f"fluidloss {name}: no option {key}"
+        assert option.flag in param.opts and not param.hidden, f"fluidloss {name} {key}: {option.flag}, {param.opts}"
+        assert param.multiple == option.repeats, f"fluidloss {name} {option.flag}: multiple is {param.multiple}"
+
+
+@pytest.mark.parametrize("name, values, fragment", [
+    ("train sol", dict(latent=4), "`fluidloss train sol` has no option latent"),
+    ("train gan", dict(), "no command line for `fluidloss train gan`"),
+    ("generate", dict(res="32x16"), "`fluidloss generate` needs its argument(s) scene"),
+    ("evaluate rollout", dict(steps=[4, 8]), "`fluidloss evaluate rollout` takes one --steps"),
+])
+def test_a_command_line_outside_the_table_is_refused(name, values, fragment):
+    from fluidloss_cli.engine.errors import FluidlossError
+
+    with pytest.raises(FluidlossError, match=re.escape(fragment)):
+        argv(name, **values)
+
+
+def test_a_command_line_repeats_lists_and_leaves_out_none():
+    assert argv("generate", scene="karman", re=[1e5, 1.5e5], seed=(0, 2), warmup=None, out="x.h5") == [
+        "generate", "karman", "--re", "100000", "--re", "150000", "--seed", "0", "--seed", "2", "--out", "x.h5"]
 
 
 RESUMED = TINY.replace("epochs = 1", "epochs = 3").replace('losses = ["mse", "mae"]', 'losses = ["mse"]').split(

@@ -10,14 +10,19 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fluidloss_cli.engine.command_line import argv
 from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.study.config import SceneSpec, StudyConfig, TaskSpec
 
 CELLS = "cells"
+TRAIN_GRIDS = {"sol": {"data": "coarse"}, "sr": {"coarse": "coarse", "fine": "fine"}, "ae": {"data": "fine"}}
+"""Task -> the options of its `train` command that name a training set -> the set's grid."""
 TEST_GRIDS = {"sol": ("coarse",), "sr": ("fine", "coarse"), "ae": ("fine",)}
 """Task -> the test sets its evaluation reads."""
 PERCEPTUAL_COST = ("lsim", "vgg", "lpips")
 """Loss components that dominate a step's cost; losses with the same of these cost alike (mse and mae: nothing)."""
+TRAIN_OPTIONS = ("unroll", "blocks", "kernel_size", "latent", "width", "lr", "amp")
+"""The task options a study passes on to `fluidloss train` where its config sets them, in the order plans hold them."""
 
 
 @dataclass(frozen=True)
@@ -66,53 +71,46 @@ def data_cells(scene: SceneSpec) -> list[Cell]:
     cells = []
     for role, res, seeds in (("train", scene.train_re, scene.train_seeds), ("test", scene.test_re, scene.test_seeds)):
         fine_id, coarse_id = f"data/{scene.name}/{role}-fine", f"data/{scene.name}/{role}-coarse"
-        args = ["generate", scene.kind, "--res", str(scene.fine), "--frames", str(scene.frames),
-                "--out", path(fine_id, "data.h5")]
-        args += [a for r in res for a in ("--re", f"{r:g}")] + [a for s in seeds for a in ("--seed", str(s))]
-        args += ["--warmup", str(scene.warmup)] if scene.warmup else []
+        args = argv("generate", scene=scene.kind, res=scene.fine, frames=scene.frames, out=path(fine_id, "data.h5"),
+                    re=res, seed=seeds, warmup=scene.warmup or None)
         sims = max(len(res), 1) * len(seeds)
         cells.append(Cell(fine_id, "generate", tuple(args), scene=scene.name, units=sims * (scene.frames + scene.warmup),
                           uses_device=False, extra={"scale": scene.fine.cells}))
-        cells.append(Cell(coarse_id, "downsample", ("downsample", path(fine_id, "data.h5"), "--res", str(scene.coarse),
-                                                    "--out", path(coarse_id, "data.h5")),
-                          (fine_id,), scene=scene.name, units=sims * scene.frames, uses_device=False))
+        args = argv("downsample", source=path(fine_id, "data.h5"), res=scene.coarse, out=path(coarse_id, "data.h5"))
+        cells.append(Cell(coarse_id, "downsample", tuple(args), (fine_id,), scene=scene.name, units=sims * scene.frames,
+                          uses_device=False))
     return cells
 
 
-def train_args(task: TaskSpec, scene: str) -> tuple[list[str], list[str]]:
-    """The task part of a `fluidloss train` command and the data cells it reads."""
-    fine, coarse = f"data/{scene}/train-fine", f"data/{scene}/train-coarse"
-    option_flags = {key: "--" + key.replace("_", "-") for key in ("unroll", "blocks", "kernel_size", "latent", "width",
-                                                                    "lr", "amp")}
-    options = [a for key, flag in option_flags.items() if key in task.options for a in (flag, str(task.options[key]))]
-    if task.kind == "sol":
-        return ["train", "sol", "--data", path(coarse, "data.h5"), *options], [coarse]
-    if task.kind == "sr":
-        return ["train", "sr", "--coarse", path(coarse, "data.h5"), "--fine", path(fine, "data.h5"), *options], \
-            [coarse, fine]
-    return ["train", "ae", "--data", path(fine, "data.h5"), *options], [fine]
+def train_args(task: TaskSpec, scene: str, loss: str, seed: int, out: str,
+               config: StudyConfig) -> tuple[list[str], list[str]]:
+    """The `fluidloss train` command of one model (training sets, the task's options, loss, seed, run folder) and the
+    data cells it reads."""
+    needs = {option: f"data/{scene}/train-{grid}" for option, grid in TRAIN_GRIDS[task.kind].items()}
+    options = {key: task.options[key] for key in TRAIN_OPTIONS if key in task.options}
+    args = argv(f"train {task.kind}", **{option: path(cell_id, "data.h5") for option, cell_id in needs.items()},
+                **options, loss=loss, epochs=config.epochs_of(task), batch_size=config.batch_of(task), seed=seed, out=out)
+    return args, list(needs.values())
 
 
 def eval_args(task: TaskSpec, scene: SceneSpec, checkpoint: str, out: str, config: StudyConfig) -> list[str]:
     """The `fluidloss evaluate` command of one trained model on the scene's test set."""
     fine, coarse = path(f"data/{scene.name}/test-fine", "data.h5"), path(f"data/{scene.name}/test-coarse", "data.h5")
-    common = ["--metrics", config.metrics, "--out", out]
+    common = dict(metrics=config.metrics, out=out)
     if task.kind == "sol":
-        starts = task.get("start", [0])
-        steps = task.get("steps", scene.frames - 1 - max(starts))
-        return ["evaluate", "rollout", "--data", coarse, "--sol", checkpoint, *[a for s in starts for a in
-                ("--start", str(s))], "--steps", str(steps), *common]
-    frames = ["--first", str(task.get("first", 0)), "--stride", str(task.get("stride", 1))]
+        starts, steps = task.rollouts(scene.frames)
+        return argv("evaluate rollout", data=coarse, sol=checkpoint, start=starts, steps=steps, **common)
+    frames = dict(first=task.get("first", 0), stride=task.get("stride", 1))
     if task.kind == "sr":
-        return ["evaluate", "frames", "--data", coarse, "--fine", fine, "--sr", checkpoint, *frames, *common]
-    return ["evaluate", "frames", "--data", fine, "--ae", checkpoint, *frames, *common]
+        return argv("evaluate frames", data=coarse, fine=fine, sr=checkpoint, **frames, **common)
+    return argv("evaluate frames", data=fine, ae=checkpoint, **frames, **common)
 
 
 def eval_units(task: TaskSpec, scene: SceneSpec) -> float:
     """Frames an evaluation measures: rollout steps from every start, or the chosen test frames."""
     if task.kind == "sol":
-        starts = task.get("start", [0])
-        return scene.test_simulations * len(starts) * task.get("steps", scene.frames - 1 - max(starts))
+        starts, steps = task.rollouts(scene.frames)
+        return scene.test_simulations * len(starts) * steps
     first, stride = task.get("first", 0), task.get("stride", 1)
     return scene.test_simulations * math.ceil((scene.frames - first) / stride)
 
@@ -121,9 +119,7 @@ def model_cells(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, config: 
     """Train one model (task, scene, loss, seed) and evaluate it on the test set."""
     name = f"{task.name}/{scene.name}/{slug(loss)}/seed{seed}"
     train_id, eval_id = f"train/{name}", f"eval/{name}"
-    args, needs = train_args(task, scene.name)
-    args += ["--loss", loss, "--epochs", str(config.epochs_of(task)), "--batch-size", str(config.batch_of(task)),
-             "--seed", str(seed), "--out", path(train_id, "run")]
+    args, needs = train_args(task, scene.name, loss, seed, path(train_id, "run"), config)
     window = task.get("unroll", 4) + 1 if task.kind == "sol" else 1
     samples = (scene.frames - window + 1) * scene.train_simulations * (1 - VAL_SPLIT)
     facts = dict(task=task.name, scene=scene.name, loss=loss, seed=seed, group=train_id)
@@ -145,16 +141,15 @@ def render_cell(task: TaskSpec, scene: SceneSpec, config: StudyConfig) -> Cell:
     coarse | coarse+SOL | reference panels."""
     loss, seed = render_loss(task, config), config.seeds[0]
     train_id, cell_id = f"train/{task.name}/{scene.name}/{slug(loss)}/seed{seed}", f"render/{task.name}/{scene.name}"
-    starts = task.get("start", [0])
-    steps = task.get("steps", scene.frames - 1 - max(starts))
+    starts, steps = task.rollouts(scene.frames)
     from fluidloss_cli.engine.scenes import scene_class  # loads PhiFlow: only when renders are planned
 
     quantity = scene_class(scene.kind).render_quantity
-    args = ("simulate", scene.kind, "--from", path(f"data/{scene.name}/test-coarse", "data.h5"), "--start",
-            str(starts[0]), "--steps", str(steps), "--sol", path(train_id, "run/best.pt"), "--quantity", quantity,
-            "--out", path(cell_id, "rollout.h5"), "--render", path(cell_id, "frames"))
-    return Cell(cell_id, "render", args, (train_id, f"data/{scene.name}/test-coarse"), task=task.name, scene=scene.name,
-                loss=loss, seed=seed, units=steps, group=train_id, extra={"steps": steps})
+    args = argv("simulate", scene=scene.kind, source=path(f"data/{scene.name}/test-coarse", "data.h5"),
+                start=starts[0], steps=steps, sol=path(train_id, "run/best.pt"), quantity=quantity,
+                out=path(cell_id, "rollout.h5"), render=path(cell_id, "frames"))
+    return Cell(cell_id, "render", tuple(args), (train_id, f"data/{scene.name}/test-coarse"), task=task.name,
+                scene=scene.name, loss=loss, seed=seed, units=steps, group=train_id, extra={"steps": steps})
 
 
 def plan_cells(config: StudyConfig) -> list[Cell]:

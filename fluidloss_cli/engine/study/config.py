@@ -80,6 +80,12 @@ class TaskSpec:
     def get(self, key: str, default: Any) -> Any:
         return self.options.get(key, default)
 
+    def rollouts(self, frames: int) -> tuple[list[int], int]:
+        """A SOL task's test rollouts on a scene of `frames` frames: their start frames and steps (by default, to
+        the last frame from the last start)."""
+        starts = self.get("start", [0])
+        return starts, self.get("steps", frames - 1 - max(starts, default=0))
+
 
 @dataclass(frozen=True)
 class StudyConfig:
@@ -207,8 +213,7 @@ def _check_fits(config: StudyConfig) -> None:
                                      f"{training} for training, fewer than batch_size {config.batch_of(task)} (or no "
                                      f"validation sample)")
             if task.kind == "sol":
-                starts = task.get("start", [0])
-                steps = task.get("steps", scene.frames - 1 - max(starts))
+                starts, steps = task.rollouts(scene.frames)
                 if not starts or min(starts) < 0 or max(starts) + steps > scene.frames - 1 or steps < 1:
                     raise FluidlossError(f"{where}: rollouts from frames {starts} of {steps} steps do not fit in "
                                          f"{scene.frames} frames")

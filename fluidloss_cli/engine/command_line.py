@@ -1,0 +1,90 @@
+"""The `fluidloss` command lines the study runs, built from one table of those commands' arguments and options.
+
+The engine never imports the commands (nor typer), so the table repeats their names; tests/test_study.py reads
+every entry against the app, so a renamed option fails a test instead of a study at run time. A new option the study
+passes is one line in its command's table.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fluidloss_cli.engine.errors import FluidlossError
+
+
+def reynolds(value: float) -> str:
+    """A Reynolds number as study plans have always written it, in six significant digits: 1e5 -> `100000`."""
+    return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a command: its flag, whether it may repeat (`--seed 0 --seed 1`) and how a value is written."""
+
+    flag: str
+    repeats: bool = False
+    text: Callable[[Any], str] = str
+
+
+@dataclass(frozen=True)
+class Command:
+    """One `fluidloss` command: its positional arguments, in order, and its options, by Python name."""
+
+    arguments: tuple[str, ...] = ()
+    options: dict[str, Option] = field(default_factory=dict)
+
+
+TRAINING = {"width": Option("--width"), "lr": Option("--lr"), "amp": Option("--amp"), "loss": Option("--loss"),
+            "epochs": Option("--epochs"), "batch_size": Option("--batch-size"), "seed": Option("--seed"),
+            "out": Option("--out")}
+"""The options every `fluidloss train TASK` shares."""
+EVALUATION = {"data": Option("--data"), "metrics": Option("--metrics"), "out": Option("--out")}
+"""The options both `fluidloss evaluate rollout` and `evaluate frames` share."""
+
+COMMANDS = {
+    "generate": Command(("scene",), {"res": Option("--res"), "frames": Option("--frames"), "out": Option("--out"),
+                                     "re": Option("--re", repeats=True, text=reynolds),
+                                     "seed": Option("--seed", repeats=True), "warmup": Option("--warmup")}),
+    "downsample": Command(("source",), {"res": Option("--res"), "out": Option("--out")}),
+    "train sol": Command(options={"data": Option("--data"), "unroll": Option("--unroll"), "blocks": Option("--blocks"),
+                                  "kernel_size": Option("--kernel-size"), **TRAINING}),
+    "train sr": Command(options={"coarse": Option("--coarse"), "fine": Option("--fine"), "blocks": Option("--blocks"),
+                                 **TRAINING}),
+    "train ae": Command(options={"data": Option("--data"), "latent": Option("--latent"), **TRAINING}),
+    "evaluate rollout": Command(options={**EVALUATION, "sol": Option("--sol", repeats=True),
+                                         "start": Option("--start", repeats=True), "steps": Option("--steps")}),
+    "evaluate frames": Command(options={**EVALUATION, "fine": Option("--fine"), "sr": Option("--sr", repeats=True),
+                                        "ae": Option("--ae", repeats=True), "first": Option("--first"),
+                                        "stride": Option("--stride")}),
+    "simulate": Command(("scene",), {"source": Option("--from"), "start": Option("--start"), "steps": Option("--steps"),
+                                     "sol": Option("--sol"), "quantity": Option("--quantity"), "out": Option("--out"),
+                                     "render": Option("--render")}),
+}
+"""Command (its words after `fluidloss`) -> the arguments and options the study gives it."""
+
+
+def option_args(name: str, option: Option, value: Any) -> list[str]:
+    """One option's flag and value, the flag repeated for each item of a list or tuple (only where the option repeats;
+    a named tuple, such as a Resolution, is one value)."""
+    items = list(value) if type(value) in (list, tuple) else [value]
+    if len(items) != 1 and not option.repeats:
+        raise FluidlossError(f"`fluidloss {name}` takes one {option.flag}, got {value!r}")
+    return [arg for item in items for arg in (option.flag, option.text(item))]
+
+
+def argv(name: str, **values: Any) -> list[str]:
+    """The `fluidloss` arguments running command `name` (e.g. "train sol") with `values` by Python name: the words
+    and positional arguments first, then the options in the order given; a value of None is left out."""
+    if name not in COMMANDS:
+        raise FluidlossError(f"no command line for `fluidloss {name}`; known: {', '.join(COMMANDS)}")
+    spec = COMMANDS[name]
+    unknown = [key for key in values if key not in spec.arguments and key not in spec.options]
+    if unknown:
+        raise FluidlossError(f"`fluidloss {name}` has no option {', '.join(unknown)} in the study's table; known: "
+                             f"{', '.join(spec.options)}")
+    missing = [key for key in spec.arguments if values.get(key) is None]
+    if missing:
+        raise FluidlossError(f"`fluidloss {name}` needs its argument(s) {', '.join(missing)}")
+    options = [arg for key, value in values.items() if key in spec.options and value is not None
+               for arg in option_args(name, spec.options[key], value)]
+    return [*name.split(), *(str(values[key]) for key in spec.arguments), *options]
