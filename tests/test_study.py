@@ -356,6 +356,7 @@ def test_the_study_command_table_matches_the_app(name):
         assert param is not None and param.param_type_name == "option", f"fluidloss {name}: no option {key}"
         assert option.flag in param.opts and not param.hidden, f"fluidloss {name} {key}: {option.flag}, {param.opts}"
         assert param.multiple == option.repeats, f"fluidloss {name} {option.flag}: multiple is {param.multiple}"
+        assert param.is_flag == option.switch, f"fluidloss {name} {option.flag}: is_flag is {param.is_flag}"
 
 
 @pytest.mark.parametrize("name, values, fragment", [

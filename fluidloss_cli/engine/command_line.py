@@ -19,11 +19,13 @@ def reynolds(value: float) -> str:
 
 @dataclass(frozen=True)
 class Option:
-    """One option of a command: its flag, whether it may repeat (`--seed 0 --seed 1`) and how a value is written."""
+    """One option of a command: its flag, whether it may repeat (`--seed 0 --seed 1`) and how a value is written; a
+    switch (`--resume`) is its flag alone, given for True."""
 
     flag: str
     repeats: bool = False
     text: Callable[[Any], str] = str
+    switch: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,13 @@ class Command:
     options: dict[str, Option] = field(default_factory=dict)
 
 
-TRAINING = {"width": Option("--width"), "lr": Option("--lr"), "amp": Option("--amp"), "loss": Option("--loss"),
+DEVICE = Option("--device")
+"""Where a command that runs a network runs (the runner adds it to every such cell)."""
+TRAINING = {"device": DEVICE, "resume": Option("--resume", switch=True), "width": Option("--width"), "lr": Option("--lr"), "amp": Option("--amp"), "loss": Option("--loss"),
             "epochs": Option("--epochs"), "batch_size": Option("--batch-size"), "seed": Option("--seed"),
             "out": Option("--out")}
 """The options every `fluidloss train TASK` shares."""
-EVALUATION = {"data": Option("--data"), "metrics": Option("--metrics"), "out": Option("--out")}
+EVALUATION = {"device": DEVICE, "data": Option("--data"), "metrics": Option("--metrics"), "out": Option("--out")}
 """The options both `fluidloss evaluate rollout` and `evaluate frames` share."""
 
 COMMANDS = {
@@ -58,7 +62,7 @@ COMMANDS = {
                                         "stride": Option("--stride")}),
     "simulate": Command(("scene",), {"source": Option("--from"), "start": Option("--start"), "steps": Option("--steps"),
                                      "sol": Option("--sol"), "quantity": Option("--quantity"), "out": Option("--out"),
-                                     "render": Option("--render")}),
+                                     "render": Option("--render"), "device": DEVICE}),
 }
 """Command (its words after `fluidloss`) -> the arguments and options the study gives it."""
 
@@ -66,25 +70,43 @@ COMMANDS = {
 def option_args(name: str, option: Option, value: Any) -> list[str]:
     """One option's flag and value, the flag repeated for each item of a list or tuple (only where the option repeats;
     a named tuple, such as a Resolution, is one value)."""
+    if option.switch:
+        return [option.flag] if value else []
     items = list(value) if type(value) in (list, tuple) else [value]
     if len(items) != 1 and not option.repeats:
         raise FluidlossError(f"`fluidloss {name}` takes one {option.flag}, got {value!r}")
     return [arg for item in items for arg in (option.flag, option.text(item))]
 
 
+def command_of(args: list[str] | tuple[str, ...]) -> str:
+    """The command (its words) a command line of the table runs: `["train", "sol", ...]` -> "train sol"."""
+    return next(name for name in sorted(COMMANDS, key=len, reverse=True) if list(args[:len(name.split())]) == name.split())
+
+
 def argv(name: str, **values: Any) -> list[str]:
     """The `fluidloss` arguments running command `name` (e.g. "train sol") with `values` by Python name: the words
     and positional arguments first, then the options in the order given; a value of None is left out."""
-    if name not in COMMANDS:
-        raise FluidlossError(f"no command line for `fluidloss {name}`; known: {', '.join(COMMANDS)}")
-    spec = COMMANDS[name]
-    unknown = [key for key in values if key not in spec.arguments and key not in spec.options]
-    if unknown:
-        raise FluidlossError(f"`fluidloss {name}` has no option {', '.join(unknown)} in the study's table; known: "
-                             f"{', '.join(spec.options)}")
+    spec = command(name)
     missing = [key for key in spec.arguments if values.get(key) is None]
     if missing:
         raise FluidlossError(f"`fluidloss {name}` needs its argument(s) {', '.join(missing)}")
-    options = [arg for key, value in values.items() if key in spec.options and value is not None
-               for arg in option_args(name, spec.options[key], value)]
-    return [*name.split(), *(str(values[key]) for key in spec.arguments), *options]
+    given = {key: value for key, value in values.items() if key not in spec.arguments}
+    return [*name.split(), *(str(values[key]) for key in spec.arguments), *options(name, **given)]
+
+
+def command(name: str) -> Command:
+    """The table's entry of command `name`; an unknown one is an error naming the known ones."""
+    if name not in COMMANDS:
+        raise FluidlossError(f"no command line for `fluidloss {name}`; known: {', '.join(COMMANDS)}")
+    return COMMANDS[name]
+
+
+def options(name: str, **values: Any) -> list[str]:
+    """The option arguments of command `name` for `values` by Python name, in the order given; None is left out."""
+    spec = command(name)
+    unknown = [key for key in values if key not in spec.options]
+    if unknown:
+        raise FluidlossError(f"`fluidloss {name}` has no option {', '.join(unknown)} in the study's table; known: "
+                             f"{', '.join(spec.options)}")
+    return [arg for key, value in values.items() if value is not None
+            for arg in option_args(name, spec.options[key], value)]

@@ -12,9 +12,10 @@ from typing import Any
 
 from fluidloss_cli.engine.command_line import argv
 from fluidloss_cli.engine.defaults import VAL_SPLIT
+from fluidloss_cli.engine.results import BEST
 from fluidloss_cli.engine.study.config import SceneSpec, StudyConfig, TaskSpec
+from fluidloss_cli.engine.study.layout import EVALUATION, RUN, relative
 
-CELLS = "cells"
 TRAIN_GRIDS = {"sol": {"data": "coarse"}, "sr": {"coarse": "coarse", "fine": "fine"}, "ae": {"data": "fine"}}
 """Task -> the options of its `train` command that name a training set -> the set's grid."""
 TEST_GRIDS = {"sol": ("coarse",), "sr": ("fine", "coarse"), "ae": ("fine",)}
@@ -61,22 +62,17 @@ def slug(loss: str) -> str:
     return loss.replace("*", "x").replace(" ", "")
 
 
-def path(cell_id: str, name: str) -> str:
-    """A file of a cell, relative to the study folder."""
-    return f"{CELLS}/{cell_id}/{name}"
-
-
 def data_cells(scene: SceneSpec) -> list[Cell]:
     """Generate the fine training and test sets of a scene and downsample both to the coarse grid."""
     cells = []
     for role, res, seeds in (("train", scene.train_re, scene.train_seeds), ("test", scene.test_re, scene.test_seeds)):
         fine_id, coarse_id = f"data/{scene.name}/{role}-fine", f"data/{scene.name}/{role}-coarse"
-        args = argv("generate", scene=scene.kind, res=scene.fine, frames=scene.frames, out=path(fine_id, "data.h5"),
+        args = argv("generate", scene=scene.kind, res=scene.fine, frames=scene.frames, out=relative(fine_id),
                     re=res, seed=seeds, warmup=scene.warmup or None)
         sims = max(len(res), 1) * len(seeds)
         cells.append(Cell(fine_id, "generate", tuple(args), scene=scene.name, units=sims * (scene.frames + scene.warmup),
                           uses_device=False, extra={"scale": scene.fine.cells}))
-        args = argv("downsample", source=path(fine_id, "data.h5"), res=scene.coarse, out=path(coarse_id, "data.h5"))
+        args = argv("downsample", source=relative(fine_id), res=scene.coarse, out=relative(coarse_id))
         cells.append(Cell(coarse_id, "downsample", tuple(args), (fine_id,), scene=scene.name, units=sims * scene.frames,
                           uses_device=False))
     return cells
@@ -88,14 +84,14 @@ def train_args(task: TaskSpec, scene: str, loss: str, seed: int, out: str,
     data cells it reads."""
     needs = {option: f"data/{scene}/train-{grid}" for option, grid in TRAIN_GRIDS[task.kind].items()}
     options = {key: task.options[key] for key in TRAIN_OPTIONS if key in task.options}
-    args = argv(f"train {task.kind}", **{option: path(cell_id, "data.h5") for option, cell_id in needs.items()},
+    args = argv(f"train {task.kind}", **{option: relative(cell_id) for option, cell_id in needs.items()},
                 **options, loss=loss, epochs=config.epochs_of(task), batch_size=config.batch_of(task), seed=seed, out=out)
     return args, list(needs.values())
 
 
 def eval_args(task: TaskSpec, scene: SceneSpec, checkpoint: str, out: str, config: StudyConfig) -> list[str]:
     """The `fluidloss evaluate` command of one trained model on the scene's test set."""
-    fine, coarse = path(f"data/{scene.name}/test-fine", "data.h5"), path(f"data/{scene.name}/test-coarse", "data.h5")
+    fine, coarse = relative(f"data/{scene.name}/test-fine"), relative(f"data/{scene.name}/test-coarse")
     common = dict(metrics=config.metrics, out=out)
     if task.kind == "sol":
         starts, steps = task.rollouts(scene.frames)
@@ -119,13 +115,13 @@ def model_cells(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, config: 
     """Train one model (task, scene, loss, seed) and evaluate it on the test set."""
     name = f"{task.name}/{scene.name}/{slug(loss)}/seed{seed}"
     train_id, eval_id = f"train/{name}", f"eval/{name}"
-    args, needs = train_args(task, scene.name, loss, seed, path(train_id, "run"), config)
+    args, needs = train_args(task, scene.name, loss, seed, relative(train_id, RUN), config)
     window = task.get("unroll", 4) + 1 if task.kind == "sol" else 1
     samples = (scene.frames - window + 1) * scene.train_simulations * (1 - VAL_SPLIT)
     facts = dict(task=task.name, scene=scene.name, loss=loss, seed=seed, group=train_id)
-    checkpoint = path(train_id, "run/best.pt")
+    checkpoint = relative(train_id, f"{RUN}/{BEST}")
     return [Cell(train_id, "train", tuple(args), tuple(needs), units=samples * config.epochs_of(task), **facts),
-            Cell(eval_id, "evaluate", tuple(eval_args(task, scene, checkpoint, path(eval_id, "evaluation"), config)),
+            Cell(eval_id, "evaluate", tuple(eval_args(task, scene, checkpoint, relative(eval_id, EVALUATION), config)),
                  (train_id, *(f"data/{scene.name}/test-{grid}" for grid in TEST_GRIDS[task.kind])),
                  units=eval_units(task, scene), **facts)]
 
@@ -145,9 +141,9 @@ def render_cell(task: TaskSpec, scene: SceneSpec, config: StudyConfig) -> Cell:
     from fluidloss_cli.engine.scenes import scene_class  # loads PhiFlow: only when renders are planned
 
     quantity = scene_class(scene.kind).render_quantity
-    args = argv("simulate", scene=scene.kind, source=path(f"data/{scene.name}/test-coarse", "data.h5"),
-                start=starts[0], steps=steps, sol=path(train_id, "run/best.pt"), quantity=quantity,
-                out=path(cell_id, "rollout.h5"), render=path(cell_id, "frames"))
+    args = argv("simulate", scene=scene.kind, source=relative(f"data/{scene.name}/test-coarse"),
+                start=starts[0], steps=steps, sol=relative(train_id, f"{RUN}/{BEST}"), quantity=quantity,
+                out=relative(cell_id, "rollout.h5"), render=relative(cell_id, "frames"))
     return Cell(cell_id, "render", tuple(args), (train_id, f"data/{scene.name}/test-coarse"), task=task.name,
                 scene=scene.name, loss=loss, seed=seed, units=steps, group=train_id, extra={"steps": steps})
 

@@ -12,6 +12,8 @@ RESULT, FAILED, LOG = "result.json", "failed.json", "log.txt"
 its command's output."""
 REPORT_FILE, REPORT_DATA, FIGURES = "report.md", "report.json", "figures"
 """The study report: its markdown, its values as JSON, and the folder of its figures."""
+DATA = "data.h5"
+"""A data cell's dataset (generate, downsample)."""
 RUN, EVALUATION = "run", "evaluation"
 """A training cell's run folder (its `train --out`; `evaluate` labels its best.pt's row by this name) and an
 evaluation cell's `--out` folder."""
@@ -32,6 +34,7 @@ def evaluation_folder(out: Path, cell_id: str) -> Path:
     return cell_folder(out, cell_id) / EVALUATION
 
 
-def relative(cell_id: str, name: str) -> str:
-    """A file of a cell, relative to the study folder (how the cells' commands name it, so the folder can move)."""
+def relative(cell_id: str, name: str = DATA) -> str:
+    """A file of a cell (by default a data cell's dataset), relative to the study folder: how the cells' commands
+    name it, so the folder can move."""
     return f"{CELLS}/{cell_id}/{name}"

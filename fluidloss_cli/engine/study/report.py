@@ -17,7 +17,7 @@ from fluidloss_cli.engine.metric_facts import MetricFacts
 from fluidloss_cli.engine.results import BASELINES, REFERENCE
 from fluidloss_cli.engine.study.figures import plot_example, plot_rollout, plot_training
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
-from fluidloss_cli.engine.study.layout import FAILED, FIGURES, PLAN, REPORT_DATA, REPORT_FILE, RESULT, cell_folder
+from fluidloss_cli.engine.study.layout import DATA, FAILED, FIGURES, PLAN, REPORT_DATA, REPORT_FILE, RESULT, cell_folder
 from fluidloss_cli.engine.study.sections import Row, Section, as_json, build_section, marked, summary
 
 
@@ -48,7 +48,7 @@ def table(section: Section, metrics: list[str]) -> list[str]:
 def novelty_section(out: Path, scene: str, baseline: Row | None) -> tuple[list[str], list[dict]]:
     """How far the scene's coarse test simulations lie from its coarse training data, beside the uncorrected coarse
     solver's rollout MSE per test simulation (the SOL baseline; none without it): report lines and records."""
-    test, train = (cell_folder(out, f"data/{scene}/{role}-coarse") / "data.h5" for role in ("test", "train"))
+    test, train = (cell_folder(out, f"data/{scene}/{role}-coarse") / DATA for role in ("test", "train"))
     if not (test.exists() and train.exists()):
         return [], []
     found = novelty(test, train)

@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from fluidloss_cli.engine.command_line import command_of, options
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.study.cells import Cell
 from fluidloss_cli.engine.study.config import StudyConfig
@@ -187,8 +188,8 @@ class Runner:
             shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / FAILED).unlink(missing_ok=True)
-        args = [*cell.args, *(("--device", self.device) if cell.kind in DEVICE_KINDS else ()),
-                *(("--resume",) if resume else ())]
+        extra = {"device": self.device} if cell.kind in DEVICE_KINDS else {}
+        args = [*cell.args, *options(command_of(cell.args), **extra | ({"resume": True} if resume else {}))]
         device = self.describe(cell, slot)
         self.worker(slot).send({"id": cell.id, "args": args, "cwd": str(self.out.resolve()),
                                 "log": str((folder / LOG).resolve())})
