@@ -234,6 +234,10 @@ VARIANTS = TINY.replace("[scenes.karman]", '[scenes.karman_low]\nscene = "karman
     # named variants of a scene and a task (VARIANTS)
     (lambda t: VARIANTS.replace('losses = ["mae"]', 'losses = ["lsim"]'), ["tasks.sr_small.losses must name study losses"]),
     (lambda t: VARIANTS.replace('amp = "bf16"', 'amp = "fp8"'), ["tasks.sr_small.amp must be one of off, bf16"]),
+    (lambda t: VARIANTS.replace('amp = "bf16"', 'lr_schedule = "step"'),
+     ["tasks.sr_small.lr_schedule must be one of cosine, constant"]),
+    (lambda t: t.replace("[tasks.sr]", '[tasks.sol]\nactivation = "tanh"\n[tasks.sr]'),
+     ["tasks.sol.activation must be one of relu, leaky_relu"]),
     (lambda t: VARIANTS.replace('task = "sr"', 'task = "gan"'), ["tasks.sr_small: unknown task 'gan'"]),
     (lambda t: VARIANTS.replace('scene = "karman"', 'scene = "smoke"'), ["unknown scene 'smoke'"]),
 ])

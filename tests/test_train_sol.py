@@ -114,3 +114,41 @@ def test_bf16_on_the_cpu_trains_the_network_in_bf16_and_beats_the_plain_solver(k
     with torch.autocast("cpu", dtype=torch.bfloat16):  # the loss inside training's autocast is float32, not bf16
         value = setup.batch_loss(build_model(half), build_loss("mse"), next(iter(DataLoader(setup.val, batch_size=4))))
     assert value.dtype == torch.float32
+
+
+def test_leaky_relu_and_a_constant_learning_rate_train_and_are_recorded(karman_files, tmp_path):
+    """`--activation leaky_relu --lr-schedule constant` (the PBDL book's network and Adam): the checkpoint rebuilds a
+    LeakyReLU network, every epoch keeps the given rate, and the corrected solver beats the plain one."""
+    _, coarse = karman_files
+    out = tmp_path / "run"
+    run_cli("train", "sol", "--data", coarse, "--out", out, "--unroll", "2", "--epochs", "2", "--batch-size", "8",
+            "--val-split", "0.2", "--seed", "3", "--lr", "3e-4", "--activation", "leaky_relu", "--lr-schedule",
+            "constant")
+    checkpoint = load_checkpoint(out / "best.pt")
+    assert checkpoint["model"]["config"]["activation"] == "leaky_relu"
+    assert checkpoint["training"]["lr_schedule"] == "constant"
+    model = build_model(checkpoint)
+    assert any(isinstance(m, torch.nn.LeakyReLU) for m in model.modules())
+    assert not any(isinstance(m, torch.nn.ReLU) for m in model.modules())
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in records] == [3e-4, 3e-4]
+    setup = TASKS["sol"](data=coarse, unroll=2, val_split=0.2, seed=3, activation="leaky_relu")
+    assert val_loss(setup, model) < 0.9 * val_loss(setup, no_correction)
+
+
+def test_a_run_from_before_the_added_options_resumes_with_their_defaults(karman_files, tmp_path):
+    """A last.pt written before --activation and --lr-schedule existed (neither recorded) was trained with ReLU and
+    a cosine rate: it resumes under the defaults and is refused under another value."""
+    _, coarse = karman_files
+    out = tmp_path / "run"
+    args = ["train", "sol", "--data", coarse, "--out", out, "--unroll", "2", "--batch-size", "8", "--val-split", "0.2"]
+    run_cli(*args, "--epochs", "1")
+    last = torch.load(out / "last.pt", weights_only=False)
+    for part in ("task_options", "training"):
+        last[part] = {k: v for k, v in last[part].items() if k not in ("activation", "lr_schedule")}
+    del last["model"]["config"]["activation"]
+    torch.save(last, out / "last.pt")
+    assert_one_line_error(run_cli(*args, "--epochs", "1", "--resume", "--lr-schedule", "constant", ok=False),
+                          "lr_schedule differ")
+    run_cli(*args, "--epochs", "1", "--resume")
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1

@@ -18,7 +18,7 @@ from fluidloss_cli.commands.common import (
     progress_bar,
 )
 from fluidloss_cli.commands.examples import examples
-from fluidloss_cli.engine.defaults import VAL_SPLIT
+from fluidloss_cli.engine.defaults import ACTIVATIONS, LR_SCHEDULES, VAL_SPLIT, names
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
@@ -30,7 +30,8 @@ OutOption = typer.Option(..., "--out", help="Run directory: last.pt, best.pt, me
 LossOption = typer.Option("mse", "--loss", help='Loss name or weighted sum from the registry, e.g. "mse+0.1*lsim".')
 EpochsOption = typer.Option(10, "--epochs", help="Epochs to train (the learning rate anneals over them).")
 BatchOption = typer.Option(16, "--batch-size", help="Frames per mini-batch (over all --nproc processes together).")
-LrOption = typer.Option(1e-3, "--lr", help="Adam learning rate (cosine-annealed to 0 over the epochs).")
+LrOption = typer.Option(1e-3, "--lr", help="Adam learning rate (cosine-annealed to 0 over the epochs; see --lr-schedule).")
+ScheduleOption = typer.Option(LR_SCHEDULES[0], "--lr-schedule", help=f"Learning rate over the epochs: {names(LR_SCHEDULES)} (cosine: annealed to 0; constant: as Um et al.).")
 SeedOption = typer.Option(0, "--seed", help="Seed of the weights, the shuffling and the validation split.")
 SplitOption = typer.Option(VAL_SPLIT, "--val-split", help="Fraction of the frames held out for validation (without a separate validation file).")
 AmpOption = typer.Option("off", "--amp", help="Mixed precision: off or bf16 (the network in bf16 autocast, on CUDA or the CPU; fast on CPUs with AVX512-BF16).")
@@ -60,6 +61,10 @@ def check_options(task_options: dict[str, Any], out: Path, nproc: int, training:
     run directory that cannot be created."""
     from fluidloss_cli.engine.outputs import check_output_dir
 
+    for name, value, allowed in (("--lr-schedule", training["lr_schedule"], LR_SCHEDULES),
+                                 ("--activation", task_options.get("activation"), (None, *ACTIVATIONS))):
+        if value not in allowed:
+            raise FluidlossError(f"{name} {value!r}: expected one of {names(a for a in allowed if a)}")
     check_ranges(*((flag(name), task_options[name], wanted) for name, wanted in NETWORK_SIZES.items()
                    if name in task_options),
                  ("--epochs", training["epochs"], COUNT), ("--batch-size", training["batch_size"], COUNT),
@@ -144,7 +149,7 @@ def sr(
     blocks: int = typer.Option(4, "--blocks", help="Residual blocks."),
     out: Path = OutOption, loss: str = LossOption, epochs: int = EpochsOption, batch_size: int = BatchOption,
     lr: float = LrOption, seed: int = SeedOption, val_split: float = SplitOption, device: str = DeviceOption,
-    amp: str = AmpOption, compile: bool = CompileOption, resume: bool = ResumeOption,
+    amp: str = AmpOption, lr_schedule: str = ScheduleOption, compile: bool = CompileOption, resume: bool = ResumeOption,
     overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
 ) -> None:
     """Super-resolution: predict fine frames (staggered velocity, and density where present) from coarse ones."""
@@ -152,7 +157,7 @@ def sr(
     run("sr", dict(coarse=coarse, fine=fine, val_coarse=val_coarse, val_fine=val_fine, val_split=val_split,
                    width=width, blocks=blocks),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
-        seed=seed, amp=amp, compile=compile)
+        seed=seed, amp=amp, compile=compile, lr_schedule=lr_schedule)
 
 
 @app.command("ae", epilog=examples("train ae"))
@@ -163,14 +168,14 @@ def ae(
     width: int = WidthOption,
     out: Path = OutOption, loss: str = LossOption, epochs: int = EpochsOption, batch_size: int = BatchOption,
     lr: float = LrOption, seed: int = SeedOption, val_split: float = SplitOption, device: str = DeviceOption,
-    amp: str = AmpOption, compile: bool = CompileOption, resume: bool = ResumeOption,
+    amp: str = AmpOption, lr_schedule: str = ScheduleOption, compile: bool = CompileOption, resume: bool = ResumeOption,
     overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
 ) -> None:
     """Autoencoder: compress frames to a latent grid and reconstruct them; prints the compression ratio."""
     check_inputs([data, val])
     run("ae", dict(data=data, val=val, val_split=val_split, latent=latent, width=width),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
-        seed=seed, amp=amp, compile=compile)
+        seed=seed, amp=amp, compile=compile, lr_schedule=lr_schedule)
 
 
 @app.command("sol", epilog=examples("train sol"))
@@ -182,10 +187,11 @@ def sol(
     blocks: int = typer.Option(2, "--blocks", help="Residual blocks of the correction network."),
     kernel_size: int = typer.Option(5, "--kernel-size", help="Square convolution size of the correction network."),
     out: Path = OutOption, loss: str = LossOption, epochs: int = EpochsOption, batch_size: int = BatchOption,
-    lr: float = typer.Option(1e-4, "--lr", help="Adam learning rate (cosine-annealed to 0); corrections are small, so lower than for sr/ae."),
+    lr: float = typer.Option(1e-4, "--lr", help="Adam learning rate (cosine-annealed to 0; see --lr-schedule); corrections are small, so lower than for sr/ae."),
     seed: int = SeedOption, val_split: float = SplitOption, device: str = DeviceOption,
-    amp: str = AmpOption, compile: bool = CompileOption, resume: bool = ResumeOption,
+    amp: str = AmpOption, lr_schedule: str = ScheduleOption, compile: bool = CompileOption, resume: bool = ResumeOption,
     overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
+    activation: str = typer.Option(ACTIVATIONS[0], "--activation", help=f"Nonlinearity of the correction network: {names(ACTIVATIONS)} (leaky_relu: the PBDL book's)."),
     solver: str = typer.Option(DEFAULT_SOLVER, "--solver", help="Coarse solver trained through: native (plain torch, "
                                "faster) or phiflow; recorded in the checkpoint, whose rollouts then use it."),
 ) -> None:
@@ -195,6 +201,6 @@ def sol(
     check_solver(solver)
     check_inputs([data, val])
     run("sol", dict(data=data, val=val, val_split=val_split, unroll=unroll, width=width, blocks=blocks,
-                    kernel_size=kernel_size, solver=solver),
+                    kernel_size=kernel_size, solver=solver, activation=activation),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
-        seed=seed, amp=amp, compile=compile)
+        seed=seed, amp=amp, compile=compile, lr_schedule=lr_schedule)

@@ -40,6 +40,7 @@ DEVICE = Option("--device")
 """Where a command that runs a network runs (the runner adds it to every such cell)."""
 TRAINING = {"device": DEVICE, "resume": Option("--resume", switch=True), "width": Option("--width"), "lr": Option("--lr"), "amp": Option("--amp"), "loss": Option("--loss"),
             "epochs": Option("--epochs"), "batch_size": Option("--batch-size"), "seed": Option("--seed"),
+            "lr_schedule": Option("--lr-schedule"),
             "out": Option("--out")}
 """The options every `fluidloss train TASK` shares."""
 EVALUATION = {"device": DEVICE, "data": Option("--data"), "metrics": Option("--metrics"), "out": Option("--out")}
@@ -51,7 +52,8 @@ COMMANDS = {
                                      "seed": Option("--seed", repeats=True), "warmup": Option("--warmup")}),
     "downsample": Command(("source",), {"res": Option("--res"), "out": Option("--out")}),
     "train sol": Command(options={"data": Option("--data"), "unroll": Option("--unroll"), "blocks": Option("--blocks"),
-                                  "kernel_size": Option("--kernel-size"), **TRAINING}),
+                                  "kernel_size": Option("--kernel-size"), "activation": Option("--activation"),
+                                  **TRAINING}),
     "train sr": Command(options={"coarse": Option("--coarse"), "fine": Option("--fine"), "blocks": Option("--blocks"),
                                  **TRAINING}),
     "train ae": Command(options={"data": Option("--data"), "latent": Option("--latent"), **TRAINING}),

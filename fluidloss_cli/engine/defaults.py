@@ -10,6 +10,12 @@ from collections.abc import Iterable
 AMP_MODES = ("off", "bf16")
 """`--amp` values: full precision, or the network under bf16 autocast (CUDA, or CPUs with AVX512-BF16)."""
 
+LR_SCHEDULES = ("cosine", "constant")
+"""`--lr-schedule` values: Adam's rate cosine-annealed to 0 over the epochs (the default), or constant (Um et al.'s)."""
+
+ACTIVATIONS = ("relu", "leaky_relu")
+"""`train sol --activation` values: the SOL network's nonlinearity (ReLU, the default; the PBDL book's LeakyReLU)."""
+
 VAL_SPLIT = 0.1
 """Fraction of the frames `fluidloss train` holds out for validation without a validation file (`--val-split`); the
 study keeps it."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fluidloss_cli.engine.defaults import AMP_MODES, DEFAULT_METRICS, SR_FACTORS, VAL_SPLIT
+from fluidloss_cli.engine.defaults import ACTIVATIONS, AMP_MODES, DEFAULT_METRICS, LR_SCHEDULES, SR_FACTORS, VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 
@@ -27,10 +27,10 @@ SLURM_KEYS = {"partition": str, "time": str, "cpus_per_task": int, "gpus_per_tas
 result)."""
 SCENE_KEYS = {"scene": str, "fine": str, "coarse": str, "frames": int, "warmup": int, "train_re": list, "train_seeds": list,
               "test_re": list, "test_seeds": list}
-COMMON_TASK_KEYS = {"task": str, "epochs": int, "batch_size": int, "lr": float, "width": int, "amp": str,
+COMMON_TASK_KEYS = {"task": str, "epochs": int, "batch_size": int, "lr": float, "width": int, "amp": str, "lr_schedule": str,
                     "scenes": list, "losses": list}
 TASK_KEYS = {
-    "sol": COMMON_TASK_KEYS | {"unroll": int, "blocks": int, "kernel_size": int, "start": list, "steps": int,
+    "sol": COMMON_TASK_KEYS | {"unroll": int, "blocks": int, "kernel_size": int, "activation": str, "start": list, "steps": int,
                                "render_loss": str},
     "sr": COMMON_TASK_KEYS | {"blocks": int, "first": int, "stride": int},
     "ae": COMMON_TASK_KEYS | {"latent": int, "first": int, "stride": int},
@@ -195,8 +195,9 @@ def _task(name: str, data: dict, scenes: dict[str, SceneSpec], losses: tuple[str
     if not own or foreign or len(set(own)) < len(own):
         raise FluidlossError(f"tasks.{name}.losses must name study losses ({', '.join(losses)}), each once; got "
                              f"{list(own)}")
-    if options.get("amp", "off") not in AMP_MODES:
-        raise FluidlossError(f"tasks.{name}.amp must be one of {', '.join(AMP_MODES)}, got {options['amp']!r}")
+    for key, allowed in (("amp", AMP_MODES), ("lr_schedule", LR_SCHEDULES), ("activation", ACTIVATIONS)):
+        if options.get(key, allowed[0]) not in allowed:
+            raise FluidlossError(f"tasks.{name}.{key} must be one of {', '.join(allowed)}, got {options[key]!r}")
     return TaskSpec(name, kind, chosen, own, options)
 
 

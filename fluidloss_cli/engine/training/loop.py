@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Subset
 
 from fluidloss_cli.engine.atomic import check_writable_dir
 from fluidloss_cli.engine.checkpoints import load_checkpoint, save_checkpoint
-from fluidloss_cli.engine.defaults import AMP_MODES
+from fluidloss_cli.engine.defaults import AMP_MODES, LR_SCHEDULES
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine import interrupt
 from fluidloss_cli.engine.errors import FluidlossError
@@ -56,6 +56,7 @@ class TrainConfig:
     seed: int = 0
     amp: str = "off"
     compile: bool = False
+    lr_schedule: str = LR_SCHEDULES[0]
 
     def check(self, device: torch.device) -> None:
         """Raise a one-line error for values that cannot train."""
@@ -63,6 +64,8 @@ class TrainConfig:
             raise FluidlossError(f"--epochs and --batch-size must be at least 1, got {self.epochs} and {self.batch_size}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise FluidlossError(f"--lr must be positive and finite, got {self.lr}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise FluidlossError(f"--lr-schedule {self.lr_schedule!r}: expected one of {', '.join(LR_SCHEDULES)}")
         if self.amp not in AMP_MODES:
             raise FluidlossError(f"--amp {self.amp!r}: expected one of {', '.join(AMP_MODES)}")
         if self.compile and device.type != "cuda":
@@ -165,7 +168,8 @@ class Trainer:
         seed_everything(config.seed)
         self.model = MODELS[setup.model](**setup.model_config).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.epochs) \
+            if config.lr_schedule == "cosine" else torch.optim.lr_scheduler.ConstantLR(self.optimizer, 1.0, 0)
         self.epoch, self.best_val, self.best_epoch, self.reference = 0, math.inf, 0, None
         self.baseline_loss: float | None = None
         """The validation loss of the untrained model (see `measure_baseline`)."""

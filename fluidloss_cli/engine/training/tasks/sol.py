@@ -14,7 +14,7 @@ from fluidloss_cli.engine.correction import RE_SCALE, CorrectedSolver, correctio
 from fluidloss_cli.engine.data.info import DatasetInfo, check_like, read_dt
 from fluidloss_cli.engine.data.schema import open_dataset
 from fluidloss_cli.engine.data.windows import FrameWindows
-from fluidloss_cli.engine.defaults import VAL_SPLIT
+from fluidloss_cli.engine.defaults import ACTIVATIONS, VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import field_loss
 from fluidloss_cli.engine.resolution import Resolution
@@ -66,10 +66,13 @@ def check_downsampled(path: Path, resolution: Resolution) -> None:
 
 
 def setup(data: Path, val: Path | None = None, val_split: float = VAL_SPLIT, seed: int = 0, unroll: int = 4,
-          width: int = 32, blocks: int = 2, kernel_size: int = 5, solver: str = DEFAULT_SOLVER) -> TaskSetup:
+          width: int = 32, blocks: int = 2, kernel_size: int = 5, solver: str = DEFAULT_SOLVER,
+          activation: str = ACTIVATIONS[0]) -> TaskSetup:
     """Check the reference data (a dataset downsampled to the coarse resolution) and describe model and training
     through the coarse `solver` (native or phiflow), which the checkpoint records for its rollouts."""
     check_solver(solver)
+    if activation not in ACTIVATIONS:
+        raise FluidlossError(f"--activation {activation!r}: expected one of {', '.join(ACTIVATIONS)}")
     if unroll not in UNROLLS:
         raise FluidlossError(f"--unroll must be one of {', '.join(map(str, UNROLLS))}, got {unroll}")
     infos = {"data": DatasetInfo.read(data, "sol")}
@@ -89,10 +92,10 @@ def setup(data: Path, val: Path | None = None, val_split: float = VAL_SPLIT, see
     return TaskSetup(
         task="sol", model="sol",
         model_config=dict(in_channels=in_channels, out_channels=out_channels, width=width, blocks=blocks,
-                          kernel_size=kernel_size),
+                          kernel_size=kernel_size, activation=activation),
         train=train, val=held_out, batch_loss=UnrolledLoss(info.scene, info.resolution, dt, unroll, solver),
         options=dict(val_split=None if val else val_split, unroll=unroll, width=width, blocks=blocks,
-                     kernel_size=kernel_size, solver=solver),
+                     kernel_size=kernel_size, solver=solver, activation=activation),
         datasets={role: i.identity() for role, i in infos.items()},
         summary=f"sol: {info.scene} {info.resolution}, dt {dt:g}, {unroll} unrolled steps of the {solver} solver; {len(train)} training and "
                 f"{len(held_out)} validation windows",
