@@ -474,3 +474,23 @@ def test_metric_facts_round_trip_and_files_without_directions_get_the_known_one(
     old = {"description": "d", "absolute": False, "missing": None}
     assert [MetricFacts.from_json(name, old).better for name in ("vorticity", "spectrum", "energy", "lsim")] == \
         ["higher", "lower", None, "lower"]
+
+
+@pytest.mark.slow
+def test_a_row_measured_on_fewer_seeds_than_the_study_says_how_many(env, tmp_path):
+    """While a study runs (or after a failure) a loss may be measured on some of its seeds: its row pools those and
+    says so, `mse (1 of 2 seeds)`, with the values of that seed's model alone."""
+    out = tmp_path / "study"
+    config = tmp_path / "two_seeds.toml"
+    config.write_text(TINY.replace("seeds = [0]", "seeds = [0, 1]").replace('losses = ["mse", "mae"]',
+                                                                            'losses = ["mse"]').split("[tasks.ae]")[0])
+    study(env, "run", config, "--out", out)
+    full = tables(out / "report.md")["sr · karman"]
+    assert "mse" in {row[0] for row in full[2:]}
+    (out / "cells" / "eval" / "sr" / "karman" / "mse" / "seed1" / "result.json").unlink()
+    study(env, "report", out)
+    rows = {row[0]: row for row in tables(out / "report.md")["sr · karman"][2:]}
+    header = tables(out / "report.md")["sr · karman"][0]
+    alone = per_simulation(out, "sr", "karman", "mse", "mse")[:2]  # seed 0's model on the 2 test simulations
+    assert rows["mse (1 of 2 seeds)"][header.index("mse")].strip("*") == \
+        f"{np.mean(alone):.4g} ± {np.std(alone, ddof=1):.2g}"

@@ -32,13 +32,14 @@ def cell_text(row: Row, metric: str, facts: MetricFacts | None, best: bool) -> s
     return f"**{text}**" if best else text
 
 
-def table(section: Section, metrics: list[str]) -> list[str]:
-    """The markdown table of a section."""
+def table(section: Section, metrics: list[str], seeds: int) -> list[str]:
+    """The markdown table of a section; a row measured on fewer than the study's `seeds` says on how many."""
     best = {metric: marked(section, metric) for metric in metrics}
     extra = ["compression"] if section.kind == "ae" else []
     lines = ["| loss | " + " | ".join(extra + metrics) + " |", "|---" * (1 + len(extra) + len(metrics)) + "|"]
     for row in section.rows:
-        name = row.name + (f" ({row.status})" if row.status else "")
+        name = row.name + (f" ({row.status})" if row.status else "") + \
+            (f" ({row.seeds} of {seeds} seeds)" if 0 < row.seeds < seeds else "")
         cells = ([f"{row.compression:.3g}" if row.compression else "—"] if extra else [])
         cells += [cell_text(row, m, section.metrics.get(m), best[m] == row.name) for m in metrics]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -88,7 +89,7 @@ def section_lines(out: Path, plan: dict, section: Section) -> tuple[list[str], l
              f"Fine {info['fine']}, coarse {info['coarse']}; {info['frames']} frames per simulation after "
              f"{info['warmup']} warm-up frames; {info['train_simulations']} training and "
              f"{info['test_simulations']} test simulation(s); {len(plan['seeds'])} training seed(s).", ""]
-    lines += table(section, plan["metrics"]) + [""]
+    lines += table(section, plan["metrics"], len(plan["seeds"])) + [""]
     plots = [("training", "training curves", lambda p: plot_training(section, p))]
     if section.kind == "sol":
         plots.insert(0, ("rollout", "error over the rollout", lambda p: plot_rollout(section, plan["metrics"], p)))

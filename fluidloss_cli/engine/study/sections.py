@@ -31,6 +31,8 @@ class Row:
     status: str = ""
     """Empty when measured; else why the row has no values (skipped: weights missing, pending, failed)."""
     compression: float | None = None
+    seeds: int = 0
+    """The training seeds whose models are measured (a trained row)."""
 
 
 def summary(values: list[float]) -> tuple[float, float | None]:
@@ -97,7 +99,7 @@ def build_section(out: Path, plan: dict, task: str, scene: str) -> Section:
                 continue
             found, section.metrics = evaluation_rows(out, f"eval/{name}", kind)
             run = found[RUN]  # `evaluate` labels a run folder's best.pt by the folder's name
-            row.compression = run.compression
+            row.compression, row.seeds = run.compression, row.seeds + 1
             for metric, values in run.values.items():
                 row.values.setdefault(metric, []).extend(values)
                 row.steps.setdefault(metric, []).extend(run.steps.get(metric, []))
