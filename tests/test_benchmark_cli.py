@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 from weight_fixtures import weights_env  # noqa: F401  (pytest fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -45,6 +45,28 @@ def test_benchmark_times_and_scores_every_variant(karman_files, trained, weights
     assert variants["fine"]["errors"]["vorticity"] > 0.9999
     assert variants["coarse+SOL+SR"]["errors"]["divergence"] < 10 * variants["coarse"]["errors"]["divergence"] + 1e-3
     assert "coarse+SOL" in result.output and "vgg column missing" in result.output
+
+
+def test_bf16_networks_leave_the_solver_alone_and_stay_close_to_float32(karman_files, trained, tmp_path):
+    """`--amp bf16`: the networks under bf16 autocast, the solver in float32: the rows without a network are the
+    float32 run's exactly, the learned rows within a few percent of them, and the JSON says which precision ran."""
+    fine, _ = karman_files
+    sol, sr = trained
+    reports = {}
+    for amp in ("off", "bf16"):
+        out = tmp_path / f"bench_{amp}.json"
+        result = run_cli("benchmark", "--data", fine, "--sim", "sim_0001", "--frame", "30", "--steps", "3",
+                         "--repeats", "1", "--sol", sol, "--sr", sr, "--metrics", "mse", "--device", "cpu",
+                         "--amp", amp, "--out", out)
+        reports[amp] = json.loads(out.read_text())
+        assert reports[amp]["amp"] == amp and ("networks in bf16" in result.output) == (amp == "bf16")
+    errors = {amp: {v["name"]: v["errors"]["mse"] for v in report["variants"]} for amp, report in reports.items()}
+    for name in ("fine", "coarse"):
+        assert errors["bf16"][name] == errors["off"][name]
+    for name in ("coarse+SOL", "coarse+SOL+SR"):
+        assert errors["bf16"][name] == pytest.approx(errors["off"][name], rel=0.05)
+    assert_one_line_error(run_cli("benchmark", "--data", fine, "--sol", sol, "--amp", "fp16", ok=False),
+                          "--amp 'fp16': expected one of off, bf16")
 
 
 def test_benchmark_bad_input(karman_files, trained, tmp_path):

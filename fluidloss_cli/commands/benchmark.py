@@ -7,6 +7,7 @@ import typer
 from rich.table import Table
 
 from fluidloss_cli.commands.common import START, ConfigOption, DeviceOption, check_inputs, console
+from fluidloss_cli.engine.defaults import AMP_MODES, names
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.results import COARSE, FINE
@@ -102,6 +103,7 @@ def benchmark(
                                  "also time and score the plain solver there, and place the learned rows on that "
                                  "error-versus-cost curve (equal-accuracy speed-up by MSE and LSiM; with --out, a "
                                  "chart OUT_frontier.png)."),
+    amp: str = typer.Option(AMP_MODES[0], "--amp", help=f"Precision of the networks: {names(AMP_MODES)} (bf16: under bf16 autocast, on CUDA or CPUs with AVX512-BF16; the solver stays float32)."),
     config: Path = ConfigOption,
 ) -> None:
     """The study's time-cost evaluation: is coarse + SOL + SR faster than the fine simulation, and closer to it?"""
@@ -109,6 +111,8 @@ def benchmark(
         raise FluidlossError(f"--steps and --repeats must be at least 1, got {steps} and {repeats}")
     if res is None and sol is None:
         raise FluidlossError("give --res HxW (the coarse grid) or a --sol checkpoint (whose resolution is used)")
+    if amp not in AMP_MODES:
+        raise FluidlossError(f"--amp {amp!r}: expected one of {names(AMP_MODES)}")
     requested = parse_resolution(res) if res else None
     grids = [parse_resolution(text) for text in frontier.split(",")] if frontier is not None else []
     check_inputs([data], [sol, sr])
@@ -131,10 +135,11 @@ def benchmark(
     if grids and not any(column.name in FRONTIER_METRICS for column in columns):
         raise FluidlossError(f"--frontier places the learned rows by {' and '.join(FRONTIER_METRICS)}: name one of "
                              "them in --metrics")
-    console.print(f"benchmark on {target}: {data} {sim} from frame {start}, {steps} steps, {repeats} timed runs each",
+    console.print(f"benchmark on {target}: {data} {sim} from frame {start}, {steps} steps, {repeats} timed runs each"
+                  + (", networks in bf16" if amp == "bf16" else ""),
                   highlight=False)
     stepped, results = run_benchmark(data, sim, start, steps, coarse, target, sol=sol, sr=sr, repeats=repeats,
-                                     metrics=columns, solver=solver, frontier=grids)
+                                     metrics=columns, solver=solver, frontier=grids, amp=amp)
     judge = judged_by(columns)
     marked = worse(results, judge)
     console.print(table(results, steps, columns, stepped, marked))
@@ -156,7 +161,7 @@ def benchmark(
         console.print("above: less accurate than the plain coarse solver; below: more accurate than every plain row; "
                       "neither is interpolated, the bounds are what the measured rows allow", highlight=False)
     if out:
-        write_report(out, results, target, stepped, data, sim, start, steps, placed)
+        write_report(out, results, target, stepped, data, sim, start, steps, placed, amp)
         console.print(f"wrote [bold]{out}[/]", highlight=False)
         if placed is not None:
             chart = out.with_name(f"{out.stem}_frontier.png")

@@ -99,12 +99,13 @@ def mean_error(metric: Metric, frames: list[Frame], reference: list[Frame], geom
 def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resolution, device: torch.device,
                   sol: Path | None = None, sr: Path | None = None, repeats: int = 3,
                   metrics: Sequence[Metric] = (), solver: str | None = None,
-                  frontier: Sequence[Resolution] = ()) -> tuple[str, list[VariantResult]]:
+                  frontier: Sequence[Resolution] = (), amp: str = "off") -> tuple[str, list[VariantResult]]:
     """Time and score fine, coarse, coarse+SOL and coarse+SOL+SR rollouts of `steps` steps from one fine frame with
     evaluate's metric columns (`build_metrics` on the CPU; a loss whose weights are missing is a marked column),
     and the plain solver at each `frontier` resolution (between coarse and fine) from the fine frame resampled
     there. Every rollout steps `solver`, else the SOL checkpoint's, else the default: a correction may be timed on
-    the solver it was not trained with (with a warning), so that both solvers answer the time-cost question.
+    the solver it was not trained with (with a warning), so that both solvers answer the time-cost question. With
+    `amp` bf16 the networks run under bf16 autocast (the solver in float32, as in training).
     Returns the solver stepped and the results (the frontier's rows after the coarse one)."""
     start = read_start(data, sim, frame, steps)
     fine_res = Resolution(start.frame["velocity_x"].shape[-2], start.frame["velocity_x"].shape[-1] - 1)
@@ -142,6 +143,7 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
             raise FluidlossError(f"{sr} upsamples by {full.sr.factor}, but {data} is {factor}x finer than {coarse}")
         name = "coarse+SOL+SR" if sol is not None else "coarse+SR"
         variants[name] = lambda: full.run(coarse_start, reynolds, steps)[1]
+    variants = {name: in_precision(run, device, amp) for name, run in variants.items()}
     results = {name: VariantResult(name, resolution=grids.get(name)) for name in variants}
     outputs = {name: timed(run, device)[1] for name, run in variants.items()}  # warm-up: compiles the steps
     for _ in range(repeats):
@@ -153,6 +155,20 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
             results[name].errors[metric.name] = f"missing: {metric.missing}" if metric.missing else \
                 mean_error(metric, outputs[name], start.reference, geometry, fine.solver.compared)
     return fine.solver.solver, list(results.values())
+
+
+def in_precision(run: Callable[[], list[Frame]], device: torch.device, amp: str) -> Callable[[], list[Frame]]:
+    """A variant's rollout with its networks under bf16 autocast where `amp` is bf16 (the solver steps in float32
+    whatever the autocast: `CorrectedSolver.step`), its frames returned in float32 for the scoring."""
+    if amp == "off":
+        return run
+
+    def autocast_run() -> list[Frame]:
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            frames = run()
+        return [{name: values.float() for name, values in frame.items()} for frame in frames]
+
+    return autocast_run
 
 
 def plain_rollout(pipeline: Pipeline, start: Frame, reynolds: torch.Tensor, steps: int) -> list[Frame]:
@@ -205,10 +221,11 @@ def coarse_resolution(requested: Resolution | None, sol: Path | None) -> Resolut
 
 
 def write_report(out: Path, results: list[VariantResult], device: torch.device, solver: str, data: Path, sim: str,
-                 frame: int, steps: int, placed: Sequence[EqualAccuracy] | None = None) -> None:
+                 frame: int, steps: int, placed: Sequence[EqualAccuracy] | None = None, amp: str = "off") -> None:
     """The benchmark as JSON (setup, provenance, each variant's run times and errors; with a frontier, its rows
     (names, in order of resolution) and each learned row's equal-accuracy speed-ups), written atomically."""
-    content = {"device": str(device), "solver": solver, "data": str(data), "sim": sim, "frame": frame, "steps": steps,
+    content = {"device": str(device), "solver": solver, "amp": amp, "data": str(data), "sim": sim, "frame": frame,
+               "steps": steps,
                "provenance": provenance(),
                "variants": [{"name": r.name, "seconds_per_run": r.seconds, "ms_per_frame": r.per_frame_ms(steps),
                              "errors": r.errors, **({"resolution": str(r.resolution)} if r.resolution else {})}
