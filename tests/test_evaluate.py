@@ -267,3 +267,22 @@ def test_bad_pair_input_is_one_clear_line(data, lsim_only, tmp_path, a, b, extra
     (tmp_path / "bad.npy").write_text("not an array")
     paths = {**vars(data), "npy": tmp_path / "a.npy", "small": tmp_path / "small.npy", "bad": tmp_path / "bad.npy"}
     assert_one_line_error(pair(a.format(**paths), b.format(**paths), *extra, ok=False), *fragments)
+
+
+def test_bf16_networks_leave_the_baselines_alone_and_stay_close_to_float32(data, evaluated, lsim_only, tmp_path):
+    """`evaluate rollout --amp bf16`: the SOL and SR networks in bf16, the solver and the metrics in float32: the
+    rows without a network equal the float32 evaluation's, the learned rows lie within a few percent of them."""
+    out = tmp_path / "bf16"
+    run_cli("evaluate", "rollout", "--data", data.k16, "--sol", data.sol_mse, "--sol", data.sol_mae, "--fine",
+            data.k32, "--sr", data.sr, "--start", STARTS[0], "--start", STARTS[1], "--steps", STEPS, "--device",
+            "cpu", "--amp", "bf16", "--out", out)
+    bf16, fp32 = json.loads((out / "evaluation.json").read_text()), evaluated.report
+    assert (bf16["amp"], fp32["amp"]) == ("bf16", "off")
+    for grid, content in fp32["grids"].items():
+        for row in (r for r in content["rows"] if r != "reference"):  # the reference has absolute measures only
+            for metric in ("mse", "lsim"):
+                ours, theirs = (r["grids"][grid]["rows"][row]["metrics"][metric]["mean"] for r in (bf16, fp32))
+                if row in ("coarse", "coarse+bicubic"):
+                    assert ours == theirs, (grid, row, metric)
+                else:
+                    assert ours == pytest.approx(theirs, rel=0.05), (grid, row, metric)

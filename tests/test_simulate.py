@@ -154,3 +154,21 @@ def test_existing_output_is_kept_without_overwrite(data, tmp_path):
     assert_one_line_error(simulate("--res", "32x16", "--re", "1e5", "--out", out, ok=False),
                           "exists: pass --overwrite")
     assert out.read_bytes() == b"keep me"
+
+
+def test_bf16_networks_write_float32_frames_close_to_the_float32_rollout(data, tmp_path):
+    """`simulate --amp bf16`: SOL and SR in bf16, the solver in float32; the files hold float32 frames within a small
+    distance of the float32 rollout's, and the provenance says which precision ran."""
+    runs = {}
+    for amp in ("off", "bf16"):
+        out = tmp_path / f"{amp}.h5"
+        simulate("--from", data.plain32, "--frame", "4", "--steps", "5", "--sol", data.sol, "--sr", data.sr,
+                 "--amp", amp, "--out", out)
+        runs[amp] = (frames_of(out), frames_of(tmp_path / f"{amp}_sr.h5"))
+        with h5py.File(out) as handle:
+            assert handle["sim_0000"]["velocity_x"].dtype == np.float32
+            assert json.loads(handle.attrs["provenance"])["rollout"]["amp"] == amp
+    coarse, fine = zip(runs["bf16"], runs["off"])
+    assert_close({n: v[:1] for n, v in coarse[0].items()}, {n: v[:1] for n, v in coarse[1].items()}, atol=0)
+    for ours, theirs in (coarse, fine):
+        assert_close(ours, theirs, atol=0.05)

@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from fluidloss_cli.commands.common import START, ConfigOption, DeviceOption, check_inputs, console
-from fluidloss_cli.engine.defaults import AMP_MODES, names
+from fluidloss_cli.commands.common import START, ConfigOption, DeviceOption, NetworkAmpOption, check_amp, check_inputs, console
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.results import COARSE, FINE
@@ -103,7 +102,7 @@ def benchmark(
                                  "also time and score the plain solver there, and place the learned rows on that "
                                  "error-versus-cost curve (equal-accuracy speed-up by MSE and LSiM; with --out, a "
                                  "chart OUT_frontier.png)."),
-    amp: str = typer.Option(AMP_MODES[0], "--amp", help=f"Precision of the networks: {names(AMP_MODES)} (bf16: under bf16 autocast, on CUDA or CPUs with AVX512-BF16; the solver stays float32)."),
+    amp: str = NetworkAmpOption,
     config: Path = ConfigOption,
 ) -> None:
     """The study's time-cost evaluation: is coarse + SOL + SR faster than the fine simulation, and closer to it?"""
@@ -111,8 +110,7 @@ def benchmark(
         raise FluidlossError(f"--steps and --repeats must be at least 1, got {steps} and {repeats}")
     if res is None and sol is None:
         raise FluidlossError("give --res HxW (the coarse grid) or a --sol checkpoint (whose resolution is used)")
-    if amp not in AMP_MODES:
-        raise FluidlossError(f"--amp {amp!r}: expected one of {names(AMP_MODES)}")
+    check_amp(amp)
     requested = parse_resolution(res) if res else None
     grids = [parse_resolution(text) for text in frontier.split(",")] if frontier is not None else []
     check_inputs([data], [sol, sr])

@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from fluidloss_cli.engine.defaults import AMP_MODES, names
 from fluidloss_cli.engine.errors import FluidlossError
 
 UNWRAPPED_WIDTH = 10_000
@@ -144,6 +145,13 @@ ConfigOption = typer.Option(
 )
 
 DeviceOption = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")
+NetworkAmpOption = typer.Option(AMP_MODES[0], "--amp", help=f"Precision of the networks: {names(AMP_MODES)} (bf16: under bf16 autocast, on CUDA or CPUs with AVX512-BF16; the solver and the metrics stay float32).")
+
+
+def check_amp(amp: str) -> None:
+    """Refuse an unknown `--amp` before any work."""
+    if amp not in AMP_MODES:
+        raise FluidlossError(f"--amp {amp!r}: expected one of {names(AMP_MODES)}")
 SolverOption = typer.Option(None, "--solver", help="Coarse solver: native (plain torch) or phiflow. Default: the SOL "
                             "checkpoint's (another one is refused: the model learnt that solver's errors), else native.")
 

@@ -12,8 +12,10 @@ from fluidloss_cli.commands.common import (
     START,
     ConfigOption,
     DeviceOption,
+    NetworkAmpOption,
     SolverOption,
     Unwrapped,
+    check_amp,
     check_inputs,
     check_ranges,
     console,
@@ -100,6 +102,7 @@ def rollout(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an evaluation that --out already holds."),
     device: str = DeviceOption,
     solver: str = SolverOption,
+    amp: str = NetworkAmpOption,
     config: Path = ConfigOption,
 ) -> None:
     """Roll out the uncorrected coarse solver and each SOL checkpoint (and, with --fine, bicubic and each SR on top)
@@ -109,6 +112,7 @@ def rollout(
     if train_stride is not None and train is None:
         raise FluidlossError("--train-stride needs --train: the training dataset the test data is compared with")
     check_ranges(("--start", start, INDEX), ("--steps", steps, COUNT), ("--train-stride", train_stride, COUNT))
+    check_amp(amp)
     check_output_dir(out)
     check_inputs([data, fine, train], [*(sol or []), *(sr or [])])
     from fluidloss_cli.engine.data.novelty import novelty
@@ -118,7 +122,7 @@ def rollout(
     from fluidloss_cli.engine.evaluation.plots import write_plots
 
     evaluation = rollouts.prepare(data, sol or [], fine, sr or [], start, steps, metrics, resolve_device(device),
-                                  solver)
+                                  solver, amp)
     distances = novelty(data, train, train_stride) if train else None
     reports.check_out(out, overwrite)
     with progress_bar() as bar:

@@ -13,7 +13,9 @@ from fluidloss_cli.commands.common import (
     START,
     ConfigOption,
     DeviceOption,
+    NetworkAmpOption,
     SolverOption,
+    check_amp,
     check_inputs,
     check_ranges,
     console,
@@ -53,6 +55,7 @@ def simulate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     device: str = DeviceOption,
     solver: str = SolverOption,
+    amp: str = NetworkAmpOption,
     config: Path = ConfigOption,
 ) -> None:
     """Roll out the coarse simulation (+SOL every step, +SR every frame) from a dataset frame or the scene's start."""
@@ -61,6 +64,7 @@ def simulate(
     reynolds, first_seed = one("--re", re), one("--seed", seed)
     check_ranges(("--re", reynolds, POSITIVE), ("--seed", first_seed, SEED), ("--dt", dt, POSITIVE),
                  ("--steps", steps, COUNT), ("--start", start, INDEX))
+    check_amp(amp)
     check_inputs([source, reference], [sol, sr])
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.simulate import Request, check_request
@@ -69,7 +73,7 @@ def simulate(
     request = Request(scene=scene, out=out, resolution=resolution, dt=dt, steps=steps,
                       reynolds=reynolds, seed=first_seed, sol=sol, sr=sr, source=source, sim=sim,
                       frame=start, reference=reference, render=render, quantity=quantity, overwrite=overwrite,
-                      solver=solver)
+                      solver=solver, amp=amp)
     check_request(request)  # every output, before the device and the progress bar: a refusal is the only line
     target = resolve_device(device)
     with progress_bar() as bar:

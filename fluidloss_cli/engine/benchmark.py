@@ -39,7 +39,7 @@ from fluidloss_cli.engine.frontier import (
 from fluidloss_cli.engine.metrics import Metric, measure
 from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.physics import Geometry
-from fluidloss_cli.engine.pipeline import Pipeline
+from fluidloss_cli.engine.pipeline import Pipeline, in_float32, network_precision
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.results import COARSE, COARSE_GRID, FINE
@@ -164,9 +164,9 @@ def in_precision(run: Callable[[], list[Frame]], device: torch.device, amp: str)
         return run
 
     def autocast_run() -> list[Frame]:
-        with torch.autocast(device.type, dtype=torch.bfloat16):
+        with network_precision(device, amp):
             frames = run()
-        return [{name: values.float() for name, values in frame.items()} for frame in frames]
+        return [in_float32(frame) for frame in frames]
 
     return autocast_run
 

@@ -8,6 +8,7 @@ with (engine/solvers.py).
 """
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,17 +22,31 @@ from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.solvers import solver_for, trained_solver
 
 
+def network_precision(device: torch.device, amp: str) -> AbstractContextManager:
+    """Where the networks of a rollout run in bf16 (`amp` bf16: autocast, as `train --amp` trains them); the solver
+    stays float32 whatever the autocast (`CorrectedSolver.step` turns it off)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16")
+
+
+def in_float32(frame: Frame) -> Frame:
+    """A frame a bf16 network produced, in float32 for the solver, the metrics and the files (float32 stays as is)."""
+    return {name: values.float() for name, values in frame.items()}
+
+
 @dataclass
 class Pipeline:
-    """Coarse solver, optional SOL correction, optional SR: one consistent setup on one device."""
+    """Coarse solver, optional SOL correction, optional SR: one consistent setup on one device; `amp` bf16 runs the
+    networks in bf16."""
 
     solver: CorrectedSolver
     sol: nn.Module | None = None
     sr: SRModel | None = None
+    amp: str = "off"
 
     @classmethod
     def build(cls, scene: str, resolution: Resolution, dt: float, device: torch.device, sol: Path | None = None,
-              sr: Path | None = None, solver: str | None = None, retarget: bool = False) -> "Pipeline":
+              sr: Path | None = None, solver: str | None = None, retarget: bool = False,
+              amp: str = "off") -> "Pipeline":
         """Check that the checkpoints fit the coarse `scene` at `resolution` and `dt`, and build the pipeline on the
         SOL model's solver (`solver`, if given, must be it unless `retarget`), else on `solver` or the default."""
         model, trained = None, None
@@ -47,11 +62,17 @@ class Pipeline:
             raise FluidlossError(f"{sr} upsamples {upsampler.scene} at {upsampler.coarse} (factor {upsampler.factor}),"
                                  f" not {scene} at {resolution}")
         return cls(CorrectedSolver(scene, resolution, dt, device, solver_for(solver, trained, sol, retarget)), model,
-                   upsampler)
+                   upsampler, amp)
 
     def run(self, frame: Frame, reynolds: torch.Tensor, steps: int,
             progress: Callable[[int], None] = lambda done: None) -> tuple[list[Frame], list[Frame] | None]:
         """`steps` coarse (corrected) frames from `frame`, and their super-resolved versions when there is an SR;
         `progress` hears the number of steps done after each one."""
-        coarse = self.solver.rollout(frame, reynolds, steps, self.sol, progress)
-        return coarse, [self.sr(f) for f in coarse] if self.sr else None
+        with network_precision(self.solver.device, self.amp):
+            coarse = self.solver.rollout(frame, reynolds, steps, self.sol, progress)
+        return coarse, [self.upsample(f) for f in coarse] if self.sr else None
+
+    def upsample(self, frame: Frame) -> Frame:
+        """The SR model's fine frame of a coarse one, in float32."""
+        with network_precision(self.solver.device, self.amp):
+            return in_float32(self.sr(frame))

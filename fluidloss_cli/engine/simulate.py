@@ -62,6 +62,7 @@ class Request:
     render: Path | None = None
     quantity: str = "velocity"
     overwrite: bool = False
+    amp: str = "off"
     solver: str | None = None
     """The coarse solver; None: the SOL checkpoint's, else the default (engine/solvers.py)."""
 
@@ -250,7 +251,7 @@ def simulate(request: Request, device: torch.device,
     setup = dataset_setup(request) if request.source else scene_setup(request)
     scene, steps = setup.scene, setup.steps
     pipeline = Pipeline.build(scene.name, scene.resolution, scene.dt, device, sol=request.sol, sr=request.sr,
-                              solver=request.solver)
+                              solver=request.solver, amp=request.amp)
     shown = quantity(request.quantity, pipeline.solver.fields) if request.render else None
     reference = fine_reference(request, setup, pipeline) if request.reference else setup.frames
     start = start_frame(setup, pipeline, device)
@@ -264,13 +265,13 @@ def simulate(request: Request, device: torch.device,
     check_finite(frames)
     rollout = {"start": setup.origin, "steps": steps, "sol": str(request.sol) if request.sol else None,
                "sr": str(request.sr) if request.sr else None, "device": str(device),
-               "solver": pipeline.solver.solver}
+               "solver": pipeline.solver.solver, "amp": request.amp}
     write_dataset(request.out, scene, frames, scene.parameters(), seconds, rollout)
     written = [(request.out, f"{label} {scene.name} {scene.resolution}, {steps + 1} frames {setup.described}")]
     panels = [panel(label, scene, frames)]
     if upsampled:
         fine_scene = at_resolution(scene, Resolution(*(n * pipeline.sr.factor for n in scene.resolution)))
-        fine = stack_frames([pipeline.sr(start), *upsampled])
+        fine = stack_frames([pipeline.upsample(start), *upsampled])
         write_dataset(request.sr_out, fine_scene, fine, scene.parameters(), seconds,
                       {**rollout, "coarse": str(request.out)})
         written.append((request.sr_out, f"{label}+SR {fine_scene.resolution}, {steps + 1} frames"))

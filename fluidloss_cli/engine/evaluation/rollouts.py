@@ -48,6 +48,8 @@ class Evaluation:
     starts: list[int]
     steps: int
     metrics: list[Metric]
+    amp: str = "off"
+    """The networks' precision: off (float32) or bf16."""
 
 
 @dataclass
@@ -91,29 +93,32 @@ def fine_grid(coarse: DatasetInfo, fine: Path | None, srs: list[Path], device: t
     return ComparedGrid(info, read_geometry(fine, device)), sr_factor(coarse, info, FACTORS)
 
 
-def load_upsamplers(base: tuple, srs: dict[str, Path], fine: ComparedGrid | None, factor: int) -> dict[str, Callable]:
+def load_upsamplers(base: tuple, srs: dict[str, Path], fine: ComparedGrid | None, factor: int,
+                    amp: str = "off") -> dict[str, Callable]:
     """Bicubic and every SR checkpoint, each checked against the coarse setup `base`, the factor and the fields."""
     if fine is None:
         return {}
     upsamplers: dict[str, Callable] = {BICUBIC: partial(upsample_frame, factor=factor)}
     for label, path in srs.items():
-        model = Pipeline.build(*base, sr=path).sr
+        pipeline = Pipeline.build(*base, sr=path, amp=amp)
+        model = pipeline.sr
         if model.factor != factor:
             raise FluidlossError(f"{path} upsamples by {model.factor}, but {fine.info.path} is {factor}x finer than "
                                  f"the coarse test data")
         if tuple(model.fields) != fine.info.fields:
             raise FluidlossError(f"{path} predicts {', '.join(model.fields)}, but {fine.info.path} holds "
                                  f"{', '.join(fine.info.fields)}")
-        upsamplers[label] = model
+        upsamplers[label] = pipeline.upsample
     return upsamplers
 
 
 def prepare(data: Path, sols: list[Path], fine: Path | None, srs: list[Path], starts: list[int],
-            steps: int | None, metrics: str, device: torch.device, solver: str | None = None) -> Evaluation:
+            steps: int | None, metrics: str, device: torch.device, solver: str | None = None,
+            amp: str = "off") -> Evaluation:
     """Read and check the test data and every checkpoint, each mismatch one clear error, then build the metric
     columns (comma-separated `metrics`; loading perceptual networks takes a while, so it comes last). Each SOL row
     rolls out on its checkpoint's solver; the uncorrected row on `solver`, else the one the SOL checkpoints share,
-    else the default."""
+    else the default. With `amp` bf16 the networks run in bf16 (the solver and the metrics in float32)."""
     coarse = DatasetInfo.read(data, "evaluate")
     fine_info, factor = fine_grid(coarse, fine, srs, device)
     steps = coarse.frames - 1 - max(starts, default=0) if steps is None else steps
@@ -121,16 +126,17 @@ def prepare(data: Path, sols: list[Path], fine: Path | None, srs: list[Path], st
     base = (coarse.scene, coarse.resolution, read_dt(data), device)
     checkpoints = {"sol": dict(zip(labels(sols, {COARSE, REFERENCE}), sols)),
                    "sr": dict(zip(labels(srs, {BICUBIC}), srs))}
-    corrected = {label: Pipeline.build(*base, sol=path, solver=solver) for label, path in checkpoints["sol"].items()}
+    corrected = {label: Pipeline.build(*base, sol=path, solver=solver, amp=amp)
+                 for label, path in checkpoints["sol"].items()}
     shared = {pipeline.solver.solver for pipeline in corrected.values()}
     plain = Pipeline.build(*base, solver=solver or (shared.pop() if len(shared) == 1 else None))
     solvers = {plain.solver.solver: plain.solver}  # one solver object per kind: masks and factorisation built once
-    corrections = {COARSE: plain} | {label: Pipeline(solvers.setdefault(p.solver.solver, p.solver), p.sol)
+    corrections = {COARSE: plain} | {label: Pipeline(solvers.setdefault(p.solver.solver, p.solver), p.sol, amp=amp)
                                        for label, p in corrected.items()}
-    upsamplers = load_upsamplers(base, checkpoints["sr"], fine_info, factor)
+    upsamplers = load_upsamplers(base, checkpoints["sr"], fine_info, factor, amp)
     grids = {COARSE_GRID: ComparedGrid(coarse, read_geometry(data, device))} | ({FINE_GRID: fine_info} if fine_info else {})
     return Evaluation(grids, corrections, upsamplers, checkpoints, starts, steps,
-                      build_metrics(metrics, device))
+                      build_metrics(metrics, device), amp)
 
 
 def reference_batch(windows: FrameWindows, start: int, device: torch.device) -> tuple[list[Frame], torch.Tensor]:

@@ -68,6 +68,7 @@ def document(evaluation: Evaluation, results: Results, train: Path | None = None
         "checkpoints": {kind: {label: str(path) for label, path in paths.items()}
                         for kind, paths in evaluation.checkpoints.items()},
         "solvers": {row: pipeline.solver.solver for row, pipeline in evaluation.corrections.items()},
+        "amp": evaluation.amp,
         "metrics": {m.name: m.to_json() for m in evaluation.metrics},
         "grids": grids,
     } | found)
