@@ -91,3 +91,20 @@ def test_an_earlier_evaluation_is_replaced_only_when_asked(data):
     result = run_cli("evaluate", "frames", "--data", data.coarse, "--fine", data.fine, "--metrics", "mse",
                      "--out", data.out, ok=False)
     assert_one_line_error(result, "already holds a frame evaluation")
+
+
+def test_bf16_networks_leave_bicubic_alone_and_stay_close_to_float32(data, tmp_path):
+    """`evaluate frames --amp bf16`: the SR and AE networks in bf16, the metrics in float32: the bicubic row equals
+    the float32 evaluation's, the networks' rows lie within a few percent of theirs."""
+    out = tmp_path / "bf16"
+    run_cli("evaluate", "frames", "--data", data.coarse, "--fine", data.fine, "--sr", data.sr, "--ae", data.ae,
+            "--first", "1", "--stride", "2", "--metrics", "mse,mae,vgg,energy", "--device", "cpu", "--amp", "bf16",
+            "--out", out)
+    bf16 = json.loads((out / "frames.json").read_text())
+    assert (bf16["amp"], data.report["amp"]) == ("bf16", "off")
+    for metric in ("mse", "mae"):
+        mean = {row: bf16["rows"][row]["metrics"][metric]["mean"] for row in ("bicubic", "sr2", "ae4")}
+        theirs = {row: data.report["rows"][row]["metrics"][metric]["mean"] for row in ("bicubic", "sr2", "ae4")}
+        assert mean["bicubic"] == theirs["bicubic"]
+        assert mean["sr2"] == pytest.approx(theirs["sr2"], rel=0.05)
+        assert mean["ae4"] == pytest.approx(theirs["ae4"], rel=0.05)

@@ -168,17 +168,19 @@ def frames(
     out: Path = typer.Option(..., "--out", help="Folder for frames.json, frames.csv and example.npz (one frame of every row).", file_okay=False),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a frame evaluation that --out already holds."),
     device: str = DeviceOption,
+    amp: str = NetworkAmpOption,
     config: Path = ConfigOption,
 ) -> None:
     """Score SR outputs (against bicubic upsampling) and autoencoder reconstructions (with their compression ratio)
     on test frames: every metric, mean ± std over the frames and over the test simulations."""
     check_ranges(("--first", first, INDEX), ("--stride", stride, COUNT))
+    check_amp(amp)
     check_output_dir(out)
     check_inputs([data, fine], [*(sr or []), *(ae or [])])
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.evaluation import frames, frames_report
 
-    evaluation = frames.prepare(data, fine, ae or [], sr or [], first, stride, metrics, resolve_device(device))
+    evaluation = frames.prepare(data, fine, ae or [], sr or [], first, stride, metrics, resolve_device(device), amp)
     frames_report.check_out(out, overwrite)
     values, example = frames.run(evaluation)
     report = frames_report.document(evaluation, values)

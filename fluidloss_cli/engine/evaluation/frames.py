@@ -23,6 +23,7 @@ from fluidloss_cli.engine.fields import Frame, from_grid, to_grid
 from fluidloss_cli.engine.metrics import Metric, build_metrics, measure
 from fluidloss_cli.engine.models.sr_net import FACTORS
 from fluidloss_cli.engine.physics import Geometry
+from fluidloss_cli.engine.pipeline import in_float32, network_precision
 from fluidloss_cli.engine.results import BICUBIC, FINE_GRID, REFERENCE
 from fluidloss_cli.engine.upsample import upsample_frame
 
@@ -51,6 +52,8 @@ class FrameEvaluation:
     stride: int
     metrics: list[Metric]
     device: torch.device
+    amp: str = "off"
+    """The networks' precision: off (float32) or bf16 (autocast; the metrics stay float32)."""
 
 
 def autoencoder(path: Path, infos: dict[str, DatasetInfo], device: torch.device) -> FrameRow:
@@ -90,7 +93,7 @@ def super_resolution(path: Path, infos: dict[str, DatasetInfo], factor: int, dev
 
 
 def prepare(data: Path, fine: Path | None, aes: list[Path], srs: list[Path], first: int, stride: int, metrics: str,
-            device: torch.device) -> FrameEvaluation:
+            device: torch.device, amp: str = "off") -> FrameEvaluation:
     """Read and check the test data and every checkpoint (each mismatch one clear error), then build the metric
     columns (perceptual networks take a while to load, so they come last)."""
     if not aes and not srs and fine is None:
@@ -114,7 +117,7 @@ def prepare(data: Path, fine: Path | None, aes: list[Path], srs: list[Path], fir
     for label, path in zip(labels(aes, set(rows) | {BICUBIC, REFERENCE}), aes):
         rows[label] = autoencoder(path, infos, device)
     geometry = {grid: read_geometry(info.path, device) for grid, info in infos.items()}
-    return FrameEvaluation(infos, geometry, rows, first, stride, build_metrics(metrics, device), device)
+    return FrameEvaluation(infos, geometry, rows, first, stride, build_metrics(metrics, device), device, amp)
 
 
 def batches(evaluation: FrameEvaluation) -> Any:
@@ -150,8 +153,9 @@ def run(evaluation: FrameEvaluation) -> tuple[dict[str, dict[str, dict[str, list
     for sim, frames, coarse, grids, geometry in all_batches:
         at = frames.index(wanted) if sim == example_sim and wanted in frames else None
         predictions = {REFERENCE + "_" + grid: (grid, frame) for grid, frame in grids.items()}
-        predictions |= {label: (row.grid, row.predict(coarse, grids[row.grid])) for label, row in
-                        evaluation.rows.items()}
+        with network_precision(evaluation.device, evaluation.amp):
+            predicted = {label: row.predict(coarse, grids[row.grid]) for label, row in evaluation.rows.items()}
+        predictions |= {label: (evaluation.rows[label].grid, in_float32(pred)) for label, pred in predicted.items()}
         for label, (grid, pred) in predictions.items():
             row = REFERENCE if label.startswith(REFERENCE + "_") else label
             measured = measure(evaluation.metrics, pred, grids[grid], geometry[grid],
