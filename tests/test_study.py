@@ -494,3 +494,18 @@ def test_a_row_measured_on_fewer_seeds_than_the_study_says_how_many(env, tmp_pat
     alone = per_simulation(out, "sr", "karman", "mse", "mse")[:2]  # seed 0's model on the 2 test simulations
     assert rows["mse (1 of 2 seeds)"][header.index("mse")].strip("*") == \
         f"{np.mean(alone):.4g} ± {np.std(alone, ddof=1):.2g}"
+
+
+@pytest.mark.slow
+def test_first_runs_the_chosen_models_before_the_others(env, tmp_path):
+    """`study run --first 'ae/*'`: the autoencoders and the data they need start before any other model, and the
+    rest of the study still runs; a pattern that matches no model is a one-line error."""
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    refused = study(env, "run", config, "--out", tmp_path / "refused", "--first", "sol/*", check=False)
+    assert refused.returncode == 2 and "--first 'sol/*' matches no model" in refused.stderr
+    done = study(env, "run", config, "--out", tmp_path / "study", "--first", "ae/*")
+    started = re.findall(r"^(train/\S+): started", done.stderr, re.MULTILINE)
+    assert [cell.split("/")[1] for cell in started] == ["ae", "ae", "sr", "sr"], started
+    planned = {cell["id"] for cell in json.loads((tmp_path / "study" / "plan.json").read_text())["cells"]}
+    assert set(results(tmp_path / "study")) == planned  # every cell ran, the others after the chosen ones

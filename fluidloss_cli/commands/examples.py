@@ -47,6 +47,8 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "study run": [
         "fluidloss study run sample_configs/study_smoke.toml --out smoke --workers 2",
+        "fluidloss study run sample_configs/study_pbdl.toml --out pbdl --workers 2 --first 'sol_fp32/*' "
+        "--first 'sol/karman_a/lsim/*'",
     ],
     "study report": [
         "fluidloss study report smoke",

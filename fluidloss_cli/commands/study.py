@@ -117,12 +117,15 @@ def run(
     shard: str = typer.Option(None, "--shard", help="I/N: run only shard I of N (a deterministic share of the "
                               "models, with the data they need); then `fluidloss study report OUT`."),
     gpus: str = typer.Option(None, "--gpus", help="Comma-separated GPU indices the workers take in turn (CUDA)."),
+    first_models: list[str] = typer.Option(None, "--first", help="Run these models (task/scene/loss/seed globs, e.g. "
+                                           "'sol/karman_a/mse/*'; repeatable) and the data they need before the "
+                                           "others, which still run after them."),
 ) -> None:
     """Run the cells of the study that are not finished (resuming any interrupted run), then write the report."""
     from fluidloss_cli.engine.outputs import check_output_dir
     from fluidloss_cli.engine.study.report import write_report
     from fluidloss_cli.engine.study.runner import Runner, write_plan
-    from fluidloss_cli.engine.study.shard import parse_shard, shard_cells
+    from fluidloss_cli.engine.study.shard import first, parse_shard, shard_cells
 
     check_ranges(("--workers", workers, COUNT))
     part = parse_shard(shard) if shard else None
@@ -131,6 +134,7 @@ def run(
     check_device(config, study.device)
     by_id = {cell.id: cell for cell in cells}
     chosen = shard_cells(by_id, *part) if part else list(by_id)
+    chosen = first(by_id, chosen, first_models) if first_models else chosen
     write_plan(out, study, config.read_text(), cells)
     runner = Runner(out, by_id, study.device, workers, [g.strip() for g in gpus.split(",")] if gpus else [], say)
     done = runner.run(chosen)
