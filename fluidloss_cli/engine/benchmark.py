@@ -39,7 +39,7 @@ from fluidloss_cli.engine.frontier import (
 from fluidloss_cli.engine.metrics import Metric, measure
 from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.physics import Geometry
-from fluidloss_cli.engine.pipeline import Pipeline, in_float32, network_precision
+from fluidloss_cli.engine.pipeline import Pipeline
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.results import COARSE, COARSE_GRID, FINE
@@ -105,7 +105,7 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
     and the plain solver at each `frontier` resolution (between coarse and fine) from the fine frame resampled
     there. Every rollout steps `solver`, else the SOL checkpoint's, else the default: a correction may be timed on
     the solver it was not trained with (with a warning), so that both solvers answer the time-cost question. With
-    `amp` bf16 the networks run under bf16 autocast (the solver in float32, as in training).
+    `amp` bf16 the learned rows' networks run under bf16 autocast (`Pipeline.amp`; the solver in float32).
     Returns the solver stepped and the results (the frontier's rows after the coarse one)."""
     start = read_start(data, sim, frame, steps)
     fine_res = Resolution(start.frame["velocity_x"].shape[-2], start.frame["velocity_x"].shape[-1] - 1)
@@ -121,7 +121,8 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
         if solver not in (None, trained):
             warn(f"{sol} was trained with --solver {trained}: timing its correction on {solver} (the two solvers "
                  "agree to 1e-3 over 100 steps, docs/native_solver.md), scored as a correction it was not trained on")
-        corrected = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, solver=solver, retarget=True)
+        corrected = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, solver=solver, retarget=True,
+                                   amp=amp)
         solver = corrected.solver.solver
     fine = Pipeline.build(start.scene, fine_res, start.dt, device, solver=solver)
     variants[FINE] = lambda: fine.run(to_device(start.frame, device), reynolds, steps)[0]
@@ -138,12 +139,12 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
     if sol is not None:
         variants["coarse+SOL"] = lambda: corrected.run(coarse_start, reynolds, steps)[0]
     if sr is not None:
-        full = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, sr=sr, solver=solver, retarget=True)
+        full = Pipeline.build(start.scene, coarse, start.dt, device, sol=sol, sr=sr, solver=solver, retarget=True,
+                              amp=amp)
         if full.sr.factor != factor:
             raise FluidlossError(f"{sr} upsamples by {full.sr.factor}, but {data} is {factor}x finer than {coarse}")
         name = "coarse+SOL+SR" if sol is not None else "coarse+SR"
         variants[name] = lambda: full.run(coarse_start, reynolds, steps)[1]
-    variants = {name: in_precision(run, device, amp) for name, run in variants.items()}
     results = {name: VariantResult(name, resolution=grids.get(name)) for name in variants}
     outputs = {name: timed(run, device)[1] for name, run in variants.items()}  # warm-up: compiles the steps
     for _ in range(repeats):
@@ -155,20 +156,6 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
             results[name].errors[metric.name] = f"missing: {metric.missing}" if metric.missing else \
                 mean_error(metric, outputs[name], start.reference, geometry, fine.solver.compared)
     return fine.solver.solver, list(results.values())
-
-
-def in_precision(run: Callable[[], list[Frame]], device: torch.device, amp: str) -> Callable[[], list[Frame]]:
-    """A variant's rollout with its networks under bf16 autocast where `amp` is bf16 (the solver steps in float32
-    whatever the autocast: `CorrectedSolver.step`), its frames returned in float32 for the scoring."""
-    if amp == "off":
-        return run
-
-    def autocast_run() -> list[Frame]:
-        with network_precision(device, amp):
-            frames = run()
-        return [in_float32(frame) for frame in frames]
-
-    return autocast_run
 
 
 def plain_rollout(pipeline: Pipeline, start: Frame, reynolds: torch.Tensor, steps: int) -> list[Frame]:
