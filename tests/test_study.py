@@ -238,6 +238,8 @@ VARIANTS = TINY.replace("[scenes.karman]", '[scenes.karman_low]\nscene = "karman
      ["tasks.sr_small.lr_schedule must be one of cosine, constant"]),
     (lambda t: t.replace("[tasks.sr]", '[tasks.sol]\nactivation = "tanh"\n[tasks.sr]'),
      ["tasks.sol.activation must be one of relu, leaky_relu"]),
+    (lambda t: t.replace("[tasks.sr]", '[tasks.sol]\nnormalize = "yes"\n[tasks.sr]'),
+     ["tasks.sol: normalize must be a bool"]),
     (lambda t: VARIANTS.replace('task = "sr"', 'task = "gan"'), ["tasks.sr_small: unknown task 'gan'"]),
     (lambda t: VARIANTS.replace('scene = "karman"', 'scene = "smoke"'), ["unknown scene 'smoke'"]),
 ])
@@ -312,6 +314,13 @@ PINNED_ARGS = {
             "simulate", "karman", "--from", "cells/data/karman_a/test-coarse/data.h5", "--start", "0", "--steps", "100",
             "--sol", "cells/train/sol/karman_a/lsim/seed0/run/best.pt", "--quantity", "vorticity", "--out",
             "cells/render/sol/karman_a/rollout.h5", "--render", "cells/render/sol/karman_a/frames"],
+    },
+    "study_pbdl_book.toml": {
+        "train/sol_book/karman_a/lsim/seed2": [
+            "train", "sol", "--data", "cells/data/karman_a/train-coarse/data.h5", "--unroll", "4", "--blocks", "5",
+            "--kernel-size", "5", "--width", "32", "--lr", "0.0001", "--amp", "bf16", "--lr-schedule", "constant",
+            "--activation", "leaky_relu", "--normalize", "--loss", "lsim", "--epochs", "5", "--batch-size", "3",
+            "--seed", "2", "--out", "cells/train/sol_book/karman_a/lsim/seed2/run"],
     },
     "study_smoke.toml": {
         "eval/sr/buoyancy/mse/seed0": [

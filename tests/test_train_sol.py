@@ -10,12 +10,15 @@ from torch.utils.data import DataLoader
 
 from conftest import assert_one_line_error, run_cli
 from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
-from fluidloss_cli.engine.correction import CorrectedSolver
+from fluidloss_cli.engine.correction import RE_SCALE, CorrectedSolver
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.losses import build_loss
+from fluidloss_cli.engine.models import MODELS
 from fluidloss_cli.engine.pipeline import Pipeline
 from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.results import ROLLOUTS_FILE
 from fluidloss_cli.engine.training.tasks import TASKS
+from fluidloss_cli.engine.training.tasks.sol import UnrolledLoss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -136,19 +139,63 @@ def test_leaky_relu_and_a_constant_learning_rate_train_and_are_recorded(karman_f
     assert val_loss(setup, model) < 0.9 * val_loss(setup, no_correction)
 
 
+def test_normalize_scales_the_network_and_the_loss_by_the_training_data_spread(karman_files, tmp_path):
+    """`--normalize` (the PBDL book's normalisation): the scales are the training data's standard deviations (checked
+    against numpy in float64), 1 for the masks and the Reynolds numbers' spread for the Re channel; the network
+    divides its inputs and multiplies its output by them; the loss compares fields divided by them; the checkpoint
+    rebuilds the scaled network, which beats the plain solver and rolls out from the command line."""
+    _, coarse = karman_files
+    with h5py.File(coarse) as handle:
+        sims = [handle[name] for name in sorted(handle) if name.startswith("sim_")]
+        stds = [float(np.concatenate([g[f][:].astype(np.float64).ravel() for g in sims]).std())
+                for f in ("velocity_x", "velocity_y")]
+        re_std = float(np.std([g.attrs["reynolds"] for g in sims]))
+    out = tmp_path / "run"
+    run_cli("train", "sol", "--data", coarse, "--out", out, "--unroll", "2", "--epochs", "2", "--batch-size", "8",
+            "--val-split", "0.2", "--seed", "3", "--lr", "3e-4", "--normalize")
+    checkpoint = load_checkpoint(out / "best.pt")
+    assert checkpoint["task_options"]["normalize"] is True
+    config = checkpoint["model"]["config"]
+    assert config["input_scale"][:2] == pytest.approx(stds, rel=1e-6)
+    assert config["input_scale"][2:4] == [1.0, 1.0] and config["input_scale"][4] == pytest.approx(re_std / RE_SCALE)
+    assert config["output_scale"] == pytest.approx(stds, rel=1e-6) and len(config["input_scale"]) == 5
+    model = build_model(checkpoint)
+    plain = MODELS["sol"](**{k: v for k, v in config.items() if not k.endswith("_scale")})
+    plain.load_state_dict(checkpoint["model"]["state"])
+    height, width = checkpoint["task_info"]["resolution"]
+    x = torch.randn(2, 5, height + 1, width + 1)
+    scale_in, scale_out = torch.tensor(config["input_scale"]), torch.tensor(config["output_scale"])
+    torch.testing.assert_close(model(x), plain(x / scale_in.view(1, -1, 1, 1)) * scale_out.view(1, -1, 1, 1))
+
+    setup = TASKS["sol"](data=coarse, unroll=2, val_split=0.2, seed=3, normalize=True)
+    unscaled = TASKS["sol"](data=coarse, unroll=2, val_split=0.2, seed=3)
+    assert setup.batch_loss.field_scales["velocity_x"] == pytest.approx(stds[0], rel=1e-6)
+    batch = next(iter(DataLoader(setup.val, batch_size=4)))
+    halved = UnrolledLoss("karman", Resolution(*setup.info["resolution"]), setup.info["dt"], 2, field_scales={"velocity_x": 2.0,
+                                                                                         "velocity_y": 2.0})
+    with torch.no_grad():
+        torch.testing.assert_close(halved(no_correction, build_loss("mse"), batch),
+                                   unscaled.batch_loss(no_correction, build_loss("mse"), batch) / 4)
+    assert val_loss(setup, model) < 0.98 * val_loss(setup, no_correction)  # 5.5% lower after these 2 epochs
+    result = run_cli("evaluate", "rollout", "--data", coarse, "--sol", out / "best.pt", "--steps", "3", "--metrics",
+                     "mse", "--device", "cpu", "--out", tmp_path / "eval")
+    assert result.exit_code == 0 and (tmp_path / "eval" / ROLLOUTS_FILE).is_file()
+
+
 def test_a_run_from_before_the_added_options_resumes_with_their_defaults(karman_files, tmp_path):
-    """A last.pt written before --activation and --lr-schedule existed (neither recorded) was trained with ReLU and
-    a cosine rate: it resumes under the defaults and is refused under another value."""
+    """A last.pt written before --activation, --lr-schedule and --normalize existed (none recorded) was trained with
+    ReLU, a cosine rate and no normalisation: it resumes under the defaults and is refused under another value."""
     _, coarse = karman_files
     out = tmp_path / "run"
     args = ["train", "sol", "--data", coarse, "--out", out, "--unroll", "2", "--batch-size", "8", "--val-split", "0.2"]
     run_cli(*args, "--epochs", "1")
     last = torch.load(out / "last.pt", weights_only=False)
     for part in ("task_options", "training"):
-        last[part] = {k: v for k, v in last[part].items() if k not in ("activation", "lr_schedule")}
+        last[part] = {k: v for k, v in last[part].items() if k not in ("activation", "lr_schedule", "normalize")}
     del last["model"]["config"]["activation"]
     torch.save(last, out / "last.pt")
     assert_one_line_error(run_cli(*args, "--epochs", "1", "--resume", "--lr-schedule", "constant", ok=False),
                           "lr_schedule differ")
+    assert_one_line_error(run_cli(*args, "--epochs", "1", "--resume", "--normalize", ok=False), "normalize differ")
     run_cli(*args, "--epochs", "1", "--resume")
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1

@@ -192,6 +192,7 @@ def sol(
     amp: str = AmpOption, lr_schedule: str = ScheduleOption, compile: bool = CompileOption, resume: bool = ResumeOption,
     overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
     activation: str = typer.Option(ACTIVATIONS[0], "--activation", help=f"Nonlinearity of the correction network: {names(ACTIVATIONS)} (leaky_relu: the PBDL book's)."),
+    normalize: bool = typer.Option(False, "--normalize", help="Scale the network's inputs and output, and the fields the loss compares, by the spread (standard deviation) of the training data's fields and Reynolds numbers, as the PBDL book's code does; recorded in the checkpoint. Validation losses are then in those units."),
     solver: str = typer.Option(DEFAULT_SOLVER, "--solver", help="Coarse solver trained through: native (plain torch, "
                                "faster) or phiflow; recorded in the checkpoint, whose rollouts then use it."),
 ) -> None:
@@ -201,6 +202,6 @@ def sol(
     check_solver(solver)
     check_inputs([data, val])
     run("sol", dict(data=data, val=val, val_split=val_split, unroll=unroll, width=width, blocks=blocks,
-                    kernel_size=kernel_size, solver=solver, activation=activation),
+                    kernel_size=kernel_size, solver=solver, activation=activation, normalize=normalize),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
         seed=seed, amp=amp, compile=compile, lr_schedule=lr_schedule)

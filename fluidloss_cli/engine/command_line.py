@@ -53,6 +53,7 @@ COMMANDS = {
     "downsample": Command(("source",), {"res": Option("--res"), "out": Option("--out")}),
     "train sol": Command(options={"data": Option("--data"), "unroll": Option("--unroll"), "blocks": Option("--blocks"),
                                   "kernel_size": Option("--kernel-size"), "activation": Option("--activation"),
+                                  "normalize": Option("--normalize", switch=True),
                                   **TRAINING}),
     "train sr": Command(options={"coarse": Option("--coarse"), "fine": Option("--fine"), "blocks": Option("--blocks"),
                                  **TRAINING}),

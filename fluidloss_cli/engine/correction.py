@@ -20,6 +20,7 @@ from phi.math import jit_compile
 from torch import nn
 from torch.profiler import record_function
 
+from fluidloss_cli.engine.data.statistics import FieldScales
 from fluidloss_cli.engine.device import use_for_phiflow
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.fields import Frame, pad_cells, to_grid, unstack_staggered
@@ -37,6 +38,17 @@ RE_SCALE = 1e6
 def correction_channels(scene: str) -> tuple[int, int]:
     """(input, output) channels of a scene's correction network (`Scene.correction_channels`)."""
     return scene_class(scene).correction_channels()
+
+
+def channel_scales(scene: str, scales: FieldScales) -> dict[str, list[float]]:
+    """The correction network's `input_scale` and `output_scale` for `train sol --normalize`, in the channel order
+    of `CorrectedSolver.network_input`: each scored field's spread, 1 for each mask, the Reynolds numbers' spread in
+    the channel's units (Re / RE_SCALE); out: the velocity's spreads, so the network works in units of the data's
+    spread, as Um et al.'s code does."""
+    cls = scene_class(scene)
+    fields = [scales.fields[name] for name in cls.scored_fields()]
+    reynolds = [(scales.reynolds or RE_SCALE) / RE_SCALE] if cls.reynolds_range is not None else []
+    return {"input_scale": fields + [1.0] * len(cls.correction_masks) + reynolds, "output_scale": fields[:2]}
 
 
 def state_frame(state: State) -> Frame:

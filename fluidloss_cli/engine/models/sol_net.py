@@ -14,12 +14,21 @@ class SolNet(nn.Module):
     """[B, C_in, H, W] -> [B, C_out, H, W]: a conv to `width` channels, `blocks` residual blocks of two convs, a conv
     to the output; every conv is `kernel_size` square with 'same' padding, the `activation` (ReLU; the PBDL book's
     LeakyReLU) after the stem and after each block. At the defaults (5x5, width 32, two blocks) it has about 0.1M
-    parameters. The output conv starts at zero."""
+    parameters. The output conv starts at zero. With `input_scale` and `output_scale` (one number per channel; `train
+    sol --normalize`) it divides each input channel by its scale and multiplies each output channel by its scale."""
 
     def __init__(self, in_channels: int, out_channels: int, width: int = 32, blocks: int = 2, kernel_size: int = 5,
-                 activation: str = ACTIVATIONS[0]):
-        """Build the layers; width and blocks set the capacity, kernel_size the receptive field."""
+                 activation: str = ACTIVATIONS[0], input_scale: list[float] | None = None,
+                 output_scale: list[float] | None = None):
+        """Build the layers; width and blocks set the capacity, kernel_size the receptive field. The scales are part
+        of the configuration a checkpoint stores, not of its weights, so checkpoints without them load unchanged."""
         super().__init__()
+        for name, scale, channels in (("input_scale", input_scale, in_channels),
+                                      ("output_scale", output_scale, out_channels)):
+            values = torch.ones(channels) if scale is None else torch.tensor(scale, dtype=torch.float32)
+            if values.shape != (channels,) or not bool((values > 0).all() & values.isfinite().all()):
+                raise ValueError(f"{name} needs {channels} positive numbers, got {scale}")
+            self.register_buffer(name, values.view(1, channels, 1, 1), persistent=False)
         nonlinearity = NONLINEARITIES[activation]
 
         def conv(c_in: int, c_out: int) -> nn.Conv2d:
@@ -35,8 +44,9 @@ class SolNet(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply stem, residual blocks and output conv."""
-        h = self.act(self.stem(x))
+        """Scale the input, apply stem, residual blocks and output conv, scale the output."""
+        h = self.act(self.stem(x / self.input_scale.to(x.dtype)))
         for block in self.blocks:
             h = self.act(h + block(h))
-        return self.head(h)
+        out = self.head(h)
+        return out * self.output_scale.to(out.dtype)

@@ -22,7 +22,8 @@ TEST_GRIDS = {"sol": ("coarse",), "sr": ("fine", "coarse"), "ae": ("fine",)}
 """Task -> the test sets its evaluation reads."""
 PERCEPTUAL_COST = ("lsim", "vgg", "lpips")
 """Loss components that dominate a step's cost; losses with the same of these cost alike (mse and mae: nothing)."""
-TRAIN_OPTIONS = ("unroll", "blocks", "kernel_size", "latent", "width", "lr", "amp", "lr_schedule", "activation")
+TRAIN_OPTIONS = ("unroll", "blocks", "kernel_size", "latent", "width", "lr", "amp", "lr_schedule", "activation",
+                 "normalize")
 """The task options a study passes on to `fluidloss train` where its config sets them, in the order plans hold them."""
 
 

@@ -30,7 +30,7 @@ SCENE_KEYS = {"scene": str, "fine": str, "coarse": str, "frames": int, "warmup":
 COMMON_TASK_KEYS = {"task": str, "epochs": int, "batch_size": int, "lr": float, "width": int, "amp": str, "lr_schedule": str,
                     "scenes": list, "losses": list}
 TASK_KEYS = {
-    "sol": COMMON_TASK_KEYS | {"unroll": int, "blocks": int, "kernel_size": int, "activation": str, "start": list, "steps": int,
+    "sol": COMMON_TASK_KEYS | {"unroll": int, "blocks": int, "kernel_size": int, "activation": str, "normalize": bool, "start": list, "steps": int,
                                "render_loss": str},
     "sr": COMMON_TASK_KEYS | {"blocks": int, "first": int, "stride": int},
     "ae": COMMON_TASK_KEYS | {"latent": int, "first": int, "stride": int},

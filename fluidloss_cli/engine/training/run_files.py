@@ -94,7 +94,7 @@ class RunFiles:
             raise write_error(self.metrics, exc) from None
 
 
-ADDED_OPTIONS = {"lr_schedule": LR_SCHEDULES[0], "activation": ACTIVATIONS[0]}
+ADDED_OPTIONS = {"lr_schedule": LR_SCHEDULES[0], "activation": ACTIVATIONS[0], "normalize": False}
 """Options added after checkpoints were first written, with the value every run before them had: a checkpoint
 without one was trained with it, and resumes as such."""
 

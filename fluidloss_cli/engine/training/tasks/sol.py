@@ -10,9 +10,10 @@ import torch
 from torch import nn
 from torch.profiler import record_function
 
-from fluidloss_cli.engine.correction import RE_SCALE, CorrectedSolver, correction_channels
+from fluidloss_cli.engine.correction import RE_SCALE, CorrectedSolver, channel_scales, correction_channels
 from fluidloss_cli.engine.data.info import DatasetInfo, check_like, read_dt
 from fluidloss_cli.engine.data.schema import open_dataset
+from fluidloss_cli.engine.data.statistics import FieldScales
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.defaults import ACTIVATIONS, VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
@@ -28,8 +29,12 @@ UNROLLS = (1, 2, 4, 8, 16)
 class UnrolledLoss:
     """The batch loss of SOL training; builds the coarse solver on the device of the first batch it sees."""
 
-    def __init__(self, scene: str, resolution: Resolution, dt: float, unroll: int, solver: str = DEFAULT_SOLVER):
+    def __init__(self, scene: str, resolution: Resolution, dt: float, unroll: int, solver: str = DEFAULT_SOLVER,
+                 field_scales: dict[str, float] | None = None):
+        """`field_scales`: each scored field is divided by its scale before the loss (`--normalize`), so that a
+        pointwise loss weighs every field by its spread; perceptual losses rescale each image anyway."""
         self.scene, self.resolution, self.dt, self.unroll, self.kind = scene, resolution, dt, unroll, solver
+        self.field_scales = field_scales or {}
         self.solvers: dict[torch.device, CorrectedSolver] = {}
 
     def solver(self, device: torch.device) -> CorrectedSolver:
@@ -49,8 +54,9 @@ class UnrolledLoss:
             state = solver.step(state, batch["reynolds"], model)
             with record_function("sol.loss"), torch.autocast(device.type, enabled=False):  # full precision
                 predicted = solver.frame(state)
-                total = total + field_loss(loss, [predicted[n] for n in solver.compared],
-                                           [batch[n][:, step] for n in solver.compared])
+                scale = {n: self.field_scales.get(n, 1.0) for n in solver.compared}
+                total = total + field_loss(loss, [predicted[n] / scale[n] for n in solver.compared],
+                                           [batch[n][:, step] / scale[n] for n in solver.compared])
         return total
 
 
@@ -67,9 +73,10 @@ def check_downsampled(path: Path, resolution: Resolution) -> None:
 
 def setup(data: Path, val: Path | None = None, val_split: float = VAL_SPLIT, seed: int = 0, unroll: int = 4,
           width: int = 32, blocks: int = 2, kernel_size: int = 5, solver: str = DEFAULT_SOLVER,
-          activation: str = ACTIVATIONS[0]) -> TaskSetup:
+          activation: str = ACTIVATIONS[0], normalize: bool = False) -> TaskSetup:
     """Check the reference data (a dataset downsampled to the coarse resolution) and describe model and training
-    through the coarse `solver` (native or phiflow), which the checkpoint records for its rollouts."""
+    through the coarse `solver` (native or phiflow), which the checkpoint records for its rollouts. `normalize`:
+    scale the network's inputs, output and the loss's fields by the spread of the training data (`FieldScales`)."""
     check_solver(solver)
     if activation not in ACTIVATIONS:
         raise FluidlossError(f"--activation {activation!r}: expected one of {', '.join(ACTIVATIONS)}")
@@ -89,13 +96,16 @@ def setup(data: Path, val: Path | None = None, val_split: float = VAL_SPLIT, see
     windows = partial(FrameWindows, window=unroll + 1)
     train, held_out = train_val(windows, [data], val and [val], val_split, seed)
     in_channels, out_channels = correction_channels(info.scene)
+    scales = FieldScales.read(data, info.fields) if normalize else None
     return TaskSetup(
         task="sol", model="sol",
         model_config=dict(in_channels=in_channels, out_channels=out_channels, width=width, blocks=blocks,
-                          kernel_size=kernel_size, activation=activation),
-        train=train, val=held_out, batch_loss=UnrolledLoss(info.scene, info.resolution, dt, unroll, solver),
+                          kernel_size=kernel_size, activation=activation,
+                          **(channel_scales(info.scene, scales) if scales else {})),
+        train=train, val=held_out,
+        batch_loss=UnrolledLoss(info.scene, info.resolution, dt, unroll, solver, scales and scales.fields),
         options=dict(val_split=None if val else val_split, unroll=unroll, width=width, blocks=blocks,
-                     kernel_size=kernel_size, solver=solver, activation=activation),
+                     kernel_size=kernel_size, solver=solver, activation=activation, normalize=normalize),
         datasets={role: i.identity() for role, i in infos.items()},
         summary=f"sol: {info.scene} {info.resolution}, dt {dt:g}, {unroll} unrolled steps of the {solver} solver; {len(train)} training and "
                 f"{len(held_out)} validation windows",
