@@ -6,6 +6,7 @@ studies run as `python -m fluidloss_cli` subprocesses, as a user runs them."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,14 +97,15 @@ def smoke(env, tmp_path_factory) -> Path:
     return out
 
 
-def per_simulation(out: Path, task: str, scene: str, loss: str, metric: str) -> list[float]:
-    """A trained row's values straight from its evaluation cells' files: per seed, per test simulation."""
+def per_simulation(out: Path, task: str, scene: str, loss: str, metric: str, step: int | None = None) -> list[float]:
+    """A trained row's values straight from its evaluation cells' files: per seed, per test simulation (SOL: its
+    mean over the rollout, or its value at rollout `step`)."""
     values = []
     for folder in sorted((out / "cells" / "eval" / task / scene / loss.replace("*", "x")).glob("seed*")):
         if task == "sol":
             report = json.loads((folder / "evaluation" / "evaluation.json").read_text())
-            values += [float(np.mean(s)) for s in report["grids"]["coarse"]["rows"]["run"]["metrics"][metric]
-                       ["per_simulation"]]
+            values += [float(np.mean(s) if step is None else s[step - 1])
+                       for s in report["grids"]["coarse"]["rows"]["run"]["metrics"][metric]["per_simulation"]]
         else:
             report = json.loads((folder / "evaluation" / "frames.json").read_text())
             values += report["rows"]["run"]["metrics"][metric]["per_simulation"]
@@ -114,6 +116,17 @@ def per_simulation(out: Path, task: str, scene: str, loss: str, metric: str) -> 
 def test_smoke_report_has_every_table_and_matches_the_cell_files(smoke):
     report = tables(smoke / "report.md")
     distances = {scene: report.pop(f"test vs training data · {scene}") for scene in ("karman", "buoyancy")}
+    for scene in ("karman", "buoyancy"):  # SOL's losses that are metrics, at steps 1 (= unroll) and 4 (the last)
+        rows = report.pop(f"sol · {scene} · by rollout step")
+        found = [row for row in rows if row[0] not in ("loss", "---")]
+        assert [row[0] for row in rows if row[0] == "loss"] == ["loss"] * 3 and rows[0] == ["loss", "1", "4"]
+        by_metric = dict(zip(("mse", "mae", "lsim"), (found[i:i + 5] for i in range(0, 15, 5))))
+        for metric, table in by_metric.items():
+            assert [row[0] for row in table] == ["coarse (no correction)", "mse", "mae", "lsim", "mse+0.1*lsim"]
+            for row in table[1:]:
+                for step, text in zip((1, 4), row[1:]):
+                    values = per_simulation(smoke, "sol", scene, row[0], metric, step)
+                    assert text.strip("*") == f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g}"
     assert set(report) == {f"{task} · {scene}" for task in ("sol", "sr", "ae") for scene in ("karman", "buoyancy")}
     for scene, rows in distances.items():
         assert rows[0] == HEADER and [row[2] for row in rows[2:]] == ["7", "7" if scene == "karman" else "8"]
@@ -452,6 +465,22 @@ def test_export_keeps_results_and_chosen_models_not_data(env, smoke, tmp_path):
 
 
 @pytest.mark.slow
+def test_export_leaves_out_running_cells_models_and_locks(env, smoke, tmp_path):
+    """A training cell still running (no result.json yet, its run.lock held) publishes no checkpoint: its best.pt is
+    an epoch's, not the model's; and no lock file leaves the study folder."""
+    copy = tmp_path / "study"
+    shutil.copytree(smoke, copy, ignore=shutil.ignore_patterns("*.h5"))
+    running = copy / "cells/train/sol/karman/mae/seed0"
+    (running / "result.json").unlink()
+    (running / "run.lock").write_text("12345")
+    dest = tmp_path / "published"
+    study(env, "export", copy, dest, "--checkpoints", "sol/karman/m*")
+    assert {p.name for p in (dest / "checkpoints").iterdir()} == {"sol_karman_mse_seed0.pt",
+                                                                  "sol_karman_mse+0.1xlsim_seed0.pt"}
+    assert not list(dest.rglob("*.lock"))
+
+
+@pytest.mark.slow
 def test_the_report_ranks_each_metric_by_the_direction_its_evaluation_file_stores(smoke):
     """Every evaluation file stores each column's direction; the report bolds a loss only where that direction makes
     it best (lowest error, highest correlation) and never bolds a measure without one (divergence, energy)."""
@@ -461,7 +490,7 @@ def test_the_report_ranks_each_metric_by_the_direction_its_evaluation_file_store
         "mse": "lower", "mae": "lower", "lsim": "lower", "lpips": "lower", "vgg": "lower", "divergence": None,
         "energy": None, "spectrum": "lower", "vorticity": "higher"}
     for heading, rows in tables(smoke / "report.md").items():
-        if heading.startswith("test vs training"):
+        if heading.startswith("test vs training") or heading.endswith("by rollout step"):  # steps, not metrics
             continue
         header, body = rows[0], rows[2:]
         for column, metric in enumerate(header):

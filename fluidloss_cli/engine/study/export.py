@@ -1,7 +1,7 @@
 """A study folder's results without its data, to publish or move: every cell's small files (results, logs, run
 configs, training curves, evaluation tables and plots), the plan and the report, but no dataset, no lock and no
-training checkpoint; the last rendered frame of each render; and, on request, the best model of chosen cells as a
-slim checkpoint (weights and provenance, no optimizer state) under `checkpoints/`. Paths inside the study folder
+training checkpoint; the last rendered frame of each render; and, on request, the best model of chosen cells whose
+training finished as a slim checkpoint (weights and provenance, no optimizer state) under `checkpoints/`. Paths inside the study folder
 that files record absolutely (datasets in provenance) become relative to it.
 
 An export is a study folder: `study report` rewrites its report (without the test-vs-training tables, which read
@@ -15,13 +15,13 @@ from typing import Any
 
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.study.files import atomic_file, read_json
-from fluidloss_cli.engine.study.layout import CELLS, PLAN, run_folder
+from fluidloss_cli.engine.study.layout import CELLS, PLAN, RESULT, cell_folder, run_folder
 from fluidloss_cli.engine.results import BEST
 
 TEXT = (".json", ".jsonl", ".txt", ".md", ".csv", ".toml")
 """Suffixes of the text files in which the study folder's absolute path is made relative."""
-LEFT_OUT = (".h5", ".pt")
-"""Suffixes of what an export leaves out: datasets and training checkpoints."""
+LEFT_OUT = (".h5", ".pt", ".lock")
+"""Suffixes of what an export leaves out: datasets, training checkpoints and the locks of running cells."""
 TRAINING_STATE = ("optimizer", "scheduler", "rng")
 """Checkpoint entries that only continue training; a published model drops them."""
 
@@ -66,7 +66,9 @@ def slim_copy(source: Path, destination: Path, root: str) -> None:
 
 def export(out: Path, destination: Path, models: list[str] = ()) -> list[Path]:
     """Copy the study in `out` to `destination` (files there are replaced); `models` are glob patterns of training
-    cells (`sol/karman_a/mse/*`; a weighted loss as its folder name, `mse+0.1xlsim`) whose best.pt is published slim. Returns the files written."""
+    cells (`sol/karman_a/mse/*`; a weighted loss as its folder name, `mse+0.1xlsim`) whose best.pt is published slim
+    once their training has finished (a running cell's best.pt is an epoch's, not the model's). Returns the files
+    written."""
     plan = read_json(out / PLAN)
     if plan is None:
         raise FluidlossError(f"{out} holds no study ({PLAN} is missing)")
@@ -88,8 +90,8 @@ def export(out: Path, destination: Path, models: list[str] = ()) -> list[Path]:
         if not chosen:
             raise FluidlossError(f"--checkpoints {pattern!r} matches no training cell (e.g. {trained[0][6:]})")
         for model in chosen:
-            best = run_folder(out, model) / BEST
-            if best.is_file():
+            best, finished = run_folder(out, model) / BEST, read_json(cell_folder(out, model) / RESULT)
+            if best.is_file() and finished and finished.get("status") == "done":
                 slim_copy(best, destination / "checkpoints" / checkpoint_name(model, plan), root)
                 written.append(destination / "checkpoints" / checkpoint_name(model, plan))
     return written

@@ -18,7 +18,7 @@ from fluidloss_cli.engine.results import BASELINES, REFERENCE
 from fluidloss_cli.engine.study.figures import plot_example, plot_rollout, plot_training
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
 from fluidloss_cli.engine.study.layout import DATA, FAILED, FIGURES, PLAN, REPORT_DATA, REPORT_FILE, RESULT, cell_folder
-from fluidloss_cli.engine.study.sections import Row, Section, as_json, build_section, marked, summary
+from fluidloss_cli.engine.study.sections import Row, Section, as_json, at_step, build_section, marked, summary
 
 
 def cell_text(row: Row, metric: str, facts: MetricFacts | None, best: bool) -> str:
@@ -43,6 +43,41 @@ def table(section: Section, metrics: list[str], seeds: int) -> list[str]:
         cells = ([f"{row.compression:.3g}" if row.compression else "—"] if extra else [])
         cells += [cell_text(row, m, section.metrics.get(m), best[m] == row.name) for m in metrics]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+SHOWN_STEPS = (1, 10, 25, 50)
+"""Rollout steps of the by-step tables, besides the unrolled steps trained through and the last one."""
+
+
+def step_lines(plan: dict, section: Section) -> list[str]:
+    """SOL: each metric that is also one of the task's losses at single rollout steps (the first, the last one
+    trained through, later ones, the last), a table per metric, rows and marks as in the section's table; a model
+    that leads on its loss only near the trained horizon shows it here, where the whole-rollout mean hides it."""
+    task = plan["tasks"][section.task]
+    length = max((len(curves[0]) for row in section.rows for curves in row.steps.values() if curves), default=0)
+    unroll = task.get("options", {}).get("unroll")
+    steps = sorted({s for s in (*SHOWN_STEPS, unroll, length) if s and s <= length})
+    metrics = [m for m in plan["metrics"] if m in task.get("losses", plan["losses"])
+               and any(row.steps.get(m) for row in section.rows)]
+    if not steps or not metrics:
+        return []
+    lines = [f"## {section.task} · {section.scene} · by rollout step", "",
+             f"The rows above are means over all {length} rollout steps. Here each metric that is also a training loss "
+             f"at single steps: step {unroll} is the last of the {unroll} unrolled steps training went through "
+             f"(mean ± std over seeds x test simulations, each simulation's value its mean over the start frames).", ""]
+    at = {step: at_step(section, step) for step in steps}
+    for metric in metrics:
+        best = {step: marked(at[step], metric) for step in steps}
+        lines += [f"{metric} at rollout step:", "", "| loss | " + " | ".join(map(str, steps)) + " |",
+                  "|---" * (1 + len(steps)) + "|"]
+        for index, row in enumerate(section.rows):
+            if row.status or not row.steps.get(metric):
+                continue
+            cells = [cell_text(at[step].rows[index], metric, section.metrics.get(metric), best[step] == row.name)
+                     for step in steps]
+            lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
+        lines.append("")
     return lines
 
 
@@ -106,6 +141,8 @@ def section_lines(out: Path, plan: dict, section: Section) -> tuple[list[str], l
     if render:
         lines += [f"![{task} {scene}: coarse | coarse+SOL | reference, last rollout frame]"
                   f"({render[-1].relative_to(out).as_posix()})", ""]
+    if section.kind == "sol":
+        lines += step_lines(plan, section)
     return lines, files
 
 

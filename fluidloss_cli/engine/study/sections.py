@@ -136,6 +136,15 @@ def marked(section: Section, metric: str) -> str | None:
     return best if all(high < lo or low > hi for lo, hi in others) else None
 
 
+def at_step(section: Section, step: int) -> Section:
+    """The section with each row's values taken at one rollout step (1-based) of its step curves instead of over the
+    whole rollout (SOL), so that its table and best marks read the same way."""
+    rows = [dataclasses.replace(row, values={metric: [curve[step - 1] for curve in curves]
+                                             for metric, curves in row.steps.items() if curves})
+            for row in section.rows]
+    return dataclasses.replace(section, rows=rows)
+
+
 def as_json(section: Section) -> dict[str, Any]:
     """A section's rows as report.json stores them."""
     return {row.name: {"status": row.status, "compression": row.compression, "values": row.values}
