@@ -3,12 +3,11 @@ Solver-in-the-Loop notebook uses them (network inputs divided by the training da
 network's output multiplied by it, the loss computed on velocity in those units)."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from fluidloss_cli.engine.data.schema import open_dataset, read_frames, simulation_groups
-from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.data.info import DatasetInfo
+from fluidloss_cli.engine.data.schema import open_dataset, read_frames
 
 
 @dataclass(frozen=True)
@@ -20,23 +19,18 @@ class FieldScales:
     reynolds: float | None
 
     @classmethod
-    def read(cls, path: Path, fields: tuple[str, ...] | list[str]) -> "FieldScales":
-        """Measure `fields` of the dataset at `path` in float64, one simulation at a time. A spread of zero (a
-        constant field, a single Reynolds number) cannot scale anything: the field's mean magnitude stands in, and
-        1 where that is zero too."""
-        sums = {name: np.zeros(3) for name in fields}  # count, sum, sum of squares
-        reynolds = []
-        with open_dataset(path) as handle:
-            for group in simulation_groups(handle):
-                for name in fields:
-                    values = read_frames(group[name], 0, group[name].shape[0]).astype(np.float64)
+    def read(cls, info: DatasetInfo) -> "FieldScales":
+        """Measure the fields of the dataset `info` describes in float64, one simulation at a time; its Reynolds
+        numbers come from `info`. A spread of zero (a constant field, a single Reynolds number) cannot scale anything:
+        the root mean square stands in, and 1 where that is zero too."""
+        sums = {name: np.zeros(3) for name in info.fields}  # count, sum, sum of squares
+        with open_dataset(info.path) as handle:
+            for sim, _, _ in info.simulations:
+                for name in info.fields:
+                    values = read_frames(handle[sim][name], 0, handle[sim][name].shape[0]).astype(np.float64)
                     sums[name] += (values.size, values.sum(), np.square(values).sum())
-                reynolds.append(float(group.attrs.get("reynolds", np.nan)))
-        if not reynolds:
-            raise FluidlossError(f"{path}: holds no simulations to measure")
-        scales = {name: _scale(count and total / count, count and squares / count)
-                  for name, (count, total, squares) in sums.items()}
-        known = np.array([r for r in reynolds if not np.isnan(r)])
+        scales = {name: _scale(total / count, squares / count) for name, (count, total, squares) in sums.items()}
+        known = np.array([re for _, re, _ in info.simulations if re is not None])
         return cls(scales, _scale(known.mean(), np.square(known).mean()) if known.size else None)
 
 

@@ -62,10 +62,11 @@ def step_lines(plan: dict, section: Section) -> list[str]:
                and any(row.steps.get(m) for row in section.rows)]
     if not steps or not metrics:
         return []
+    horizon = f": step {unroll} is the last of the {unroll} unrolled steps training went through" if unroll else ""
     lines = [f"## {section.task} · {section.scene} · by rollout step", "",
              f"The rows above are means over all {length} rollout steps. Here each metric that is also a training loss "
-             f"at single steps: step {unroll} is the last of the {unroll} unrolled steps training went through "
-             f"(mean ± std over seeds x test simulations, each simulation's value its mean over the start frames).", ""]
+             f"at single steps{horizon} (mean ± std over seeds x test simulations, each simulation's value its mean "
+             f"over the start frames).", ""]
     at = {step: at_step(section, step) for step in steps}
     for metric in metrics:
         best = {step: marked(at[step], metric) for step in steps}

@@ -96,7 +96,7 @@ def setup(data: Path, val: Path | None = None, val_split: float = VAL_SPLIT, see
     windows = partial(FrameWindows, window=unroll + 1)
     train, held_out = train_val(windows, [data], val and [val], val_split, seed)
     in_channels, out_channels = correction_channels(info.scene)
-    scales = FieldScales.read(data, info.fields) if normalize else None
+    scales = FieldScales.read(info) if normalize else None
     return TaskSetup(
         task="sol", model="sol",
         model_config=dict(in_channels=in_channels, out_channels=out_channels, width=width, blocks=blocks,
