@@ -1,6 +1,7 @@
 """Shared fixtures: real datasets made once per test session by the real CLI."""
 
 import json
+import signal
 from pathlib import Path
 
 import h5py
@@ -13,6 +14,12 @@ from fluidloss_cli.app import app
 from fluidloss_cli.engine.phiflow_setup import configure
 
 configure()  # as the commands do before they simulate: torch backend, speed-ups
+
+# The tests that press Ctrl-C on a child `fluidloss` need SIGINT at its default, as in a terminal. A background job of
+# a non-interactive shell (`pytest &` in a script) starts with SIGINT ignored, its children inherit that, and the
+# interrupt they are sent is then lost by design of the shell, not of fluidloss.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
