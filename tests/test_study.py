@@ -356,6 +356,24 @@ def test_cell_command_lines_keep_their_format(preset):
     assert {cell_id: list(cells[cell_id].args) for cell_id in PINNED_ARGS[preset]} == PINNED_ARGS[preset]
 
 
+@pytest.mark.parametrize("follow_up", ["study_pbdl_book.toml", "study_pbdl_horizon.toml"])
+def test_follow_up_studies_share_the_pbdl_cells_they_tell_users_to_copy(follow_up):
+    """The follow-up presets' comments say: copy study_pbdl's data (and, for the book, its `sol` models) in, and they
+    are reused; that is right only while those cells run the same command lines in both presets."""
+    from fluidloss_cli.engine.study.cells import plan_cells
+    from fluidloss_cli.engine.study.config import read_config
+
+    def cells(preset: str) -> dict:
+        return {cell.id: list(cell.args) for cell in plan_cells(read_config(ROOT / "sample_configs" / preset))}
+
+    pbdl, other = cells("study_pbdl.toml"), cells(follow_up)
+    copied = [cell_id for cell_id in other if cell_id.startswith("data/")
+              or (follow_up == "study_pbdl_book.toml" and cell_id.split("/")[1:4] in (["sol", "karman_a", "mse"],
+                                                                                     ["sol", "karman_a", "lsim"]))]
+    assert len(copied) == (4 + 12 if follow_up == "study_pbdl_book.toml" else 4)
+    assert {cell_id: other[cell_id] for cell_id in copied} == {cell_id: pbdl[cell_id] for cell_id in copied}
+
+
 def click_command(name: str):
     """The click command of `fluidloss NAME` (e.g. "train sol"), or None when the app has none."""
     import typer
