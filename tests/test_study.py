@@ -347,31 +347,32 @@ PINNED_ARGS = {
 so their format may not drift."""
 
 
+def preset_commands(preset: str) -> dict[str, list[str]]:
+    """Cell id -> its command line, as the sample config `preset` plans them."""
+    from fluidloss_cli.engine.study.cells import plan_cells
+    from fluidloss_cli.engine.study.config import read_config
+
+    return {cell.id: list(cell.args) for cell in plan_cells(read_config(ROOT / "sample_configs" / preset))}
+
+
 @pytest.mark.parametrize("preset", sorted(PINNED_ARGS))
 def test_cell_command_lines_keep_their_format(preset):
-    from fluidloss_cli.engine.study.cells import plan_cells
-    from fluidloss_cli.engine.study.config import read_config
-
-    cells = {cell.id: cell for cell in plan_cells(read_config(ROOT / "sample_configs" / preset))}
-    assert {cell_id: list(cells[cell_id].args) for cell_id in PINNED_ARGS[preset]} == PINNED_ARGS[preset]
+    commands = preset_commands(preset)
+    assert {cell_id: commands[cell_id] for cell_id in PINNED_ARGS[preset]} == PINNED_ARGS[preset]
 
 
-@pytest.mark.parametrize("follow_up", ["study_pbdl_book.toml", "study_pbdl_horizon.toml"])
-def test_follow_up_studies_share_the_pbdl_cells_they_tell_users_to_copy(follow_up):
-    """The follow-up presets' comments say: copy study_pbdl's data (and, for the book, its `sol` models) in, and they
-    are reused; that is right only while those cells run the same command lines in both presets."""
-    from fluidloss_cli.engine.study.cells import plan_cells
-    from fluidloss_cli.engine.study.config import read_config
-
-    def cells(preset: str) -> dict:
-        return {cell.id: list(cell.args) for cell in plan_cells(read_config(ROOT / "sample_configs" / preset))}
-
-    pbdl, other = cells("study_pbdl.toml"), cells(follow_up)
-    copied = [cell_id for cell_id in other if cell_id.startswith("data/")
-              or (follow_up == "study_pbdl_book.toml" and cell_id.split("/")[1:4] in (["sol", "karman_a", "mse"],
-                                                                                     ["sol", "karman_a", "lsim"]))]
-    assert len(copied) == (4 + 12 if follow_up == "study_pbdl_book.toml" else 4)
-    assert {cell_id: other[cell_id] for cell_id in copied} == {cell_id: pbdl[cell_id] for cell_id in copied}
+@pytest.mark.parametrize("follow_up, copied, count", [
+    ("study_pbdl_book.toml", ("data/", "train/sol/karman_a/mse/", "train/sol/karman_a/lsim/", "eval/sol/karman_a/mse/",
+                              "eval/sol/karman_a/lsim/"), 4 + 12),
+    ("study_pbdl_horizon.toml", ("data/",), 4),
+])
+def test_follow_up_studies_share_the_pbdl_cells_they_tell_users_to_copy(follow_up, copied, count):
+    """The follow-up presets' comments say: copy these folders of a study_pbdl study in, and they are reused; that is
+    right only while those cells run the same command lines in both presets."""
+    pbdl, other = preset_commands("study_pbdl.toml"), preset_commands(follow_up)
+    shared = [cell_id for cell_id in other if cell_id.startswith(copied)]
+    assert len(shared) == count
+    assert {cell_id: other[cell_id] for cell_id in shared} == {cell_id: pbdl[cell_id] for cell_id in shared}
 
 
 def click_command(name: str):
