@@ -56,7 +56,7 @@ def flat_frames(info: DatasetInfo, simulation: str) -> torch.Tensor:
     shapes = [field_shape(name, info.resolution) for name in fields]
     with open_dataset(info.path) as handle:
         group = handle[simulation]
-        parts = [torch.from_numpy(read_frames(group[name], 0, group[name].shape[0])).double().flatten(start_dim=1)
+        parts = [torch.from_numpy(read_frames(group[name])).double().flatten(start_dim=1)
                  / np.sqrt(shapes.count(shape) * np.prod(shape)) for name, shape in zip(fields, shapes)]
     return torch.cat(parts, dim=1)
 

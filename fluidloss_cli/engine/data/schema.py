@@ -146,9 +146,10 @@ def check_contents(handle: h5py.File, path: Path, resolution: Resolution) -> Non
                                      f"{'x'.join(map(str, wanted))} ({frames} frames of {resolution})")
 
 
-def read_frames(dataset: h5py.Dataset, start: int, stop: int) -> np.ndarray:
-    """Frames start..stop-1 of a stored field, or one line naming file, simulation, field and frame when a chunk is
-    damaged or a value is NaN/inf (a cheap check on what is read anyway)."""
+def read_frames(dataset: h5py.Dataset, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Frames start..stop-1 of a stored field (by default all of them), or one line naming file, simulation, field
+    and frame when a chunk is damaged or a value is NaN/inf (a cheap check on what is read anyway)."""
+    stop = dataset.shape[0] if stop is None else stop
     try:
         values = dataset[start:stop]
     except OSError as exc:

@@ -27,7 +27,7 @@ class FieldScales:
         with open_dataset(info.path) as handle:
             for sim, _, _ in info.simulations:
                 for name in info.fields:
-                    values = read_frames(handle[sim][name], 0, handle[sim][name].shape[0]).astype(np.float64)
+                    values = read_frames(handle[sim][name]).astype(np.float64)
                     sums[name] += (values.size, values.sum(), np.square(values).sum())
         scales = {name: _scale(total / count, squares / count) for name, (count, total, squares) in sums.items()}
         known = np.array([re for _, re, _ in info.simulations if re is not None])
