@@ -536,7 +536,8 @@ def test_metric_facts_round_trip_and_files_without_directions_get_the_known_one(
 @pytest.mark.slow
 def test_a_row_measured_on_fewer_seeds_than_the_study_says_how_many(env, tmp_path):
     """While a study runs (or after a failure) a loss may be measured on some of its seeds: its row pools those and
-    says so, `mse (1 of 2 seeds)`, with the values of that seed's model alone."""
+    says so, `mse (1 of 2 seeds)`, with the values of that seed's model alone. With both seeds, report.json holds
+    every value seed-major (each model's test simulations consecutive), as docs/study.md says."""
     out = tmp_path / "study"
     config = tmp_path / "two_seeds.toml"
     config.write_text(TINY.replace("seeds = [0]", "seeds = [0, 1]").replace('losses = ["mse", "mae"]',
@@ -544,6 +545,8 @@ def test_a_row_measured_on_fewer_seeds_than_the_study_says_how_many(env, tmp_pat
     study(env, "run", config, "--out", out)
     full = tables(out / "report.md")["sr · karman"]
     assert "mse" in {row[0] for row in full[2:]}
+    pooled = json.loads((out / "report.json").read_text())["sr/karman"]["mse"]["values"]["mse"]
+    assert pooled == pytest.approx(per_simulation(out, "sr", "karman", "mse", "mse"))  # seed 0's sims, then seed 1's
     (out / "cells" / "eval" / "sr" / "karman" / "mse" / "seed1" / "result.json").unlink()
     study(env, "report", out)
     rows = {row[0]: row for row in tables(out / "report.md")["sr · karman"][2:]}
