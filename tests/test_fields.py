@@ -7,7 +7,7 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.fields import (
     MIN_SIDE,
     image_pair,
-    pad_to_min,
+    upsample_to_min,
     rescale_jointly,
     stack_staggered,
     unstack_staggered,
@@ -50,21 +50,20 @@ def test_unstack_rejects_a_tensor_too_small_for_the_grid():
         unstack_staggered(torch.zeros(1, 2, 5, 8), 5, 7)
 
 
-def test_pad_to_min_pads_a_64x32_karman_frame_to_64x64_by_replicating_edges_evenly():
-    frame = torch.randn(3, 1, 64, 32)
-    padded = pad_to_min(frame)
-    assert padded.shape == (3, 1, MIN_SIDE, MIN_SIDE) == (3, 1, 64, 64)
-    assert torch.equal(padded[..., 16:48], frame)
-    assert torch.equal(padded[..., :16], frame[..., :1].expand(-1, -1, -1, 16))
-    assert torch.equal(padded[..., 48:], frame[..., -1:].expand(-1, -1, -1, 16))
+def test_upsample_to_min_repeats_every_value_of_a_64x32_karman_component_2x2():
+    frame = torch.randn(3, 1, 32, 65)
+    enlarged = upsample_to_min(frame)
+    assert enlarged.shape == (3, 1, 64, 130) and MIN_SIDE == 64
+    for dy in (0, 1):
+        for dx in (0, 1):
+            assert torch.equal(enlarged[..., dy::2, dx::2], frame)
 
 
-def test_pad_to_min_puts_an_odd_remainder_on_the_far_side_and_keeps_large_fields():
-    padded = pad_to_min(torch.randn(1, 1, 63, 100))
-    assert padded.shape == (1, 1, 64, 100)
-    assert torch.equal(padded[:, :, -1], padded[:, :, -2])
+def test_upsample_to_min_takes_the_smallest_whole_factor_and_keeps_large_fields():
+    assert upsample_to_min(torch.randn(1, 1, 20, 100)).shape == (1, 1, 80, 400)
+    assert upsample_to_min(torch.randn(1, 1, 63, 100)).shape == (1, 1, 126, 200)
     big = torch.randn(1, 1, 64, 65)
-    assert pad_to_min(big) is big
+    assert upsample_to_min(big) is big
 
 
 def test_rescale_jointly_maps_the_joint_range_of_each_pair_and_channel():
@@ -83,7 +82,7 @@ def test_rescale_jointly_maps_a_constant_pair_to_the_low_end():
 def test_image_pair_gives_rgb_images_of_at_least_the_minimum_size_in_range():
     pred, ref = torch.randn(4, 1, 64, 32), torch.randn(4, 1, 64, 32)
     a, b = image_pair(pred, ref, -1.0, 1.0)
-    assert a.shape == b.shape == (4, 3, 64, 64)
+    assert a.shape == b.shape == (4, 3, 128, 64)
     assert torch.equal(a[:, 0], a[:, 2]) and torch.equal(b[:, 1], b[:, 2])
     lo = torch.minimum(a.amin(dim=(1, 2, 3)), b.amin(dim=(1, 2, 3)))
     hi = torch.maximum(a.amax(dim=(1, 2, 3)), b.amax(dim=(1, 2, 3)))

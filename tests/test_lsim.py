@@ -14,7 +14,7 @@ from weight_fixtures import shared_file, weights_env  # noqa: F401  (pytest fixt
 from fluidloss_cli.engine.losses import lsim_distance
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.fields import rescale_jointly
-from fluidloss_cli.engine.losses import build_loss
+from fluidloss_cli.engine.losses import build_loss, field_loss
 from fluidloss_cli.engine.losses.lsim import LSiMNet, resize_nearest
 
 
@@ -91,15 +91,23 @@ def test_native_sizes_from_64_up(weights_env, shape):
 
 def test_one_channel_equals_the_channel_repeated_to_rgb(weights_env):
     a, b = plume("plumeReference")[..., :1], plume("plumeA")[..., :1]
-    assert lsim_distance(a, b) == lsim_distance(np.repeat(a, 3, axis=2), np.repeat(b, 3, axis=2))
+    assert lsim_distance(a, b) == pytest.approx(lsim_distance(np.repeat(a, 3, axis=2), np.repeat(b, 3, axis=2)), rel=1e-6)
 
 
-def test_the_training_loss_is_the_metric_summed_over_channels(weights_env):
+def test_the_training_loss_on_64x32_staggered_velocities_is_the_official_distance_per_component(weights_env):
     rng = np.random.default_rng(2)
-    a, b = rng.random((2, 64, 80)), rng.random((2, 64, 80))
-    per_channel = [lsim_distance(a[c, ..., None], b[c, ..., None], resize_to=None) for c in range(2)]
-    loss = build_loss("lsim")(torch.from_numpy(a)[None].float(), torch.from_numpy(b)[None].float())
-    assert loss.item() == pytest.approx(sum(per_channel), rel=1e-5)
+    shapes = [(3, 32, 65), (3, 33, 64)]  # vx, vy of a 64x32 cell grid, batch 3
+    preds, refs = ([torch.from_numpy(rng.standard_normal(s)).float() for s in shapes] for _ in range(2))
+    loss = field_loss(build_loss("lsim"), preds, refs)
+    official = [sum(lsim_distance(p[n, :, :, None].numpy(), r[n, :, :, None].numpy()) for p, r in zip(preds, refs))
+                for n in range(3)]
+    assert loss.item() == pytest.approx(sum(official) / 3, rel=1e-5)
+
+
+@pytest.mark.parametrize("name, published", [("plumeA", 0.3791), ("plumeB", 0.4433)])
+def test_the_training_loss_gives_the_published_plume_distances(weights_env, name, published):
+    ref, other = (torch.from_numpy(plume(n)[..., 0]).float()[None, None] for n in ("plumeReference", name))
+    assert build_loss("lsim")(other, ref).item() == pytest.approx(published, abs=1e-3)
 
 
 @pytest.mark.parametrize("a_shape, b_shape", [((64, 64, 3), (64, 65, 3)), ((64, 64, 2), (64, 64, 2)),

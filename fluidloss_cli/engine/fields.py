@@ -13,8 +13,8 @@ Frame = dict[str, torch.Tensor]
 """Field name -> [B, ...] in its stored shape (velocity on faces, density on cells)."""
 
 MIN_SIDE = 64
-"""Smallest side a perceptual network sees: LPIPS was trained on 64x64 patches, LSiM's deepest maps are 2x2 there
-(below 44 px it fails outright), and the study padded its 64x32 Karman frames to 64x64."""
+"""Smallest side a perceptual network sees: LPIPS was trained on 64x64 patches and LSiM's deepest maps are 2x2 there
+(below 44 px it fails outright). Smaller fields are enlarged (`upsample_to_min`), never padded."""
 
 
 def _check_staggered(vx: torch.Tensor, vy: torch.Tensor) -> None:
@@ -43,13 +43,15 @@ def unstack_staggered(t: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, to
     return t[:, 0, :h, : w + 1], t[:, 1, : h + 1, :w]
 
 
-def pad_to_min(images: torch.Tensor, min_side: int = MIN_SIDE) -> torch.Tensor:
-    """Pad [N, C, H, W] so both sides are at least `min_side`, replicating the edge values, split evenly (extra on
-    the bottom/right); edge padding adds no new values, so it commutes with the joint rescale and keeps d(x, x) = 0."""
-    pad_h, pad_w = max(min_side - images.shape[-2], 0), max(min_side - images.shape[-1], 0)
-    if pad_h == 0 and pad_w == 0:
+def upsample_to_min(images: torch.Tensor, min_side: int = MIN_SIDE) -> torch.Tensor:
+    """Enlarge [N, C, H, W] by the smallest whole factor k that makes both sides at least `min_side`, repeating every
+    value k x k times (nearest neighbour). Each row and column keeps exactly its share of the image, so the boundary
+    weighs what its area does; replicating edge values instead made two boundary columns half of a 64x32 field's
+    image. It adds no new values, so it commutes with the joint rescale and keeps d(x, x) = 0."""
+    factor = -(-min_side // min(images.shape[-2:]))
+    if factor <= 1:
         return images
-    return F.pad(images, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), mode="replicate")
+    return images.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
 
 
 def rescale_jointly(a: torch.Tensor, b: torch.Tensor, low: float, high: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,10 +64,10 @@ def rescale_jointly(a: torch.Tensor, b: torch.Tensor, low: float, high: float) -
 
 
 def image_pair(pred: torch.Tensor, ref: torch.Tensor, low: float, high: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Turn one-channel fields [N, 1, H, W] into the RGB images [N, 3, H', W'] a perceptual network compares:
-    joint rescale to [low, high], repeat to three channels, pad to `MIN_SIDE`."""
-    a, b = rescale_jointly(pred, ref, low, high)
-    return pad_to_min(a.expand(-1, 3, -1, -1)), pad_to_min(b.expand(-1, 3, -1, -1))
+    """Turn one-channel fields [N, 1, H, W] into the RGB images [N, 3, H', W'] a perceptual network compares, as the
+    lpips package feeds images: joint rescale to [low, high], repeat to three channels, enlarged to `MIN_SIDE`."""
+    a, b = rescale_jointly(upsample_to_min(pred), upsample_to_min(ref), low, high)
+    return a.expand(-1, 3, -1, -1), b.expand(-1, 3, -1, -1)
 
 
 def to_grid(frame: Frame) -> torch.Tensor:

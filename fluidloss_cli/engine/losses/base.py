@@ -51,7 +51,8 @@ class FieldLoss(nn.Module):
 
 class PerceptualLoss(FieldLoss):
     """A loss that compares fields as RGB images with a pretrained network: fields are rescaled jointly to
-    `image_range`, repeated to three channels and padded to the networks' minimum size before `compare`."""
+    `image_range`, repeated to three channels and enlarged to the networks' minimum size (`fields.image_pair`)
+    before `compare`."""
 
     image_range: tuple[float, float] = (0.0, 1.0)
 

@@ -85,6 +85,8 @@ def train_args(task: TaskSpec, scene: str, loss: str, seed: int, out: str,
     data cells it reads."""
     needs = {option: f"data/{scene}/train-{grid}" for option, grid in TRAIN_GRIDS[task.kind].items()}
     options = {key: task.options[key] for key in TRAIN_OPTIONS if key in task.options}
+    if task.lr_of(loss) is not None:
+        options["lr"] = task.lr_of(loss)
     args = argv(f"train {task.kind}", **{option: relative(cell_id) for option, cell_id in needs.items()},
                 **options, loss=loss, epochs=config.epochs_of(task), batch_size=config.batch_of(task), seed=seed, out=out)
     return args, list(needs.values())
@@ -136,7 +138,7 @@ def render_loss(task: TaskSpec, config: StudyConfig) -> str:
 def render_cell(task: TaskSpec, scene: SceneSpec, config: StudyConfig) -> Cell:
     """`fluidloss simulate --render` of one SOL model of the first training seed on the first test simulation:
     coarse | coarse+SOL | reference panels."""
-    loss, seed = render_loss(task, config), config.seeds[0]
+    loss, seed = render_loss(task, config), config.seeds_of(task)[0]
     train_id, cell_id = f"train/{task.name}/{scene.name}/{slug(loss)}/seed{seed}", f"render/{task.name}/{scene.name}"
     starts, steps = task.rollouts(scene.frames)
     from fluidloss_cli.engine.scenes import scene_class  # loads PhiFlow: only when renders are planned
@@ -153,8 +155,9 @@ def plan_cells(config: StudyConfig) -> list[Cell]:
     """Every cell of the study, dependencies before dependants, in the order they run: the data, then seed by seed
     every task, scene and loss (an interrupted study has compared every loss on its first seeds), the renders last."""
     cells = [cell for scene in config.scenes.values() for cell in data_cells(scene)]
-    for seed in config.seeds:
-        for task in config.tasks.values():
+    every_seed = dict.fromkeys(seed for task in config.tasks.values() for seed in config.seeds_of(task))
+    for seed in sorted(every_seed):
+        for task in (task for task in config.tasks.values() if seed in config.seeds_of(task)):
             for scene in (config.scenes[name] for name in task.scenes):
                 for loss in task.losses:
                     cells += model_cells(task, scene, loss, seed, config)

@@ -10,6 +10,7 @@ a named variant: `scene = "karman"` in `[scenes.karman_low]` (two Reynolds range
 
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ result)."""
 SCENE_KEYS = {"scene": str, "fine": str, "coarse": str, "frames": int, "warmup": int, "train_re": list, "train_seeds": list,
               "test_re": list, "test_seeds": list}
 COMMON_TASK_KEYS = {"task": str, "epochs": int, "batch_size": int, "lr": float, "width": int, "amp": str, "lr_schedule": str,
-                    "scenes": list, "losses": list}
+                    "scenes": list, "losses": list, "seeds": list, "lrs": dict}
 TASK_KEYS = {
     "sol": COMMON_TASK_KEYS | {"unroll": int, "blocks": int, "kernel_size": int, "activation": str, "normalize": bool, "start": list, "steps": int,
                                "render_loss": str},
@@ -76,6 +77,15 @@ class TaskSpec:
     scenes: tuple[str, ...]
     losses: tuple[str, ...]
     options: dict[str, Any] = field(hash=False)
+    seeds: tuple[int, ...] = ()
+    """The task's own training seeds (`seeds` in its table; a learning-rate sweep trains one), else the study's."""
+    lrs: dict[str, float] = field(default_factory=dict, hash=False)
+    """Loss -> its learning rate where it differs from the task's `lr` (`lrs` in its table: each loss at the rate
+    its sweep chose)."""
+
+    def lr_of(self, loss: str) -> float | None:
+        """The learning rate `loss` trains with: its own (`lrs`), the task's `lr`, or None for the command's default."""
+        return self.lrs.get(loss, self.options.get("lr"))
 
     def get(self, key: str, default: Any) -> Any:
         return self.options.get(key, default)
@@ -103,6 +113,9 @@ class StudyConfig:
     digest: str = ""
     warnings: tuple[str, ...] = ()
     slurm: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def seeds_of(self, task: TaskSpec) -> tuple[int, ...]:
+        return task.seeds or self.seeds
 
     def epochs_of(self, task: TaskSpec) -> int:
         return int(task.get("epochs", self.epochs))
@@ -198,7 +211,18 @@ def _task(name: str, data: dict, scenes: dict[str, SceneSpec], losses: tuple[str
     for key, allowed in (("amp", AMP_MODES), ("lr_schedule", LR_SCHEDULES), ("activation", ACTIVATIONS)):
         if options.get(key, allowed[0]) not in allowed:
             raise FluidlossError(f"tasks.{name}.{key} must be one of {', '.join(allowed)}, got {options[key]!r}")
-    return TaskSpec(name, kind, chosen, own, options)
+    seeds = _numbers(f"tasks.{name}.seeds", options.pop("seeds", []), int)
+    if len(set(seeds)) < len(seeds) or any(seed < 0 for seed in seeds):
+        raise FluidlossError(f"tasks.{name}.seeds must name non-negative training seeds, each once; got {list(seeds)}")
+    lrs = {str(loss).strip().lower(): rate for loss, rate in options.pop("lrs", {}).items()}
+    for loss, rate in lrs.items():
+        if loss not in own or isinstance(rate, bool) or not isinstance(rate, int | float) or \
+                not (math.isfinite(rate) and rate > 0):
+            raise FluidlossError(f"tasks.{name}.lrs: {loss!r} = {rate!r}; give each of the task's losses "
+                                 f"({', '.join(own)}) a positive learning rate")
+    if not math.isfinite(options.get("lr", 1.0)) or options.get("lr", 1.0) <= 0:
+        raise FluidlossError(f"tasks.{name}.lr must be positive and finite, got {options['lr']!r}")
+    return TaskSpec(name, kind, chosen, own, options, seeds, {loss: float(rate) for loss, rate in lrs.items()})
 
 
 def _check_fits(config: StudyConfig) -> None:
