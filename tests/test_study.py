@@ -116,6 +116,12 @@ def per_simulation(out: Path, task: str, scene: str, loss: str, metric: str, ste
 def test_smoke_report_has_every_table_and_matches_the_cell_files(smoke):
     report = tables(smoke / "report.md")
     distances = {scene: report.pop(f"test vs training data · {scene}") for scene in ("karman", "buoyancy")}
+    verdicts = {heading: report.pop(heading) for heading in list(report) if heading.endswith(" · against mse")}
+    assert set(verdicts) == {f"{task} · {scene} · against mse" for task in ("sol", "sr", "ae")
+                             for scene in ("karman", "buoyancy")}
+    for rows in verdicts.values():  # one seed: no test applies, so no verdict
+        assert [row[0] for row in rows[2:]] == ["mae", "lsim", "mse+0.1*lsim"]
+        assert all(cell.startswith("not separated") for row in rows[2:] for cell in row[1:])
     for scene in ("karman", "buoyancy"):  # SOL's losses that are metrics, at steps 1 (= unroll) and 4 (the last)
         rows = report.pop(f"sol · {scene} · by rollout step")
         found = [row for row in rows if row[0] not in ("loss", "---")]
@@ -255,6 +261,9 @@ VARIANTS = TINY.replace("[scenes.karman]", '[scenes.karman_low]\nscene = "karman
      ["tasks.sol: normalize must be a bool"]),
     (lambda t: VARIANTS.replace('task = "sr"', 'task = "gan"'), ["tasks.sr_small: unknown task 'gan'"]),
     (lambda t: VARIANTS.replace('scene = "karman"', 'scene = "smoke"'), ["unknown scene 'smoke'"]),
+    (lambda t: VARIANTS.replace('amp = "bf16"', 'lrs = { mse = 1e-3 }'), ["tasks.sr_small.lrs: 'mse'", "(mae)"]),
+    (lambda t: VARIANTS.replace('amp = "bf16"', 'lrs = { mae = -1 }'), ["tasks.sr_small.lrs: 'mae' = -1"]),
+    (lambda t: VARIANTS.replace('amp = "bf16"', 'seeds = [1, 1]'), ["tasks.sr_small.seeds must name"]),
 ])
 def test_config_errors_are_one_line(tmp_path, edit, fragments):
     config = tmp_path / "bad.toml"
@@ -303,6 +312,22 @@ def test_named_variants_of_scenes_and_tasks_with_their_own_losses(tmp_path):
     sr = next(c for c in cells if c.id == "train/sr_small/karman_low/mae/seed0")
     assert sr.args[:2] == ("train", "sr") and sr.args[sr.args.index("--amp") + 1] == "bf16"
     assert "--amp" not in next(c for c in cells if c.id == "train/ae/karman_low/mse/seed0").args
+
+
+def test_a_task_with_its_own_seeds_and_a_rate_per_loss():
+    """A learning-rate sweep's task trains one seed; a comparison's task trains each loss at its chosen rate."""
+    from fluidloss_cli.engine.study.cells import plan_cells
+    from fluidloss_cli.engine.study.config import parse_config
+
+    config = parse_config(VARIANTS.replace('amp = "bf16"', 'seeds = [5]').replace(
+        "[tasks.ae]", "[tasks.ae]\nlr = 2e-3\nlrs = { mae = 3e-4 }"))
+    cells = plan_cells(config)
+    trained = {c.id: c.args for c in cells if c.kind == "train"}
+    assert list(trained) == [f"train/ae/karman_low/{loss}/seed{seed}" for seed in (0, 1) for loss in ("mse", "mae")] \
+        + ["train/sr_small/karman_low/mae/seed5"]
+    rate = {cell: args[args.index("--lr") + 1] for cell, args in trained.items() if "--lr" in args}
+    assert rate == {"train/ae/karman_low/mse/seed0": "0.002", "train/ae/karman_low/mae/seed0": "0.0003",
+                    "train/ae/karman_low/mse/seed1": "0.002", "train/ae/karman_low/mae/seed1": "0.0003"}
 
 
 PINNED_ARGS = {
@@ -502,14 +527,14 @@ def test_export_leaves_out_running_cells_models_and_locks(env, smoke, tmp_path):
 @pytest.mark.slow
 def test_the_report_ranks_each_metric_by_the_direction_its_evaluation_file_stores(smoke):
     """Every evaluation file stores each column's direction; the report bolds a loss only where that direction makes
-    it best (lowest error, highest correlation) and never bolds a measure without one (divergence, energy)."""
+    it best (lowest error, highest correlation) and never bolds a measure without one (energy)."""
     evaluated = next((smoke / "cells" / "eval" / "sol" / "karman").glob("*/seed0/evaluation"))
     stored = read_rollouts(evaluated).metrics
     assert {name: facts.better for name, facts in stored.items()} == {
-        "mse": "lower", "mae": "lower", "lsim": "lower", "lpips": "lower", "vgg": "lower", "divergence": None,
+        "mse": "lower", "mae": "lower", "lsim": "lower", "lpips": "lower", "vgg": "lower", "divergence": "lower",
         "energy": None, "spectrum": "lower", "vorticity": "higher"}
     for heading, rows in tables(smoke / "report.md").items():
-        if heading.startswith("test vs training") or heading.endswith("by rollout step"):  # steps, not metrics
+        if heading.startswith("test vs training") or heading.endswith(("by rollout step", "against mse")):
             continue
         header, body = rows[0], rows[2:]
         for column, metric in enumerate(header):

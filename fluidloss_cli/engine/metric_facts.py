@@ -39,14 +39,15 @@ class MetricFacts:
 
     @classmethod
     def from_json(cls, name: str, stored: dict[str, Any]) -> "MetricFacts":
-        """The facts stored for `name`; files written before directions were stored get the known direction."""
-        better = stored["better"] if "better" in stored else facts_of(name).better
+        """The facts stored for `name`; a physical measure's direction is the one declared here (files written before
+        divergence counted as an error store none), a loss's the stored one."""
+        better = MEASURES[name].better if name in MEASURES else stored.get("better", facts_of(name).better)
         return cls(name, stored.get("description", ""), better, bool(stored.get("absolute", False)),
                    stored.get("missing"))
 
 
 MEASURES: dict[str, MetricFacts] = {facts.name: facts for facts in (
-    MetricFacts("divergence", "RMS divergence of the velocity away from obstacles (0: incompressible)", None, True),
+    MetricFacts("divergence", "RMS divergence of the velocity away from obstacles (0: incompressible)", LOWER, True),
     MetricFacts("energy", "mean kinetic energy 0.5|u|^2 per cell", None, True),
     MetricFacts("spectrum", "mean |log10 E(k)/E_ref(k)| over the wavenumber shells (0: same spectrum)", LOWER),
     MetricFacts("vorticity", "Pearson correlation of the vorticity with the reference (1: same)", HIGHER),

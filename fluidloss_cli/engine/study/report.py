@@ -19,6 +19,7 @@ from fluidloss_cli.engine.study.figures import plot_example, plot_rollout, plot_
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
 from fluidloss_cli.engine.study.layout import DATA, FAILED, FIGURES, PLAN, REPORT_DATA, REPORT_FILE, RESULT, cell_folder
 from fluidloss_cli.engine.study.sections import Row, Section, as_json, at_step, build_section, marked, summary
+from fluidloss_cli.engine.study.verdicts import AGAINST, Verdict, model_means, verdicts
 
 
 def cell_text(row: Row, metric: str, facts: MetricFacts | None, best: bool) -> str:
@@ -44,6 +45,55 @@ def table(section: Section, metrics: list[str], seeds: int) -> list[str]:
         cells += [cell_text(row, m, section.metrics.get(m), best[m] == row.name) for m in metrics]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
+
+
+def section_verdicts(section: Section, metrics: list[str]) -> dict[str, dict[str, Verdict]]:
+    """Metric -> loss -> its verdict against MSE by the decision rule (`verdicts`), for the section's trained rows."""
+    trained = [row for row in section.rows if row.seed_ids and not row.status]
+    found = {}
+    for metric in metrics:
+        facts = section.metrics.get(metric)
+        models = {row.name: model_means(row.values[metric], row.seed_ids) for row in trained if metric in row.values}
+        if facts is not None and models:
+            found[metric] = verdicts(models, facts)
+    return found
+
+
+def verdict_lines(section: Section, metrics: list[str]) -> list[str]:
+    """The verdict table: every loss against MSE on every metric with a direction, by the decision rule."""
+    found = section_verdicts(section, metrics)
+    shown = [metric for metric in metrics if found.get(metric)]
+    if not shown:
+        return []
+    losses = [row.name for row in section.rows if any(row.name in found[m] for m in shown)]
+    lines = [f"## {section.task} · {section.scene} · against {AGAINST}", "",
+             f"Against {AGAINST}, by the decision rule (docs/study.md): per model the mean over the test simulations; "
+             "paired t-test over common seeds (errors as log ratios), Holm-adjusted over the losses of a column, "
+             "level 0.05. Effect: loss/mse (ratio) or loss - mse (difference).", "",
+             "| loss | " + " | ".join(shown) + " |", "|---" * (1 + len(shown)) + "|"]
+    for loss in losses:
+        lines.append(f"| {loss} | " + " | ".join(found[m][loss].text() if loss in found[m] else "—" for m in shown)
+                     + " |")
+    return lines + [""]
+
+
+def epoch_lines(section: Section) -> list[str]:
+    """Each model's best validation epoch of the epochs it ran; a best epoch that is the last says it was still
+    improving when training stopped."""
+    lines = []
+    for loss, logs in section.training.items():
+        runs = [(min(log, key=lambda r: r["val_loss"])["epoch"], len(log)) for log in logs if log]
+        if runs:
+            text = ", ".join(f"{best}/{ran}" for best, ran in runs)
+            still = sum(best == ran for best, ran in runs)
+            lines.append(f"- {loss}: {text}" + (f" ({still} still improving at the end)" if still else ""))
+    return ["Best validation epoch / epochs run, per seed:", "", *lines, ""] if lines else []
+
+
+def verdicts_json(section: Section, metrics: list[str]) -> dict:
+    """The verdicts as report.json stores them: metric -> loss -> verdict."""
+    return {metric: {loss: verdict.to_json() for loss, verdict in by_loss.items()}
+            for metric, by_loss in section_verdicts(section, metrics).items()}
 
 
 SHOWN_STEPS = (1, 10, 25, 50)
@@ -121,11 +171,12 @@ def panels_show(plan: dict, scene: str) -> str:
 def section_lines(out: Path, plan: dict, section: Section) -> tuple[list[str], list[Path]]:
     """A section's markdown (heading, data, table, figures, the rendered rollout) and the figures it wrote."""
     task, scene, info = section.task, section.scene, plan["scenes"][section.scene]
+    seeds = plan["tasks"][task].get("seeds", plan["seeds"])
     lines = [f"## {task} · {scene}", "",
              f"Fine {info['fine']}, coarse {info['coarse']}; {info['frames']} frames per simulation after "
              f"{info['warmup']} warm-up frames; {info['train_simulations']} training and "
-             f"{info['test_simulations']} test simulation(s); {len(plan['seeds'])} training seed(s).", ""]
-    lines += table(section, plan["metrics"], len(plan["seeds"])) + [""]
+             f"{info['test_simulations']} test simulation(s); {len(seeds)} training seed(s).", ""]
+    lines += table(section, plan["metrics"], len(seeds)) + [""] + epoch_lines(section)
     plots = [("training", "training curves", lambda p: plot_training(section, p))]
     if section.kind == "sol":
         plots.insert(0, ("rollout", "error over the rollout", lambda p: plot_rollout(section, plan["metrics"], p)))
@@ -142,6 +193,7 @@ def section_lines(out: Path, plan: dict, section: Section) -> tuple[list[str], l
     if render:
         lines += [f"![{task} {scene}: coarse | coarse+SOL | reference, last rollout frame]"
                   f"({render[-1].relative_to(out).as_posix()})", ""]
+    lines += verdict_lines(section, plan["metrics"])
     if section.kind == "sol":
         lines += step_lines(plan, section)
     return lines, files
@@ -154,8 +206,9 @@ uncorrected coarse solver for SOL, bicubic upsampling for SR; an autoencoder has
 given instead) and the reference row (measures of the reference alone: divergence, energy) are spread over the test
 simulations only. **Bold**: the best loss of a column (lowest for errors, highest for correlations such as
 vorticity), marked only where its interval mean ± std overlaps no other loss's interval and every loss has a
-spread; measures without a better direction (divergence, energy) are compared with the reference row and never
-marked. `missing`: the metric's weights are not on this machine; `skipped: weights missing`: the loss could not be
+spread; divergence is an error (0: incompressible); measures without a better direction (energy) are compared with
+the reference row and never marked. The verdict table below each section's table is the study's decision rule
+(docs/study.md): it alone says whether a loss is better or worse than MSE. `missing`: the metric's weights are not on this machine; `skipped: weights missing`: the loss could not be
 trained here."""
 
 
@@ -173,6 +226,7 @@ def write_report(out: Path) -> list[Path]:
                 baselines.setdefault(scene, section.rows[0])
             found, drawn = section_lines(out, plan, section)
             lines, files, data[f"{task}/{scene}"] = lines + found, files + drawn, as_json(section)
+            data[f"verdicts/{task}/{scene}"] = verdicts_json(section, plan["metrics"])
     for scene in plan["scenes"]:
         found, data[f"novelty/{scene}"] = novelty_section(out, scene, baselines.get(scene))
         lines += found

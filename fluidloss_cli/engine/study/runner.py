@@ -69,7 +69,8 @@ def write_plan(out: Path, config: StudyConfig, text: str, cells: list[Cell]) -> 
                             "seeds": list(config.seeds),
                             "losses": list(config.losses), "metrics": config.metrics.split(","),
                             "tasks": {name: {"kind": t.kind, "scenes": list(t.scenes), "losses": list(t.losses),
-                                             "options": t.options} for name, t in config.tasks.items()},
+                                             "seeds": list(config.seeds_of(t)), "options": t.options}
+                                      for name, t in config.tasks.items()},
                             "scenes": {name: {"kind": s.kind, "fine": str(s.fine), "coarse": str(s.coarse), "frames": s.frames,
                                               "warmup": s.warmup, "train_simulations": s.train_simulations,
                                               "test_simulations": s.test_simulations}

@@ -33,6 +33,8 @@ class Row:
     compression: float | None = None
     seeds: int = 0
     """The training seeds whose models are measured (a trained row)."""
+    seed_ids: list[int] = field(default_factory=list)
+    """Those seeds, in the order of `values` (seed-major: each seed's test simulations in turn)."""
 
 
 def summary(values: list[float]) -> tuple[float, float | None]:
@@ -88,7 +90,7 @@ def build_section(out: Path, plan: dict, task: str, scene: str) -> Section:
     for loss in plan["tasks"][task].get("losses", plan["losses"]):
         row = Row(loss)
         section.training[loss] = []
-        for seed in plan["seeds"]:
+        for seed in plan["tasks"][task].get("seeds", plan["seeds"]):
             name = f"{task}/{scene}/{slug(loss)}/seed{seed}"
             status, trained = model_status(out, name)
             if trained and not (status or "").startswith("skipped"):
@@ -100,6 +102,7 @@ def build_section(out: Path, plan: dict, task: str, scene: str) -> Section:
             found, section.metrics = evaluation_rows(out, f"eval/{name}", kind)
             run = found[RUN]  # `evaluate` labels a run folder's best.pt by the folder's name
             row.compression, row.seeds = run.compression, row.seeds + 1
+            row.seed_ids.append(seed)
             for metric, values in run.values.items():
                 row.values.setdefault(metric, []).extend(values)
                 row.steps.setdefault(metric, []).extend(run.steps.get(metric, []))
