@@ -7,13 +7,13 @@
 # two blocks) on developed flow, then `fluidloss benchmark` times every variant on both solvers (the fine one
 # included) from a held-out simulation (other seed and Reynolds number), interleaved, median ms per frame.
 # The native benchmarks of the setups that name frontier grids also place the learned rows on the plain solver's
-# error-versus-cost curve (`benchmark --frontier`, README "Is it cheaper than the plain solver on a somewhat finer
+# error-versus-cost curve (`benchmark --frontier`, docs/speed.md "Is it cheaper than the plain solver on a somewhat finer
 # grid?"): their JSON has the equal-accuracy speed-ups and a *_frontier.png beside it.
 # Usage: bash sample_configs/speed_study.sh [WORK_DIR [SETUP...]], e.g. `speed karman_128x64_4x` for one setup (all by
 # default); STAGE=train stops before the benchmarks, to time them later on an idle machine. Steps whose output
 # exists are skipped, so an interrupted run continues. About 1.5 hours on two CPU cores; time it on an otherwise idle machine (the benchmarks interleave their
 # variants, but other jobs still blur the figures). The LSiM column needs the weights installed first
-# (`fluidloss weights import lsim LSiM.pth`). README "Is coarse + SOL + SR faster" reports its results.
+# (`fluidloss weights import lsim LSiM.pth`). docs/speed.md "Is coarse + SOL + SR faster" reports its results.
 set -euo pipefail
 WORK="${1:-speed}"
 mkdir -p "$WORK" && cd "$WORK"

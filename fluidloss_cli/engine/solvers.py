@@ -1,5 +1,5 @@
 """The simulation solvers that generate, SOL training and rollouts can step with (`--solver`), and which one a run
-uses: the one place that names them and their default (README "Solvers" gives the measurements behind it). Light: no
+uses: the one place that names them and their default (docs/commands.md "Solvers" gives the measurements behind it). Light: no
 torch, no PhiFlow, so the command line checks the option before loading them."""
 
 from fluidloss_cli.engine.errors import FluidlossError

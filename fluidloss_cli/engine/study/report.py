@@ -78,16 +78,17 @@ def verdict_lines(section: Section, metrics: list[str]) -> list[str]:
 
 
 def epoch_lines(section: Section) -> list[str]:
-    """Each model's best validation epoch of the epochs it ran; a best epoch that is the last says it was still
-    improving when training stopped."""
+    """Each model's best validation epoch of the epochs it ran and its validation loss there (the value a
+    learning-rate sweep chooses by); a best epoch that is the last says it was still improving when training
+    stopped."""
     lines = []
     for loss, logs in section.training.items():
-        runs = [(min(log, key=lambda r: r["val_loss"])["epoch"], len(log)) for log in logs if log]
+        runs = [(min(log, key=lambda r: r["val_loss"]), len(log)) for log in logs if log]
         if runs:
-            text = ", ".join(f"{best}/{ran}" for best, ran in runs)
-            still = sum(best == ran for best, ran in runs)
-            lines.append(f"- {loss}: {text}" + (f" ({still} still improving at the end)" if still else ""))
-    return ["Best validation epoch / epochs run, per seed:", "", *lines, ""] if lines else []
+            text = ", ".join(f"{best['epoch']}/{ran} (val {best['val_loss']:.4g})" for best, ran in runs)
+            still = sum(best["epoch"] == ran for best, ran in runs)
+            lines.append(f"- {loss}: {text}" + (f"; {still} still improving at the end" if still else ""))
+    return ["Best validation epoch / epochs run (its validation loss), per seed:", "", *lines, ""] if lines else []
 
 
 def verdicts_json(section: Section, metrics: list[str]) -> dict:
