@@ -21,8 +21,7 @@ def exported(tmp_path_factory) -> dict[str, tuple]:
                         "buoyancy": ["--res", "16x16", "--frames", "5"]}.items():
         source, well = folder / f"{scene}.h5", folder / scene
         run_cli("generate", scene, *args, "--out", source)
-        out = well / "data" / "train" / f"{scene}.hdf5"
-        out.parent.mkdir(parents=True)
+        out = well / "data" / "train" / f"{scene}.hdf5"  # export makes the folders
         run_cli("export", source, "--out", out)
         found[scene] = source, well, out
     return found
@@ -103,6 +102,8 @@ def test_export_refuses_bad_input_on_one_line(exported, tmp_path):
     assert_one_line_error(run_cli("export", source, "--out", out, ok=False), "exists", "--overwrite")
     assert_one_line_error(run_cli("export", source, "--out", tmp_path / "o.nc", ok=False), "*.hdf5 or *.h5")
     assert_one_line_error(run_cli("export", source, "--out", source, ok=False), "exists")
+    (tmp_path / "file").write_text("")
+    assert_one_line_error(run_cli("export", source, "--out", tmp_path / "file" / "o.hdf5", ok=False), "not an existing directory")
     assert not (tmp_path / "o.hdf5").exists()
     before = out.stat().st_mtime_ns
     run_cli("export", source, "--out", out, "--overwrite", "--name", "renamed")

@@ -20,7 +20,7 @@ import numpy as np
 from fluidloss_cli.engine.atomic import check_room
 from fluidloss_cli.engine.data.schema import MASKS, atomic_h5, dataset_resolution, open_dataset, read_frames, simulation_groups
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.outputs import check_output
+from fluidloss_cli.engine.outputs import check_output, check_output_dir
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.scenes import SCENES, scene_class
 
@@ -57,13 +57,16 @@ def well_boundaries(scene: str) -> dict[str, str]:
 
 def check_export(source: Path, out: Path, overwrite: bool = False) -> None:
     """Refuse, before any work, an output WellDataset would not read, a taken or unwritable one, or a source that is
-    not a readable fluidloss dataset of a scene with declared boundaries."""
+    not a readable fluidloss dataset of a scene with declared boundaries; create the output's missing folders."""
     source, out = Path(source), Path(out)
     if out.suffix not in SUFFIXES:
         raise FluidlossError(f"cannot write {out}: The Well reads only files named *.hdf5 or *.h5")
-    check_output(out, overwrite, inputs=[source])
     with open_dataset(source) as src:
         well_boundaries(str(src.attrs["scene"]))
+    if not out.parent.exists():  # The Well's folders (NAME/data/train/) are made here, as `--out` names them
+        check_output_dir(out.parent)
+        out.parent.mkdir(parents=True, exist_ok=True)
+    check_output(out, overwrite, inputs=[source])
 
 
 def _flag(node: h5py.HLObject, sample: bool, time: bool, dims: bool | None = None) -> None:
