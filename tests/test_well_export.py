@@ -104,6 +104,12 @@ def test_export_refuses_bad_input_on_one_line(exported, tmp_path):
     assert_one_line_error(run_cli("export", source, "--out", source, ok=False), "exists")
     (tmp_path / "file").write_text("")
     assert_one_line_error(run_cli("export", source, "--out", tmp_path / "file" / "o.hdf5", ok=False), "not an existing directory")
+    unknown = tmp_path / "unknown.h5"
+    unknown.write_bytes(source.read_bytes())
+    with h5py.File(unknown, "r+") as f:
+        f.attrs["scene"] = "cavity"
+    assert_one_line_error(run_cli("export", unknown, "--out", tmp_path / "o.hdf5", ok=False),
+                          "'cavity' is not registered", "boundaries are unknown")
     assert not (tmp_path / "o.hdf5").exists()
     before = out.stat().st_mtime_ns
     run_cli("export", source, "--out", out, "--overwrite", "--name", "renamed")
