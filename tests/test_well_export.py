@@ -58,7 +58,8 @@ def test_well_dataset_reads_the_fluidloss_values(exported, scene, boundary):
             for step, values in enumerate(steps):
                 expected = cell_centred(sims[trajectory], start + step)
                 for channel, name in enumerate(channels):
-                    np.testing.assert_array_equal(values[..., channel].numpy(), expected[name], err_msg=f"{index} {name}")
+                    np.testing.assert_array_equal(values[..., channel].numpy(), expected[name],
+                                                  err_msg=f"sample {index}, step {step}, {name}")
             reynolds = float(sims[trajectory].attrs["reynolds"])
             if np.isnan(reynolds):
                 assert "constant_scalars" not in sample and meta.constant_scalar_names == []
@@ -103,7 +104,8 @@ def test_export_refuses_bad_input_on_one_line(exported, tmp_path):
     assert_one_line_error(run_cli("export", source, "--out", tmp_path / "o.nc", ok=False), "*.hdf5 or *.h5")
     assert_one_line_error(run_cli("export", source, "--out", source, ok=False), "exists")
     (tmp_path / "file").write_text("")
-    assert_one_line_error(run_cli("export", source, "--out", tmp_path / "file" / "o.hdf5", ok=False), "not an existing directory")
+    assert_one_line_error(run_cli("export", source, "--out", tmp_path / "file" / "o.hdf5", ok=False),
+                          "not an existing directory")
     unknown = tmp_path / "unknown.h5"
     unknown.write_bytes(source.read_bytes())
     with h5py.File(unknown, "r+") as f:

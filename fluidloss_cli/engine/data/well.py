@@ -18,7 +18,14 @@ import h5py
 import numpy as np
 
 from fluidloss_cli.engine.atomic import check_room
-from fluidloss_cli.engine.data.schema import MASKS, atomic_h5, dataset_resolution, open_dataset, read_frames, simulation_groups
+from fluidloss_cli.engine.data.schema import (
+    MASKS,
+    atomic_h5,
+    dataset_resolution,
+    open_dataset,
+    read_frames,
+    simulation_groups,
+)
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.outputs import check_output, check_output_dir
 from fluidloss_cli.engine.provenance import provenance
@@ -96,7 +103,8 @@ def write_header(dst: h5py.File, src: h5py.File, name: str, reynolds: np.ndarray
     dims.attrs.create("spatial_dims", ["x", "y"], dtype=STRINGS)
     _flag(dims.create_dataset("time", data=((warmup + np.arange(frames)) * dt).astype(np.float32)), False, False)
     for axis, cells, size in (("x", width, domain_width), ("y", height, domain_height)):
-        _flag(dims.create_dataset(axis, data=((np.arange(cells) + 0.5) * size / cells).astype(np.float32)), False, False)
+        centres = ((np.arange(cells) + 0.5) * size / cells).astype(np.float32)
+        _flag(dims.create_dataset(axis, data=centres), False, False)
 
     boundary = dst.create_group("boundary_conditions")
     for axis, cells in (("x", width), ("y", height)):
@@ -172,9 +180,11 @@ def _copy_frames(sims: list[h5py.Group], written: dict[str, h5py.Dataset], out: 
         for start in range(0, frames, FRAMES_PER_BLOCK):
             stop = min(start + FRAMES_PER_BLOCK, frames)
             check_room(out, (stop - start) * sum(4 * int(np.prod(d.shape[2:])) for d in written.values()))
-            velocity = cell_velocity(read_frames(sim["velocity_x"], start, stop), read_frames(sim["velocity_y"], start, stop))
+            velocity = cell_velocity(read_frames(sim["velocity_x"], start, stop),
+                                     read_frames(sim["velocity_y"], start, stop))
             written["velocity"][index, start:stop] = x_first(velocity, components=True).astype(np.float32)
             if "density" in written:
-                written["density"][index, start:stop] = x_first(read_frames(sim["density"], start, stop)).astype(np.float32)
+                density = read_frames(sim["density"], start, stop)
+                written["density"][index, start:stop] = x_first(density).astype(np.float32)
             done += stop - start
             progress(done, total)
