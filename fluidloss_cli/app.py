@@ -36,6 +36,7 @@ RERUN_ADVICE = {
     "study run": "finished cells were kept; rerun the same command to run the rest",
     "study plan": "nothing was kept; rerun the command",
     "downsample": "nothing was written (the output appears only when complete); rerun the command",
+    "export": "nothing was written (the output appears only when complete); rerun the command",
     "evaluate rollout": "the evaluation was not finished (evaluation.json is written last); rerun the command",
     "evaluate frames": "the evaluation was not finished (frames.json is written last); rerun the command",
 }
@@ -139,10 +140,11 @@ def main(version: bool = typer.Option(False, "--version", callback=_print_versio
 
 def _register() -> None:
     """Attach every subcommand; each lives in its own module under fluidloss_cli.commands."""
-    from fluidloss_cli.commands import benchmark, downsample, evaluate, generate, simulate, study, train, weights
+    from fluidloss_cli.commands import benchmark, downsample, evaluate, export, generate, simulate, study, train, weights
 
     app.command("generate", epilog=examples("generate"))(generate.generate)
     app.command("downsample", epilog=examples("downsample"))(downsample.downsample)
+    app.command("export", epilog=examples("export"))(export.export)
     app.add_typer(weights.app, name="weights")
     app.add_typer(train.app, name="train")
     app.add_typer(evaluate.app, name="evaluate")

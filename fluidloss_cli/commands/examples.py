@@ -10,6 +10,9 @@ EXAMPLES: dict[str, list[str]] = {
     "downsample": [
         "fluidloss downsample train.h5 --res 64x32 --out train_64x32.h5",
     ],
+    "export": [
+        "fluidloss export train.h5 --out well/data/train/karman.hdf5",
+    ],
     "train sol": [
         "fluidloss train sol --data train_64x32.h5 --epochs 10 --out runs/sol_mse",
         "fluidloss train sol --data train_64x32.h5 --loss lsim --epochs 10 --out runs/sol_lsim",

@@ -62,6 +62,10 @@ class Scene(ABC):
     balance_rate: ClassVar[float | None] = None
     """Density a closed scene adds per time unit in the cells of its stored `inflow_mask`, for `evaluate`'s
     mass balance; None where no balance holds (no source, or smoke leaving through open boundaries)."""
+    boundaries: ClassVar[dict[str, str] | None] = None
+    """The domain's outer boundary along each axis, `{"x": kind, "y": kind}` with kind "open", "wall" or "periodic"
+    (both sides of an axis alike), for exports to other formats (`fluidloss export`, The Well's boundary groups);
+    None: not declared, and such a scene's datasets are not exported."""
 
     def __init__(self, resolution: Resolution, dt: float, reynolds: float | None = None, seed: int = 0):
         if not (dt > 0 and np.isfinite(dt)):

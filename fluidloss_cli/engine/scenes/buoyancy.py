@@ -32,6 +32,7 @@ class Buoyancy(Scene):
     passive_fields = ()  # the smoke drives the flow: a correction sees it and is scored on it
     balance_rate = INFLOW_RATE  # closed box: what the source injects stays (inflow_mask: its cell fractions)
     render_quantity = "density"  # the plume itself
+    boundaries = {"x": "wall", "y": "wall"}  # closed box: zero normal velocity on all four sides
 
     source = Box(x=(50, 150), y=(0, 5))
 

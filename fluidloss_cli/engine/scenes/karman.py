@@ -36,6 +36,7 @@ class Karman(Scene):
     fields = ("velocity", "density")
     passive_fields = ("density",)  # the marker: carried and stored, but no input or target of a correction (Um et al.)
     balance_rate = None  # the marker leaves through the open top: its mass balances no scheme (mass_balance NaN)
+    boundaries = {"x": "open", "y": "open"}  # zero-gradient velocity, pressure 0 outside; the inflow is imposed inside
     reynolds_range = (1e4, 1e7)
     default_reynolds = tuple(k * 1e5 for k in range(1, 9))  # 1e5 .. 8e5 (the study presets use 1e4 .. 2e5)
 
