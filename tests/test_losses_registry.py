@@ -5,8 +5,10 @@ import torch
 from weight_fixtures import backbone_hub, backbones_env, weights_env  # noqa: F401  (pytest fixtures)
 
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.losses import LOSSES, build_loss, field_loss
-from fluidloss_cli.engine.losses.combine import CombinedLoss, parse_spec
+from fluidloss_cli.engine.loss_names import LOSS_CLASSES
+from fluidloss_cli.engine.losses import build_loss, field_loss, loss_class
+from fluidloss_cli.engine.loss_names import parse_spec
+from fluidloss_cli.engine.losses.combine import CombinedLoss
 from fluidloss_cli.engine.losses.mae import MAELoss
 from fluidloss_cli.engine.losses.mse import MSELoss
 
@@ -24,7 +26,7 @@ def fields(*shape: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     ("lpips-alex", [(1.0, "lpips-alex")]),
 ])
 def test_parse_spec_reads_weighted_sums(spec, terms):
-    assert parse_spec(spec, LOSSES) == terms
+    assert parse_spec(spec) == terms
 
 
 @pytest.mark.parametrize("spec, problem", [
@@ -78,7 +80,7 @@ def test_missing_backbone_weights_fail_at_construction_naming_file_source_and_co
 
 def test_vgg_names_select_their_taps(backbones_env):
     assert len(build_loss("vgg").features) == 16 and len(build_loss("vgg4").features) == 23
-    assert [LOSSES[f"vgg{i}"].args for i in range(1, 5)] == [("relu1_2",), ("relu2_2",), ("relu3_3",), ("relu4_3",)]
+    assert [loss_class(f"vgg{i}").args for i in range(1, 5)] == [("relu1_2",), ("relu2_2",), ("relu3_3",), ("relu4_3",)]
 
 
 @pytest.mark.parametrize("pred, ref, problem", [

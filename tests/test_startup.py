@@ -69,6 +69,12 @@ def test_version_names_fluidloss_and_the_simulation_libraries():
     (["simulate", "karman", "--sol", "nope.pt", "--out", "x.h5"], "nope.pt: no such checkpoint"),
     (["benchmark", "--data", "d.h5", "--coarse-res", "64x32"], "d.h5: no such file"),
     (["downsample", "d.h5", "--res", "64x32", "--out", "x.h5"], "d.h5: no such file"),
+    (["train", "sol", "--data", "d.h5", "--loss", "nosuchloss", "--out", "run"], "unknown loss 'nosuchloss'"),
+    (["train", "ae", "--data", "d.h5", "--loss", "mse+0.1*msee", "--out", "run"], "unknown loss 'msee'"),
+    (["evaluate", "rollout", "--data", "d.h5", "--metrics", "mse,nosuchmetric", "--out", "e"],
+     "metric 'nosuchmetric': not a physical measure"),
+    (["evaluate", "frames", "--data", "d.h5", "--metrics", "vorticity,vorticity", "--out", "e"],
+     "vorticity named more than once"),
 ])
 def test_option_and_input_errors_come_before_the_heavy_imports(args, fragment, tmp_path):
     run = Run(*args, cwd=tmp_path)

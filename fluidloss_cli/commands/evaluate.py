@@ -25,6 +25,7 @@ from fluidloss_cli.commands.examples import examples
 from fluidloss_cli.engine.defaults import DEFAULT_METRICS, names
 from fluidloss_cli.engine.metric_facts import MEASURES
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.loss_names import parse_metrics
 from fluidloss_cli.engine.outputs import check_output_dir
 
 SUMMARIES = ("mean", "final")
@@ -113,6 +114,7 @@ def rollout(
         raise FluidlossError("--train-stride needs --train: the training dataset the test data is compared with")
     check_ranges(("--start", start, INDEX), ("--steps", steps, COUNT), ("--train-stride", train_stride, COUNT))
     check_amp(amp)
+    parse_metrics(metrics)  # names known before torch and the data load
     check_output_dir(out)
     check_inputs([data, fine, train], [*(sol or []), *(sr or [])])
     from fluidloss_cli.engine.data.novelty import novelty
@@ -175,6 +177,7 @@ def frames(
     on test frames: every metric, mean ± std over the frames and over the test simulations."""
     check_ranges(("--first", first, INDEX), ("--stride", stride, COUNT))
     check_amp(amp)
+    parse_metrics(metrics)  # names known before torch and the data load
     check_output_dir(out)
     check_inputs([data, fine], [*(sr or []), *(ae or [])])
     from fluidloss_cli.engine.device import resolve_device

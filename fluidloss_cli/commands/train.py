@@ -20,6 +20,7 @@ from fluidloss_cli.commands.common import (
 from fluidloss_cli.commands.examples import examples
 from fluidloss_cli.engine.defaults import ACTIVATIONS, LR_SCHEDULES, VAL_SPLIT, names
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.loss_names import parse_spec
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
 app = typer.Typer(help="Train a model on fluid data with any loss: Solver-in-the-Loop correction (sol), super-resolution (sr) or autoencoder (ae).",
@@ -57,10 +58,11 @@ def flag(name: str) -> str:
 
 
 def check_options(task_options: dict[str, Any], out: Path, nproc: int, training: dict[str, Any]) -> None:
-    """Refuse, before any work, option values that cannot train, validation data that is the training data, and a
-    run directory that cannot be created."""
+    """Refuse, before any work, option values that cannot train (the loss's names included), validation data that is
+    the training data, and a run directory that cannot be created."""
     from fluidloss_cli.engine.outputs import check_output_dir
 
+    parse_spec(training["loss"])
     for name, value, allowed in (("--lr-schedule", training["lr_schedule"], LR_SCHEDULES),
                                  ("--activation", task_options.get("activation"), (None, *ACTIVATIONS))):
         if value not in allowed:
@@ -86,6 +88,7 @@ def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume:
     """Set the task up, train with a progress bar, print a line per epoch and the final result; with `nproc` > 1,
     run this same command in that many processes through torch's launcher instead (rank 0 prints)."""
     check_options(task_options, out, nproc, training)
+    check_inputs(value for value in task_options.values() if isinstance(value, Path))
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.training import TASKS, Step, Trainer, TrainConfig
     from fluidloss_cli.engine.training.distributed import World, launched, run_in_processes
@@ -153,7 +156,6 @@ def sr(
     overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
 ) -> None:
     """Super-resolution: predict fine frames (staggered velocity, and density where present) from coarse ones."""
-    check_inputs([coarse, fine, val_coarse, val_fine])
     run("sr", dict(coarse=coarse, fine=fine, val_coarse=val_coarse, val_fine=val_fine, val_split=val_split,
                    width=width, blocks=blocks),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
@@ -172,7 +174,6 @@ def ae(
     overwrite: bool = OverwriteOption, nproc: int = NprocOption, config: Path = ConfigOption,
 ) -> None:
     """Autoencoder: compress frames to a latent grid and reconstruct them; prints the compression ratio."""
-    check_inputs([data, val])
     run("ae", dict(data=data, val=val, val_split=val_split, latent=latent, width=width),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
         seed=seed, amp=amp, compile=compile, lr_schedule=lr_schedule)
@@ -200,7 +201,6 @@ def sol(
     if unroll not in UNROLLS:  # the cheap checks before the inputs are opened and torch is loaded
         raise FluidlossError(f"--unroll must be one of {', '.join(map(str, UNROLLS))}, got {unroll}")
     check_solver(solver)
-    check_inputs([data, val])
     run("sol", dict(data=data, val=val, val_split=val_split, unroll=unroll, width=width, blocks=blocks,
                     kernel_size=kernel_size, solver=solver, activation=activation, normalize=normalize),
         out, device, resume, overwrite, nproc=nproc, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,

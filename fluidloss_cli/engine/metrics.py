@@ -13,8 +13,8 @@ from torch import nn
 
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.fields import Frame
-from fluidloss_cli.engine.losses import LOSSES, build_loss, field_loss
-from fluidloss_cli.engine.losses.combine import parse_spec
+from fluidloss_cli.engine.losses import build_loss, field_loss
+from fluidloss_cli.engine.loss_names import parse_metrics
 from fluidloss_cli.engine.metric_facts import MetricFacts, facts_of
 from fluidloss_cli.engine.physics import (
     Geometry,
@@ -106,24 +106,6 @@ def loss_per_sample(loss: nn.Module, pred: Frame, ref: Frame, geometry: Geometry
     names = list(ref)
     return torch.stack([field_loss(loss, [pred[n][i:i + 1] for n in names], [ref[n][i:i + 1] for n in names])
                         for i in range(ref[names[0]].shape[0])])
-
-
-def parse_metrics(text: str) -> list[str]:
-    """Split a comma-separated list of metrics and check every name: a physical measure or a registry loss spec."""
-    names = [name.strip().lower() for name in text.split(",") if name.strip()]
-    if not names:
-        raise FluidlossError(f"metrics {text!r}: no metric named")
-    for name in names:
-        if name not in MEASURES:
-            try:
-                parse_spec(name, LOSSES)
-            except FluidlossError as exc:
-                raise FluidlossError(f"metric {name!r}: not a physical measure ({', '.join(MEASURES)}), nor a "
-                                     f"registry loss: {exc}") from None
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise FluidlossError(f"metrics {text!r}: {', '.join(repeated)} named more than once")
-    return names
 
 
 def build_metric(name: str, device: torch.device) -> Metric:

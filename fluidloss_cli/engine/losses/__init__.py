@@ -6,34 +6,30 @@ over the batch; `field_loss` sums a loss over fields of differing shapes, such a
 
 from collections.abc import Callable
 from functools import partial
+from importlib import import_module
 from pathlib import Path
 
 import torch
 
+from fluidloss_cli.engine.loss_names import LOSS_CLASSES, parse_spec
 from fluidloss_cli.engine.losses.backbones import ARCHS, squeezenet_features, torchvision_model
 from fluidloss_cli.engine.losses.base import FieldLoss, PerceptualLoss, field_loss
-from fluidloss_cli.engine.losses.combine import CombinedLoss, parse_spec
-from fluidloss_cli.engine.losses.lpips_loss import TRUNKS, LPIPSLoss, lpips_model
-from fluidloss_cli.engine.losses.lsim import LSiMLoss, load_lsim, lsim_distance
-from fluidloss_cli.engine.losses.mae import MAELoss
-from fluidloss_cli.engine.losses.mse import MSELoss
-from fluidloss_cli.engine.losses.vgg import VGGLoss
+from fluidloss_cli.engine.losses.combine import CombinedLoss
+from fluidloss_cli.engine.losses.lpips_loss import TRUNKS, lpips_model
+from fluidloss_cli.engine.losses.lsim import load_lsim, lsim_distance
 
-__all__ = ["LOSSES", "WEIGHT_LOADERS", "FieldLoss", "PerceptualLoss", "build_loss", "field_loss", "lsim_distance"]
+__all__ = ["WEIGHT_LOADERS", "FieldLoss", "PerceptualLoss", "build_loss", "field_loss", "loss_class", "lsim_distance"]
 
-LOSSES: dict[str, Callable[[], FieldLoss]] = {
-    "mse": MSELoss,
-    "mae": MAELoss,
-    "lsim": LSiMLoss,
-    "vgg": partial(VGGLoss, "relu3_3"),
-    "vgg1": partial(VGGLoss, "relu1_2"),
-    "vgg2": partial(VGGLoss, "relu2_2"),
-    "vgg3": partial(VGGLoss, "relu3_3"),
-    "vgg4": partial(VGGLoss, "relu4_3"),
-    "lpips": partial(LPIPSLoss, "alex"),
-    **{f"lpips-{net}": partial(LPIPSLoss, net) for net in TRUNKS},
-}
-"""Loss name -> constructor; constructors load their weights and fail at once when a file is missing."""
+
+def loss_class(name: str) -> Callable[[], FieldLoss]:
+    """The constructor of registered loss `name` (`loss_names.LOSS_CLASSES`), importing its module on first use;
+    constructors load their weights and fail at once when a file is missing."""
+    cls, args = LOSS_CLASSES[name]
+    if isinstance(cls, str):
+        module, _, attr = cls.partition(":")
+        cls = getattr(import_module(f"fluidloss_cli.engine.losses.{module}"), attr)
+    return partial(cls, *args)
+
 
 WEIGHT_LOADERS: dict[str, Callable[[Path], object]] = {
     "lsim": load_lsim,
@@ -46,7 +42,7 @@ WEIGHT_LOADERS: dict[str, Callable[[Path], object]] = {
 
 def build_loss(spec: str, device: torch.device | str = "cpu") -> FieldLoss:
     """Build the loss for a spec such as "mse", "vgg3", "lpips-alex" or "mse+0.1*lsim" on `device`."""
-    terms = parse_spec(spec, LOSSES)
+    terms = parse_spec(spec)
     if len(terms) == 1 and terms[0][0] == 1.0:
-        return LOSSES[terms[0][1]]().to(device)
-    return CombinedLoss([(weight, LOSSES[name]()) for weight, name in terms]).to(device)
+        return loss_class(terms[0][1])().to(device)
+    return CombinedLoss([(weight, loss_class(name)()) for weight, name in terms]).to(device)

@@ -249,9 +249,7 @@ def _check_fits(config: StudyConfig) -> None:
 
 def parse_config(text: str, where: str = "study config") -> StudyConfig:
     """Check a study config's TOML text in full and return it; the first problem found is a one-line error."""
-    from fluidloss_cli.engine.losses import LOSSES
-    from fluidloss_cli.engine.losses.combine import parse_spec
-    from fluidloss_cli.engine.metrics import parse_metrics
+    from fluidloss_cli.engine.loss_names import parse_metrics, parse_spec
 
     try:
         data = tomllib.loads(text)
@@ -272,7 +270,7 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
     if not losses or len(set(losses)) < len(losses):
         raise FluidlossError(f"{where}: losses must name at least one loss, each once; got {data['losses']!r}")
     for loss in losses:
-        parse_spec(loss, LOSSES)
+        parse_spec(loss)
     tasks = {name: _task(name, table, scenes, losses) for name, table in data["tasks"].items()}
     metrics = ",".join(parse_metrics(data.get("metrics", DEFAULT_METRICS)))
     seeds = _numbers(f"{where}: seeds", data.get("seeds", [0, 1, 2]), int)
