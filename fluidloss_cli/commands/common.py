@@ -185,8 +185,10 @@ def expand_multi_value_flags(args: list[str]) -> list[str]:
 
 def progress_bar(rate: bool = True) -> Progress:
     """A rich progress display with counts, rate (unless `rate` is False: a command that prints its own) and ETA,
-    on stderr."""
-    return Progress(
+    on stderr; in a file or pipe, plain progress lines every so often instead (see `progress.LoggedProgress`)."""
+    from fluidloss_cli.commands.progress import LoggedProgress
+
+    return LoggedProgress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
