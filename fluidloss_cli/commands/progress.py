@@ -53,7 +53,7 @@ class LoggedProgress(Progress):
     """rich's Progress, whose live display gives way to plain lines when its console is not a terminal."""
 
     def __init__(self, *columns, console: Console, interval: float | None = None) -> None:
-        self.lines = not console.is_terminal
+        self.lines = not (console.is_terminal or console.is_jupyter)  # a notebook renders the live bar too
         super().__init__(*columns, console=console, disable=self.lines)
         self.interval = interval_s() if interval is None else interval
         self._printed: dict[TaskID, float] = {}
