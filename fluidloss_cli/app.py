@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 from typer.core import TyperGroup
 
-from fluidloss_cli.commands.common import console, expand_multi_value_flags, rename_old_flags
+from fluidloss_cli.commands.common import console, expand_multi_value_flags, rename_old_flags, silence_closed_pipe
 from fluidloss_cli.commands.examples import examples
 from fluidloss_cli.engine import interrupt
 from fluidloss_cli.engine.errors import FluidlossError
@@ -80,13 +80,16 @@ def _wants_help(exc: Exception) -> bool:
 
 class _FriendlyErrors(TyperGroup):
     """Turns engine errors, usage errors and Ctrl-C into a one-line message and a non-zero exit, never a traceback;
-    a command group called without a command prints its help."""
+    a command group called without a command prints its help; output into a closed pipe ends quietly with 0."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         record_command_line(args)
         ctx.meta["interrupt_advice"] = interrupt_advice(*_leaf(self, ctx, args))
         try:
             return super().parse_args(ctx, expand_multi_value_flags(rename_old_flags(args)))
+        except BrokenPipeError:  # --help into a closed pipe
+            silence_closed_pipe()
+            raise typer.Exit(code=0) from None
         except UsageError as exc:
             raise (_help(exc) if _wants_help(exc) else _fail(_usage_line(exc))) from None
 
@@ -94,6 +97,9 @@ class _FriendlyErrors(TyperGroup):
         interrupt.install()
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # the reader left (`| head`): done, quietly, as `cat` would be
+            silence_closed_pipe()
+            raise typer.Exit(code=0) from None
         except FluidlossError as exc:
             raise _fail(str(exc)) from None
         except UsageError as exc:

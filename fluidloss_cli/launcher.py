@@ -16,4 +16,15 @@ def main() -> None:
         os.execv(sys.executable, [sys.executable, "-m", "fluidloss_cli", *sys.argv[1:]])
     from fluidloss_cli.app import app
 
-    app(prog_name="fluidloss")
+    try:
+        app(prog_name="fluidloss")
+        code: int | str | None = 0
+    except SystemExit as done:
+        code = done.code
+    try:
+        sys.stdout.flush()  # what is still buffered, now: a reader that left is a quiet end, not a traceback
+    except BrokenPipeError:
+        from fluidloss_cli.commands.common import silence_closed_pipe
+
+        silence_closed_pipe()
+    sys.exit(code)

@@ -136,6 +136,17 @@ def test_baseline_rows_equal_an_independent_rollout_error(data, evaluated):
                                rtol=1e-6)
 
 
+def test_lsim_is_announced_before_the_rollouts_with_the_metrics_that_leave_it_out(data, evaluated, tmp_path):
+    text = " ".join(evaluated.output.split())  # rich's wrapping undone
+    notice = ("lsim in --metrics: every field resized to 224x224 and passed through LSiM's CNN, the slow part of this "
+              "evaluation; leave it out with --metrics mse,mae,lpips,vgg,divergence,energy,spectrum,vorticity")
+    assert notice in text  # lpips is not announced: its weights are missing here, so it costs nothing
+    assert text.count("in --metrics:") == 1 and text.index(notice) < text.index("wrote ")
+    cheap = run_cli("evaluate", "rollout", "--data", data.k16, "--sol", data.sol_mse, "--start", "0", "--steps", "2",
+                    "--metrics", "mse,divergence", "--device", "cpu", "--out", tmp_path / "cheap")
+    assert "in --metrics:" not in cheap.output
+
+
 def test_missing_weights_are_marked_columns_with_their_reason(evaluated):
     metrics = evaluated.report["metrics"]
     assert "vgg16-397923af.pth not found" in metrics["vgg"]["missing"]

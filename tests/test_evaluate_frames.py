@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import assert_one_line_error, run_cli
+from weight_fixtures import shared_file, weights_env  # noqa: F401  (pytest fixture)
 
+from fluidloss_cli.engine.metric_facts import cost_notice
 from fluidloss_cli.engine.upsample import upsample_frame
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -108,3 +110,21 @@ def test_bf16_networks_leave_bicubic_alone_and_stay_close_to_float32(data, tmp_p
         assert mean["bicubic"] == theirs["bicubic"]
         assert mean["sr2"] == pytest.approx(theirs["sr2"], rel=0.05)
         assert mean["ae4"] == pytest.approx(theirs["ae4"], rel=0.05)
+
+
+def test_lsim_is_announced_before_the_work_and_a_run_without_it_says_nothing(data, weights_env, tmp_path):
+    args = ["evaluate", "frames", "--data", data.coarse, "--fine", data.fine, "--sr", data.sr, "--device", "cpu"]
+    slow = " ".join(run_cli(*args, "--metrics", "lsim,mse", "--out", tmp_path / "slow").output.split())
+    assert "lsim in --metrics: every field resized to 224x224" in slow
+    assert "leave it out with --metrics mse" in slow and slow.index("lsim in --metrics") < slow.index("wrote ")
+    fast = run_cli(*args, "--metrics", "mse,vgg", "--out", tmp_path / "fast").output
+    assert "in --metrics:" not in fast
+
+
+def test_the_notice_names_every_expensive_metric_computed_and_the_rest():
+    assert cost_notice(["mse", "vgg"], ["mse", "vgg"]) is None
+    assert cost_notice(["lsim", "mse"], ["mse"]) is None  # lsim's weights missing: nothing to pay for
+    both = cost_notice(["mse", "lsim", "lpips", "energy"], ["mse", "lsim", "lpips", "energy"])
+    assert both.startswith("lsim and lpips in --metrics: ") and "LPIPS's VGG" in both
+    assert both.endswith("leave them out with --metrics mse,energy")
+    assert "--metrics with cheaper metrics" in cost_notice(["lsim"], ["lsim"])

@@ -561,7 +561,7 @@ def test_weight_file_errors_advise_only_what_the_command_offers(tmp_path, monkey
 
 def test_study_plan_from_a_folder_that_holds_no_study_is_refused(tmp_path):
     result = run_cli("study", "plan", "sample_configs/study_smoke.toml", "--from", tmp_path, ok=False)
-    assert_one_line_error(result, f"--from {tmp_path}: not a study folder (plan.json is missing)")
+    assert_one_line_error(result, f"--from {tmp_path}: holds no finished cell to measure (no cells/*/result.json")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

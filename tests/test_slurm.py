@@ -1,8 +1,11 @@
 """`fluidloss study submit | status | cancel` on a real Slurm cluster (`.ci/slurm.sh` starts a single-node one; CI
 runs it first): the submitted smoke study writes the report of `study run`, a cancelled study resubmitted finishes
 to the same report, and a training job stopped by the scheduler (the time limit's USR1, a preemption's requeue, a
-SIGTERM and a requeue by hand) continues from its checkpoint to the result of an uninterrupted run. Without `sbatch`
-these tests skip, except under CI (CI=true), where they fail."""
+SIGTERM and a requeue by hand) continues from its checkpoint to the result of an uninterrupted run.
+
+They queue real jobs, so they run only when asked: `FLUIDLOSS_TEST_SLURM=1 python -m pytest tests/test_slurm.py`
+(`.ci/run` sets it). Unset, they skip; set, a cluster must answer or they fail. A login node with `sbatch` on the path
+thus never gets test jobs from a plain `python -m pytest`."""
 
 import json
 import os
@@ -27,15 +30,37 @@ PROGRESS_POLL_S = 0.05
 a fraction of a second per epoch, so a coarser poll lets the training finish before the third stop."""
 
 
+OPT_IN = "FLUIDLOSS_TEST_SLURM"
+"""The environment variable that asks for the tests that submit jobs (`1`); anything else, or unset, skips them."""
+
+
+def answering() -> bool:
+    """Whether a Slurm cluster answers here: `sbatch` on the path and `sinfo` reporting a partition up."""
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        return False
+    try:
+        done = subprocess.run(["sinfo", "-h", "-o", "%a"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return False
+    return done.stdout.strip().startswith("up")
+
+
+def require_cluster() -> None:
+    """Skip unless asked for (FLUIDLOSS_TEST_SLURM=1); asked for, fail unless a cluster answers. Never queues a job
+    where nobody asked: a login node has `sbatch` and an answering `sinfo` too."""
+    if os.environ.get(OPT_IN) != "1":
+        pytest.skip(f"the Slurm tests submit real jobs: set {OPT_IN}=1 to run them "
+                    "(.ci/slurm.sh starts a single-node cluster as root)")
+    if not answering():
+        pytest.fail(f"{OPT_IN}=1 asks for the Slurm tests, but no cluster answers (sbatch on the path, sinfo 'up'): "
+                    "start one with .ci/slurm.sh")
+
+
 @pytest.fixture(scope="module")
 def cluster() -> None:
-    """A Slurm cluster that answers, or a skip (a failure under CI)."""
-    answering = shutil.which("sbatch") is not None and subprocess.run(
-        ["sinfo", "-h", "-o", "%a"], capture_output=True, text=True).stdout.strip().startswith("up")
-    if not answering:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI runs the Slurm tests: start the cluster with .ci/slurm.sh")
-        pytest.skip("no Slurm cluster here (.ci/slurm.sh starts a single-node one)")
+    """A Slurm cluster that answers when the tests are asked for; a skip when not asked, a failure when asked and
+    none answers."""
+    require_cluster()
 
 
 @pytest.fixture
@@ -217,3 +242,41 @@ def test_dry_run_prints_the_scripts_and_dependencies_and_submits_nothing(env, tm
     assert "--gpus-per-task" not in model  # a study on the CPU asks for no GPU
     assert f"exec {sys.executable} -m fluidloss_cli study cells" in model
     assert "--dependency=afterany:" in scripts[-1] and "study report" in scripts[-1]
+
+
+def fake_slurm(folder: Path, sinfo_says: str) -> str:
+    """A PATH holding `sbatch` (which records any call) and `sinfo` (which prints `sinfo_says`): a login node."""
+    folder.mkdir()
+    (folder / "sbatch").write_text(f"#!/bin/sh\ntouch {folder / 'submitted'}\n")
+    (folder / "sinfo").write_text(f"#!/bin/sh\necho {sinfo_says}\n")
+    for name in ("sbatch", "sinfo"):
+        (folder / name).chmod(0o755)
+    return str(folder)
+
+
+def test_without_the_opt_in_a_login_node_gets_a_skip_that_says_how_to_run_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", fake_slurm(tmp_path / "bin", "up"))
+    for value in (None, "", "0"):
+        if value is None:
+            monkeypatch.delenv(OPT_IN, raising=False)
+        else:
+            monkeypatch.setenv(OPT_IN, value)
+        with pytest.raises(pytest.skip.Exception, match=f"set {OPT_IN}=1 to run them"):
+            require_cluster()
+    assert not (tmp_path / "bin" / "submitted").exists()
+
+
+@pytest.mark.parametrize("sinfo_says", ["down", None])
+def test_asked_for_without_a_cluster_they_fail_rather_than_skip(tmp_path, monkeypatch, sinfo_says):
+    monkeypatch.setenv(OPT_IN, "1")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", fake_slurm(tmp_path / "bin", sinfo_says) if sinfo_says else str(empty))
+    with pytest.raises(pytest.fail.Exception, match="no cluster answers"):
+        require_cluster()
+
+
+def test_asked_for_with_a_cluster_that_answers_they_run(tmp_path, monkeypatch):
+    monkeypatch.setenv(OPT_IN, "1")
+    monkeypatch.setenv("PATH", fake_slurm(tmp_path / "bin", "up"))
+    require_cluster()  # neither a skip nor a failure

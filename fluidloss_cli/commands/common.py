@@ -183,10 +183,27 @@ def expand_multi_value_flags(args: list[str]) -> list[str]:
     return expanded
 
 
+def silence_closed_pipe() -> None:
+    """The reader of our output went away (`fluidloss weights list | head -1`): send whatever is still to be written,
+    the exit-time flush included, to the null device, so the command stops quietly like `cat` does."""
+    import os
+    import sys
+
+    null = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(null, stream.fileno())
+        except (OSError, ValueError):  # a stream without a file descriptor (a test's capture)
+            pass
+    os.close(null)
+
+
 def progress_bar(rate: bool = True) -> Progress:
     """A rich progress display with counts, rate (unless `rate` is False: a command that prints its own) and ETA,
-    on stderr."""
-    return Progress(
+    on stderr; in a file or pipe, plain progress lines every so often instead (see `progress.LoggedProgress`)."""
+    from fluidloss_cli.commands.progress import LoggedProgress
+
+    return LoggedProgress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),

@@ -127,6 +127,7 @@ def rollout(
                                   solver, amp)
     distances = novelty(data, train, train_stride) if train else None
     reports.check_out(out, overwrite)
+    announce_cost(evaluation.metrics)
     with progress_bar() as bar:
         task = bar.add_task("rollouts", total=len(start) * len(evaluation.corrections), unit="rollouts")
         results = rollouts.run(evaluation, lambda label: bar.update(task, advance=1, description=f"rolled out {label}"))
@@ -139,6 +140,16 @@ def rollout(
         print_novelty(report["novelty"])
     print_missing(report)
     console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
+
+
+def announce_cost(metrics: list) -> None:
+    """One line before the work when an expensive metric (LSiM, LPIPS) is among the computed `metrics` columns: what
+    it costs and the `--metrics` without it."""
+    from fluidloss_cli.engine.metric_facts import cost_notice
+
+    notice = cost_notice([m.name for m in metrics], [m.name for m in metrics if m.compute is not None])
+    if notice:
+        console.print(notice, highlight=False, markup=False, soft_wrap=True)
 
 
 def print_frames_table(report: dict) -> None:
@@ -185,7 +196,10 @@ def frames(
 
     evaluation = frames.prepare(data, fine, ae or [], sr or [], first, stride, metrics, resolve_device(device), amp)
     frames_report.check_out(out, overwrite)
-    values, example = frames.run(evaluation)
+    announce_cost(evaluation.metrics)
+    with progress_bar() as bar:
+        task = bar.add_task("frames", total=None, unit="frames")
+        values, example = frames.run(evaluation, lambda done, total: bar.update(task, completed=done, total=total))
     report = frames_report.document(evaluation, values)
     files = frames_report.write(report, example, out)
     print_frames_table(report)

@@ -40,16 +40,15 @@ def check_device(config: Path, device: str) -> None:
 
 
 def check_study_folder(folder: Path) -> None:
-    """Refuse a `--from` folder that holds no study, or no finished cell to measure."""
-    from fluidloss_cli.engine.study.estimate import measured
-    from fluidloss_cli.engine.study.layout import PLAN
+    """Refuse a `--from` folder that holds no finished cell to measure (no cells/*/result.json with its wall time)."""
+    from fluidloss_cli.engine.study.estimate import finished_results
 
-    if not (folder / PLAN).is_file():
-        raise FluidlossError(f"--from {folder}: not a study folder ({PLAN} is missing); give the --out of a "
-                             "`fluidloss study run`")
-    if not measured(folder, str(folder)).per_unit:
-        raise FluidlossError(f"--from {folder}: the study holds no finished cell to measure; run some cells first, "
-                             "or leave --from out to measure with a miniature of the study")
+    if not folder.is_dir():
+        raise FluidlossError(f"--from {folder}: no such folder; give the --out of a `fluidloss study run`")
+    if not finished_results(folder):
+        raise FluidlossError(f"--from {folder}: holds no finished cell to measure (no cells/*/result.json with a "
+                             "wall time); give the --out of a `fluidloss study run` with some cells run, or leave "
+                             "--from out to measure with a miniature of the study")
 
 
 def load(config: Path):
@@ -84,14 +83,14 @@ def plan(
         check_device(config, study.device)
     rates = None
     if calibrate is not None:
-        rates = estimate.measured(calibrate, f"the finished cells of {calibrate}")
+        rates = estimate.measured(calibrate, f"the finished cells of {calibrate}", {c.id: c for c in cells})
     elif probe:
         console.print("measuring throughput with a miniature of the study ...", highlight=False)
         rates = estimate.probe(study, workers, lambda cell_id, what: say(f"probe {cell_id}", what))
     table = Table(title=f"study {study.name}: {len(cells)} cells")
     for column in ("cell", "kind", "needs", "estimate"):
         table.add_column(column, overflow="fold")
-    seconds = {}
+    seconds, unmeasured = {}, 0
     for cell in cells:
         text = "—"
         if cell.kind == "train" and missing_weights(cell.loss):
@@ -99,14 +98,27 @@ def plan(
         elif rates is not None:
             value = rates.seconds(cell)
             seconds[cell.id] = value or 0.0
+            unmeasured += value is None
             text = "not measured" if value is None else minutes(value)
         table.add_row(cell.id, cell.kind, ", ".join(cell.deps) or "—", text)
     console.print(table)
     if rates is not None:
-        console.print(f"estimate from {rates.source} (start-up {rates.startup:.1f} s per cell): "
-                      f"{minutes(sum(seconds.values()))} of cell time, about "
-                      f"[bold]{minutes(estimate.schedule(cells, seconds, workers))}[/] on {workers} worker(s)",
-                      highlight=False, soft_wrap=True)
+        console.print(estimate_line(rates, cells, seconds, unmeasured, workers), highlight=False, soft_wrap=True)
+
+
+def estimate_line(rates, cells: list, seconds: dict[str, float], unmeasured: int, workers: int) -> str:
+    """The study's estimate from `rates` (seconds: its cells' estimates, 0 where not measured or skipped);
+    "no estimate" where none was measured, and the number of cells left out where some were not."""
+    from fluidloss_cli.engine.study import estimate
+
+    if not any(seconds.values()):  # every cell not measured (or skipped)
+        return (f"no estimate: none of the study's cells is like a cell measured in {rates.source} (same kind, "
+                "task, scene and loss cost); give a folder of this study with --from, or leave --from out to "
+                "measure with a miniature of the study")
+    left_out = f" ({unmeasured} cell(s) not measured, not counted: more than this)" if unmeasured else ""
+    return (f"estimate from {rates.source} (start-up {rates.startup:.1f} s per cell): "
+            f"{minutes(sum(seconds.values()))} of cell time, about "
+            f"[bold]{minutes(estimate.schedule(cells, seconds, workers))}[/] on {workers} worker(s){left_out}")
 
 
 @app.command("run", epilog=examples("study run"))

@@ -62,3 +62,24 @@ MEASURES: dict[str, MetricFacts] = {facts.name: facts for facts in (
 def facts_of(name: str) -> MetricFacts:
     """The facts of a metric name: a physical measure's, else those of a registry loss (an error)."""
     return MEASURES.get(name) or MetricFacts(name, f"registry loss {name} (docs/losses.md)", LOWER)
+
+
+EXPENSIVE: dict[str, str] = {
+    "lsim": "every field resized to 224x224 and passed through LSiM's CNN",
+    "lpips": "every field enlarged and passed through LPIPS's VGG",
+}
+"""The metrics that cost most of an evaluation's time (with LSiM, `evaluate rollout` takes some 10x as long), and
+why: the commands announce them before they start (`cost_notice`)."""
+
+
+def cost_notice(names: list[str], computed: list[str]) -> str | None:
+    """The line announcing the expensive metrics among the `computed` ones (those whose weights loaded), with the
+    `--metrics` that leaves them out of `names` (the metrics asked for); None when there are none."""
+    costly = [name for name in computed if name in EXPENSIVE]
+    if not costly:
+        return None
+    rest = [name for name in names if name not in costly]
+    how = f"--metrics {','.join(rest)}" if rest else "--metrics with cheaper metrics (e.g. mse,mae)"
+    them = "them" if len(costly) > 1 else "it"
+    return (f"{' and '.join(costly)} in --metrics: {'; '.join(EXPENSIVE[n] for n in costly)}, the slow part of this "
+            f"evaluation; leave {them} out with {how}")

@@ -7,6 +7,7 @@ beside its errors. `frames_report.py` summarises the values and writes the files
 """
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,16 +141,18 @@ def batches(evaluation: FrameEvaluation) -> Any:
             yield sim, indices, frames["data"], frames, geometry
 
 
-def run(evaluation: FrameEvaluation) -> tuple[dict[str, dict[str, dict[str, list[list[float]]]]], dict[str, np.ndarray]]:
+def run(evaluation: FrameEvaluation, progress: Callable[[int, int], None] | None = None,
+        ) -> tuple[dict[str, dict[str, dict[str, list[list[float]]]]], dict[str, np.ndarray]]:
     """Every row's metric values per simulation and frame ({row: {metric: [simulation][frame]}}, the reference's
     absolute measures included) and an example: the middle chosen frame of the first simulation, every row's
-    prediction and the references."""
+    prediction and the references. `progress(frames done, frames in all)` follows each batch of frames."""
     values: dict[str, dict[str, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     all_batches = list(batches(evaluation))
     example_sim = all_batches[0][0]
     example_frames = [f for sim, frames, *_ in all_batches if sim == example_sim for f in frames]
     wanted = example_frames[len(example_frames) // 2]
     example: dict[str, np.ndarray] = {}
+    total, done = sum(len(frames) for _, frames, *_ in all_batches), 0
     for sim, frames, coarse, grids, geometry in all_batches:
         at = frames.index(wanted) if sim == example_sim and wanted in frames else None
         predictions = {REFERENCE + "_" + grid: (grid, frame) for grid, frame in grids.items()}
@@ -164,5 +167,8 @@ def run(evaluation: FrameEvaluation) -> tuple[dict[str, dict[str, dict[str, list
                 values[f"{grid}/{row}" if row == REFERENCE else row][name][sim].extend(per_sample.tolist())
             if at is not None:
                 example |= {f"{label}/{field}": value[at].float().cpu().numpy() for field, value in pred.items()}
+        done += len(frames)
+        if progress is not None:
+            progress(done, total)
     example["frame"], example["simulation"] = np.array(wanted), np.array(example_sim)
     return {row: {name: list(sims.values()) for name, sims in metrics.items()} for row, metrics in values.items()}, example

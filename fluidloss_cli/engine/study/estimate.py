@@ -9,6 +9,7 @@ of the same kind, task, scene and loss cost class.
 
 import dataclasses
 import math
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.study.cells import PERCEPTUAL_COST, Cell, plan_cells
 from fluidloss_cli.engine.study.config import StudyConfig
 from fluidloss_cli.engine.study.files import read_json
-from fluidloss_cli.engine.study.layout import PLAN, RESULT, cell_folder
+from fluidloss_cli.engine.study.layout import CELLS, PLAN, RESULT
 from fluidloss_cli.engine.study.runner import Runner, write_plan
 
 
@@ -34,14 +35,40 @@ class Rates:
         return None if rate is None else self.startup + rate * cell.units
 
 
-def measured(folder: Path, source: str) -> Rates:
-    """Rates from the finished cells of a study folder."""
+def finished_results(folder: Path) -> dict[str, dict]:
+    """Cell id -> result of every finished cell of a study folder that records its wall time, read from its
+    `cells/<id>/result.json` files alone: a published or copied study folder without plan.json has them too."""
+    found: dict[str, dict] = {}
+    for path in sorted((folder / CELLS).rglob(RESULT)):
+        result = read_json(path)
+        if isinstance(result, dict) and result.get("status") == "done" and "wall_s" in result:
+            found[result.get("id") or path.parent.relative_to(folder / CELLS).as_posix()] = result
+    return found
+
+
+def ran_as(cell: Cell, result: dict) -> bool:
+    """Whether a result was measured for this very cell: its command begins with the cell's arguments (the runner
+    appends --device and --resume), so the same work, not a cell of the same id in another study."""
+    try:
+        words = shlex.split(str(result.get("command", "")))
+    except ValueError:
+        return False
+    return words[1:len(cell.args) + 1] == list(cell.args)
+
+
+def measured(folder: Path, source: str, known: dict[str, Cell] | None = None) -> Rates:
+    """Rates from the finished cells of a study folder. A cell's work (units) and cost class come from the folder's
+    plan.json; a cell it lacks (no plan.json: a published folder) is taken as the cell of the same id in `known`
+    (the cells of the study being planned) where its recorded command is that cell's, and skipped otherwise."""
     plan = read_json(folder / PLAN) or {"cells": []}
+    planned = {c["id"]: Cell(**{k: tuple(v) if k in ("args", "deps") else v for k, v in c.items()})
+               for c in plan["cells"]}
     timed = []
-    for about in plan["cells"]:
-        result = read_json(cell_folder(folder, about["id"]) / RESULT)
-        if result and result["status"] == "done":
-            cell = Cell(**{k: tuple(v) if k in ("args", "deps") else v for k, v in about.items()})
+    for cell_id, result in finished_results(folder).items():
+        cell = planned.get(cell_id)
+        if cell is None and cell_id in (known or {}) and ran_as(known[cell_id], result):
+            cell = known[cell_id]
+        if cell is not None:
             timed.append((cell, float(result["wall_s"])))
     if not timed:
         return Rates(0.0, {}, source)

@@ -1,0 +1,68 @@
+"""`fluidloss study plan --from FOLDER` on published study folders: the cell timings come from cells/*/result.json
+alone (a folder without plan.json), a cell counts only where its recorded command is the planned one, and a study
+none of whose cells was measured gets "no estimate", never "about 0 s"."""
+
+import json
+import shutil
+from pathlib import Path
+
+from conftest import assert_one_line_error, run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+PBDL, SMALL = ROOT / "docs" / "study_pbdl", ROOT / "docs" / "study_small"
+
+
+def plan(config: Path, folder: Path) -> tuple[str, dict[str, str]]:
+    """`study plan CONFIG --from FOLDER`: its last line (rich's wrapping undone) and cell -> estimate column."""
+    output = run_cli("study", "plan", config, "--from", folder).output
+    lines = output.strip().splitlines()
+    cells = {parts[1].strip(): parts[4].strip() for line in lines if (parts := line.split("│")) and len(parts) == 6
+             and "/" in parts[1]}
+    return lines[-1], cells
+
+
+def results_only(tmp_path: Path) -> Path:
+    """A copy of docs/study_pbdl holding its cells' result.json files and nothing else (no plan.json)."""
+    copy = tmp_path / "published"
+    for result in (PBDL / "cells").rglob("result.json"):
+        target = copy / result.relative_to(PBDL)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result, target)
+    return copy
+
+
+def test_a_folder_without_plan_json_gives_the_estimate_of_the_study_folder_itself(tmp_path):
+    copy = results_only(tmp_path)
+    assert not (copy / "plan.json").exists()
+    whole, whole_cells = plan(PBDL / "study.toml", PBDL)
+    published, published_cells = plan(PBDL / "study.toml", copy)
+    assert published_cells == whole_cells and sum(v.endswith(("s", "min")) for v in whole_cells.values()) > 50
+    assert published.replace(str(copy), "X") == whole.replace(str(PBDL), "X")
+    assert published.startswith("estimate from") and "about 0 s" not in published
+
+
+def test_a_result_of_other_work_under_the_same_id_is_not_measured(tmp_path):
+    copy = results_only(tmp_path)
+    cell = "data/karman_a/test-coarse"
+    path = copy / "cells" / cell / "result.json"
+    for other in (copy / "cells").rglob("result.json"):
+        if other != path:
+            other.unlink()
+    last, cells = plan(PBDL / "study.toml", copy)
+    assert cells[cell] != "not measured" and last.startswith("estimate from")
+    result = json.loads(path.read_text())
+    path.write_text(json.dumps({**result, "command": result["command"].replace("--res 64x32", "--res 32x16")}))
+    last, cells = plan(PBDL / "study.toml", copy)
+    assert cells[cell] == "not measured" and last.startswith("no estimate")
+
+
+def test_a_study_none_of_whose_cells_was_measured_gets_no_estimate():
+    last, cells = plan(ROOT / "sample_configs" / "study_smoke.toml", PBDL)
+    assert set(cells.values()) <= {"not measured", "skipped: weights missing"} and cells
+    assert last.startswith("no estimate: none of the study's cells is like a cell measured in")
+    assert "about 0 s" not in last
+
+
+def test_a_published_folder_without_timings_is_one_clear_line():
+    result = run_cli("study", "plan", ROOT / "sample_configs" / "study_smoke.toml", "--from", SMALL, ok=False)
+    assert_one_line_error(result, f"--from {SMALL}: holds no finished cell to measure", "cells/*/result.json")
