@@ -264,6 +264,17 @@ VARIANTS = TINY.replace("[scenes.karman]", '[scenes.karman_low]\nscene = "karman
     (lambda t: VARIANTS.replace('amp = "bf16"', 'lrs = { mse = 1e-3 }'), ["tasks.sr_small.lrs: 'mse'", "(mae)"]),
     (lambda t: VARIANTS.replace('amp = "bf16"', 'lrs = { mae = -1 }'), ["tasks.sr_small.lrs: 'mae' = -1"]),
     (lambda t: VARIANTS.replace('amp = "bf16"', 'seeds = [1, 1]'), ["tasks.sr_small.seeds must name"]),
+    # the ranges the command line checks, checked at plan time (engine/ranges.py)
+    (lambda t: t.replace("width = 8\nblocks", "width = 0\nblocks"), ["tasks.sr.width must be at least 1, got 0"]),
+    (lambda t: t.replace("[tasks.ae]", "[tasks.ae]\nlr = -1"), ["tasks.ae.lr must be positive and finite, got -1"]),
+    (lambda t: t.replace("batch_size = 4", "batch_size = 0"), ["batch_size must be at least 1, got 0"]),
+    (lambda t: t.replace("epochs = 1", "epochs = 0"), ["epochs must be at least 1, got 0"]),
+    (lambda t: t.replace("seeds = [0]\nepochs", "seeds = [-1]\nepochs"), ["seeds must be from 0 to", "got -1"]),
+    (lambda t: t.replace("train_seeds = [0]", "train_seeds = [4294967296]"), ["scenes.karman.train_seeds must be"]),
+    (lambda t: t.replace("train_seeds = [0]", "train_seeds = [0, 0]"), ["scenes.karman.train_seeds names a seed twice"]),
+    (lambda t: t.replace('device = "cpu"', 'device = "tpu"'), ["device 'tpu': expected auto, cpu, cuda or cuda:N"]),
+    (lambda t: t.replace("[tasks.ae]", "[tasks.ae]\nscenes = []"), ["tasks.ae.scenes names no scene"]),
+    (lambda t: t.replace("frames = 8", "frames = 8\nwarmup = -5"), ["scenes.karman.warmup must be 0 or more"]),
 ])
 def test_config_errors_are_one_line(tmp_path, edit, fragments):
     config = tmp_path / "bad.toml"

@@ -1,8 +1,7 @@
 """Options and helpers shared by every subcommand: `--config FILE`, `--device`, the console."""
 
-import math
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from rich.text import Text
 
 from fluidloss_cli.engine.defaults import AMP_MODES, names
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.ranges import COUNT, INDEX, ODD, POSITIVE, SEED, SEED_LIMIT, Range, check_ranges  # noqa: F401
 
 UNWRAPPED_WIDTH = 10_000
 """The width a console takes when it writes to a file or pipe: wide enough that no line or table is ever wrapped."""
@@ -87,31 +87,6 @@ def check_inputs(datasets: Iterable[Path | None] = (), checkpoints: Iterable[Pat
     for path in checkpoints:
         if path is not None and not Path(path).is_file():
             raise FluidlossError(f"{path}: no such checkpoint")
-
-
-class Range:
-    """What values a numeric option takes, in words for the error line."""
-
-    def __init__(self, test: Callable[[float], bool], wanted: str):
-        self.test, self.wanted = test, wanted
-
-
-SEED_LIMIT = 2**32 - 1
-"""numpy's seeds are 0 .. 2**32 - 1."""
-COUNT = Range(lambda v: v >= 1, "at least 1")
-INDEX = Range(lambda v: v >= 0, "0 or more")
-POSITIVE = Range(lambda v: math.isfinite(v) and v > 0, "positive and finite")
-SEED = Range(lambda v: 0 <= v <= SEED_LIMIT, f"from 0 to {SEED_LIMIT}")
-ODD = Range(lambda v: v >= 1 and v % 2 == 1, "odd and at least 1 (an even kernel has no centre and shifts the grid)")
-
-
-def check_ranges(*checks: tuple[str, object, Range]) -> None:
-    """Refuse, before any work, the first (flag, value, range) whose value lies outside its range; a value of None
-    (left to a default) passes, and every item of a list is checked."""
-    for flag, value, wanted in checks:
-        for item in value if isinstance(value, list | tuple) else [value]:
-            if item is not None and not wanted.test(item):
-                raise FluidlossError(f"{flag} must be {wanted.wanted}, got {item}")
 
 
 def _load_config(ctx: typer.Context, _param: typer.CallbackParam, value: Path | None) -> Path | None:

@@ -7,7 +7,6 @@ import typer
 
 from fluidloss_cli.commands.common import (
     COUNT,
-    ODD,
     POSITIVE,
     SEED,
     ConfigOption,
@@ -21,6 +20,7 @@ from fluidloss_cli.commands.examples import examples
 from fluidloss_cli.engine.defaults import ACTIVATIONS, LR_SCHEDULES, VAL_SPLIT, names
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.loss_names import parse_spec
+from fluidloss_cli.engine.ranges import TRAINING_RANGES
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
 app = typer.Typer(help="Train a model on fluid data with any loss: Solver-in-the-Loop correction (sol), super-resolution (sr) or autoencoder (ae).",
@@ -47,7 +47,7 @@ NprocOption = typer.Option(1, "--nproc", help="Processes training data parallel 
                            "torch.distributed.run): gloo on the CPU, one GPU each on CUDA; same results as one.")
 
 
-NETWORK_SIZES = {"width": COUNT, "blocks": COUNT, "latent": COUNT, "kernel_size": ODD}
+NETWORK_SIZES = {name: TRAINING_RANGES[name] for name in ("width", "blocks", "latent", "kernel_size")}
 """The network-size options of the tasks and their ranges."""
 VALIDATION_FILES = {"data": "val", "coarse": "val_coarse", "fine": "val_fine"}
 """Training file -> the validation file of the same role."""

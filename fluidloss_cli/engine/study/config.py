@@ -11,6 +11,7 @@ a named variant: `scene = "karman"` in `[scenes.karman_low]` (two Reynolds range
 import hashlib
 import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 from fluidloss_cli.engine.defaults import ACTIVATIONS, AMP_MODES, DEFAULT_METRICS, LR_SCHEDULES, SR_FACTORS, VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.ranges import STUDY_RANGES, check_ranges
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 
 TOP_KEYS = {"name": str, "device": str, "seeds": list, "epochs": int, "batch_size": int, "losses": list,
@@ -137,6 +139,7 @@ def _typed(where: str, data: dict, allowed: dict[str, type], required: tuple[str
         ok = isinstance(value, kind) or (kind is float and isinstance(value, int))
         if not ok or (kind is int and isinstance(value, bool)):
             raise FluidlossError(f"{where}: {key} must be a {kind.__name__}, got {value!r}")
+    check_ranges(*((f"{where}.{key}", value, STUDY_RANGES[key]) for key, value in data.items() if key in STUDY_RANGES))
     return data
 
 
@@ -165,6 +168,9 @@ def _scene(name: str, data: dict) -> SceneSpec:
     train_seeds, test_seeds = (_numbers(f"{where}.{k}", data[k], int) for k in ("train_seeds", "test_seeds"))
     if not train_seeds or not test_seeds:
         raise FluidlossError(f"{where}: train_seeds and test_seeds need at least one seed each")
+    for key, seeds in (("train_seeds", train_seeds), ("test_seeds", test_seeds)):
+        if len(set(seeds)) < len(seeds):
+            raise FluidlossError(f"{where}.{key} names a seed twice: {list(seeds)}")
     has_re = scene_has_reynolds(kind)
     if has_re and (not train_re or not test_re):
         raise FluidlossError(f"{where}: {kind} needs train_re and test_re (its Reynolds numbers)")
@@ -199,6 +205,8 @@ def _task(name: str, data: dict, scenes: dict[str, SceneSpec], losses: tuple[str
     options = dict(_typed(f"tasks.{name}", data, TASK_KEYS[kind]))
     options.pop("task", None)
     chosen = tuple(options.pop("scenes", list(scenes)))
+    if not chosen:
+        raise FluidlossError(f"tasks.{name}.scenes names no scene; leave it out to train on every scene")
     unknown = sorted(set(chosen) - set(scenes))
     if unknown:
         raise FluidlossError(f"tasks.{name}.scenes: {', '.join(map(str, unknown))} not among the study's scenes "
@@ -212,7 +220,7 @@ def _task(name: str, data: dict, scenes: dict[str, SceneSpec], losses: tuple[str
         if options.get(key, allowed[0]) not in allowed:
             raise FluidlossError(f"tasks.{name}.{key} must be one of {', '.join(allowed)}, got {options[key]!r}")
     seeds = _numbers(f"tasks.{name}.seeds", options.pop("seeds", []), int)
-    if len(set(seeds)) < len(seeds) or any(seed < 0 for seed in seeds):
+    if len(set(seeds)) < len(seeds):
         raise FluidlossError(f"tasks.{name}.seeds must name non-negative training seeds, each once; got {list(seeds)}")
     lrs = {str(loss).strip().lower(): rate for loss, rate in options.pop("lrs", {}).items()}
     for loss, rate in lrs.items():
@@ -220,8 +228,6 @@ def _task(name: str, data: dict, scenes: dict[str, SceneSpec], losses: tuple[str
                 not (math.isfinite(rate) and rate > 0):
             raise FluidlossError(f"tasks.{name}.lrs: {loss!r} = {rate!r}; give each of the task's losses "
                                  f"({', '.join(own)}) a positive learning rate")
-    if not math.isfinite(options.get("lr", 1.0)) or options.get("lr", 1.0) <= 0:
-        raise FluidlossError(f"tasks.{name}.lr must be positive and finite, got {options['lr']!r}")
     return TaskSpec(name, kind, chosen, own, options, seeds, {loss: float(rate) for loss, rate in lrs.items()})
 
 
@@ -282,6 +288,9 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
     warnings = (f"{len(seeds)} training seed(s): {RECOMMENDED_SEEDS} or more are needed to tell a difference between "
                 f"losses from the spread of the seeds",) if len(seeds) < RECOMMENDED_SEEDS else ()
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    device = data.get("device", "auto")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device.strip().lower()):
+        raise FluidlossError(f"{where}: device {device!r}: expected auto, cpu, cuda or cuda:N")
     config = StudyConfig(name=data.get("name", "study"), device=data.get("device", "auto"), seeds=seeds,
                          epochs=data.get("epochs", 10), batch_size=data.get("batch_size", 16), losses=losses,
                          metrics=metrics, scenes=scenes, tasks=tasks, digest=digest, warnings=warnings,
