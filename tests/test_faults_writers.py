@@ -2,6 +2,7 @@
 `downsample`. Processes are real (`python -m fluidloss_cli`), datasets are made by the CLI, signals are sent once a
 run is seen writing (its temporary file beside the output)."""
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import h5py
 import pytest
 
 from conftest import assert_one_line_error, run_cli
+from fluidloss_cli.engine.lock import output_lock
 from test_faults import DEADLINE, KARMAN, start, temporaries, wait_until
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -67,12 +69,14 @@ def holds_lock(out: Path, process) -> bool:
         return False
 
 
-@pytest.mark.parametrize("command", ["downsample", "simulate", "benchmark"])
-def test_every_command_that_writes_a_file_holds_it_while_it_runs(fine, tmp_path, command):
+@pytest.mark.parametrize("command", ["downsample", "simulate", "benchmark", "evaluate"])
+def test_every_command_that_writes_holds_its_output_while_it_runs(fine, tmp_path, command):
     """Each run takes its output's lock for its whole length: a second run on the output, frozen or not, stops with
     one line and writes nothing; the first completes. Before: only generate and train took it."""
-    out = tmp_path / ("b.json" if command == "benchmark" else "o.h5")
+    out = tmp_path / {"benchmark": "b.json", "evaluate": "e"}.get(command, "o.h5")
     args = {
+        "evaluate": ["evaluate", "rollout", "--data", fine.big, "--steps", "30", "--metrics", "mse", "--device", "cpu",
+                     "--out", out],
         "downsample": ["downsample", fine.big, "--res", "32x16", "--out", out],
         "simulate": ["simulate", "karman", "--from", fine.big, "--steps", "40", "--device", "cpu", "--out", out],
         "benchmark": ["benchmark", "--data", fine.big, "--res", "32x16", "--steps", "20", "--repeats", "2",
@@ -85,12 +89,20 @@ def test_every_command_that_writes_a_file_holds_it_while_it_runs(fine, tmp_path,
         for extra in ([], ["--overwrite"]) if command != "benchmark" else ([],):
             assert_one_line_error(run_cli(*args, *extra, ok=False),
                                   f"{out} is being written by another fluidloss run (pid {first.pid})")
-        assert not out.exists()
+        assert not out.exists() or not any(out.iterdir())
     finally:
         first.send_signal(signal.SIGCONT)
     output = first.communicate(timeout=DEADLINE)[0].decode()
     assert first.returncode == 0 and "Traceback" not in output, output
     assert out.exists() and temporaries(tmp_path) == []
+
+
+def test_study_export_refuses_a_destination_that_another_run_writes(tmp_path):
+    destination = tmp_path / "export"
+    with output_lock(destination):  # held by a live run: this process
+        assert_one_line_error(run_cli("study", "export", tmp_path / "study", destination, ok=False),
+                              f"{destination} is being written by another fluidloss run (pid {os.getpid()})")
+    assert not destination.exists()
 
 
 @pytest.mark.parametrize("sent, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])

@@ -37,9 +37,11 @@ def check_output_folder(out: Path, report: str, what: str, overwrite: bool) -> N
 
 
 def check_output_dir(out: Path) -> None:
-    """Refuse, before any work, an output folder that cannot be created or written: a file where it or one of its
-    parents should be, or a nearest existing folder that takes no files (read-only, no permission)."""
+    """Refuse, before any work, an output folder that another live run is writing, or that cannot be created or
+    written: a file where it or one of its parents should be, or a nearest existing folder that takes no files
+    (read-only, no permission)."""
     out = Path(out)
+    refuse_if_locked(out)
     for folder in (out, *out.parents):
         if not folder.exists():
             continue
@@ -60,4 +62,15 @@ def claim_outputs(outputs: Sequence[Path | None], check: Callable[[], None] = la
         for out in dict.fromkeys(Path(o) for o in outputs if o is not None):
             stack.enter_context(output_lock(out))
         check()
+        yield
+
+
+@contextmanager
+def claim_folder(out: Path, check: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """`claim_outputs` for an output folder: its parent is created first, for the lock beside the folder."""
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FluidlossError(f"cannot create {Path(out).parent}: {exc.strerror or exc}") from None
+    with claim_outputs([out], check):
         yield
