@@ -1,5 +1,5 @@
-"""Fault injection, continued: one writer per output for every command that writes, and Ctrl-C or SIGTERM during
-`downsample`. Processes are real (`python -m fluidloss_cli`), datasets are made by the CLI, signals are sent once a
+"""Fault injection, continued: one writer per output for every command that writes, Ctrl-C or SIGTERM during
+`downsample`, and a signal to the whole process group of `generate --workers`. Processes are real (`python -m fluidloss_cli`), datasets are made by the CLI, signals are sent once a
 run is seen writing (its temporary file beside the output)."""
 
 import os
@@ -13,7 +13,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_cli
 from fluidloss_cli.engine.lock import output_lock
-from test_faults import DEADLINE, KARMAN, start, temporaries, wait_until
+from test_faults import DEADLINE, KARMAN, children, running, start, temporaries, wait_until
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -121,3 +121,21 @@ def test_ctrl_c_or_sigterm_stops_downsample_and_leaves_no_output(fine, tmp_path,
         assert output.strip().splitlines()[-1] == (f"{word}: nothing was written (the output appears only when "
                                                    "complete); rerun the command"), output
         assert not out.exists() and temporaries(tmp_path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sent, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_to_the_process_group_of_generate_leaves_only_the_parents_line(tmp_path, sent, code, word):
+    """A terminal's Ctrl-C, or `kill -TERM -PGID`, reaches the workers too; three workers for two simulations leave
+    one idle. Before: each idle worker printed a `Terminated` traceback. Now the parent alone reports."""
+    parts = tmp_path / "g.h5.parts"
+    process = start(*KARMAN, "--re", "1e5", "2e5", "--frames", "5000", "--workers", "3", "--out", tmp_path / "g.h5")
+    wait_until(lambda: len(list(parts.glob("*.tmp"))) == 2, "both busy workers to write", process)
+    workers = children(process.pid)
+    assert len(workers) == 3  # forked all at once: one has no simulation
+    os.killpg(process.pid, sent)  # `start` made the run a process group of its own
+    output = process.communicate(timeout=DEADLINE)[0].decode()
+    assert process.returncode == code and "Traceback" not in output and "Terminated" not in output, output
+    assert output.strip().splitlines()[-1] == f"{word}: finished work was kept; rerun with --resume to complete it"
+    wait_until(lambda: not any(running(pid) for pid in workers), "the workers to exit")
+    wait_until(lambda: temporaries(tmp_path) == [], "the workers to remove their temporaries")
