@@ -40,7 +40,8 @@ RERUN_ADVICE = {
     "evaluate rollout": "the evaluation was not finished (evaluation.json is written last); rerun the command",
     "evaluate frames": "the evaluation was not finished (frames.json is written last); rerun the command",
 }
-"""What to do after an interrupt, for commands that continue by other means than --resume."""
+"""What to do after an interrupt, for commands that continue by other means than --resume. A command that knows
+better at the time of the interrupt sets the interrupt's `advice` attribute (train, before its first checkpoint)."""
 
 
 def _leaf(group: TyperGroup, ctx: typer.Context, args: list[str]) -> tuple[str, object | None]:
@@ -106,7 +107,7 @@ class _FriendlyErrors(TyperGroup):
             raise (_help(exc) if _wants_help(exc) else _fail(_usage_line(exc))) from None
         except KeyboardInterrupt as exc:
             what, code = ("terminated", 143) if isinstance(exc, interrupt.Terminated) else ("interrupted", 130)
-            advice = ctx.meta.get("interrupt_advice", "rerun the command")
+            advice = getattr(exc, "advice", None) or ctx.meta.get("interrupt_advice", "rerun the command")
             console.print(f"[bold red]{what}[/]: {advice}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=code) from None
 

@@ -7,7 +7,10 @@ import typer
 from rich.table import Table
 
 from fluidloss_cli.commands.common import START, ConfigOption, DeviceOption, NetworkAmpOption, check_amp, check_inputs, console
+from fluidloss_cli.engine.atomic import check_writable_dir
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.lock import refuse_if_locked
+from fluidloss_cli.engine.outputs import claim_outputs
 from fluidloss_cli.engine.resolution import parse_resolution
 from fluidloss_cli.engine.results import COARSE, FINE
 
@@ -114,6 +117,11 @@ def benchmark(
     requested = parse_resolution(res) if res else None
     grids = [parse_resolution(text) for text in frontier.split(",")] if frontier is not None else []
     check_inputs([data], [sol, sr])
+    chart = out.with_name(f"{out.stem}_frontier.png") if out and grids else None
+    for path in (out, chart):  # before any work: a second run on an output stops at once; the first holds it
+        if path is not None:
+            check_writable_dir(path.parent, path)
+            refuse_if_locked(path)
     import torch
 
     from fluidloss_cli.engine.benchmark import (
@@ -127,42 +135,42 @@ def benchmark(
     from fluidloss_cli.engine.frontier import FRONTIER_METRICS
     from fluidloss_cli.engine.metrics import build_metrics
 
-    target = resolve_device(device)
-    coarse = coarse_resolution(requested, sol)
-    columns = build_metrics(metrics, torch.device("cpu"))  # the fine reference and the scoring stay on the CPU
-    if grids and not any(column.name in FRONTIER_METRICS for column in columns):
-        raise FluidlossError(f"--frontier places the learned rows by {' and '.join(FRONTIER_METRICS)}: name one of "
-                             "them in --metrics")
-    console.print(f"benchmark on {target}: {data} {sim} from frame {start}, {steps} steps, {repeats} timed runs each"
-                  + (", networks in bf16" if amp == "bf16" else ""),
-                  highlight=False)
-    stepped, results = run_benchmark(data, sim, start, steps, coarse, target, sol=sol, sr=sr, repeats=repeats,
-                                     metrics=columns, solver=solver, frontier=grids, amp=amp)
-    judge = judged_by(columns)
-    marked = worse(results, judge)
-    console.print(table(results, steps, columns, stepped, marked))
-    if marked:
-        console.print(f"{WORSE} less accurate than {COARSE} (the uncorrected coarse solver) on {judge}: the "
-                      "correction made the rollout worse", highlight=False)
-    warning = spread_warning(results, steps)
-    if warning:
-        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
-    missing = {metric: value for result in results for metric, value in result.errors.items() if isinstance(value, str)}
-    for metric, reason in missing.items():
-        console.print(f"{metric} column {reason}", highlight=False)
-    placed = place_on_frontier(results, steps) if grids else None
-    if placed == []:
-        console.print("--frontier: no learned row to place on it (no --sol or --sr), or neither MSE nor LSiM scored",
+    with claim_outputs([out, chart]):
+        target = resolve_device(device)
+        coarse = coarse_resolution(requested, sol)
+        columns = build_metrics(metrics, torch.device("cpu"))  # the fine reference and the scoring stay on the CPU
+        if grids and not any(column.name in FRONTIER_METRICS for column in columns):
+            raise FluidlossError(f"--frontier places the learned rows by {' and '.join(FRONTIER_METRICS)}: name one of "
+                                 "them in --metrics")
+        console.print(f"benchmark on {target}: {data} {sim} from frame {start}, {steps} steps, {repeats} timed runs each"
+                      + (", networks in bf16" if amp == "bf16" else ""),
                       highlight=False)
-    elif placed is not None:
-        console.print(frontier_table(placed))
-        console.print("above: less accurate than the plain coarse solver; below: more accurate than every plain row; "
-                      "neither is interpolated, the bounds are what the measured rows allow", highlight=False)
-    if out:
-        write_report(out, results, target, stepped, data, sim, start, steps, placed, amp)
-        console.print(f"wrote [bold]{out}[/]", highlight=False)
-        if placed is not None:
-            chart = out.with_name(f"{out.stem}_frontier.png")
-            if write_frontier_chart(chart, results, steps, stepped,
-                                    f"{data.name} {sim} from frame {start}, {steps} steps"):
-                console.print(f"wrote [bold]{chart}[/]", highlight=False)
+        stepped, results = run_benchmark(data, sim, start, steps, coarse, target, sol=sol, sr=sr, repeats=repeats,
+                                         metrics=columns, solver=solver, frontier=grids, amp=amp)
+        judge = judged_by(columns)
+        marked = worse(results, judge)
+        console.print(table(results, steps, columns, stepped, marked))
+        if marked:
+            console.print(f"{WORSE} less accurate than {COARSE} (the uncorrected coarse solver) on {judge}: the "
+                          "correction made the rollout worse", highlight=False)
+        warning = spread_warning(results, steps)
+        if warning:
+            console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+        missing = {metric: value for result in results for metric, value in result.errors.items() if isinstance(value, str)}
+        for metric, reason in missing.items():
+            console.print(f"{metric} column {reason}", highlight=False)
+        placed = place_on_frontier(results, steps) if grids else None
+        if placed == []:
+            console.print("--frontier: no learned row to place on it (no --sol or --sr), or neither MSE nor LSiM scored",
+                          highlight=False)
+        elif placed is not None:
+            console.print(frontier_table(placed))
+            console.print("above: less accurate than the plain coarse solver; below: more accurate than every plain row; "
+                          "neither is interpolated, the bounds are what the measured rows allow", highlight=False)
+        if out:
+            write_report(out, results, target, stepped, data, sim, start, steps, placed, amp)
+            console.print(f"wrote [bold]{out}[/]", highlight=False)
+            if placed is not None:
+                if write_frontier_chart(chart, results, steps, stepped,
+                                        f"{data.name} {sim} from frame {start}, {steps} steps"):
+                    console.print(f"wrote [bold]{chart}[/]", highlight=False)

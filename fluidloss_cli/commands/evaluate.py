@@ -26,7 +26,7 @@ from fluidloss_cli.engine.defaults import DEFAULT_METRICS, names
 from fluidloss_cli.engine.metric_facts import MEASURES
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.loss_names import parse_metrics
-from fluidloss_cli.engine.outputs import check_output_dir
+from fluidloss_cli.engine.outputs import check_output_dir, claim_folder
 
 SUMMARIES = ("mean", "final")
 WORSE = "*"
@@ -126,14 +126,15 @@ def rollout(
     evaluation = rollouts.prepare(data, sol or [], fine, sr or [], start, steps, metrics, resolve_device(device),
                                   solver, amp)
     distances = novelty(data, train, train_stride) if train else None
-    reports.check_out(out, overwrite)
-    announce_cost(evaluation.metrics)
-    with progress_bar() as bar:
-        task = bar.add_task("rollouts", total=len(start) * len(evaluation.corrections), unit="rollouts")
-        results = rollouts.run(evaluation, lambda label: bar.update(task, advance=1, description=f"rolled out {label}"))
-    report = reports.document(evaluation, results, train, distances)
-    files = reports.write_tables(report, out) + write_plots(report, out)
-    files.insert(0, reports.write_report(report, out))  # last: it marks the evaluation finished
+    with claim_folder(out, lambda: reports.check_out(out, overwrite)):  # one run writes `out` at a time
+        announce_cost(evaluation.metrics)
+        with progress_bar() as bar:
+            task = bar.add_task("rollouts", total=len(start) * len(evaluation.corrections), unit="rollouts")
+            results = rollouts.run(evaluation,
+                                   lambda label: bar.update(task, advance=1, description=f"rolled out {label}"))
+        report = reports.document(evaluation, results, train, distances)
+        files = reports.write_tables(report, out) + write_plots(report, out)
+        files.insert(0, reports.write_report(report, out))  # last: it marks the evaluation finished
     for grid in report["grids"]:
         print_table(report, grid, summary)
     if "novelty" in report:
@@ -195,13 +196,13 @@ def frames(
     from fluidloss_cli.engine.evaluation import frames, frames_report
 
     evaluation = frames.prepare(data, fine, ae or [], sr or [], first, stride, metrics, resolve_device(device), amp)
-    frames_report.check_out(out, overwrite)
-    announce_cost(evaluation.metrics)
-    with progress_bar() as bar:
-        task = bar.add_task("frames", total=None, unit="frames")
-        values, example = frames.run(evaluation, lambda done, total: bar.update(task, completed=done, total=total))
-    report = frames_report.document(evaluation, values)
-    files = frames_report.write(report, example, out)
+    with claim_folder(out, lambda: frames_report.check_out(out, overwrite)):  # one run writes `out` at a time
+        announce_cost(evaluation.metrics)
+        with progress_bar() as bar:
+            task = bar.add_task("frames", total=None, unit="frames")
+            values, example = frames.run(evaluation, lambda done, total: bar.update(task, completed=done, total=total))
+        report = frames_report.document(evaluation, values)
+        files = frames_report.write(report, example, out)
     print_frames_table(report)
     print_missing(report)
     console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)

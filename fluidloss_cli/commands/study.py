@@ -184,9 +184,12 @@ def export(
 ) -> None:
     """Copy a study's results without its data or training checkpoints (to publish or move it); still a study
     folder: `study report` rewrites it, `study run` regenerates the data and runs only the cells it lacks."""
+    from fluidloss_cli.engine.outputs import check_output_dir, claim_folder
     from fluidloss_cli.engine.study.export import export as export_study
 
-    files = export_study(study, destination, checkpoints)
+    check_output_dir(destination)
+    with claim_folder(destination):  # one export writes `destination` at a time
+        files = export_study(study, destination, checkpoints)
     console.print(f"exported {len(files)} file(s) to {destination}", highlight=False, soft_wrap=True)
 
 

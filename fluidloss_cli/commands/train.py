@@ -1,7 +1,7 @@
 """`fluidloss train sol|sr|ae`: train a model with any loss from the registry, with checkpoints and metrics per epoch."""
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -22,6 +22,12 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.loss_names import parse_spec
 from fluidloss_cli.engine.ranges import TRAINING_RANGES
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
+
+if TYPE_CHECKING:
+    import torch
+
+    from fluidloss_cli.engine.training import Step, TrainConfig
+    from fluidloss_cli.engine.training.tasks.base import TaskSetup
 
 app = typer.Typer(help="Train a model on fluid data with any loss: Solver-in-the-Loop correction (sol), super-resolution (sr) or autoencoder (ae).",
                   no_args_is_help=True)
@@ -90,7 +96,7 @@ def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume:
     check_options(task_options, out, nproc, training)
     check_inputs(value for value in task_options.values() if isinstance(value, Path))
     from fluidloss_cli.engine.device import resolve_device
-    from fluidloss_cli.engine.training import TASKS, Step, Trainer, TrainConfig
+    from fluidloss_cli.engine.training import TASKS, TrainConfig
     from fluidloss_cli.engine.training.distributed import World, launched, run_in_processes
     from fluidloss_cli.engine.training.run_files import RunFiles
 
@@ -101,8 +107,27 @@ def run(task: str, task_options: dict[str, Any], out: Path, device: str, resume:
         raise typer.Exit(run_in_processes(nproc, training["batch_size"], resolve_device(device)))
     if not World.from_env().main:
         console.quiet = True  # rank 0 alone prints, errors included
-    trainer = Trainer(setup, TrainConfig(**training), out, resolve_device(device), resume=resume, overwrite=overwrite)
-    console.print(setup.summary + (f"; resuming after epoch {trainer.epoch}" if resume else ""), highlight=False)
+    try:
+        train(setup, TrainConfig(**training), out, resolve_device(device), resume, overwrite)
+    except KeyboardInterrupt as exc:
+        if not RunFiles(out).last.exists():  # the app prints this instead of "rerun with --resume"
+            exc.advice = FIRST_EPOCH_ADVICE
+        raise
+
+
+FIRST_EPOCH_ADVICE = "no epoch had finished, so nothing was kept; rerun the same command to start the run afresh"
+"""What to do after an interrupt before the first checkpoint (last.pt): a plain rerun starts the run again."""
+
+
+def train(setup: "TaskSetup", config: "TrainConfig", out: Path, device: "torch.device", resume: bool,
+          overwrite: bool) -> None:
+    """Build the trainer (`resume`: from out/last.pt where it exists), train with a progress bar, print a line per
+    epoch and the final result."""
+    from fluidloss_cli.engine.training import Trainer
+
+    trainer = Trainer(setup, config, out, device, resume=resume, overwrite=overwrite)
+    console.print(setup.summary + (f"; resuming after epoch {trainer.epoch}" if trainer.resumed else ""),
+                  highlight=False)
     baseline = trainer.measure_baseline()
     if baseline is not None:
         console.print(f"before training: val {baseline:.5g}, the {setup.baseline}'s (the untrained model's, its "

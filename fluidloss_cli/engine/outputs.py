@@ -2,19 +2,21 @@
 another live fluidloss run, an input of the same run, or cannot be created. Light to import, so commands check it
 before loading torch."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from fluidloss_cli.engine.atomic import check_writable_dir, refuse_existing
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.lock import refuse_if_locked
+from fluidloss_cli.engine.lock import output_lock, refuse_if_locked
 
 
-def check_output(out: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
+def check_output(out: Path, overwrite: bool, inputs: Sequence[Path] = (), held: bool = False) -> None:
     """Refuse an output file that is taken (without --overwrite), being written by another run, one of `inputs`, or
-    that cannot be created, before any work."""
+    that cannot be created, before any work. `held`: this process holds the output's lock (see `claim_outputs`)."""
     out = Path(out)
-    refuse_if_locked(out)
+    if not held:
+        refuse_if_locked(out)
     if out.is_dir():
         raise FluidlossError(f"cannot write {out}: is a directory")
     if out.exists() and not overwrite:
@@ -35,9 +37,11 @@ def check_output_folder(out: Path, report: str, what: str, overwrite: bool) -> N
 
 
 def check_output_dir(out: Path) -> None:
-    """Refuse, before any work, an output folder that cannot be created or written: a file where it or one of its
-    parents should be, or a nearest existing folder that takes no files (read-only, no permission)."""
+    """Refuse, before any work, an output folder that another live run is writing, or that cannot be created or
+    written: a file where it or one of its parents should be, or a nearest existing folder that takes no files
+    (read-only, no permission)."""
     out = Path(out)
+    refuse_if_locked(out)
     for folder in (out, *out.parents):
         if not folder.exists():
             continue
@@ -46,3 +50,27 @@ def check_output_dir(out: Path) -> None:
             raise FluidlossError(f"cannot create the folder {out}: {where}, not a folder")
         check_writable_dir(folder, out)
         return
+
+
+@contextmanager
+def claim_outputs(outputs: Sequence[Path | None], check: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold the lock of every one of `outputs` (None: none) for the body of the `with`, so a second run on any of them
+    stops with one line, and run `check` under the locks: the caller's output checks again (with `held=True`), so an
+    output that another run finished between the first check and the lock is refused without --overwrite, not
+    replaced."""
+    with ExitStack() as stack:
+        for out in dict.fromkeys(Path(o) for o in outputs if o is not None):
+            stack.enter_context(output_lock(out))
+        check()
+        yield
+
+
+@contextmanager
+def claim_folder(out: Path, check: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """`claim_outputs` for an output folder: its parent is created first, for the lock beside the folder."""
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FluidlossError(f"cannot create {Path(out).parent}: {exc.strerror or exc}") from None
+    with claim_outputs([out], check):
+        yield

@@ -29,8 +29,9 @@ from fluidloss_cli.engine.data.schema import (
 )
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.lock import refuse_if_locked
 from fluidloss_cli.engine.models.sr_net import FACTORS
-from fluidloss_cli.engine.outputs import check_output
+from fluidloss_cli.engine.outputs import check_output, claim_outputs
 from fluidloss_cli.engine.pipeline import Pipeline
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.render import Panel, check_target, quantity, render
@@ -93,8 +94,9 @@ class Setup:
         return f"from frame {self.index} of {self.sim} in {self.origin['dataset']}"
 
 
-def check_request(request: Request) -> None:
-    """Refuse contradictory or pointless flags, and taken outputs, before any work starts."""
+def check_request(request: Request, held: bool = False) -> None:
+    """Refuse contradictory or pointless flags, and taken outputs, before any work starts; `held`: this process holds
+    the outputs' locks (see `outputs.claim_outputs`)."""
     if request.source is None:
         for flag, value in (("--sim", request.sim), ("--start", request.frame), ("--reference", request.reference)):
             if value is not None:
@@ -110,11 +112,18 @@ def check_request(request: Request) -> None:
     if request.steps is not None and request.steps < 1:
         raise FluidlossError(f"--steps must be at least 1, got {request.steps}")
     inputs = [p for p in (request.source, request.reference) if p is not None]
-    check_output(request.out, request.overwrite, inputs)
+    check_output(request.out, request.overwrite, inputs, held)
     if request.sr is not None:
-        check_output(request.sr_out, request.overwrite, inputs)
+        check_output(request.sr_out, request.overwrite, inputs, held)
     if request.render is not None:
+        if not held:
+            refuse_if_locked(request.render)
         check_target(request.render, request.overwrite)
+
+
+def outputs(request: Request) -> list[Path | None]:
+    """Every path `request` writes: the rollout, its super-resolved frames and the render (None: not written)."""
+    return [request.out, request.sr_out if request.sr is not None else None, request.render]
 
 
 def agree(flag: str, given: Any, source: Path, found: Any) -> Any:
@@ -246,8 +255,15 @@ def start_frame(setup: Setup, pipeline: Pipeline, device: torch.device) -> Frame
 
 def simulate(request: Request, device: torch.device,
              progress: Progress = lambda stage, done, total: None) -> list[tuple[Path, str]]:
-    """Run the rollout `request` describes, write its files and render; returns each file written, described."""
+    """Run the rollout `request` describes, write its files and render, holding their locks; returns each file
+    written, described."""
     check_request(request)
+    with claim_outputs(outputs(request), lambda: check_request(request, held=True)):
+        return rollout_and_write(request, device, progress)
+
+
+def rollout_and_write(request: Request, device: torch.device, progress: Progress) -> list[tuple[Path, str]]:
+    """The body of `simulate`, its outputs' locks held."""
     setup = dataset_setup(request) if request.source else scene_setup(request)
     scene, steps = setup.scene, setup.steps
     pipeline = Pipeline.build(scene.name, scene.resolution, scene.dt, device, sol=request.sol, sr=request.sr,

@@ -3,6 +3,9 @@
 A coarse face covers whole fine faces on the same grid line: its velocity is their average, so the
 flux through it is the sum of theirs, and a divergence-free fine field stays divergence-free on the
 coarse grid (to rounding). Cell-centred fields are area averages.
+
+The output is written under its lock (engine/lock.py: a second run on it stops with one line) and atomically; an
+interrupt is checked after every block of frames, so Ctrl-C or SIGTERM stops the run there and leaves no output.
 """
 
 import json
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fluidloss_cli.engine import interrupt
 from fluidloss_cli.engine.atomic import check_room
 from fluidloss_cli.engine.data.schema import (
     MASKS,
@@ -23,7 +27,7 @@ from fluidloss_cli.engine.data.schema import (
     simulation_groups,
 )
 from fluidloss_cli.engine.data.size import frame_bytes
-from fluidloss_cli.engine.outputs import check_output
+from fluidloss_cli.engine.outputs import check_output, claim_outputs
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, downsample_factors
 
@@ -69,7 +73,8 @@ def downsample_dataset(source: Path, coarse: Resolution, out: Path, overwrite: b
     """Write `out`, the dataset `source` averaged onto `coarse`; returns a one-line summary."""
     source, out = Path(source), Path(out)
     check_downsample(source, coarse, out, overwrite)
-    with open_dataset(source) as src:
+    claimed = claim_outputs([out], lambda: check_output(out, overwrite, [source], held=True))
+    with claimed, open_dataset(source) as src:
         fine = dataset_resolution(src)
         fy, fx = downsample_factors(fine, coarse)
         groups = simulation_groups(src)
@@ -94,6 +99,7 @@ def downsample_dataset(source: Path, coarse: Resolution, out: Path, overwrite: b
                 fields = [name for name in COARSENERS if name in group]
                 written = {name: create_frame_dataset(target, name, frames, coarse) for name in fields}
                 for start in range(0, frames, FRAMES_PER_BLOCK):
+                    interrupt.check()
                     stop = min(start + FRAMES_PER_BLOCK, frames)
                     check_room(out, (stop - start) * frame_bytes(coarse, len(fields)))
                     for name in fields:

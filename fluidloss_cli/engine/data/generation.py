@@ -35,8 +35,7 @@ from fluidloss_cli.engine.data.size import check_size, frame_bytes
 from fluidloss_cli.engine.data.stepping import STEPPERS, solver_parameters, stored_fields
 from fluidloss_cli.engine.data.workers import exit_when_terminated, orphan_guard, stop_workers
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.lock import output_lock
-from fluidloss_cli.engine.outputs import check_output
+from fluidloss_cli.engine.outputs import check_output, claim_outputs
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 from fluidloss_cli.engine.scenes import scene_class
@@ -272,7 +271,7 @@ def generate(job: GenerateJob, out: Path, workers: int = 1, resume: bool = False
     if workers < 1:
         raise FluidlossError(f"--workers must be at least 1, got {workers}")
     check_output(out, overwrite)
-    with output_lock(out):
+    with claim_outputs([out], lambda: check_output(out, overwrite, held=True)):  # again under the lock
         pending = prepare_output(job, out, resume, overwrite)
         run_simulations(job, pending, _parts_dir(out), workers, progress)
         assemble(job, out)

@@ -14,6 +14,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from fluidloss_cli.engine import interrupt
 from fluidloss_cli.engine.atomic import atomic_path
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
@@ -72,6 +73,7 @@ def atomic_h5(path: Path) -> Iterator[h5py.File]:
                 handle.close()
             raise
         handle.close()
+        interrupt.check()  # one swallowed inside HDF5's callbacks: the file is not moved into place
 
 
 REQUIRED_ATTRIBUTES = ("scene", "resolution", "frames", "dt", "simulations", "fields", "domain_size", "provenance")

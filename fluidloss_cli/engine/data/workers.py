@@ -4,6 +4,8 @@ A killed `generate` (SIGKILL gives it no chance to clean up) must not leave its 
 kernel sends each worker SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG); elsewhere, and as a fallback, a
 thread in the worker sends it that signal once its parent process is gone. SIGTERM unwinds the simulation (so its
 temporary file is removed) and then ends the worker process, which must not go on to the next queued simulation.
+A worker that is idle (waiting for work) when SIGTERM comes ends at once and quietly: the parent, which stops the
+workers itself, reports the interrupt (a `Terminated` traceback per idle worker once followed `kill -TERM -PGID`).
 """
 
 import ctypes
@@ -22,7 +24,14 @@ class Terminated(BaseException):
     """Raised in a worker by SIGTERM: unwinds the running simulation; `exit_when_terminated` then ends the process."""
 
 
+_working = False
+"""Whether this worker runs a simulation now (in `exit_when_terminated`), which SIGTERM unwinds; else it is idle."""
+
+
 def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM in a worker: unwind the running simulation, or end an idle worker without a word."""
+    if not _working:
+        os._exit(1)
     raise Terminated
 
 
@@ -50,10 +59,14 @@ def _watch(parent: int) -> None:
 
 def exit_when_terminated(work: Callable[[], None]) -> None:
     """Run `work` in a worker; if SIGTERM stopped it (its files cleaned up while unwinding), end the process now."""
+    global _working
+    _working = True
     try:
         work()
     except Terminated:
         os._exit(1)
+    finally:
+        _working = False
 
 
 def stop_workers(pool: ProcessPoolExecutor) -> None:

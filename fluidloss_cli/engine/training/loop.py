@@ -29,6 +29,7 @@ from fluidloss_cli.engine.lock import acquire as acquire_lock
 from fluidloss_cli.engine.lock import release as release_lock
 from fluidloss_cli.engine.losses import build_loss
 from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.training.distributed import (
     World,
@@ -156,9 +157,10 @@ class Trainer:
     def prepare(self, resume: bool, overwrite: bool, device: torch.device) -> None:
         """Restore a resumed run or check the directory for a new one; build loss, model and optimizer."""
         setup, config = self.setup, self.config
-        if resume and not self.files.last.exists():
-            raise FluidlossError(f"--resume: {self.files.root} holds no run to continue (no last.pt)")
+        resume = resume and self.resumable()
         checkpoint = load_checkpoint(self.files.last) if resume else None
+        self.resumed = checkpoint is not None
+        """Whether this run continues from last.pt."""
         if checkpoint:
             check_resumable(checkpoint, self.files.last, resume_key(description(setup, config)))
         else:
@@ -181,6 +183,21 @@ class Trainer:
         """The model as training steps run it (also wrapped by DistributedDataParallel with --nproc)."""
         if self.world.main and not checkpoint:
             self.start()
+
+    def resumable(self) -> bool:
+        """For --resume: True where last.pt continues the run; False (with a notice) where the run in the directory
+        finished no epoch, which then starts afresh; else raise one line."""
+        files = self.files
+        if files.last.exists():
+            return True
+        if not files.existing():
+            raise FluidlossError(f"--resume: {files.root} holds no run to continue (no last.pt)")
+        if not files.unfinished():
+            raise FluidlossError(f"--resume: {files.root} holds no last.pt to continue from; pass --overwrite to "
+                                 "start the run again")
+        if self.world.main:
+            warn(f"{files.root}: the run there finished no epoch (no last.pt); starting it afresh")
+        return False
 
     def restore(self, checkpoint: dict[str, Any]) -> None:
         """Continue from `checkpoint`: weights, optimizer, schedule, random states, progress; drop later metrics."""

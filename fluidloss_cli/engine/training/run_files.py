@@ -2,7 +2,9 @@
 
 A run directory holds `config.json` (what is trained on what, written when the run starts), `metrics.jsonl` (one
 line per epoch), `last.pt` (written at the end of every epoch) and `best.pt` (the lowest validation loss). A run
-resumes from `last.pt` only with the task options, training options and data it was started with.
+resumes from `last.pt` only with the task options, training options and data it was started with. A directory whose
+run finished no epoch (no last.pt: stopped by Ctrl-C, a full disk or NaN data in epoch 1) holds nothing to keep: a
+plain rerun, or one with --resume, starts that run afresh.
 """
 
 import json
@@ -44,11 +46,33 @@ class RunFiles:
         """The files of a run that the directory already holds."""
         return [p for p in (self.last, self.best, self.metrics, self.config) if p.exists()]
 
+    def unfinished(self) -> bool:
+        """Whether the directory holds at most the start of a run that finished no epoch: no last.pt, and no metrics
+        line past epoch 1 (epoch 1 writes best.pt and its line before last.pt, and a stop between them finishes it
+        not; a run with later lines had finished epochs, whose last.pt is missing: that is not started afresh)."""
+        return not self.last.exists() and self.recorded_epochs() <= 1
+
+    def recorded_epochs(self) -> int:
+        """The highest epoch of a readable metrics line; 0 without any."""
+        try:
+            lines = self.metrics.read_text(errors="replace").splitlines()
+        except OSError:
+            return 0
+        epochs = [0]
+        for line in lines:
+            try:
+                epochs.append(int(json.loads(line)["epoch"]))
+            except (ValueError, TypeError, KeyError):
+                continue
+        return max(epochs)
+
     def check_new(self, overwrite: bool) -> None:
-        """Raise unless a new run may start here: the directory holds no run, or `overwrite` replaces it."""
+        """Raise unless a new run may start here: the directory holds no run, or one that finished no epoch, or
+        `overwrite` replaces it. The advice names --resume only where there is a last.pt to continue from."""
         existing = self.existing()
-        if existing and not overwrite:
-            refuse_existing(self.root, f"already holds a run ({existing[0].name})", "pass --resume to continue it")
+        if existing and not overwrite and not self.unfinished():
+            refuse_existing(self.root, f"already holds a run ({existing[0].name})",
+                            "pass --resume to continue it" if self.last.exists() else "")
 
     def start(self) -> None:
         """Create the directory for a new run, deleting the files of a run it replaces."""
