@@ -1,6 +1,7 @@
 """The decision rule of the study report (docs/study.md): paired t-tests of model means against MSE, Holm's
 adjustment, verdicts by direction, and when the rule asks for more seeds; checked against scipy and by hand."""
 
+import json
 import math
 
 import numpy as np
@@ -63,6 +64,8 @@ def test_models_without_common_seeds_are_compared_unpaired_and_one_model_gets_no
     assert p == pytest.approx(stats.ttest_ind(np.log([2e-3, 2.2e-3]), np.log(list(MSE.values())), equal_var=False).pvalue)
     single = verdicts({"mse": {0: 1e-3}, "lsim": {0: 5e-3}}, facts_of("mse"))["lsim"]
     assert single.outcome == "not separated" and "no test: 1 seed" in single.text()
+    stored = json.loads(json.dumps(single.to_json(), allow_nan=False))  # as report.json writes it
+    assert stored["p"] is None and stored["p_holm"] is None and stored["effect"] == pytest.approx(5.0)
 
 
 def test_divergence_is_an_error_and_energy_has_no_verdict():

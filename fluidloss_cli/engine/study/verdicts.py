@@ -52,8 +52,11 @@ class Verdict:
         return f"{self.outcome} {effect} (p {self.adjusted:.2g}, {'paired' if self.paired else 'Welch'} n={self.seeds}{more})"
 
     def to_json(self) -> dict:
-        return {"outcome": self.outcome, "effect": self.effect, "effect_is_ratio": self.ratio, "p": self.p,
-                "p_holm": self.adjusted, "seeds": self.seeds, "paired": self.paired, "add_seeds": self.add_seeds}
+        """The verdict as report.json stores it; a value no test gave (one seed) is null."""
+        finite = {key: value if math.isfinite(value) else None
+                  for key, value in (("effect", self.effect), ("p", self.p), ("p_holm", self.adjusted))}
+        return {"outcome": self.outcome, "effect_is_ratio": self.ratio, **finite, "seeds": self.seeds,
+                "paired": self.paired, "add_seeds": self.add_seeds}
 
 
 def model_means(values: list[float], seeds: list[int]) -> dict[int, float]:
