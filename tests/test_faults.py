@@ -312,6 +312,35 @@ def test_a_file_with_the_format_attribute_but_nothing_else_is_refused(tmp_path, 
     assert_one_line_error(result, f"{path}: damaged or foreign dataset", "scene, resolution, frames, dt")
 
 
+def impossible(source: Path, tmp_path: Path, change) -> Path:
+    """A copy of a real dataset with one impossible value written into it by `change(handle)`."""
+    path = tmp_path / "impossible.h5"
+    shutil.copy(source, path)
+    with h5py.File(path, "r+") as handle:
+        change(handle)
+    return path
+
+
+def integer_velocity(handle: h5py.File) -> None:
+    """Store sim_0000's velocity_x as int32, same shape."""
+    values = handle["sim_0000/velocity_x"][...]
+    del handle["sim_0000/velocity_x"]
+    handle["sim_0000"].create_dataset("velocity_x", data=values.astype(np.int32))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda h: h["sim_0000"].attrs.__setitem__("reynolds", -1.0), "sim_0000 has Reynolds number -1.0"),
+    (lambda h: h["sim_0000"].attrs.__setitem__("reynolds", np.inf), "must be positive and finite"),
+    (integer_velocity, "sim_0000 velocity_x holds int32 values"),
+])
+@pytest.mark.parametrize("command", ["downsample", "train"])
+def test_impossible_values_are_refused_when_a_dataset_is_opened(data, tmp_path, change, message, command):
+    path = impossible(data.fine, tmp_path, change)
+    result = run_cli(*readers(path, tmp_path)[command], ok=False)
+    assert_one_line_error(result, f"{path}: ", message)
+    assert not (tmp_path / "o.h5").exists() and not (tmp_path / "run" / "last.pt").exists()
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda c: c["model"].update(name="transformer"), "names an unknown model 'transformer'"),
     (lambda c: c["model"]["state"].update({"stem.weight": torch.zeros(3, 3)}), "weights do not fit the model"),

@@ -6,6 +6,7 @@ One file per dataset; root attributes describe the scene and provenance; one gro
 """
 
 import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -137,15 +138,31 @@ def check_contents(handle: h5py.File, path: Path, resolution: Resolution) -> Non
                              f"attributes say {count}")
     for name in groups:
         group = handle[name]
+        reynolds = group.attrs.get("reynolds")
+        if reynolds is not None and not _physical(reynolds):
+            raise FluidlossError(f"{path}: {name} has Reynolds number {reynolds}; a simulation's must be positive and "
+                                 "finite (its viscosity is 1/Re)")
         for field in fields:
             stored = group.get(field)
             if not isinstance(stored, h5py.Dataset) or stored.ndim != 3:
                 raise FluidlossError(f"{path}: damaged or partial dataset, {name} has no {field} frames [F, H, W]")
+            if stored.dtype.kind != "f":
+                raise FluidlossError(f"{path}: {name} {field} holds {stored.dtype} values; fluid fields are floating "
+                                     "point (fluidloss writes float32)")
             wanted = (frames, *field_shape(field, resolution))
             if stored.shape != wanted:
                 raise FluidlossError(f"{path}: damaged or partial dataset, {name} {field} is "
                                      f"{'x'.join(map(str, stored.shape))} where the attributes say "
                                      f"{'x'.join(map(str, wanted))} ({frames} frames of {resolution})")
+
+
+def _physical(reynolds: object) -> bool:
+    """A stored Reynolds number that can be simulated: a positive finite number (NaN marks a scene without one)."""
+    try:
+        value = float(reynolds)
+    except (TypeError, ValueError):
+        return False
+    return math.isnan(value) or (math.isfinite(value) and value > 0)
 
 
 def read_frames(dataset: h5py.Dataset, start: int = 0, stop: int | None = None) -> np.ndarray:
