@@ -260,3 +260,35 @@ def test_divergence_keeps_the_last_good_checkpoint_and_the_run_resumes_from_it(d
 
     result = run_cli(*sr_args(data, run, "--resume", epochs=3))
     assert "resuming after epoch 1" in text(result) and [line["epoch"] for line in metrics(run)] == [1, 2, 3]
+
+
+def scalars(folder: Path, name: str) -> list[tuple[int, float]]:
+    """(step, value) of a scalar in a folder of TensorBoard event files, read by TensorBoard's own loader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), purge_orphaned_data=True)
+    events.Reload()
+    return [(event.step, event.value) for event in events.Scalars(name)]
+
+
+def test_every_epoch_is_a_tensorboard_scalar_beside_metrics_jsonl(data, tmp_path):
+    run = tmp_path / "run"
+    run_cli(*sr_args(data, run, epochs=2))
+    logged = metrics(run)
+    for name in ("train_loss", "val_loss", "lr"):
+        found = scalars(run / "tensorboard", name)
+        assert [step for step, _ in found] == [1, 2]
+        assert [value for _, value in found] == pytest.approx([record[name] for record in logged], rel=1e-6)
+
+
+def test_a_resumed_run_replaces_what_a_stopped_one_logged_past_its_checkpoint(tmp_path):
+    from fluidloss_cli.engine.training.board import Board
+
+    first = Board(tmp_path, first_epoch=1)
+    for epoch in (1, 2, 3):  # epoch 3 logged, then the run stopped before its checkpoint: resume starts at 3
+        first.log({"epoch": epoch, "val_loss": float(epoch)})
+    first.close()
+    resumed = Board(tmp_path, first_epoch=3)
+    resumed.log({"epoch": 3, "val_loss": 30.0})
+    resumed.close()
+    assert scalars(tmp_path / "tensorboard", "val_loss") == [(1, 1.0), (2, 2.0), (3, 30.0)]

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
 from fluidloss_cli.engine.atomic import check_writable_dir
 from fluidloss_cli.engine.checkpoints import load_checkpoint, save_checkpoint
@@ -31,12 +30,12 @@ from fluidloss_cli.engine.losses import build_loss
 from fluidloss_cli.engine.models import MODELS
 from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.provenance import provenance
+from fluidloss_cli.engine.training.board import Board
 from fluidloss_cli.engine.training.distributed import (
     World,
     check_world,
     global_mean,
     join,
-    reduce_sum,
     replicate,
     shares,
 )
@@ -44,6 +43,7 @@ from fluidloss_cli.engine.training.divergence import divergence, stop_if_diverge
 from fluidloss_cli.engine.training.rng import deterministic, epoch_order, rng_states, seed_everything, set_rng_states
 from fluidloss_cli.engine.training.run_files import RunFiles, check_resumable, resume_key
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
+from fluidloss_cli.engine.training.validation import validate
 
 
 @dataclass(frozen=True)
@@ -93,30 +93,10 @@ class Result:
     files: RunFiles
 
 
-def batch_length(batch: Any) -> int:
-    """The number of samples in a (nested dict) batch: the length of its first tensor."""
-    if isinstance(batch, torch.Tensor):
-        return len(batch)
-    return batch_length(next(value for value in batch.values() if isinstance(value, torch.Tensor | dict)))
-
-
 def description(setup: TaskSetup, config: TrainConfig) -> dict[str, Any]:
     """What a checkpoint says was trained on what: task, its options and facts, training options, loss, datasets."""
     return {"task": setup.task, "task_options": setup.options, "task_info": setup.info, "training": asdict(config),
             "loss": config.loss, "datasets": setup.datasets}
-
-
-@torch.no_grad()
-def validate(model: nn.Module, loss: nn.Module, setup: TaskSetup, batch_size: int, device: torch.device,
-             autocast: Callable[[], Any], world: World) -> float:
-    """Mean loss over the validation set (weighted by batch size); each process evaluates every world-size-th frame."""
-    model.eval()
-    total = 0.0
-    for batch in DataLoader(Subset(setup.val, range(world.rank, len(setup.val), world.size)), batch_size=batch_size):
-        with autocast():
-            value = setup.batch_loss(model, loss, to_device(batch, device))
-        total += value.item() * batch_length(batch)
-    return reduce_sum(total, world, device) / len(setup.val)
 
 
 class Trainer:
@@ -254,6 +234,8 @@ class Trainer:
         """Train the epochs left: per epoch, shuffled mini-batches, validation, checkpoints, a metrics line."""
         with deterministic(self.device), ExitStack() as cleanup:
             cleanup.callback(self.unlock)
+            board = Board(self.files.root, self.epoch + 1)
+            cleanup.callback(board.close)
             self.measure_baseline()
             for epoch in range(self.epoch + 1, self.config.epochs + 1):
                 started = time.perf_counter()
@@ -264,7 +246,10 @@ class Trainer:
                                     self.device, self.autocast, self.world)
                 stop_if_diverged(divergence(val_loss, self.reference), f"the validation of epoch {epoch}", self.files,
                                  self.epoch)
-                on_epoch(self.finish_epoch(epoch, train_loss, val_loss, seconds))
+                record = self.finish_epoch(epoch, train_loss, val_loss, seconds)
+                if self.world.main:
+                    board.log(record)
+                on_epoch(record)
         return Result(self.best_val, self.best_epoch, self.epoch, self.files)
 
     def train_epoch(self, epoch: int, on_step: Callable[[Step], None]) -> float:
