@@ -240,10 +240,11 @@ def reference_panel(scene: Scene, reference: list[Frame]) -> Panel:
 
 
 def heading(setup: Setup) -> Callable[[int], str]:
-    """The title of render frame n: scene, Reynolds number, time and frame number."""
+    """The title of render frame n (the file frame_000n.png): scene, Reynolds number, rollout step n, time, and the
+    dataset frame it corresponds to (the rollout starts at `setup.index`)."""
     scene = setup.scene
     name = scene.name + (f", Re = {scene.reynolds:.3g}".replace("e+0", "e") if scene.reynolds is not None else "")
-    return lambda n: f"{name}: t = {(setup.index + n) * scene.dt:g} (frame {setup.index + n})"
+    return lambda n: f"{name}: step {n}, t = {(setup.index + n) * scene.dt:g} (dataset frame {setup.index + n})"
 
 
 def start_frame(setup: Setup, pipeline: Pipeline, device: torch.device) -> Frame:

@@ -42,7 +42,7 @@ def plot_errors(report: dict, grid: str, path: Path) -> None:
             (line,) = axis.plot(steps, mean, label=row, **style)
             axis.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                               color=line.get_color(), alpha=0.2)
-        axis.set(title=metric, xlabel="rollout step")
+        axis.set(title=metric, xlabel="rollout step", ylabel=metric)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     for axis in list(axes.flat)[len(metrics):]:
         axis.set_visible(False)
