@@ -342,6 +342,7 @@ def test_impossible_values_are_refused_when_a_dataset_is_opened(data, tmp_path, 
 
 
 @pytest.mark.parametrize("change, message", [
+    (lambda c: c["model"]["state"]["stem.weight"].fill_(float("nan")), "its weights hold NaN or infinite values"),
     (lambda c: c["model"].update(name="transformer"), "names an unknown model 'transformer'"),
     (lambda c: c["model"]["state"].update({"stem.weight": torch.zeros(3, 3)}), "weights do not fit the model"),
 ])

@@ -275,6 +275,8 @@ VARIANTS = TINY.replace("[scenes.karman]", '[scenes.karman_low]\nscene = "karman
     (lambda t: t.replace('device = "cpu"', 'device = "tpu"'), ["device 'tpu': expected auto, cpu, cuda or cuda:N"]),
     (lambda t: t.replace("[tasks.ae]", "[tasks.ae]\nscenes = []"), ["tasks.ae.scenes names no scene"]),
     (lambda t: t.replace("frames = 8", "frames = 8\nwarmup = -5"), ["scenes.karman.warmup must be 0 or more"]),
+    (lambda t: t.replace("[tasks.sr]", '[tasks.sol]\nrender_loss = "lsmi"\n[tasks.sr]'),
+     ["tasks.sol.render_loss 'lsmi' is not one of the task's losses (mse, mae)"]),
 ])
 def test_config_errors_are_one_line(tmp_path, edit, fragments):
     config = tmp_path / "bad.toml"

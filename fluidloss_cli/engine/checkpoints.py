@@ -65,6 +65,11 @@ def build_model(checkpoint: dict[str, Any], path: Path | str = "the checkpoint")
         first = " ".join(str(exc).split())[:160]
         raise FluidlossError(f"{path}: its {spec['name']!r} weights do not fit the model it describes ({first})") \
             from None
+    broken = [name for name, value in model.state_dict().items() if value.is_floating_point()
+              and not torch.isfinite(value).all()]
+    if broken:
+        raise FluidlossError(f"{path}: its weights hold NaN or infinite values ({', '.join(broken[:3])}); a run that "
+                             "diverged, or a damaged file")
     return model.eval().requires_grad_(False).to(memory_format=torch.channels_last)
 
 

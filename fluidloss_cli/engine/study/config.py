@@ -219,6 +219,9 @@ def _task(name: str, data: dict, scenes: dict[str, SceneSpec], losses: tuple[str
     for key, allowed in (("amp", AMP_MODES), ("lr_schedule", LR_SCHEDULES), ("activation", ACTIVATIONS)):
         if options.get(key, allowed[0]) not in allowed:
             raise FluidlossError(f"tasks.{name}.{key} must be one of {', '.join(allowed)}, got {options[key]!r}")
+    if "render_loss" in options and options["render_loss"].strip().lower() not in own:
+        raise FluidlossError(f"tasks.{name}.render_loss {options['render_loss']!r} is not one of the task's losses "
+                             f"({', '.join(own)})")
     seeds = _numbers(f"tasks.{name}.seeds", options.pop("seeds", []), int)
     if len(set(seeds)) < len(seeds):
         raise FluidlossError(f"tasks.{name}.seeds must name non-negative training seeds, each once; got {list(seeds)}")
