@@ -75,7 +75,7 @@ def test_sr_trains_and_checkpoints_everything(data, tmp_path):
     run = tmp_path / "sr"
     output = text(run_cli(*sr_args(data, run)))
     assert "sr x2: karman 16x8 -> 32x16" in output and "22 training and 2 validation frames" in output
-    assert {p.name for p in run.iterdir()} == {"last.pt", "best.pt", "metrics.jsonl", "config.json"}
+    assert {p.name for p in run.iterdir()} == {"last.pt", "best.pt", "metrics.jsonl", "config.json", "tensorboard"}
 
     lines = metrics(run)
     assert [line["epoch"] for line in lines] == list(range(1, EPOCHS + 1))
