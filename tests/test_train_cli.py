@@ -292,3 +292,7 @@ def test_a_resumed_run_replaces_what_a_stopped_one_logged_past_its_checkpoint(tm
     resumed.log({"epoch": 3, "val_loss": 30.0})
     resumed.close()
     assert scalars(tmp_path / "tensorboard", "val_loss") == [(1, 1.0), (2, 2.0), (3, 30.0)]
+    replaced = Board(tmp_path, first_epoch=1)  # --overwrite: a new run in the same folder
+    replaced.log({"epoch": 1, "val_loss": 100.0})
+    replaced.close()
+    assert scalars(tmp_path / "tensorboard", "val_loss") == [(1, 100.0)]

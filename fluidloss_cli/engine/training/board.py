@@ -1,8 +1,9 @@
 """Training curves where people watch them: every finished epoch's record as TensorBoard scalars in the run
 directory's `tensorboard/` folder, beside `metrics.jsonl` (which stays the record resume and the study read).
 
-One event writer per training process. A resumed run opens its writer with `purge_step` at its first new epoch, so
-TensorBoard drops whatever a stopped run logged past the checkpoint it resumes from. `tensorboard --logdir RUN` shows
+One event writer per training process, opened with `purge_step` at its first epoch: TensorBoard then drops whatever
+an earlier run logged from that epoch on, past the checkpoint a resumed run continues from, or every epoch of a run
+that `--overwrite` (or a restart after a stop in epoch 1) replaces. `tensorboard --logdir RUN` shows
 one run; `tensorboard --logdir STUDY/cells/train` every run of a study, named by task, scene, loss and seed.
 """
 
@@ -21,7 +22,7 @@ class Board:
     """The TensorBoard writer of one training process, opened at the first epoch it logs."""
 
     def __init__(self, run: Path, first_epoch: int) -> None:
-        """Log into `run/tensorboard`; `first_epoch` is the first epoch this process trains (past 1: resumed)."""
+        """Log into `run/tensorboard`; `first_epoch` is the first epoch this process trains (1: a new run)."""
         self.folder, self.first_epoch, self.writer = run / BOARD, first_epoch, None
 
     def log(self, record: dict[str, Any]) -> None:
@@ -30,8 +31,7 @@ class Board:
 
         try:
             if self.writer is None:
-                self.writer = SummaryWriter(str(self.folder), purge_step=self.first_epoch if self.first_epoch > 1
-                                            else None)
+                self.writer = SummaryWriter(str(self.folder), purge_step=self.first_epoch)
             for name in SCALARS:
                 if record.get(name) is not None:
                     self.writer.add_scalar(name, record[name], record["epoch"])
