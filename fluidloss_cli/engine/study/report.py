@@ -59,9 +59,8 @@ def section_verdicts(section: Section, metrics: list[str]) -> dict[str, dict[str
     return found
 
 
-def verdict_lines(section: Section, metrics: list[str]) -> list[str]:
-    """The verdict table: every loss against MSE on every metric with a direction, by the decision rule."""
-    found = section_verdicts(section, metrics)
+def verdict_lines(section: Section, metrics: list[str], found: dict[str, dict[str, Verdict]]) -> list[str]:
+    """The verdict table: every loss against MSE on every metric with a direction (`found`: `section_verdicts`)."""
     shown = [metric for metric in metrics if found.get(metric)]
     if not shown:
         return []
@@ -91,10 +90,9 @@ def epoch_lines(section: Section) -> list[str]:
     return ["Best validation epoch / epochs run (its validation loss), per seed:", "", *lines, ""] if lines else []
 
 
-def verdicts_json(section: Section, metrics: list[str]) -> dict:
-    """The verdicts as report.json stores them: metric -> loss -> verdict."""
-    return {metric: {loss: verdict.to_json() for loss, verdict in by_loss.items()}
-            for metric, by_loss in section_verdicts(section, metrics).items()}
+def verdicts_json(found: dict[str, dict[str, Verdict]]) -> dict:
+    """The verdicts (`section_verdicts`) as report.json stores them: metric -> loss -> verdict."""
+    return {metric: {loss: verdict.to_json() for loss, verdict in by_loss.items()} for metric, by_loss in found.items()}
 
 
 SHOWN_STEPS = (1, 10, 25, 50)
@@ -169,8 +167,10 @@ def panels_show(plan: dict, scene: str) -> str:
     return "density" if "density" in scene_class(plan["scenes"][scene]["kind"]).scored_fields() else "speed"
 
 
-def section_lines(out: Path, plan: dict, section: Section) -> tuple[list[str], list[Path]]:
-    """A section's markdown (heading, data, table, figures, the rendered rollout) and the figures it wrote."""
+def section_lines(out: Path, plan: dict, section: Section,
+                  found: dict[str, dict[str, Verdict]]) -> tuple[list[str], list[Path]]:
+    """A section's markdown (heading, data, table, verdicts `found`, figures, the rendered rollout) and the figures it
+    wrote."""
     task, scene, info = section.task, section.scene, plan["scenes"][section.scene]
     seeds = plan["tasks"][task].get("seeds", plan["seeds"])
     lines = [f"## {task} · {scene}", "",
@@ -194,7 +194,7 @@ def section_lines(out: Path, plan: dict, section: Section) -> tuple[list[str], l
     if render:
         lines += [f"![{task} {scene}: coarse | coarse+SOL | reference, last rollout frame]"
                   f"({render[-1].relative_to(out).as_posix()})", ""]
-    lines += verdict_lines(section, plan["metrics"])
+    lines += verdict_lines(section, plan["metrics"], found)
     if section.kind == "sol":
         lines += step_lines(plan, section)
     return lines, files
@@ -225,9 +225,10 @@ def write_report(out: Path) -> list[Path]:
             section = build_section(out, plan, task, scene)
             if section.kind == "sol" and section.rows and section.rows[0].name == BASELINES["sol"].title:
                 baselines.setdefault(scene, section.rows[0])
-            found, drawn = section_lines(out, plan, section)
+            judged = section_verdicts(section, plan["metrics"])
+            found, drawn = section_lines(out, plan, section, judged)
             lines, files, data[f"{task}/{scene}"] = lines + found, files + drawn, as_json(section)
-            data[f"verdicts/{task}/{scene}"] = verdicts_json(section, plan["metrics"])
+            data[f"verdicts/{task}/{scene}"] = verdicts_json(judged)
     for scene in plan["scenes"]:
         found, data[f"novelty/{scene}"] = novelty_section(out, scene, baselines.get(scene))
         lines += found
