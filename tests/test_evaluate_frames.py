@@ -125,6 +125,8 @@ def test_the_notice_names_every_expensive_metric_computed_and_the_rest():
     assert cost_notice(["mse", "vgg"], ["mse", "vgg"]) is None
     assert cost_notice(["lsim", "mse"], ["mse"]) is None  # lsim's weights missing: nothing to pay for
     both = cost_notice(["mse", "lsim", "lpips", "energy"], ["mse", "lsim", "lpips", "energy"])
-    assert both.startswith("lsim and lpips in --metrics: ") and "LPIPS's VGG" in both
+    assert both.startswith("lsim and lpips in --metrics: ") and "LPIPS's CNN (AlexNet, VGG or SqueezeNet)" in both
     assert both.endswith("leave them out with --metrics mse,energy")
     assert "--metrics with cheaper metrics" in cost_notice(["lsim"], ["lsim"])
+    variants = cost_notice(["mse", "lpips-squeeze", "mse+0.1*lsim"], ["mse", "lpips-squeeze", "mse+0.1*lsim"])
+    assert variants.startswith("lpips-squeeze and mse+0.1*lsim in --metrics:") and "--metrics mse" in variants
