@@ -3,6 +3,7 @@ alone (a folder without plan.json), a cell counts only where its recorded comman
 none of whose cells was measured gets "no estimate", never "about 0 s"."""
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -66,3 +67,20 @@ def test_a_study_none_of_whose_cells_was_measured_gets_no_estimate():
 def test_a_published_folder_without_timings_is_one_clear_line():
     result = run_cli("study", "plan", ROOT / "sample_configs" / "study_smoke.toml", "--from", SMALL, ok=False)
     assert_one_line_error(result, f"--from {SMALL}: holds no finished cell to measure", "cells/*/result.json")
+
+
+def test_a_result_whose_command_has_the_options_in_another_order_is_measured(tmp_path):
+    copy = results_only(tmp_path)
+    cell = "data/karman_a/test-coarse"
+    path = copy / "cells" / cell / "result.json"
+    for other in (copy / "cells").rglob("result.json"):
+        if other != path:
+            other.unlink()
+    result = json.loads(path.read_text())
+    words = shlex.split(result["command"])
+    res = words.index("--res")
+    reordered = [*words[:res], *words[res + 2:], *words[res:res + 2]]  # --res 64x32 moved to the end
+    assert reordered != words
+    path.write_text(json.dumps({**result, "command": shlex.join(reordered)}))
+    last, cells = plan(PBDL / "study.toml", copy)
+    assert cells[cell] != "not measured" and last.startswith("estimate from")

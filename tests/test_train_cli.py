@@ -192,7 +192,7 @@ def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(data, tm
     (["--loss", "msee"], ["unknown loss 'msee'"]),
     (["--batch-size", "64"], ["--batch-size 64 is larger than the 22 training samples"]),
     (["--lr", "-1"], ["--lr must be positive"]),
-    (["--val-split", "1.5"], ["--val-split must lie between 0 and 1"]),
+    (["--val-split", "1.5"], ["--val-split must be between 0 and 1, got 1.5"]),
     (["--amp", "fp16"], ["--amp 'fp16': expected one of off, bf16"]),
     (["--compile"], ["--compile is CUDA-only"]),
     (["--val-coarse", "{coarse}"], ["--val-coarse and --val-fine go together"]),

@@ -96,7 +96,7 @@ def test_sol_on_buoyancy_uses_density(tmp_path):
     result = run_cli("train", "sol", "--data", coarse, "--out", tmp_path / "long", "--unroll", "16", ok=False)
     assert result.exit_code == 2 and "--unroll 16 needs 17 frames" in result.output
     result = run_cli("train", "sol", "--data", coarse, "--out", tmp_path / "odd", "--unroll", "3", ok=False)
-    assert result.exit_code == 2 and "--unroll must be one of 1, 2, 4, 8, 16" in result.output
+    assert result.exit_code == 2 and "--unroll 3: expected one of 1, 2, 4, 8, 16" in result.output
 
 
 def test_bf16_on_the_cpu_trains_the_network_in_bf16_and_beats_the_plain_solver(karman_files, tmp_path):

@@ -2,7 +2,7 @@
 
 The engine never imports the commands (nor typer), so the table repeats their names; tests/test_study.py reads
 every entry against the app, so a renamed option fails a test instead of a study at run time. A new option the study
-passes is one line in its command's table.
+passes is one line in its command's table; `train`'s options come from their declarations (engine/task_options.py).
 """
 
 from collections.abc import Callable
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.task_options import TASK_OPTIONS, all_options
 
 
 def reynolds(value: float) -> str:
@@ -38,11 +39,15 @@ class Command:
 
 DEVICE = Option("--device")
 """Where a command that runs a network runs (the runner adds it to every such cell)."""
-TRAINING = {"device": DEVICE, "resume": Option("--resume", switch=True), "width": Option("--width"), "lr": Option("--lr"), "amp": Option("--amp"), "loss": Option("--loss"),
-            "epochs": Option("--epochs"), "batch_size": Option("--batch-size"), "seed": Option("--seed"),
-            "lr_schedule": Option("--lr-schedule"),
-            "out": Option("--out")}
-"""The options every `fluidloss train TASK` shares."""
+
+
+def train_command(task: str) -> Command:
+    """`fluidloss train TASK`: every option task_options declares for it (registered ones included), and the run's."""
+    declared = {o.name: Option(o.flag, switch=o.type is bool) for o in all_options(task)}
+    return Command(options={**declared, "device": DEVICE, "resume": Option("--resume", switch=True),
+                            "out": Option("--out")})
+
+
 EVALUATION = {"device": DEVICE, "data": Option("--data"), "metrics": Option("--metrics"), "out": Option("--out")}
 """The options both `fluidloss evaluate rollout` and `evaluate frames` share."""
 
@@ -51,13 +56,7 @@ COMMANDS = {
                                      "re": Option("--re", repeats=True, text=reynolds),
                                      "seed": Option("--seed", repeats=True), "warmup": Option("--warmup")}),
     "downsample": Command(("source",), {"res": Option("--res"), "out": Option("--out")}),
-    "train sol": Command(options={"data": Option("--data"), "unroll": Option("--unroll"), "blocks": Option("--blocks"),
-                                  "kernel_size": Option("--kernel-size"), "activation": Option("--activation"),
-                                  "normalize": Option("--normalize", switch=True),
-                                  **TRAINING}),
-    "train sr": Command(options={"coarse": Option("--coarse"), "fine": Option("--fine"), "blocks": Option("--blocks"),
-                                 **TRAINING}),
-    "train ae": Command(options={"data": Option("--data"), "latent": Option("--latent"), **TRAINING}),
+    **{f"train {task}": train_command(task) for task in TASK_OPTIONS},
     "evaluate rollout": Command(options={**EVALUATION, "sol": Option("--sol", repeats=True),
                                          "start": Option("--start", repeats=True), "steps": Option("--steps")}),
     "evaluate frames": Command(options={**EVALUATION, "fine": Option("--fine"), "sr": Option("--sr", repeats=True),
@@ -98,7 +97,10 @@ def argv(name: str, **values: Any) -> list[str]:
 
 
 def command(name: str) -> Command:
-    """The table's entry of command `name`; an unknown one is an error naming the known ones."""
+    """The table's entry of command `name`; an unknown one is an error naming the known ones. A `train` command's
+    entry is built anew, so that options registered since the table was made are in it."""
+    if name.split()[0] == "train" and name.split()[-1] in TASK_OPTIONS:
+        return train_command(name.split()[-1])
     if name not in COMMANDS:
         raise FluidlossError(f"no command line for `fluidloss {name}`; known: {', '.join(COMMANDS)}")
     return COMMANDS[name]

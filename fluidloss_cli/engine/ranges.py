@@ -1,5 +1,6 @@
 """What values a numeric option may take, declared once for the command line and the study config: the ranges, the
-training options' table, and the check that turns the first value out of range into one error line. Torch-free."""
+study's table of data and evaluation keys, and the check that turns the first value out of range into one error
+line. Torch-free."""
 
 import math
 from collections.abc import Callable
@@ -22,16 +23,12 @@ POSITIVE = Range(lambda v: math.isfinite(v) and v > 0, "positive and finite")
 SEED = Range(lambda v: 0 <= v <= SEED_LIMIT, f"from 0 to {SEED_LIMIT}")
 ODD = Range(lambda v: v >= 1 and v % 2 == 1, "odd and at least 1 (an even kernel has no centre and shifts the grid)")
 
-TRAINING_RANGES: dict[str, Range] = {
-    "width": COUNT, "blocks": COUNT, "latent": COUNT, "kernel_size": ODD,
-    "epochs": COUNT, "batch_size": COUNT, "lr": POSITIVE, "seed": SEED,
-}
-"""`fluidloss train` options (and the study keys of the same name) -> their range."""
 STUDY_RANGES: dict[str, Range] = {
-    **TRAINING_RANGES, "seeds": SEED, "train_seeds": SEED, "test_seeds": SEED, "frames": COUNT, "warmup": INDEX,
+    "seeds": SEED, "train_seeds": SEED, "test_seeds": SEED, "frames": COUNT, "warmup": INDEX,
     "start": INDEX, "steps": COUNT, "first": INDEX, "stride": COUNT,
 }
-"""Study config keys -> their range: the training options' and those of the data and evaluation commands."""
+"""Study config keys -> their range, for the keys of the data and evaluation commands (the training options' are
+checked by their declarations, engine/task_options.py)."""
 
 
 def check_ranges(*checks: tuple[str, object, Range]) -> None:

@@ -15,6 +15,7 @@ from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.results import BEST
 from fluidloss_cli.engine.study.config import SceneSpec, StudyConfig, TaskSpec
 from fluidloss_cli.engine.study.layout import EVALUATION, RUN, relative
+from fluidloss_cli.engine.task_options import TaskOption, all_options
 
 TRAIN_GRIDS = {"sol": {"data": "coarse"}, "sr": {"coarse": "coarse", "fine": "fine"}, "ae": {"data": "fine"}}
 """Task -> the options of its `train` command that name a training set -> the set's grid."""
@@ -22,9 +23,6 @@ TEST_GRIDS = {"sol": ("coarse",), "sr": ("fine", "coarse"), "ae": ("fine",)}
 """Task -> the test sets its evaluation reads."""
 PERCEPTUAL_COST = ("lsim", "vgg", "lpips")
 """Loss components that dominate a step's cost; losses with the same of these cost alike (mse and mae: nothing)."""
-TRAIN_OPTIONS = ("unroll", "blocks", "kernel_size", "latent", "width", "lr", "amp", "lr_schedule", "activation",
-                 "normalize")
-"""The task options a study passes on to `fluidloss train` where its config sets them, in the order plans hold them."""
 
 
 @dataclass(frozen=True)
@@ -79,12 +77,19 @@ def data_cells(scene: SceneSpec) -> list[Cell]:
     return cells
 
 
+def plan_order(kind: str) -> list[TaskOption]:
+    """The training options a study config may set, in the order its plans have always held them: the task's and
+    then the loop's, options added later (`added`) after both; epochs and batch size come after the loss."""
+    settable = [o for o in all_options(kind) if o.study and o.name not in ("epochs", "batch_size")]
+    return sorted(settable, key=lambda option: option.added)
+
+
 def train_args(task: TaskSpec, scene: str, loss: str, seed: int, out: str,
                config: StudyConfig) -> tuple[list[str], list[str]]:
     """The `fluidloss train` command of one model (training sets, the task's options, loss, seed, run folder) and the
     data cells it reads."""
     needs = {option: f"data/{scene}/train-{grid}" for option, grid in TRAIN_GRIDS[task.kind].items()}
-    options = {key: task.options[key] for key in TRAIN_OPTIONS if key in task.options}
+    options = {o.name: task.options[o.name] for o in plan_order(task.kind) if o.name in task.options}
     if task.lr_of(loss) is not None:
         options["lr"] = task.lr_of(loss)
     args = argv(f"train {task.kind}", **{option: relative(cell_id) for option, cell_id in needs.items()},

@@ -10,17 +10,17 @@ a named variant: `scene = "karman"` in `[scenes.karman_low]` (two Reynolds range
 
 import hashlib
 import json
-import math
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fluidloss_cli.engine.defaults import ACTIVATIONS, AMP_MODES, DEFAULT_METRICS, LR_SCHEDULES, SR_FACTORS, VAL_SPLIT
+from fluidloss_cli.engine.defaults import DEFAULT_METRICS, SR_FACTORS, VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.ranges import STUDY_RANGES, check_ranges
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
+from fluidloss_cli.engine.task_options import TASK_OPTIONS, TRAINING, all_options, study_keys
 
 TOP_KEYS = {"name": str, "device": str, "seeds": list, "epochs": int, "batch_size": int, "losses": list,
             "metrics": str, "scenes": dict, "tasks": dict, "slurm": dict}
@@ -30,15 +30,17 @@ SLURM_KEYS = {"partition": str, "time": str, "cpus_per_task": int, "gpus_per_tas
 result)."""
 SCENE_KEYS = {"scene": str, "fine": str, "coarse": str, "frames": int, "warmup": int, "train_re": list, "train_seeds": list,
               "test_re": list, "test_seeds": list}
-COMMON_TASK_KEYS = {"task": str, "epochs": int, "batch_size": int, "lr": float, "width": int, "amp": str, "lr_schedule": str,
-                    "scenes": list, "losses": list, "seeds": list, "lrs": dict}
-TASK_KEYS = {
-    "sol": COMMON_TASK_KEYS | {"unroll": int, "blocks": int, "kernel_size": int, "activation": str, "normalize": bool, "start": list, "steps": int,
-                               "render_loss": str},
-    "sr": COMMON_TASK_KEYS | {"blocks": int, "first": int, "stride": int},
-    "ae": COMMON_TASK_KEYS | {"latent": int, "first": int, "stride": int},
-}
-"""Task -> its option keys and their types; the options of `fluidloss train TASK` plus what its evaluation needs."""
+STUDY_TASK_KEYS = {"task": str, "scenes": list, "losses": list, "seeds": list, "lrs": dict}
+"""The keys of every `[tasks.NAME]` table that say what the study trains (not options of a command)."""
+EVALUATION_KEYS = {"sol": {"start": list, "steps": int, "render_loss": str}, "sr": {"first": int, "stride": int},
+                   "ae": {"first": int, "stride": int}}
+"""Task -> the keys of its evaluation (`evaluate rollout` / `evaluate frames`) and rendering."""
+
+
+def task_keys(kind: str) -> dict[str, type]:
+    """The keys a `[tasks.NAME]` table of task `kind` takes, with their types: the study's own, the training options
+    task_options declares for a study (`fluidloss train KIND`'s), and its evaluation's."""
+    return STUDY_TASK_KEYS | study_keys(kind) | EVALUATION_KEYS.get(kind, {})
 RECOMMENDED_SEEDS = 3
 
 
@@ -199,11 +201,14 @@ def scene_has_reynolds(name: str) -> bool:
 def _task(name: str, data: dict, scenes: dict[str, SceneSpec], losses: tuple[str, ...]) -> TaskSpec:
     """One `[tasks.NAME]` table: a known task, known options of the right types, scenes and losses of the study."""
     kind = data.get("task", name)
-    if kind not in TASK_KEYS:
-        raise FluidlossError(f"tasks.{name}: unknown task {kind!r}; choose from {', '.join(TASK_KEYS)} (or name one "
+    if kind not in TASK_OPTIONS:
+        raise FluidlossError(f"tasks.{name}: unknown task {kind!r}; choose from {', '.join(TASK_OPTIONS)} (or name one "
                              f"with task = ...)")
-    options = dict(_typed(f"tasks.{name}", data, TASK_KEYS[kind]))
+    options = dict(_typed(f"tasks.{name}", data, task_keys(kind)))
     options.pop("task", None)
+    for option in all_options(kind):
+        if option.study and option.name in options:
+            option.validate(options[option.name], f"tasks.{name}.{option.name}")
     chosen = tuple(options.pop("scenes", list(scenes)))
     if not chosen:
         raise FluidlossError(f"tasks.{name}.scenes names no scene; leave it out to train on every scene")
@@ -216,9 +221,6 @@ def _task(name: str, data: dict, scenes: dict[str, SceneSpec], losses: tuple[str
     if not own or foreign or len(set(own)) < len(own):
         raise FluidlossError(f"tasks.{name}.losses must name study losses ({', '.join(losses)}), each once; got "
                              f"{list(own)}")
-    for key, allowed in (("amp", AMP_MODES), ("lr_schedule", LR_SCHEDULES), ("activation", ACTIVATIONS)):
-        if options.get(key, allowed[0]) not in allowed:
-            raise FluidlossError(f"tasks.{name}.{key} must be one of {', '.join(allowed)}, got {options[key]!r}")
     if "render_loss" in options and options["render_loss"].strip().lower() not in own:
         raise FluidlossError(f"tasks.{name}.render_loss {options['render_loss']!r} is not one of the task's losses "
                              f"({', '.join(own)})")
@@ -226,11 +228,12 @@ def _task(name: str, data: dict, scenes: dict[str, SceneSpec], losses: tuple[str
     if len(set(seeds)) < len(seeds):
         raise FluidlossError(f"tasks.{name}.seeds must name non-negative training seeds, each once; got {list(seeds)}")
     lrs = {str(loss).strip().lower(): rate for loss, rate in options.pop("lrs", {}).items()}
+    lr = next(option for option in all_options(kind) if option.name == "lr")
     for loss, rate in lrs.items():
-        if loss not in own or isinstance(rate, bool) or not isinstance(rate, int | float) or \
-                not (math.isfinite(rate) and rate > 0):
+        if loss not in own or isinstance(rate, bool) or not isinstance(rate, int | float):
             raise FluidlossError(f"tasks.{name}.lrs: {loss!r} = {rate!r}; give each of the task's losses "
-                                 f"({', '.join(own)}) a positive learning rate")
+                                 f"({', '.join(own)}) a learning rate")
+        lr.validate(rate, f"tasks.{name}.lrs.{loss}")
     return TaskSpec(name, kind, chosen, own, options, seeds, {loss: float(rate) for loss, rate in lrs.items()})
 
 
@@ -285,9 +288,9 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
     seeds = _numbers(f"{where}: seeds", data.get("seeds", [0, 1, 2]), int)
     if not seeds or len(set(seeds)) < len(seeds):
         raise FluidlossError(f"{where}: seeds must name at least one training seed, each once; got {list(seeds)}")
-    for key in ("epochs", "batch_size"):
-        if data.get(key, 1) < 1:
-            raise FluidlossError(f"{where}: {key} must be at least 1")
+    for option in TRAINING:
+        if option.name in ("epochs", "batch_size"):
+            option.validate(data.get(option.name), f"{where}: {option.name}")
     warnings = (f"{len(seeds)} training seed(s): {RECOMMENDED_SEEDS} or more are needed to tell a difference between "
                 f"losses from the spread of the seeds",) if len(seeds) < RECOMMENDED_SEEDS else ()
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

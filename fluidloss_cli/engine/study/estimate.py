@@ -47,13 +47,29 @@ def finished_results(folder: Path) -> dict[str, dict]:
 
 
 def ran_as(cell: Cell, result: dict) -> bool:
-    """Whether a result was measured for this very cell: its command begins with the cell's arguments (the runner
-    appends --device and --resume), so the same work, not a cell of the same id in another study."""
+    """Whether a result was measured for this very cell: its command is the cell's arguments, options in any order,
+    plus what the runner appends (--device, --resume); so the same work, not a cell of the same id in another study."""
     try:
         words = shlex.split(str(result.get("command", "")))
     except ValueError:
         return False
-    return words[1:len(cell.args) + 1] == list(cell.args)
+    ran = [group for group in option_groups(words[1:]) if group[0] not in RUNNER_FLAGS]
+    return sorted(ran) == sorted(option_groups(list(cell.args)))
+
+
+RUNNER_FLAGS = ("--device", "--resume")
+"""Options the runner adds to a cell's command line."""
+
+
+def option_groups(words: list[str]) -> list[tuple[str, ...]]:
+    """A command line as groups: the command's words and arguments, then each option with its values (a switch
+    alone), so that two lines with the same options in another order compare equal."""
+    groups: list[list[str]] = [[]]
+    for word in words:
+        if word.startswith("--"):
+            groups.append([])
+        groups[-1].append(word)
+    return [tuple(group) for group in groups]
 
 
 def measured(folder: Path, source: str, known: dict[str, Cell] | None = None) -> Rates:

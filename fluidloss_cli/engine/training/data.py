@@ -25,8 +25,6 @@ class PairedFrames(Dataset):
 
 def split_frames(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
     """Split a dataset by frames into (train, validation): a `fraction` of the frames, drawn with `seed`."""
-    if not 0 < fraction < 1:
-        raise FluidlossError(f"--val-split must lie between 0 and 1, got {fraction}")
     count = len(dataset)
     held_out = round(count * fraction)
     if not 0 < held_out < count:

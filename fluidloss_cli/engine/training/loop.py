@@ -20,7 +20,6 @@ from torch.utils.data import DataLoader
 
 from fluidloss_cli.engine.atomic import check_writable_dir
 from fluidloss_cli.engine.checkpoints import load_checkpoint, save_checkpoint
-from fluidloss_cli.engine.defaults import AMP_MODES, LR_SCHEDULES
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine import interrupt
 from fluidloss_cli.engine.errors import FluidlossError
@@ -30,6 +29,7 @@ from fluidloss_cli.engine.losses import build_loss
 from fluidloss_cli.engine.models import MODELS
 from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.provenance import provenance
+from fluidloss_cli.engine.task_options import TRAINING, training_default
 from fluidloss_cli.engine.training.board import Board
 from fluidloss_cli.engine.training.distributed import (
     World,
@@ -48,27 +48,23 @@ from fluidloss_cli.engine.training.validation import validate
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The task-independent options of a run; stored in every checkpoint, and a run resumes only with the same."""
+    """The task-independent options of a run (task_options.TRAINING, whose defaults these are); stored in every
+    checkpoint, and a run resumes only with the same."""
 
-    loss: str = "mse"
-    epochs: int = 10
-    batch_size: int = 16
-    lr: float = 1e-3
-    seed: int = 0
-    amp: str = "off"
-    compile: bool = False
-    lr_schedule: str = LR_SCHEDULES[0]
+    loss: str = training_default("loss")
+    epochs: int = training_default("epochs")
+    batch_size: int = training_default("batch_size")
+    lr: float = training_default("lr")
+    seed: int = training_default("seed")
+    amp: str = training_default("amp")
+    compile: bool = training_default("compile")
+    lr_schedule: str = training_default("lr_schedule")
 
     def check(self, device: torch.device) -> None:
-        """Raise a one-line error for values that cannot train."""
-        if self.epochs < 1 or self.batch_size < 1:
-            raise FluidlossError(f"--epochs and --batch-size must be at least 1, got {self.epochs} and {self.batch_size}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise FluidlossError(f"--lr must be positive and finite, got {self.lr}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise FluidlossError(f"--lr-schedule {self.lr_schedule!r}: expected one of {', '.join(LR_SCHEDULES)}")
-        if self.amp not in AMP_MODES:
-            raise FluidlossError(f"--amp {self.amp!r}: expected one of {', '.join(AMP_MODES)}")
+        """Raise a one-line error for values that cannot train: each option's declared check, and --compile off
+        CUDA."""
+        for option in TRAINING:
+            option.validate(getattr(self, option.name))
         if self.compile and device.type != "cuda":
             raise FluidlossError(f"--compile is CUDA-only; the run is on {device} (drop the flag or use --device cuda)")
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from fluidloss_cli.engine.atomic import refuse_existing, write_error, write_text
-from fluidloss_cli.engine.defaults import ACTIVATIONS, LR_SCHEDULES
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.results import BEST, LAST, RUN_CONFIG, TRAINING_LOG
+from fluidloss_cli.engine.task_options import added_defaults
 
 
 @dataclass(frozen=True)
@@ -118,16 +118,14 @@ class RunFiles:
             raise write_error(self.metrics, exc) from None
 
 
-ADDED_OPTIONS = {"lr_schedule": LR_SCHEDULES[0], "activation": ACTIVATIONS[0], "normalize": False}
-"""Options added after checkpoints were first written, with the value every run before them had: a checkpoint
-without one was trained with it, and resumes as such."""
-
-
 def resume_key(content: dict[str, Any]) -> dict[str, Any]:
     """What must be equal for a checkpoint to be resumed, from a checkpoint or `loop.description`: task, its options,
-    training options and data hashes (an added option at its earlier value counts as absent)."""
+    training options and data hashes. An option added after checkpoints were first written (`TaskOption.added`) at
+    its default counts as absent: a checkpoint without it was trained with that value, and resumes as such."""
+    added = added_defaults()
+
     def known(options: dict[str, Any]) -> dict[str, Any]:
-        return {key: value for key, value in options.items() if key not in ADDED_OPTIONS or ADDED_OPTIONS[key] != value}
+        return {key: value for key, value in options.items() if key not in added or added[key] != value}
 
     return {"task": content["task"], "task_options": known(content["task_options"]),
             "training": known(content["training"]),

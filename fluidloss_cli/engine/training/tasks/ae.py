@@ -1,7 +1,7 @@
 """Task `ae`: a bottleneck autoencoder of frames; the checkpoint also holds its encoder and decoder on their own."""
 
 from functools import partial
-from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -9,8 +9,8 @@ from torch import nn
 from fluidloss_cli.engine.data.info import DatasetInfo, check_like
 from fluidloss_cli.engine.data.schema import field_shape
 from fluidloss_cli.engine.data.windows import FrameWindows
-from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.models.autoencoder import Autoencoder
+from fluidloss_cli.engine.task_options import recorded, with_defaults
 from fluidloss_cli.engine.training.data import train_val
 from fluidloss_cli.engine.training.frame_loss import frame_fields, prediction_loss
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
@@ -27,23 +27,25 @@ def export_parts(model: Autoencoder) -> dict:
     return {"encoder": model.encoder.state_dict(), "decoder": model.decoder.state_dict()}
 
 
-def setup(data: Path, val: Path | None = None, val_split: float = VAL_SPLIT, seed: int = 0, latent: int = 8,
-          width: int = 16, depth: int = 2) -> TaskSetup:
-    """Check the data (and validation file), and describe the model, the data and the compression ratio."""
+def setup(seed: int = 0, **values: Any) -> TaskSetup:
+    """Check the data (and validation file), and describe the model, the data and the compression ratio. `values`: the
+    options of `train ae` (task_options.TASK_OPTIONS["ae"]), the declared defaults for those left out."""
+    options = with_defaults("ae", values)
+    data, val = options["data"], options["val"]
     infos = {"data": DatasetInfo.read(data, "ae")}
     if val is not None:
         infos["val"] = DatasetInfo.read(val, "ae")
         check_like(infos["data"], infos["val"])
-    train, held_out = train_val(partial(FrameWindows, window=1), [data], val and [val], val_split, seed)
+    train, held_out = train_val(partial(FrameWindows, window=1), [data], val and [val], options["val_split"], seed)
     info = infos["data"]
-    model_config = dict(in_channels=len(info.fields), out_channels=len(info.fields), latent=latent, width=width,
-                        depth=depth)
+    model_config = dict(in_channels=len(info.fields), out_channels=len(info.fields), latent=options["latent"],
+                        width=options["width"], depth=options["depth"])
     values = sum(h * w for h, w in (field_shape(f, info.resolution) for f in info.fields))
     latent_shape = Autoencoder(**model_config).latent_shape(info.resolution.height + 1, info.resolution.width + 1)
     ratio = values / (latent_shape[0] * latent_shape[1] * latent_shape[2])
     return TaskSetup(
         task="ae", model="ae", model_config=model_config, train=train, val=held_out, batch_loss=ae_loss,
-        options=dict(val_split=None if val else val_split, latent=latent, width=width, depth=depth),
+        options=recorded("ae", options),
         datasets={role: i.identity() for role, i in infos.items()},
         summary=f"ae: {info.scene} {info.resolution}, {', '.join(info.fields)} ({values} values) -> latent "
                 f"{'x'.join(map(str, latent_shape))}, compression ratio {ratio:.2f}; {len(train)} training and "

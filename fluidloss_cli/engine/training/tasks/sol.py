@@ -5,6 +5,7 @@ summed over the steps, with gradients through the solver."""
 import json
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -15,16 +16,13 @@ from fluidloss_cli.engine.data.info import DatasetInfo, check_like, read_dt
 from fluidloss_cli.engine.data.schema import open_dataset
 from fluidloss_cli.engine.data.statistics import FieldScales
 from fluidloss_cli.engine.data.windows import FrameWindows
-from fluidloss_cli.engine.defaults import ACTIVATIONS, VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import field_loss
 from fluidloss_cli.engine.resolution import Resolution
-from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
+from fluidloss_cli.engine.solvers import DEFAULT_SOLVER
+from fluidloss_cli.engine.task_options import recorded, with_defaults
 from fluidloss_cli.engine.training.data import train_val
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
-
-UNROLLS = (1, 2, 4, 8, 16)
-
 
 class UnrolledLoss:
     """The batch loss of SOL training; builds the coarse solver on the device of the first batch it sees."""
@@ -71,17 +69,14 @@ def check_downsampled(path: Path, resolution: Resolution) -> None:
                              f"--res {resolution.height // 2}x{resolution.width // 2} --out COARSE.h5`")
 
 
-def setup(data: Path, val: Path | None = None, val_split: float = VAL_SPLIT, seed: int = 0, unroll: int = 4,
-          width: int = 32, blocks: int = 2, kernel_size: int = 5, solver: str = DEFAULT_SOLVER,
-          activation: str = ACTIVATIONS[0], normalize: bool = False) -> TaskSetup:
+def setup(seed: int = 0, **values: Any) -> TaskSetup:
     """Check the reference data (a dataset downsampled to the coarse resolution) and describe model and training
-    through the coarse `solver` (native or phiflow), which the checkpoint records for its rollouts. `normalize`:
-    scale the network's inputs, output and the loss's fields by the spread of the training data (`FieldScales`)."""
-    check_solver(solver)
-    if activation not in ACTIVATIONS:
-        raise FluidlossError(f"--activation {activation!r}: expected one of {', '.join(ACTIVATIONS)}")
-    if unroll not in UNROLLS:
-        raise FluidlossError(f"--unroll must be one of {', '.join(map(str, UNROLLS))}, got {unroll}")
+    through the coarse solver (native or phiflow), which the checkpoint records for its rollouts. `values`: the
+    options of `train sol` (task_options.TASK_OPTIONS["sol"]), the declared defaults for those left out; `normalize`
+    scales the network's inputs, output and the loss's fields by the spread of the training data (`FieldScales`)."""
+    options = with_defaults("sol", values)
+    data, val, val_split, unroll = options["data"], options["val"], options["val_split"], options["unroll"]
+    solver = options["solver"]
     infos = {"data": DatasetInfo.read(data, "sol")}
     if val is not None:
         infos["val"] = DatasetInfo.read(val, "sol")
@@ -96,16 +91,16 @@ def setup(data: Path, val: Path | None = None, val_split: float = VAL_SPLIT, see
     windows = partial(FrameWindows, window=unroll + 1)
     train, held_out = train_val(windows, [data], val and [val], val_split, seed)
     in_channels, out_channels = correction_channels(info.scene)
-    scales = FieldScales.read(info) if normalize else None
+    scales = FieldScales.read(info) if options["normalize"] else None
     return TaskSetup(
         task="sol", model="sol",
-        model_config=dict(in_channels=in_channels, out_channels=out_channels, width=width, blocks=blocks,
-                          kernel_size=kernel_size, activation=activation,
+        model_config=dict(in_channels=in_channels, out_channels=out_channels, width=options["width"],
+                          blocks=options["blocks"], kernel_size=options["kernel_size"],
+                          activation=options["activation"],
                           **(channel_scales(info.scene, scales) if scales else {})),
         train=train, val=held_out,
         batch_loss=UnrolledLoss(info.scene, info.resolution, dt, unroll, solver, scales and scales.fields),
-        options=dict(val_split=None if val else val_split, unroll=unroll, width=width, blocks=blocks,
-                     kernel_size=kernel_size, solver=solver, activation=activation, normalize=normalize),
+        options=recorded("sol", options),
         datasets={role: i.identity() for role, i in infos.items()},
         summary=f"sol: {info.scene} {info.resolution}, dt {dt:g}, {unroll} unrolled steps of the {solver} solver; {len(train)} training and "
                 f"{len(held_out)} validation windows",
