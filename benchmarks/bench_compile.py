@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from fluidloss_cli.engine.correction import CorrectedSolver, state_frame
-from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.models import model_class
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.upsample import super_resolve
 
@@ -35,7 +35,7 @@ CASES = [  # name, model, config, input [C, H+1, W+1] (the face grid the network
 def frozen(kind: str, config: dict) -> nn.Module:
     """A network with trained-like weights (output layers start at zero), as `build_model` loads one."""
     torch.manual_seed(0)
-    model = MODELS[kind](**config).eval().requires_grad_(False)
+    model = model_class(kind)(**config).eval().requires_grad_(False)
     for parameter in model.parameters():
         parameter.add_(0.05 * torch.randn_like(parameter))
     return model.to(memory_format=torch.channels_last)

@@ -12,7 +12,7 @@ import time
 import torch
 from torch import nn
 
-from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.models import model_class
 
 CASES = [  # name, model, config, input [C, H+1, W+1] (the face grid the networks see)
     ("SOL width 16, 64x32", "sol", dict(in_channels=5, out_channels=2, width=16, blocks=2, kernel_size=5), (5, 65, 33)),
@@ -42,10 +42,10 @@ def main() -> None:
     print(f"{'network':>24} | {'NCHW':>7} {'channels-last':>13} {'speed-up':>8} | largest difference")
     for name, kind, config, shape in CASES:
         torch.manual_seed(0)
-        plain = MODELS[kind](**config).eval().requires_grad_(False)
+        plain = model_class(kind)(**config).eval().requires_grad_(False)
         for parameter in plain.parameters():  # trained-like weights: output layers start at zero
             parameter.add_(0.05 * torch.randn_like(parameter))
-        last = MODELS[kind](**config).eval().requires_grad_(False)
+        last = model_class(kind)(**config).eval().requires_grad_(False)
         last.load_state_dict(plain.state_dict())
         last = last.to(memory_format=torch.channels_last)
         inputs = torch.randn(1, *shape)

@@ -18,7 +18,7 @@ from fluidloss_cli.engine.fields import stack_staggered
 from fluidloss_cli.engine.losses import FieldLoss, build_loss, field_loss
 from fluidloss_cli.engine.losses.lpips_loss import LPIPSLoss
 from fluidloss_cli.engine.losses.vgg import VGGLoss
-from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.models import model_class
 
 RANDOM_FALLBACK: dict[str, Callable[[], FieldLoss]] = {
     "vgg": lambda: VGGLoss(features=torchvision.models.vgg16(weights=None).features),
@@ -60,7 +60,7 @@ def main() -> None:
     b, n = args.batch, args.size
     vx, rx = torch.randn(b, n, n + 1), torch.randn(b, n, n + 1)
     vy, ry = torch.randn(b, n + 1, n), torch.randn(b, n + 1, n)
-    net = MODELS["sol"](4, 2)
+    net = model_class("sol")(4, 2)
     grid = stack_staggered(vx, vy)
     net_input = torch.cat([grid, torch.ones(b, 1, n + 1, n + 1), torch.full((b, 1, n + 1, n + 1), 500.0)], dim=1)
 

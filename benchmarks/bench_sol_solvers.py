@@ -25,7 +25,7 @@ from torch.utils.data import default_collate
 from fluidloss_cli.engine.correction import CorrectedSolver, state_frame
 from fluidloss_cli.engine.device import resolve_device, to_device
 from fluidloss_cli.engine.losses import build_loss
-from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.models import model_class
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, SOLVERS
 from fluidloss_cli.engine.training import TASKS
@@ -61,7 +61,7 @@ def step_seconds(data: Path, solver: str | None, batch: int, unroll: int, steps:
     step, no solver (the floor of any solver's step)."""
     setup = TASKS["sol"](data=data, unroll=unroll, solver=solver or DEFAULT_SOLVER, val_split=0.1)
     torch.manual_seed(0)
-    model = MODELS[setup.model](**setup.model_config).to(device)
+    model = model_class(setup.model)(**setup.model_config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     if solver is None:
         height, width = setup.train[0]["velocity_x"].shape[-2:]  # [H, W+1]: the network sees the (H+1) x (W+1) grid
@@ -88,7 +88,7 @@ def step_seconds(data: Path, solver: str | None, batch: int, unroll: int, steps:
 def rollout_ms(solver: str, steps: int = 20, device: torch.device = torch.device("cpu")) -> float:
     """Milliseconds per step of a corrected 64x32 Karman rollout (batch 1, untrained network)."""
     corrected = CorrectedSolver("karman", Resolution(64, 32), 1.0, device, solver)
-    model = MODELS["sol"](in_channels=5, out_channels=2, width=32, blocks=2, kernel_size=5).requires_grad_(False)
+    model = model_class("sol")(in_channels=5, out_channels=2, width=32, blocks=2, kernel_size=5).requires_grad_(False)
     model = model.to(device)
     frame = to_device({k: v[None] for k, v in state_frame(corrected.scene.initial_state()).items()}, device)
     reynolds = torch.tensor([1e5], device=device)

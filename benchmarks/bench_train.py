@@ -19,7 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import DataLoader
 
 from fluidloss_cli.engine.losses import build_loss
-from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.models import model_class
 from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
 
@@ -45,7 +45,7 @@ def trainer_rate(setup: TaskSetup, config: TrainConfig, out: Path) -> float:
 def bare_rate(setup: TaskSetup, config: TrainConfig) -> float:
     """Samples/s of the plainest loop: shuffled batches, loss, backward, Adam step."""
     torch.manual_seed(config.seed)
-    model = MODELS[setup.model](**setup.model_config)
+    model = model_class(setup.model)(**setup.model_config)
     loss = build_loss(config.loss)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     loader = DataLoader(setup.train, batch_size=config.batch_size, shuffle=True)
@@ -61,7 +61,7 @@ def bare_rate(setup: TaskSetup, config: TrainConfig) -> float:
 
 def sol_split(setup: TaskSetup, config: TrainConfig, steps: int = 4) -> dict[str, float]:
     """Milliseconds per SOL training step in the solver, network and loss (forward) and in backward + update."""
-    model = MODELS[setup.model](**setup.model_config)
+    model = model_class(setup.model)(**setup.model_config)
     loss = build_loss(config.loss)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     batches = iter(DataLoader(setup.train, batch_size=config.batch_size, shuffle=True))

@@ -17,7 +17,7 @@ import time
 import torch
 
 from fluidloss_cli.engine.correction import CorrectedSolver, correction_channels
-from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.models import model_class
 from fluidloss_cli.engine.native import PressureSolve, native_step
 from fluidloss_cli.engine.resolution import Resolution
 
@@ -40,7 +40,7 @@ def main() -> None:
     step = native_step("karman", resolution, 1.0, device, settings=settings)
     torch.manual_seed(0)
     inputs, outputs = correction_channels("karman")
-    model = MODELS["sol"](in_channels=inputs, out_channels=outputs, width=16, blocks=2, kernel_size=5).to(device)
+    model = model_class("sol")(in_channels=inputs, out_channels=outputs, width=16, blocks=2, kernel_size=5).to(device)
     with torch.no_grad():  # trained-like weights: a zero output layer (as built) would zero the others' gradients
         for parameter in model.parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))

@@ -15,7 +15,14 @@ def main() -> None:
         os.environ["PYTHONHASHSEED"] = "0"
         os.execv(sys.executable, [sys.executable, "-m", "fluidloss_cli", *sys.argv[1:]])
     from fluidloss_cli.app import app
+    from fluidloss_cli.engine.errors import FluidlossError
+    from fluidloss_cli.engine.plugins import load_plugins
 
+    try:
+        load_plugins()  # before the app builds its commands: a plugin's options are flags
+    except FluidlossError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     try:
         app(prog_name="fluidloss")
         code: int | str | None = 0

@@ -21,6 +21,9 @@ def preload() -> object:
 
     from fluidloss_cli.app import app
     from fluidloss_cli.engine.phiflow_setup import configure
+    from fluidloss_cli.engine.plugins import load_plugins
+
+    load_plugins()  # before the commands are built: the cells may use what plugins register
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     configure()

@@ -20,7 +20,7 @@ from torch.utils.data import default_collate
 from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import build_loss
-from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.models import model_class
 from fluidloss_cli.engine.models.autoencoder import Autoencoder
 from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig
 from fluidloss_cli.engine.training.data import PairedFrames
@@ -101,7 +101,7 @@ def test_sr_trains_and_checkpoints_everything(data, tmp_path):
     frames = default_collate([item for item in PairedFrames(data.coarse, data.fine)])
     mse = build_loss("mse")
     torch.manual_seed(0)
-    untrained = MODELS["sr"](**last["model"]["config"]).eval()
+    untrained = model_class("sr")(**last["model"]["config"]).eval()
     with torch.no_grad():
         trained, bicubic = sr_loss(build_model(best), mse, frames), sr_loss(untrained, mse, frames)
         assert trained < 0.9 * bicubic, f"sr {trained:.4g} vs bicubic {bicubic:.4g}"

@@ -13,7 +13,7 @@ from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
 from fluidloss_cli.engine.correction import RE_SCALE, CorrectedSolver
 from fluidloss_cli.engine.data.windows import FrameWindows
 from fluidloss_cli.engine.losses import build_loss
-from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.models import model_class
 from fluidloss_cli.engine.pipeline import Pipeline
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.results import ROLLOUTS_FILE
@@ -160,7 +160,7 @@ def test_normalize_scales_the_network_and_the_loss_by_the_training_data_spread(k
     assert config["input_scale"][2:4] == [1.0, 1.0] and config["input_scale"][4] == pytest.approx(re_std / RE_SCALE)
     assert config["output_scale"] == pytest.approx(stds, rel=1e-6) and len(config["input_scale"]) == 5
     model = build_model(checkpoint)
-    plain = MODELS["sol"](**{k: v for k, v in config.items() if not k.endswith("_scale")})
+    plain = model_class("sol")(**{k: v for k, v in config.items() if not k.endswith("_scale")})
     plain.load_state_dict(checkpoint["model"]["state"])
     height, width = checkpoint["task_info"]["resolution"]
     x = torch.randn(2, 5, height + 1, width + 1)

@@ -3,7 +3,7 @@
 import h5py
 import torch
 
-from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.models import model_class
 from fluidloss_cli.engine.upsample import super_resolve, upsample_frame
 
 
@@ -48,7 +48,7 @@ def test_an_untrained_sr_network_is_exactly_bicubic():
     """SR predicts a residual on bicubic upsampling and its output layer starts at zero."""
     torch.manual_seed(0)
     frame = {"velocity_x": torch.randn(2, 8, 7), "velocity_y": torch.randn(2, 9, 6), "density": torch.rand(2, 8, 6)}
-    model = MODELS["sr"](in_channels=3, out_channels=3, factor=2, width=8, blocks=1)
+    model = model_class("sr")(in_channels=3, out_channels=3, factor=2, width=8, blocks=1)
     fine = super_resolve(model, frame, 2)
     for name, values in upsample_frame(frame, 2).items():
         assert torch.equal(fine[name], values)

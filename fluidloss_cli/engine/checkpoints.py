@@ -16,7 +16,8 @@ from torch import nn
 from fluidloss_cli.engine.atomic import write_bytes
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.fields import Frame
-from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.model_names import MODEL_CLASSES
+from fluidloss_cli.engine.models import build
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.upsample import super_resolve
 
@@ -54,12 +55,13 @@ def build_model(checkpoint: dict[str, Any], path: Path | str = "the checkpoint")
     inference) and stored channels-last, which makes their forward pass 1.1x to 1.3x faster on the CPU
     (`python benchmarks/bench_inference.py`); an unknown model or weights that do not fit it are a one-line error."""
     spec = checkpoint.get("model")
-    if not isinstance(spec, dict) or spec.get("name") not in MODELS:
+    if not isinstance(spec, dict) or spec.get("name") not in MODEL_CLASSES:
         name = spec.get("name") if isinstance(spec, dict) else None
-        raise FluidlossError(f"{path} names an unknown model {name!r} (known: {', '.join(MODELS)}); it was written by "
-                             "another fluidloss version or damaged")
+        raise FluidlossError(f"{path} names an unknown model {name!r} (known: {', '.join(MODEL_CLASSES)}); it was "
+                             "written by another fluidloss version, with a model registered elsewhere (see "
+                             "FLUIDLOSS_PLUGINS), or damaged")
     try:
-        model = MODELS[spec["name"]](**spec["config"])
+        model = build(spec["name"], spec["config"])
         model.load_state_dict(spec["state"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         first = " ".join(str(exc).split())[:160]

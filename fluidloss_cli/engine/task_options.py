@@ -10,11 +10,13 @@ calls `register_option`. Torch-free, so that checks and `--help` stay fast.
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from fluidloss_cli.engine.defaults import ACTIVATIONS, AMP_MODES, LR_SCHEDULES, VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.model_names import MODEL_CLASSES, check_model
 from fluidloss_cli.engine.ranges import COUNT, ODD, POSITIVE, SEED, Range
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, SOLVERS
 
@@ -72,6 +74,13 @@ def _loss_name(spec: str) -> None:
     parse_spec(spec)
 
 
+def _model(task: str) -> TaskOption:
+    """`--model`: the network, a name of the model registry that fits `task` (its own model by default)."""
+    return TaskOption("model", task, f"Network: a model of the registry that fits {task} (default {task}, the task's "
+                      "own; others are registered, see docs/architecture.md).", check=partial(check_model, task),
+                      added=True)
+
+
 def _file(name: str, help: str, required: bool = False) -> TaskOption:
     """A dataset option (`--data`, `--val`...): never a study key (the study names its own data cells)."""
     return TaskOption(name, REQUIRED if required else None, help, kind=Path, study=False)
@@ -106,6 +115,7 @@ TASK_OPTIONS: dict[str, list[TaskOption]] = {
         _file("data", "Coarse reference: a fine dataset made coarse by `fluidloss downsample`.", required=True),
         _file("val", "Coarse validation reference (instead of --val-split)."),
         VAL_SPLIT_OPTION,
+        _model("sol"),
         TaskOption("unroll", 4, "Solver steps per sample, the loss summed over them: 1, 2, 4, 8 or 16.",
                    allowed=UNROLLS),
         TaskOption("blocks", 2, "Residual blocks of the correction network.", allowed=COUNT),
@@ -126,6 +136,7 @@ TASK_OPTIONS: dict[str, list[TaskOption]] = {
         _file("val_coarse", "Coarse validation dataset (with --val-fine)."),
         _file("val_fine", "Fine validation dataset (with --val-coarse)."),
         VAL_SPLIT_OPTION,
+        _model("sr"),
         TaskOption("blocks", 4, "Residual blocks.", allowed=COUNT),
         WIDTH,
     ],
@@ -133,6 +144,7 @@ TASK_OPTIONS: dict[str, list[TaskOption]] = {
         _file("data", "Dataset of frames to compress.", required=True),
         _file("val", "Validation dataset (instead of --val-split)."),
         VAL_SPLIT_OPTION,
+        _model("ae"),
         TaskOption("latent", 8, "Latent channels (at 1/2^depth of the resolution per axis): set the compression.",
                    allowed=COUNT),
         WIDTH,
@@ -208,9 +220,15 @@ def study_keys(task: str) -> dict[str, type]:
     return {o.name: o.type for o in all_options(task) if o.study}
 
 
-def added_defaults() -> dict[str, Any]:
-    """Option name -> default of every option added after checkpoints were first written (`added`)."""
-    return {o.name: o.default for task in TASK_OPTIONS for o in all_options(task) if o.added}
+def added_defaults(task: str) -> dict[str, Any]:
+    """Option name -> default of each option of `task` added after checkpoints were first written (`added`)."""
+    return {o.name: o.default for o in all_options(task) if o.added}
+
+
+def model_arguments(task: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The model `options` choose for `task` and the task options its constructor takes, by name."""
+    name = options["model"]
+    return name, {key: options[key] for key in MODEL_CLASSES[name].options}
 
 
 VALIDATION_FILES = {"data": "val", "coarse": "val_coarse", "fine": "val_fine"}

@@ -26,7 +26,7 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.lock import acquire as acquire_lock
 from fluidloss_cli.engine.lock import release as release_lock
 from fluidloss_cli.engine.losses import build_loss
-from fluidloss_cli.engine.models import MODELS
+from fluidloss_cli.engine.models import build
 from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.task_options import TRAINING, training_default
@@ -144,7 +144,7 @@ class Trainer:
         self.device = join(self.world, device) if self.world.size > 1 else device
         self.loss = unchecked(build_loss(config.loss, self.device))
         seed_everything(config.seed)
-        self.model = MODELS[setup.model](**setup.model_config).to(self.device)
+        self.model = build(setup.model, setup.model_config).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.epochs) \
             if config.lr_schedule == "cosine" else torch.optim.lr_scheduler.ConstantLR(self.optimizer, 1.0, 0)

@@ -122,7 +122,7 @@ def resume_key(content: dict[str, Any]) -> dict[str, Any]:
     """What must be equal for a checkpoint to be resumed, from a checkpoint or `loop.description`: task, its options,
     training options and data hashes. An option added after checkpoints were first written (`TaskOption.added`) at
     its default counts as absent: a checkpoint without it was trained with that value, and resumes as such."""
-    added = added_defaults()
+    added = added_defaults(content["task"])
 
     def known(options: dict[str, Any]) -> dict[str, Any]:
         return {key: value for key, value in options.items() if key not in added or added[key] != value}

@@ -9,8 +9,8 @@ from torch import nn
 from fluidloss_cli.engine.data.info import DatasetInfo, check_like
 from fluidloss_cli.engine.data.schema import field_shape
 from fluidloss_cli.engine.data.windows import FrameWindows
-from fluidloss_cli.engine.models.autoencoder import Autoencoder
-from fluidloss_cli.engine.task_options import recorded, with_defaults
+from fluidloss_cli.engine.models import build
+from fluidloss_cli.engine.task_options import model_arguments, recorded, with_defaults
 from fluidloss_cli.engine.training.data import train_val
 from fluidloss_cli.engine.training.frame_loss import frame_fields, prediction_loss
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
@@ -22,7 +22,7 @@ def ae_loss(model: nn.Module, loss: nn.Module, batch: dict) -> torch.Tensor:
     return prediction_loss(model, loss, frame, frame)
 
 
-def export_parts(model: Autoencoder) -> dict:
+def export_parts(model: nn.Module) -> dict:
     """Encoder and decoder weights on their own, so either can be loaded without the other."""
     return {"encoder": model.encoder.state_dict(), "decoder": model.decoder.state_dict()}
 
@@ -38,13 +38,13 @@ def setup(seed: int = 0, **values: Any) -> TaskSetup:
         check_like(infos["data"], infos["val"])
     train, held_out = train_val(partial(FrameWindows, window=1), [data], val and [val], options["val_split"], seed)
     info = infos["data"]
-    model_config = dict(in_channels=len(info.fields), out_channels=len(info.fields), latent=options["latent"],
-                        width=options["width"], depth=options["depth"])
+    model, arguments = model_arguments("ae", options)
+    model_config = dict(in_channels=len(info.fields), out_channels=len(info.fields), **arguments)
     values = sum(h * w for h, w in (field_shape(f, info.resolution) for f in info.fields))
-    latent_shape = Autoencoder(**model_config).latent_shape(info.resolution.height + 1, info.resolution.width + 1)
+    latent_shape = build(model, model_config).latent_shape(info.resolution.height + 1, info.resolution.width + 1)
     ratio = values / (latent_shape[0] * latent_shape[1] * latent_shape[2])
     return TaskSetup(
-        task="ae", model="ae", model_config=model_config, train=train, val=held_out, batch_loss=ae_loss,
+        task="ae", model=model, model_config=model_config, train=train, val=held_out, batch_loss=ae_loss,
         options=recorded("ae", options),
         datasets={role: i.identity() for role, i in infos.items()},
         summary=f"ae: {info.scene} {info.resolution}, {', '.join(info.fields)} ({values} values) -> latent "

@@ -13,7 +13,7 @@ BatchLoss = Callable[[nn.Module, nn.Module, dict], torch.Tensor]
 
 @dataclass
 class TaskSetup:
-    """A task ready to train: `MODELS[model](**model_config)` learns to minimise `batch_loss` on `train`."""
+    """A task ready to train: `models.build(model, model_config)` learns to minimise `batch_loss` on `train`."""
 
     task: str
     model: str

@@ -20,7 +20,7 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import field_loss
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER
-from fluidloss_cli.engine.task_options import recorded, with_defaults
+from fluidloss_cli.engine.task_options import model_arguments, recorded, with_defaults
 from fluidloss_cli.engine.training.data import train_val
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
 
@@ -92,11 +92,10 @@ def setup(seed: int = 0, **values: Any) -> TaskSetup:
     train, held_out = train_val(windows, [data], val and [val], val_split, seed)
     in_channels, out_channels = correction_channels(info.scene)
     scales = FieldScales.read(info) if options["normalize"] else None
+    model, arguments = model_arguments("sol", options)
     return TaskSetup(
-        task="sol", model="sol",
-        model_config=dict(in_channels=in_channels, out_channels=out_channels, width=options["width"],
-                          blocks=options["blocks"], kernel_size=options["kernel_size"],
-                          activation=options["activation"],
+        task="sol", model=model,
+        model_config=dict(in_channels=in_channels, out_channels=out_channels, **arguments,
                           **(channel_scales(info.scene, scales) if scales else {})),
         train=train, val=held_out,
         batch_loss=UnrolledLoss(info.scene, info.resolution, dt, unroll, solver, scales and scales.fields),

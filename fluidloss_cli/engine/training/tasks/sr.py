@@ -9,7 +9,7 @@ from fluidloss_cli.engine.data.info import DatasetInfo, check_like, sr_factor
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.losses import field_loss
 from fluidloss_cli.engine.models.sr_net import FACTORS
-from fluidloss_cli.engine.task_options import recorded, with_defaults
+from fluidloss_cli.engine.task_options import model_arguments, recorded, with_defaults
 from fluidloss_cli.engine.training.data import PairedFrames, train_val
 from fluidloss_cli.engine.training.frame_loss import frame_fields
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
@@ -40,10 +40,10 @@ def setup(seed: int = 0, **values: Any) -> TaskSetup:
                            seed)
     fine_info = infos["fine"]
     channels = len(fine_info.fields)
+    model, arguments = model_arguments("sr", options)
     return TaskSetup(
-        task="sr", model="sr",
-        model_config=dict(in_channels=channels, out_channels=channels, factor=factor, width=options["width"],
-                          blocks=options["blocks"]),
+        task="sr", model=model,
+        model_config=dict(in_channels=channels, out_channels=channels, factor=factor, **arguments),
         train=train, val=val, batch_loss=sr_loss,
         options=recorded("sr", options),
         datasets={role: info.identity() for role, info in infos.items()},
