@@ -67,6 +67,7 @@ def check_options(task_options: dict[str, Any], out: Path, nproc: int, training:
     """Refuse, before any work, option values that cannot train (the loss's names included), validation data that is
     the training data, and a run directory that cannot be created."""
     from fluidloss_cli.engine.outputs import check_output_dir
+    from fluidloss_cli.engine.paths import same_file
 
     parse_spec(training["loss"])
     for name, value, allowed in (("--lr-schedule", training["lr_schedule"], LR_SCHEDULES),
@@ -82,7 +83,7 @@ def check_options(task_options: dict[str, Any], out: Path, nproc: int, training:
         if None in validation:
             break  # no validation files, or an incomplete pair: the task says what is missing
         if task_options.get(train) is not None and task_options.get(val) is not None \
-                and Path(task_options[train]).resolve() == Path(task_options[val]).resolve():
+                and same_file(task_options[train], task_options[val]):
             raise FluidlossError(f"{flag(val)} is the training file {task_options[train]}: a validation loss on the "
                                  f"frames it trains on says nothing about other data; give another file, or leave "
                                  f"{flag(val)} out to hold out --val-split of the frames")

@@ -19,6 +19,7 @@ from typing import Any
 
 from fluidloss_cli.engine.defaults import ACTIVATIONS, AMP_MODES, DEFAULT_METRICS, LR_SCHEDULES, SR_FACTORS, VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.paths import read_text_file
 from fluidloss_cli.engine.ranges import STUDY_RANGES, check_ranges
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 
@@ -304,8 +305,4 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
 
 def read_config(path: Path) -> StudyConfig:
     """Read and check a study config file."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise FluidlossError(f"cannot read study config {path}: {exc.strerror or exc}") from None
-    return parse_config(text, str(path))
+    return parse_config(read_text_file(path, "study config"), str(path))

@@ -1,0 +1,97 @@
+"""Fault injection, fourth round (issue 34): tracebacks where one line was expected, refusals that came only after
+work, and the questionable cases decided in docs/reliability.md. Datasets and study folders are made by the real CLI;
+read-only folders are real (a read-only tmpfs where the tests run as root, whom chmod does not stop)."""
+
+import os
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import assert_one_line_error, run_cli
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SMOKE = "sample_configs/study_smoke.toml"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> SimpleNamespace:
+    """karman 32x16 (6 frames, no warm-up) and its 16x8 downsampling."""
+    folder = tmp_path_factory.mktemp("round4")
+    d = SimpleNamespace(folder=folder, fine=folder / "k.h5", coarse=folder / "k16.h5")
+    run_cli("generate", "karman", "--res", "32x16", "--re", "1e5", "--warmup", "0", "--frames", "6", "--out", d.fine)
+    run_cli("downsample", d.fine, "--res", "16x8", "--out", d.coarse)
+    return d
+
+
+def read_only(folder: Path) -> Path:
+    """`folder` made read-only for this process: chmod for a user, a read-only tmpfs mounted on it for root (whom
+    chmod does not stop); skip where neither works. Unmount with `release`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+    elif subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(folder)],
+                        capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here")
+    return folder
+
+
+def release(folder: Path) -> None:
+    """Undo `read_only`."""
+    if os.geteuid() != 0:
+        folder.chmod(0o755)
+    else:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+# --- 5: tracebacks where one line was expected ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["downsample", "{loop}", "--res", "16x8", "--out", "{out}/o.h5"],
+    ["train", "ae", "--data", "{loop}", "--latent", "4", "--width", "8", "--out", "{out}/run"],
+    ["train", "sol", "--data", "{coarse}", "--val", "{loop}", "--out", "{out}/run"],  # was Path.resolve's RuntimeError
+    ["evaluate", "rollout", "--data", "{coarse}", "--sol", "{loop}", "--out", "{out}/e"],
+    ["evaluate", "pair", "{loop}:sim_0000:1", "{coarse}:sim_0000:2"],
+    ["simulate", "karman", "--from", "{loop}", "--steps", "2", "--out", "{out}/s.h5"],
+    ["train", "ae", "--config", "{loop}"],  # was an OSError traceback
+    ["study", "plan", "{loop}", "--no-probe"],
+])
+def test_an_input_that_is_a_link_to_itself_is_one_line(data, tmp_path, args):
+    loop = tmp_path / "loop.h5"
+    loop.symlink_to(loop.name)
+    result = run_cli(*(a.format(loop=loop, coarse=data.coarse, out=tmp_path) for a in args), ok=False)
+    assert f"{loop} is a symbolic link that loops back to itself" in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output and result.output.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.h5"]
+
+
+@pytest.mark.parametrize("args", [
+    ["downsample", "{fine}", "--res", "16x8", "--out", "{loop}"],  # was Path.resolve's RuntimeError
+    ["generate", "karman", "--res", "32x16", "--frames", "3", "--out", "{loop}"],  # replaced the link silently
+    ["study", "run", SMOKE, "--out", "{loop}"],
+    ["study", "export", "{folder}", "{loop}"],
+])
+def test_an_output_that_is_a_link_to_itself_is_refused(data, tmp_path, args):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop.name)
+    result = run_cli(*(a.format(loop=loop, fine=data.fine, folder=tmp_path) for a in args), ok=False)
+    assert_one_line_error(result, f"cannot write {loop}: {loop} is a symbolic link that loops back to itself")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop"] and loop.is_symlink()
+
+
+@pytest.mark.parametrize("args", [
+    ["study", "plan", "{config}", "--no-probe"],
+    ["study", "run", "{config}", "--out", "{out}"],
+    ["study", "submit", "{config}", "--out", "{out}", "--dry-run"],
+    ["train", "ae", "--config", "{config}"],
+    ["generate", "karman", "--config", "{config}"],
+])
+def test_a_binary_config_file_is_one_line(tmp_path, args):
+    config = tmp_path / "config.toml"
+    config.write_bytes(bytes(range(128, 256)) + b'name = "x"\n')
+    result = run_cli(*(a.format(config=config, out=tmp_path / "out") for a in args), ok=False)
+    assert_one_line_error(result, f"{config}: ", "config file is not UTF-8 text (byte 0 is 0x80)" if "--config" in args
+                          else "study config is not UTF-8 text (byte 0 is 0x80)")
+    assert not (tmp_path / "out").exists()
