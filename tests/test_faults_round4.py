@@ -95,3 +95,105 @@ def test_a_binary_config_file_is_one_line(tmp_path, args):
     assert_one_line_error(result, f"{config}: ", "config file is not UTF-8 text (byte 0 is 0x80)" if "--config" in args
                           else "study config is not UTF-8 text (byte 0 is 0x80)")
     assert not (tmp_path / "out").exists()
+
+
+TINY = """name = "tiny"
+device = "cpu"
+seeds = [0]
+epochs = 1
+batch_size = 4
+losses = ["mse"]
+metrics = "mse"
+
+[scenes.karman]
+fine = "32x16"
+coarse = "16x8"
+frames = 8
+train_re = [1e5]
+train_seeds = [0]
+test_re = [2e5]
+test_seeds = [7]
+
+[tasks.ae]
+width = 8
+latent = 4
+stride = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> SimpleNamespace:
+    """A finished study of one autoencoder (some 30 s on two busy cores) and its config; tests copy it to change it."""
+    folder = tmp_path_factory.mktemp("study")
+    s = SimpleNamespace(config=folder / "tiny.toml", out=folder / "study")
+    s.config.write_text(TINY)
+    run_cli("study", "run", s.config, "--out", s.out)
+    return s
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (relative name -> content), to show that nothing changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_study_submit_into_a_read_only_folder_is_one_line(tmp_path):
+    """Before: a traceback from removing a temporary file that the read-only file system never let exist."""
+    folder = read_only(tmp_path / "ro")
+    try:
+        for out in (folder, folder / "new"):
+            result = run_cli("study", "submit", SMOKE, "--out", out, ok=False)
+            assert_one_line_error(result, f"cannot write {out}: directory {folder} is not writable")
+        assert list(folder.iterdir()) == []
+    finally:
+        release(folder)
+
+
+def test_study_export_into_a_read_only_folder_is_one_line(study, tmp_path):
+    """Before: a read-only folder inside the destination (here its cells/) was a mkdir traceback."""
+    destination = tmp_path / "export"
+    assert_one_line_error(run_cli("study", "export", study.out, "/proc/export", ok=False),
+                          "cannot write /proc/export: directory /proc is not writable")
+    cells = read_only(destination / "cells")
+    try:
+        result = run_cli("study", "export", study.out, destination, ok=False)
+        assert_one_line_error(result, "while writing", str(cells))
+        assert sorted(p.name for p in destination.iterdir()) == ["cells"]
+    finally:
+        release(cells)
+
+
+# --- 6: refused only after doing work -------------------------------------------------------------------------------
+
+def test_study_submit_without_sbatch_writes_nothing(tmp_path, monkeypatch):
+    """Before: plan.json, study.toml and slurm/ were written first, tying the folder to the config, then sbatch was
+    not found."""
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no sbatch on it
+    out = tmp_path / "study"
+    result = run_cli("study", "submit", SMOKE, "--out", out, ok=False)
+    assert_one_line_error(result, "sbatch is not on the PATH", "--dry-run", "nothing was written")
+    assert not out.exists()
+    assert "#SBATCH" in run_cli("study", "submit", SMOKE, "--out", out, "--dry-run").output and not out.exists()
+
+
+def test_study_export_checks_its_patterns_and_destination_before_copying(study, tmp_path):
+    """Before: a pattern that matched no model was refused after every other file had been copied; an export into
+    the study folder itself or onto another study's export went ahead."""
+    before = files_of(study.out)
+    destination = tmp_path / "export"
+    result = run_cli("study", "export", study.out, destination, "--checkpoints", "ae/*", "--checkpoints", "gan/*",
+                     ok=False)
+    assert_one_line_error(result, "--checkpoints 'gan/*' matches no training cell (e.g. ae/karman/mse/seed0)")
+    assert not destination.exists() and not Path(f"{destination}.lock").exists()
+    for inner in (study.out, study.out / "published", study.out.parent):
+        assert_one_line_error(run_cli("study", "export", study.out, inner, ok=False),
+                              f"cannot export {study.out} into {inner}: neither folder may lie inside the other")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "plan.json").write_text('{"name": "other", "digest": "0123456789abcdef", "cells": []}')
+    assert_one_line_error(run_cli("study", "export", study.out, other, ok=False),
+                          f"{other} holds another study (other, digest 0123456789abcdef")
+    assert sorted(p.name for p in other.iterdir()) == ["plan.json"] and files_of(study.out) == before
+    run_cli("study", "export", study.out, destination, "--checkpoints", "ae/*")
+    run_cli("study", "export", study.out, destination)  # onto an export of the same study: its files are replaced
+    assert (destination / "checkpoints" / "ae_mse_seed0.pt").is_file()

@@ -63,7 +63,6 @@ def write_plan(out: Path, config: StudyConfig, text: str, cells: list[Cell]) -> 
     if earlier is not None and earlier.get("digest") != config.digest:
         raise FluidlossError(f"{out} holds the study of another config ({earlier.get('name')}, digest "
                              f"{earlier.get('digest')}, this one {config.digest}): choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
     write_text(out / "study.toml", text)
     write_json(out / PLAN, {"name": config.name, "digest": config.digest, "device": config.device,
                             "seeds": list(config.seeds),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.outputs import check_output_dir
 from fluidloss_cli.engine.study import slurm
 from fluidloss_cli.engine.study.cells import Cell, plan_cells
 from fluidloss_cli.engine.study.config import StudyConfig, read_config
@@ -101,8 +102,13 @@ def live(known: dict[str, tuple[str, str]], job: str) -> bool:
 
 
 def submit(config_path: Path, out: Path, res: Resources, dry_run: bool, say) -> list[Job]:
-    """Submit the unfinished groups of a study (or, dry, only describe them); the jobs, the report's last."""
+    """Submit the unfinished groups of a study (or, dry, only describe them); the jobs, the report's last. Refuses,
+    before writing anything into `out`, a folder that cannot be written and a machine without `sbatch`."""
+    check_output_dir(out)
     config, out = read_config(config_path), out.resolve()
+    if not dry_run and not slurm.available():
+        raise FluidlossError("sbatch is not on the PATH: submit from a machine with Slurm's commands (a login node), "
+                             "or see the jobs with --dry-run; nothing was written")
     cells = plan_cells(config)
     by_id = {cell.id: cell for cell in cells}
     if not dry_run:
