@@ -3,6 +3,7 @@ work, and the questionable cases decided in docs/reliability.md. Datasets and st
 read-only folders are real (a read-only tmpfs where the tests run as root, whom chmod does not stop)."""
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -160,6 +161,23 @@ def test_study_export_into_a_read_only_folder_is_one_line(study, tmp_path):
         assert sorted(p.name for p in destination.iterdir()) == ["cells"]
     finally:
         release(cells)
+
+
+def test_a_finished_evaluation_without_its_file_is_one_line_and_study_run_redoes_it(study, tmp_path):
+    """Before: `study report` raised FileNotFoundError; `study run` took the cell as finished and did the same."""
+    out = tmp_path / "study"
+    shutil.copytree(study.out, out)
+    cell = "eval/ae/karman/mse/seed0"
+    (out / "cells" / cell / "evaluation" / "frames.json").unlink()
+    result = run_cli("study", "report", out, ok=False)
+    assert_one_line_error(result, f"{cell} is recorded as done, but {out}/cells/{cell}/evaluation holds no "
+                                  f"evaluation.json or frames.json: rerun `fluidloss study run {out}/study.toml --out {out}`")
+    done = run_cli("study", "run", out / "study.toml", "--out", out)  # the advice, as given
+    assert "1 cell(s) ran" in done.output and f"{cell}: done" in done.output
+    assert (out / "cells" / cell / "evaluation" / "frames.json").is_file()
+    rows = [[line for line in (folder / "report.md").read_text().splitlines() if line.startswith("| mse |")]
+            for folder in (study.out, out)]
+    assert rows[0] and rows[1] == rows[0]  # the model evaluated again: the same values in the report
 
 
 # --- 6: refused only after doing work -------------------------------------------------------------------------------
