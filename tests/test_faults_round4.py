@@ -3,8 +3,10 @@ work, and the questionable cases decided in docs/reliability.md. Datasets and st
 read-only folders are real (a read-only tmpfs where the tests run as root, whom chmod does not stop)."""
 
 import os
+import resource
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,14 +17,15 @@ from conftest import assert_one_line_error, run_cli
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 SMOKE = "sample_configs/study_smoke.toml"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> SimpleNamespace:
-    """karman 32x16 (6 frames, no warm-up) and its 16x8 downsampling."""
+    """karman 32x16 (8 frames, no warm-up) and its 16x8 downsampling."""
     folder = tmp_path_factory.mktemp("round4")
     d = SimpleNamespace(folder=folder, fine=folder / "k.h5", coarse=folder / "k16.h5")
-    run_cli("generate", "karman", "--res", "32x16", "--re", "1e5", "--warmup", "0", "--frames", "6", "--out", d.fine)
+    run_cli("generate", "karman", "--res", "32x16", "--re", "1e5", "--warmup", "0", "--frames", "8", "--out", d.fine)
     run_cli("downsample", d.fine, "--res", "16x8", "--out", d.coarse)
     return d
 
@@ -178,6 +181,73 @@ def test_a_finished_evaluation_without_its_file_is_one_line_and_study_run_redoes
     rows = [[line for line in (folder / "report.md").read_text().splitlines() if line.startswith("| mse |")]
             for folder in (study.out, out)]
     assert rows[0] and rows[1] == rows[0]  # the model evaluated again: the same values in the report
+
+
+@pytest.mark.parametrize("args, options", [
+    (["train", "sol", "--data", "{coarse}", "--unroll", "1", "--width", "100000"],
+     "--width 100000 --blocks 2 --kernel-size 5: training the sol network needs about"),
+    (["train", "ae", "--data", "{coarse}", "--latent", "100000000"], "--width 32 --latent 100000000: training the ae"),
+    (["train", "sr", "--coarse", "{coarse}", "--fine", "{fine}", "--width", "100000"], "--width 100000 --blocks 4:"),
+])
+def test_a_network_too_large_for_memory_is_refused_with_its_estimate(data, tmp_path, args, options):
+    """Before: an allocation failure inside torch (ae: while describing the task, before any check)."""
+    run = tmp_path / "run"
+    result = run_cli(*(a.format(coarse=data.coarse, fine=data.fine) for a in args), "--batch-size", "4", "--epochs",
+                     "1", "--device", "cpu", "--out", run, ok=False)
+    assert_one_line_error(result, options, "GiB for its", "weights with their gradients and Adam's moments",
+                          "GiB available")
+    assert not run.exists()
+
+
+def test_generate_beyond_the_memory_this_process_may_take_is_refused_up_front(tmp_path):
+    """`--res 8192x8192` needs some 15 GiB; under a 10 GiB address-space limit (ulimit -v) it was an allocation
+    failure in the first step, as it was on a machine whose memory other jobs held."""
+    limit = 10 * 2**30
+    out = tmp_path / "b.h5"
+    done = subprocess.run([sys.executable, "-m", "fluidloss_cli", "generate", "buoyancy", "--res", "8192x8192",
+                           "--frames", "2", "--warmup", "0", "--out", str(out)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: --res 8192x8192: one buoyancy simulation needs about 15.0 GiB of memory")
+    assert done.stderr.count("\n") == 1 and "GiB available" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Path:
+    """A real 256 KiB file system (tmpfs; needs root), unmounted afterwards."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_outputs_larger_than_the_free_disk_are_refused_before_any_step(data, tmp_path, small_disk):
+    """Before: `generate --frames 1000000000` and `simulate --steps ...` started (the ETA said thousands of hours)
+    and stopped only at the frame that met the full disk."""
+    result = run_cli("generate", "karman", "--res", "32x16", "--frames", "1000000000", "--out", tmp_path / "k.h5",
+                     ok=False)
+    assert_one_line_error(result, "--frames 1000000000 (8 simulation(s) at 32x16) needs at least",
+                          "GiB of disk", f"{tmp_path} has")
+    result = run_cli("generate", "karman", "--res", "32x16", "--re", "1e5", "--frames", "2000", "--out",
+                     small_disk / "k.h5", ok=False)
+    assert_one_line_error(result, "--frames 2000 (1 simulation(s) at 32x16) needs at least", f"{small_disk} has")
+    result = run_cli("simulate", "karman", "--re", "1e5", "--steps", "1000000000", "--out", tmp_path / "s.h5",
+                     "--device", "cpu", ok=False)
+    assert_one_line_error(result, "--steps 1000000000: a rollout of 1000000001 frames needs about",
+                          "(its frames are held in memory until written)")
+    run_cli("simulate", "karman", "--from", data.coarse, "--steps", "6", "--out", small_disk / "s.h5", "--device",
+            "cpu")  # small enough: written
+    kept = (small_disk / "s.h5").read_bytes()
+    result = run_cli("simulate", "karman", "--re", "1e5", "--res", "128x64", "--steps", "2000", "--out",
+                     small_disk / "s.h5", "--overwrite", "--device", "cpu", ok=False)
+    assert_one_line_error(result, f"--steps 2000: {small_disk / 's.h5'} needs at least", f"{small_disk} has")
+    assert (small_disk / "s.h5").read_bytes() == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk"] and sorted(p.name for p in small_disk.iterdir()) == ["s.h5"]
 
 
 # --- 6: refused only after doing work -------------------------------------------------------------------------------

@@ -42,10 +42,11 @@ def generate(
                  ("--workers", workers, COUNT))
     resolution = parse_resolution(res) if res else None
     check_output(out, overwrite)  # before the heavy imports and the progress bar: a refusal is the only line
+    from fluidloss_cli.engine.data.generation import check_disk_room, plan_job
     from fluidloss_cli.engine.data.generation import generate as generate_dataset
-    from fluidloss_cli.engine.data.generation import plan_job
 
     job = plan_job(scene, resolution, frames, dt, re, seed, warmup, solver)
+    check_disk_room(job, out)  # before the first line printed; generate checks it again
     per_simulation = job.warmup + job.frames  # the bars count the warm-up frames too: they take the time
     if job.warmup:
         console.print(f"each simulation first runs {job.warmup} warm-up frames (not stored: the start-up transient, "
