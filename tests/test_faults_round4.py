@@ -285,3 +285,22 @@ def test_study_export_checks_its_patterns_and_destination_before_copying(study, 
     run_cli("study", "export", study.out, destination, "--checkpoints", "ae/*")
     run_cli("study", "export", study.out, destination)  # onto an export of the same study: its files are replaced
     assert (destination / "checkpoints" / "ae_mse_seed0.pt").is_file()
+
+
+# --- 9: questionable cases, decided in docs/reliability.md ----------------------------------------------------------
+
+@pytest.mark.parametrize("args, fragment", [
+    (["benchmark", "--data", "{coarse}", "--res", "16x8", "--frontier", ""], "--frontier: resolution '' is malformed"),
+    (["benchmark", "--data", "{coarse}", "--res", "16x8", "--frontier", "12x6,"], "--frontier: resolution ''"),
+    (["benchmark", "--data", "{coarse}", "--res", "", "--sol", "{coarse}"], "--res: resolution '' is malformed"),
+    (["generate", "karman", "--res", "", "--out", "{out}/k.h5"], "--res: resolution '' is malformed"),  # was default
+    (["simulate", "karman", "--res", "", "--re", "1e5", "--out", "{out}/s.h5"], "--res: resolution ''"),
+    (["simulate", "karman", "--from", "{coarse}", "--sim", "", "--out", "{out}/s.h5"], "no simulation '' (it holds"),
+    (["downsample", "{fine}", "--res", "2x2", "--out", "{out}/d.h5"], "--res: resolution '2x2' is too small"),
+])
+def test_an_empty_or_bad_value_names_its_option_and_is_never_the_default(data, tmp_path, args, fragment):
+    """Before: `--frontier ''` said only "resolution '' is malformed"; `generate --res ''` generated the default
+    128x64 dataset (minutes, 640 MB) and `simulate --sim ''` started from the first simulation."""
+    result = run_cli(*(a.format(coarse=data.coarse, fine=data.fine, out=tmp_path) for a in args), ok=False)
+    assert_one_line_error(result, fragment)
+    assert list(tmp_path.iterdir()) == []

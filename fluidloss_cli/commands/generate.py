@@ -15,7 +15,7 @@ from fluidloss_cli.commands.common import (
     progress_bar,
 )
 from fluidloss_cli.engine.outputs import check_output
-from fluidloss_cli.engine.resolution import parse_resolution
+from fluidloss_cli.engine.resolution import parse_option
 from fluidloss_cli.engine.scenes import check_scene, scene_defaults
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
@@ -40,7 +40,7 @@ def generate(
     check_solver(solver)
     check_ranges(("--re", re, POSITIVE), ("--seed", seed, SEED), ("--dt", dt, POSITIVE), ("--warmup", warmup, INDEX),
                  ("--workers", workers, COUNT))
-    resolution = parse_resolution(res) if res else None
+    resolution = parse_option(res, "--res")
     check_output(out, overwrite)  # before the heavy imports and the progress bar: a refusal is the only line
     from fluidloss_cli.engine.data.generation import check_disk_room, plan_job
     from fluidloss_cli.engine.data.generation import generate as generate_dataset

@@ -142,7 +142,7 @@ def dataset_setup(request: Request) -> Setup:
     name = agree("scene", request.scene, source, info.scene)
     resolution = agree("--res", request.resolution, source, info.resolution)
     simulations = {sim: (reynolds, seed) for sim, reynolds, seed in info.simulations}
-    sim = request.sim or info.simulations[0][0]
+    sim = info.simulations[0][0] if request.sim is None else request.sim
     if sim not in simulations:
         raise FluidlossError(f"{source}: no simulation {sim!r} (it holds {', '.join(simulations)})")
     index = request.frame or 0

@@ -161,7 +161,7 @@ def _scene(name: str, data: dict) -> SceneSpec:
     data = _typed(where, data, SCENE_KEYS, ("fine", "coarse", "frames", "train_seeds", "test_seeds"))
     kind = data.get("scene", name)
     check_scene(kind)
-    fine, coarse = parse_resolution(data["fine"]), parse_resolution(data["coarse"])
+    fine, coarse = (parse_resolution(data[key], f"{where}.{key}") for key in ("fine", "coarse"))
     if fine.height % coarse.height or fine.width % coarse.width or fine.height // coarse.height != \
             fine.width // coarse.width or fine.height // coarse.height not in SR_FACTORS:
         raise FluidlossError(f"{where}: fine {fine} must be coarse {coarse} times 2 or 4 on both axes")
