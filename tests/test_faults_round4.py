@@ -304,3 +304,32 @@ def test_an_empty_or_bad_value_names_its_option_and_is_never_the_default(data, t
     result = run_cli(*(a.format(coarse=data.coarse, fine=data.fine, out=tmp_path) for a in args), ok=False)
     assert_one_line_error(result, fragment)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("options, fragment", [
+    (["--time", "12h"], "--time '12h': expected a Slurm time limit: MINUTES, MINUTES:SECONDS, HOURS:MINUTES:SECONDS"),
+    (["--time", "1:2:3:4"], "--time '1:2:3:4': expected a Slurm time limit"),
+    (["--mem", "16GB"], "--mem '16GB': expected a size in megabytes or with a unit K, M, G or T"),
+    (["--partition", ""], "--partition '': expected a partition name"),
+    (["--sbatch-arg="], "--sbatch-arg '': expected one sbatch option on one line"),
+    (["--sbatch-arg", "account=abc"], "--sbatch-arg 'account=abc': expected one sbatch option"),
+])
+def test_slurm_resources_that_sbatch_would_refuse_are_refused_before_any_script(tmp_path, options, fragment):
+    """Before: written as they were into every job script (an empty --sbatch-arg as a blank `#SBATCH ''` line), to be
+    refused by sbatch at the first job, after plan.json and the scripts were written."""
+    out = tmp_path / "study"
+    for dry in ([], ["--dry-run"]):
+        assert_one_line_error(run_cli("study", "submit", SMOKE, "--out", out, *options, *dry, ok=False), fragment)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("table, fragment", [
+    ('time = "2 hours"', "slurm.time '2 hours': expected a Slurm time limit"),
+    ('sbatch_args = [""]', "slurm.sbatch_args '': expected one sbatch option on one line"),
+])
+def test_a_config_slurm_table_is_checked_when_the_study_is_planned(tmp_path, table, fragment):
+    config = tmp_path / "tiny.toml"
+    config.write_text(f"{TINY}\n[slurm]\n{table}\n")
+    assert_one_line_error(run_cli("study", "plan", config, "--no-probe", ok=False), f"{config}: {fragment}")
+    config.write_text(f'{TINY}\n[slurm]\ntime = "1-12:00:00"\nmem = "500M"\nsbatch_args = ["--account=abc"]\n')
+    assert "#SBATCH --time=1-12:00:00" in run_cli("study", "submit", config, "--out", tmp_path / "s", "--dry-run").output

@@ -22,6 +22,7 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.paths import read_text_file
 from fluidloss_cli.engine.ranges import STUDY_RANGES, check_ranges
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
+from fluidloss_cli.engine.study.slurm import check_resources
 
 TOP_KEYS = {"name": str, "device": str, "seeds": list, "epochs": int, "batch_size": int, "losses": list,
             "metrics": str, "scenes": dict, "tasks": dict, "slurm": dict}
@@ -269,6 +270,7 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
     slurm = _typed(f"{where}: slurm", data.pop("slurm", {}), SLURM_KEYS)
     if not all(isinstance(arg, str) for arg in slurm.get("sbatch_args", [])):
         raise FluidlossError(f"{where}: slurm.sbatch_args must be a list of strings")
+    check_resources(slurm, lambda key: f"{where}: slurm.{key}")
     if not data["scenes"] or not data["tasks"]:
         raise FluidlossError(f"{where}: name at least one scene ([scenes.NAME]) and one task ([tasks.NAME])")
     for key in ("scenes", "tasks"):

@@ -49,10 +49,11 @@ class Resources:
 
 
 def resources(config: StudyConfig, **given) -> Resources:
-    """The config's `[slurm]` defaults with the options given (None: not given); GPUs by default 1 per model job
-    unless the study runs on the CPU."""
-    chosen = {"gpus_per_task": 0 if config.device == "cpu" else 1, **config.slurm}
-    chosen.update({key: value for key, value in given.items() if value not in (None, ())})
+    """The config's `[slurm]` defaults with the options given (None: not given), each checked
+    (`slurm.check_resources`); GPUs by default 1 per model job unless the study runs on the CPU."""
+    given = {key: value for key, value in given.items() if value not in (None, ())}
+    slurm.check_resources(given, lambda key: "--sbatch-arg" if key == "sbatch_args" else f"--{key.replace('_', '-')}")
+    chosen = {"gpus_per_task": 0 if config.device == "cpu" else 1, **config.slurm, **given}
     chosen["sbatch_args"] = tuple(chosen.get("sbatch_args", ()))
     if chosen.get("cpus_per_task", 1) < 1 or chosen["gpus_per_task"] < 0:
         raise FluidlossError("--cpus-per-task must be at least 1 and --gpus-per-task at least 0")
