@@ -333,3 +333,18 @@ def test_a_config_slurm_table_is_checked_when_the_study_is_planned(tmp_path, tab
     assert_one_line_error(run_cli("study", "plan", config, "--no-probe", ok=False), f"{config}: {fragment}")
     config.write_text(f'{TINY}\n[slurm]\ntime = "1-12:00:00"\nmem = "500M"\nsbatch_args = ["--account=abc"]\n')
     assert "#SBATCH --time=1-12:00:00" in run_cli("study", "submit", config, "--out", tmp_path / "s", "--dry-run").output
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ('normalize = "yes"', "normalize must be true or false (a TOML boolean), got 'yes'"),  # read as true before
+    ('normalize = "no"', "normalize must be true or false (a TOML boolean), got 'no'"),
+    ("normalize = 1", "normalize must be true or false (a TOML boolean), got 1"),
+    ("width = true", "width = true: only on/off options take true or false"),  # trained a width-1 network before
+])
+def test_a_config_value_of_an_on_off_option_must_be_a_toml_boolean(data, tmp_path, line, fragment):
+    config = tmp_path / "sol.toml"
+    config.write_text(f"{line}\n")
+    run = tmp_path / "run"
+    result = run_cli("train", "sol", "--data", data.coarse, "--out", run, "--config", config, ok=False)
+    assert_one_line_error(result, f"config file {config}: {fragment}")
+    assert not run.exists()

@@ -108,8 +108,24 @@ def _load_config(ctx: typer.Context, _param: typer.CallbackParam, value: Path | 
     unknown = sorted(set(data) - known)
     if unknown:
         raise typer.BadParameter(f"config file {value} has unknown keys: {', '.join(unknown)}")
+    check_config_flags(value, data, ctx.command.params)
     ctx.default_map = {**(ctx.default_map or {}), **data}
     return value
+
+
+def check_config_flags(path: Path, data: dict[str, Any], params: list) -> None:
+    """Refuse a config value for an on/off option (`--normalize`) that is not a TOML boolean, and a boolean for any
+    other option: click would read `normalize = "yes"` (or "no", "0") as a flag, and `width = true` as 1."""
+    for param in params:
+        if param.name not in data:
+            continue
+        flag, given = getattr(param, "is_bool_flag", False), data[param.name]
+        if flag and not isinstance(given, bool):
+            raise typer.BadParameter(f"config file {path}: {param.name} must be true or false (a TOML boolean), got "
+                                     f"{given!r}")
+        if not flag and isinstance(given, bool):
+            raise typer.BadParameter(f"config file {path}: {param.name} = {str(given).lower()}: only on/off options "
+                                     "take true or false")
 
 
 ConfigOption = typer.Option(
