@@ -19,15 +19,11 @@ def loops(path: Path) -> bool:
     return False
 
 
-def loop_message(path: Path) -> str:
-    """The words for a looping link, for any message that names it."""
-    return f"{path} is a symbolic link that loops back to itself; point it at a real file or folder"
-
-
 def refuse_loop(path: Path, target: Path | None = None) -> None:
     """Stop with one line if `path` loops; `target`: the output it was to hold (named first: `cannot write TARGET`)."""
     if loops(path):
-        raise FluidlossError((f"cannot write {target}: " if target is not None else "") + loop_message(path))
+        raise FluidlossError((f"cannot write {target}: " if target is not None else "") +
+                             f"{path} is a symbolic link that loops back to itself; point it at a real file or folder")
 
 
 def check_input_file(path: Path, what: str) -> None:
