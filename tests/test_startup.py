@@ -61,7 +61,7 @@ def test_version_names_fluidloss_and_the_simulation_libraries():
     (["evaluate", "rollout", "--data", "d.h5", "--summary", "median", "--out", "e"], "--summary must be one of"),
     (["benchmark", "--data", "d.h5"], "give --res HxW (the coarse grid) or a --sol checkpoint"),
     (["benchmark", "--data", "d.h5", "--coarse-res", "64"], "malformed"),
-    (["generate", "karman", "--config", "missing.toml", "--out", "x.h5"], "config file missing.toml does not exist"),
+    (["generate", "karman", "--config", "missing.toml", "--out", "x.h5"], "missing.toml: no such config file"),
     (["train", "sol", "--data", "missing.h5", "--out", "run"], "missing.h5: no such file"),
     (["train", "sr", "--coarse", "c.h5", "--fine", "f.h5", "--out", "run"], "c.h5: no such file"),
     (["evaluate", "rollout", "--data", "d.h5", "--out", "e"], "d.h5: no such file"),

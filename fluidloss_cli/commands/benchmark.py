@@ -11,7 +11,7 @@ from fluidloss_cli.engine.atomic import check_writable_dir
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.lock import refuse_if_locked
 from fluidloss_cli.engine.outputs import claim_outputs
-from fluidloss_cli.engine.resolution import parse_resolution
+from fluidloss_cli.engine.resolution import parse_option, parse_resolution
 from fluidloss_cli.engine.results import COARSE, FINE
 
 if TYPE_CHECKING:
@@ -114,8 +114,8 @@ def benchmark(
     if res is None and sol is None:
         raise FluidlossError("give --res HxW (the coarse grid) or a --sol checkpoint (whose resolution is used)")
     check_amp(amp)
-    requested = parse_resolution(res) if res else None
-    grids = [parse_resolution(text) for text in frontier.split(",")] if frontier is not None else []
+    requested = parse_option(res, "--res")
+    grids = [parse_resolution(text, "--frontier") for text in frontier.split(",")] if frontier is not None else []
     check_inputs([data], [sol, sr])
     chart = out.with_name(f"{out.stem}_frontier.png") if out and grids else None
     for path in (out, chart):  # before any work: a second run on an output stops at once; the first holds it

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from fluidloss_cli.engine.defaults import AMP_MODES, names
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.paths import check_input_file, read_text_file
 from fluidloss_cli.engine.ranges import COUNT, INDEX, ODD, POSITIVE, SEED, SEED_LIMIT, Range, check_ranges  # noqa: F401
 
 UNWRAPPED_WIDTH = 10_000
@@ -77,16 +78,17 @@ def rename_old_flags(args: list[str]) -> list[str]:
 
 
 def check_inputs(datasets: Iterable[Path | None] = (), checkpoints: Iterable[Path | None] = ()) -> None:
-    """Refuse a missing, foreign or damaged dataset, or a missing checkpoint, before a command loads torch and PhiFlow
-    (the engine checks them again when it reads them; this only makes the common mistakes answer at once)."""
+    """Refuse a missing, foreign or damaged dataset, or a missing checkpoint (a looping link or a folder too), before a
+    command loads torch and PhiFlow (the engine checks them again when it reads them; this only makes the common
+    mistakes answer at once)."""
     from fluidloss_cli.engine.data.schema import open_dataset  # h5py: only for commands that read data
 
     for path in datasets:
         if path is not None:
             open_dataset(path).close()
     for path in checkpoints:
-        if path is not None and not Path(path).is_file():
-            raise FluidlossError(f"{path}: no such checkpoint")
+        if path is not None:
+            check_input_file(path, "checkpoint")
 
 
 def _load_config(ctx: typer.Context, _param: typer.CallbackParam, value: Path | None) -> Path | None:
@@ -94,10 +96,10 @@ def _load_config(ctx: typer.Context, _param: typer.CallbackParam, value: Path | 
     if value is None:
         return None
     try:
-        data: dict[str, Any] = tomllib.loads(value.read_text())
-    except FileNotFoundError:
-        raise typer.BadParameter(f"config file {value} does not exist") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data: dict[str, Any] = tomllib.loads(read_text_file(value, "config file"))
+    except FluidlossError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
         raise typer.BadParameter(f"config file {value} is not valid TOML: {exc}") from None
     known = {p.name for p in ctx.command.params}
     old = RENAMED.get(tuple(ctx.command_path.split()[1:]), {})
@@ -106,8 +108,24 @@ def _load_config(ctx: typer.Context, _param: typer.CallbackParam, value: Path | 
     unknown = sorted(set(data) - known)
     if unknown:
         raise typer.BadParameter(f"config file {value} has unknown keys: {', '.join(unknown)}")
+    check_config_flags(value, data, ctx.command.params)
     ctx.default_map = {**(ctx.default_map or {}), **data}
     return value
+
+
+def check_config_flags(path: Path, data: dict[str, Any], params: list) -> None:
+    """Refuse a config value for an on/off option (`--normalize`) that is not a TOML boolean, and a boolean for any
+    other option: click would read `normalize = "yes"` (or "no", "0") as a flag, and `width = true` as 1."""
+    for param in params:
+        if param.name not in data:
+            continue
+        flag, given = getattr(param, "is_bool_flag", False), data[param.name]
+        if flag and not isinstance(given, bool):
+            raise typer.BadParameter(f"config file {path}: {param.name} must be true or false (a TOML boolean), got "
+                                     f"{given!r}")
+        if not flag and isinstance(given, bool):
+            raise typer.BadParameter(f"config file {path}: {param.name} = {str(given).lower()}: only on/off options "
+                                     "take true or false")
 
 
 ConfigOption = typer.Option(

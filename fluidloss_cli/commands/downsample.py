@@ -16,7 +16,7 @@ def downsample(
     config: Path = ConfigOption,
 ) -> None:
     """Average a fine dataset onto a coarser grid: face fluxes for velocity, cell areas for density."""
-    resolution = parse_resolution(res)
+    resolution = parse_resolution(res, "--res")
     from fluidloss_cli.engine.data.downsample import check_downsample, downsample_dataset  # h5py: not for --help
 
     check_downsample(source, resolution, out, overwrite)  # before the progress bar: a refusal is one line

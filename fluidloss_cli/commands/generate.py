@@ -15,7 +15,7 @@ from fluidloss_cli.commands.common import (
     progress_bar,
 )
 from fluidloss_cli.engine.outputs import check_output
-from fluidloss_cli.engine.resolution import parse_resolution
+from fluidloss_cli.engine.resolution import parse_option
 from fluidloss_cli.engine.scenes import check_scene, scene_defaults
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
@@ -40,12 +40,13 @@ def generate(
     check_solver(solver)
     check_ranges(("--re", re, POSITIVE), ("--seed", seed, SEED), ("--dt", dt, POSITIVE), ("--warmup", warmup, INDEX),
                  ("--workers", workers, COUNT))
-    resolution = parse_resolution(res) if res else None
+    resolution = parse_option(res, "--res")
     check_output(out, overwrite)  # before the heavy imports and the progress bar: a refusal is the only line
+    from fluidloss_cli.engine.data.generation import check_disk_room, plan_job
     from fluidloss_cli.engine.data.generation import generate as generate_dataset
-    from fluidloss_cli.engine.data.generation import plan_job
 
     job = plan_job(scene, resolution, frames, dt, re, seed, warmup, solver)
+    check_disk_room(job, out)  # before the first line printed; generate checks it again
     per_simulation = job.warmup + job.frames  # the bars count the warm-up frames too: they take the time
     if job.warmup:
         console.print(f"each simulation first runs {job.warmup} warm-up frames (not stored: the start-up transient, "

@@ -23,7 +23,7 @@ from fluidloss_cli.commands.common import (
 )
 from fluidloss_cli.engine.defaults import QUANTITIES, names
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.resolution import parse_resolution
+from fluidloss_cli.engine.resolution import parse_option
 from fluidloss_cli.engine.scenes import check_scene, scene_defaults
 
 QUANTITY_NAMES = names(QUANTITIES)
@@ -60,7 +60,7 @@ def simulate(
 ) -> None:
     """Roll out the coarse simulation (+SOL every step, +SR every frame) from a dataset frame or the scene's start."""
     check_scene(scene)
-    resolution = parse_resolution(res) if res else None
+    resolution = parse_option(res, "--res")
     reynolds, first_seed = one("--re", re), one("--seed", seed)
     check_ranges(("--re", reynolds, POSITIVE), ("--seed", first_seed, SEED), ("--dt", dt, POSITIVE),
                  ("--steps", steps, COUNT), ("--start", start, INDEX))

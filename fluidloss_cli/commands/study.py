@@ -185,10 +185,12 @@ def export(
     """Copy a study's results without its data or training checkpoints (to publish or move it); still a study
     folder: `study report` rewrites it, `study run` regenerates the data and runs only the cells it lacks."""
     from fluidloss_cli.engine.outputs import check_output_dir, claim_folder
+    from fluidloss_cli.engine.study.export import check_export
     from fluidloss_cli.engine.study.export import export as export_study
 
     check_output_dir(destination)
-    with claim_folder(destination):  # one export writes `destination` at a time
+    check_export(study, destination, checkpoints)  # before the lock beside `destination`, its first file
+    with claim_folder(destination):  # one export writes `destination` at a time; it checks again under the lock
         files = export_study(study, destination, checkpoints)
     console.print(f"exported {len(files)} file(s) to {destination}", highlight=False, soft_wrap=True)
 

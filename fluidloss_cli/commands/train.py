@@ -76,6 +76,7 @@ def check_options(task: str, task_values: dict[str, Any], out: Path, nproc: int,
     """Refuse, before any work, option values that cannot train (each by its declaration: ranges, choices, the loss's
     names), validation data that is the training data, and a run directory that cannot be created."""
     from fluidloss_cli.engine.outputs import check_output_dir
+    from fluidloss_cli.engine.paths import same_file
 
     values = {**task_values, **training}
     for option in all_options(task):
@@ -86,7 +87,7 @@ def check_options(task: str, task_values: dict[str, Any], out: Path, nproc: int,
         if None in validation:
             break  # no validation files, or an incomplete pair: the task says what is missing
         if task_values.get(train) is not None and task_values.get(val) is not None \
-                and Path(task_values[train]).resolve() == Path(task_values[val]).resolve():
+                and same_file(task_values[train], task_values[val]):
             raise FluidlossError(f"{flag(val)} is the training file {task_values[train]}: a validation loss on the "
                                  f"frames it trains on says nothing about other data; give another file, or leave "
                                  f"{flag(val)} out to hold out --val-split of the frames")

@@ -11,7 +11,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from fluidloss_cli.engine.errors import FluidlossError
@@ -52,6 +52,15 @@ def refuse_existing(path: Path, what: str = "exists", other: str = "") -> None:
     """Stop with one line because `path` is taken and --overwrite was not passed: `PATH WHAT: [OTHER, or ]pass
     --overwrite to replace it` (`what` says how it is taken, `other` offers another way out)."""
     raise FluidlossError(f"{path} {what}: {other + ', or ' if other else ''}pass --overwrite to replace it")
+
+
+def make_folder(folder: Path, target: Path) -> None:
+    """Create `folder` and its parents for writing `target` in it, or stop with one line (`write_error`): a read-only
+    file system, no permission, a file in the way."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(target, exc) from None
 
 
 def check_writable_dir(folder: Path, target: Path) -> None:
@@ -137,7 +146,8 @@ def atomic_path(path: Path, keep_suffix: bool = False) -> Iterator[Path]:
     except OSError as exc:
         raise write_error(path, exc) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):  # a read-only file system refuses even the unlink of a file never created
+            tmp.unlink(missing_ok=True)
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -18,6 +18,7 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.model_names import MODEL_CLASSES
 from fluidloss_cli.engine.models import build
+from fluidloss_cli.engine.paths import check_input_file
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.upsample import super_resolve
 
@@ -36,8 +37,7 @@ def save_checkpoint(content: dict[str, Any], path: Path) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read a checkpoint onto the CPU (tensors and plain data only), or fail with one line."""
     path = Path(path)
-    if not path.is_file():
-        raise FluidlossError(f"{path}: no such checkpoint")
+    check_input_file(path, "checkpoint")
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch raises many types for a damaged or foreign file

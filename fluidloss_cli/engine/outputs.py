@@ -9,12 +9,14 @@ from pathlib import Path
 from fluidloss_cli.engine.atomic import check_writable_dir, refuse_existing
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.lock import output_lock, refuse_if_locked
+from fluidloss_cli.engine.paths import refuse_loop, same_file
 
 
 def check_output(out: Path, overwrite: bool, inputs: Sequence[Path] = (), held: bool = False) -> None:
-    """Refuse an output file that is taken (without --overwrite), being written by another run, one of `inputs`, or
-    that cannot be created, before any work. `held`: this process holds the output's lock (see `claim_outputs`)."""
+    """Refuse an output file that is taken (without --overwrite), being written by another run, one of `inputs`, a
+    looping link, or that cannot be created, before any work. `held`: this process holds the output's lock (see `claim_outputs`)."""
     out = Path(out)
+    refuse_loop(out, out)
     if not held:
         refuse_if_locked(out)
     if out.is_dir():
@@ -22,7 +24,7 @@ def check_output(out: Path, overwrite: bool, inputs: Sequence[Path] = (), held: 
     if out.exists() and not overwrite:
         refuse_existing(out)
     check_writable_dir(out.parent, out)
-    if any(out.resolve() == Path(p).resolve() for p in inputs):
+    if any(same_file(out, p) for p in inputs):
         raise FluidlossError(f"cannot write {out}: it is an input of this run")
 
 
@@ -38,11 +40,12 @@ def check_output_folder(out: Path, report: str, what: str, overwrite: bool) -> N
 
 def check_output_dir(out: Path) -> None:
     """Refuse, before any work, an output folder that another live run is writing, or that cannot be created or
-    written: a file where it or one of its parents should be, or a nearest existing folder that takes no files
-    (read-only, no permission)."""
+    written: a file or a looping link where it or one of its parents should be, or a nearest existing folder that
+    takes no files (read-only, no permission)."""
     out = Path(out)
     refuse_if_locked(out)
     for folder in (out, *out.parents):
+        refuse_loop(folder, out)
         if not folder.exists():
             continue
         if not folder.is_dir():

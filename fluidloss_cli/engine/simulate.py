@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from fluidloss_cli.engine.capacity import check_memory
 from fluidloss_cli.engine.checkpoints import checkpoint_of
 from fluidloss_cli.engine.correction import Frame, state_frame
 from fluidloss_cli.engine.data.info import DatasetInfo, read_start, sr_factor
+from fluidloss_cli.engine.data.size import check_stored_size
 from fluidloss_cli.engine.data.schema import (
     atomic_h5,
     create_frame_dataset,
@@ -140,7 +142,7 @@ def dataset_setup(request: Request) -> Setup:
     name = agree("scene", request.scene, source, info.scene)
     resolution = agree("--res", request.resolution, source, info.resolution)
     simulations = {sim: (reynolds, seed) for sim, reynolds, seed in info.simulations}
-    sim = request.sim or info.simulations[0][0]
+    sim = info.simulations[0][0] if request.sim is None else request.sim
     if sim not in simulations:
         raise FluidlossError(f"{source}: no simulation {sim!r} (it holds {', '.join(simulations)})")
     index = request.frame or 0
@@ -254,6 +256,19 @@ def start_frame(setup: Setup, pipeline: Pipeline, device: torch.device) -> Frame
     return {name: values[None].to(device) for name, values in state_frame(setup.scene.initial_state()).items()}
 
 
+def check_rollout_size(request: Request, steps: int, start: Frame, pipeline: Pipeline) -> None:
+    """Refuse, before the first step, a rollout whose frames (all held in memory until they are written: the rollout,
+    its stacked copy, the plain rollout beside a corrected one that is rendered, the super-resolved frames) exceed
+    the memory this process can take, or whose datasets cannot fit on the disk of --out."""
+    coarse = sum(values.numel() for values in start.values()) * 4 * (steps + 1)
+    fine = coarse * pipeline.sr.factor**2 if pipeline.sr else 0
+    rollouts = 2 if request.render and request.sol else 1
+    check_memory(f"--steps {steps}: a rollout of {steps + 1} frames", 2 * (rollouts * coarse + fine),
+                 " (its frames are held in memory until written)")
+    check_stored_size(f"--steps {steps}: {request.out}" + (f" and {request.sr_out}" if fine else ""), coarse + fine,
+                      Path(request.out).absolute().parent)
+
+
 def simulate(request: Request, device: torch.device,
              progress: Progress = lambda stage, done, total: None) -> list[tuple[Path, str]]:
     """Run the rollout `request` describes, write its files and render, holding their locks; returns each file
@@ -272,6 +287,7 @@ def rollout_and_write(request: Request, device: torch.device, progress: Progress
     shown = quantity(request.quantity, pipeline.solver.fields) if request.render else None
     reference = fine_reference(request, setup, pipeline) if request.reference else setup.frames
     start = start_frame(setup, pipeline, device)
+    check_rollout_size(request, setup.steps, start, pipeline)
     reynolds = torch.tensor([math.nan if scene.reynolds is None else scene.reynolds], dtype=torch.float64,
                             device=device)
     label = "coarse+SOL" if request.sol else "coarse"

@@ -31,7 +31,7 @@ from fluidloss_cli.engine.data.schema import (
     json_attr,
     sim_name,
 )
-from fluidloss_cli.engine.data.size import check_size, frame_bytes
+from fluidloss_cli.engine.data.size import check_size, check_stored_size, frame_bytes
 from fluidloss_cli.engine.data.stepping import STEPPERS, solver_parameters, stored_fields
 from fluidloss_cli.engine.data.workers import exit_when_terminated, orphan_guard, stop_workers
 from fluidloss_cli.engine.errors import FluidlossError
@@ -264,6 +264,15 @@ def assemble(job: GenerateJob, out: Path) -> None:
     shutil.rmtree(parts)
 
 
+def check_disk_room(job: GenerateJob, out: Path) -> None:
+    """Refuse a dataset that cannot fit on the disk of `out`, where the simulations' part files and the merged
+    dataset lie side by side until the parts are removed."""
+    cls = scene_class(job.scene)
+    raw = frame_bytes(job.resolution, len(cls.fields) + 1) * job.frames * len(job.simulations)
+    check_stored_size(f"--frames {job.frames} ({len(job.simulations)} simulation(s) at {job.resolution})", raw,
+                      Path(out).absolute().parent, copies=2, detail=", on disk twice while the part files are merged")
+
+
 def generate(job: GenerateJob, out: Path, workers: int = 1, resume: bool = False, overwrite: bool = False,
              progress: Progress = lambda index, done: None) -> list[SimulationSpec]:
     """Make the dataset `out` for `job`, holding its lock throughout; returns the simulations this call computed
@@ -271,6 +280,7 @@ def generate(job: GenerateJob, out: Path, workers: int = 1, resume: bool = False
     if workers < 1:
         raise FluidlossError(f"--workers must be at least 1, got {workers}")
     check_output(out, overwrite)
+    check_disk_room(job, out)
     with claim_outputs([out], lambda: check_output(out, overwrite, held=True)):  # again under the lock
         pending = prepare_output(job, out, resume, overwrite)
         run_simulations(job, pending, _parts_dir(out), workers, progress)

@@ -18,6 +18,7 @@ import numpy as np
 from fluidloss_cli.engine import interrupt
 from fluidloss_cli.engine.atomic import atomic_path
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.paths import check_input_file
 from fluidloss_cli.engine.resolution import Resolution
 
 FORMAT = "fluidloss-dataset"
@@ -83,10 +84,7 @@ REQUIRED_ATTRIBUTES = ("scene", "resolution", "frames", "dt", "simulations", "fi
 def open_dataset(path: Path) -> h5py.File:
     """Open a fluidloss dataset for reading, or fail with one line saying what is wrong with it."""
     path = Path(path)
-    if not path.exists():
-        raise FluidlossError(f"{path}: no such file")
-    if path.is_dir():
-        raise FluidlossError(f"{path}: is a directory, not a dataset file")
+    check_input_file(path, "file")
     try:
         handle = h5py.File(path, "r")
     except OSError:

@@ -1,5 +1,7 @@
 """The residual correction network of Um et al. 2020 (solver-in-the-loop), the model every loss is compared on."""
 
+import math
+
 import torch
 from torch import nn
 
@@ -25,9 +27,10 @@ class SolNet(nn.Module):
         super().__init__()
         for name, scale, channels in (("input_scale", input_scale, in_channels),
                                       ("output_scale", output_scale, out_channels)):
-            values = torch.ones(channels) if scale is None else torch.tensor(scale, dtype=torch.float32)
-            if values.shape != (channels,) or not bool((values > 0).all() & values.isfinite().all()):
+            scale = [1.0] * channels if scale is None else scale
+            if len(scale) != channels or not all(math.isfinite(v) and v > 0 for v in scale):
                 raise ValueError(f"{name} needs {channels} positive numbers, got {scale}")
+            values = torch.tensor(scale, dtype=torch.float32)  # checked as numbers: builds on the meta device too
             self.register_buffer(name, values.view(1, channels, 1, 1), persistent=False)
         nonlinearity = NONLINEARITIES[activation]
 

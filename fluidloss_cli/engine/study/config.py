@@ -18,8 +18,10 @@ from typing import Any
 
 from fluidloss_cli.engine.defaults import DEFAULT_METRICS, SR_FACTORS, VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.paths import read_text_file
 from fluidloss_cli.engine.ranges import STUDY_RANGES, check_ranges
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
+from fluidloss_cli.engine.study.slurm import check_resources
 from fluidloss_cli.engine.task_options import TASK_OPTIONS, TRAINING, all_options, study_keys
 
 TOP_KEYS = {"name": str, "device": str, "seeds": list, "epochs": int, "batch_size": int, "losses": list,
@@ -162,7 +164,7 @@ def _scene(name: str, data: dict) -> SceneSpec:
     data = _typed(where, data, SCENE_KEYS, ("fine", "coarse", "frames", "train_seeds", "test_seeds"))
     kind = data.get("scene", name)
     check_scene(kind)
-    fine, coarse = parse_resolution(data["fine"]), parse_resolution(data["coarse"])
+    fine, coarse = (parse_resolution(data[key], f"{where}.{key}") for key in ("fine", "coarse"))
     if fine.height % coarse.height or fine.width % coarse.width or fine.height // coarse.height != \
             fine.width // coarse.width or fine.height // coarse.height not in SR_FACTORS:
         raise FluidlossError(f"{where}: fine {fine} must be coarse {coarse} times 2 or 4 on both axes")
@@ -271,6 +273,7 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
     slurm = _typed(f"{where}: slurm", data.pop("slurm", {}), SLURM_KEYS)
     if not all(isinstance(arg, str) for arg in slurm.get("sbatch_args", [])):
         raise FluidlossError(f"{where}: slurm.sbatch_args must be a list of strings")
+    check_resources(slurm, lambda key: f"{where}: slurm.{key}")
     if not data["scenes"] or not data["tasks"]:
         raise FluidlossError(f"{where}: name at least one scene ([scenes.NAME]) and one task ([tasks.NAME])")
     for key in ("scenes", "tasks"):
@@ -307,8 +310,4 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
 
 def read_config(path: Path) -> StudyConfig:
     """Read and check a study config file."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise FluidlossError(f"cannot read study config {path}: {exc.strerror or exc}") from None
-    return parse_config(text, str(path))
+    return parse_config(read_text_file(path, "study config"), str(path))

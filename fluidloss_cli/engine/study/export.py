@@ -10,10 +10,13 @@ the data), and `study run CONFIG --out EXPORT` regenerates the data and runs onl
 
 import fnmatch
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fluidloss_cli.engine.atomic import make_folder
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.paths import inside
 from fluidloss_cli.engine.study.files import atomic_file, read_json
 from fluidloss_cli.engine.study.layout import CELLS, PLAN, RESULT, cell_folder, run_folder
 from fluidloss_cli.engine.results import BEST
@@ -59,21 +62,43 @@ def slim_copy(source: Path, destination: Path, root: str) -> None:
     from fluidloss_cli.engine.checkpoints import load_checkpoint, save_checkpoint
 
     content = load_checkpoint(source)
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(destination.parent, destination)
     kept = {k: v for k, v in content.items() if k not in (*TRAINING_STATE, "format", "format_version", "model")}
     save_checkpoint({**relative(kept, root), "model": content["model"]}, destination)
 
 
-def export(out: Path, destination: Path, models: list[str] = ()) -> list[Path]:
-    """Copy the study in `out` to `destination` (files there are replaced); `models` are glob patterns of training
-    cells (`sol/karman_a/mse/*`; a weighted loss as its folder name, `mse+0.1xlsim`) whose best.pt is published slim
-    once their training has finished (a running cell's best.pt is an epoch's, not the model's). Returns the files
-    written."""
+def check_export(out: Path, destination: Path, models: Sequence[str] = ()) -> tuple[dict, list[str]]:
+    """Refuse, before anything is written, an export that cannot be right: a folder without a study, a destination
+    that is the study folder, lies in it or holds it, a destination that holds another study (or its export), and
+    a `--checkpoints` pattern that matches no training cell. Returns the study's plan and the training cells the
+    patterns choose."""
     plan = read_json(out / PLAN)
     if plan is None:
         raise FluidlossError(f"{out} holds no study ({PLAN} is missing)")
-    if destination.resolve() == out.resolve():
-        raise FluidlossError(f"export {out} into another folder than itself")
+    if inside(destination, out) or inside(out, destination):
+        raise FluidlossError(f"cannot export {out} into {destination}: neither folder may lie inside the other; "
+                             "choose a destination outside the study folder")
+    earlier = read_json(destination / PLAN)
+    if earlier is not None and earlier.get("digest") != plan.get("digest"):
+        raise FluidlossError(f"{destination} holds another study ({earlier.get('name')}, digest {earlier.get('digest')}"
+                             f", this one {plan.get('digest')}): export into a new folder or an earlier export of "
+                             "this study")
+    trained = [cell["id"] for cell in plan["cells"] if cell["kind"] == "train"]
+    chosen: list[str] = []
+    for pattern in models:
+        matched = [m for m in trained if fnmatch.fnmatch(m, f"train/{pattern}")]
+        if not matched:
+            raise FluidlossError(f"--checkpoints {pattern!r} matches no training cell (e.g. {trained[0][6:]})")
+        chosen += [m for m in matched if m not in chosen]
+    return plan, chosen
+
+
+def export(out: Path, destination: Path, models: Sequence[str] = ()) -> list[Path]:
+    """Copy the study in `out` to `destination` (files there are replaced); `models` are glob patterns of training
+    cells (`sol/karman_a/mse/*`; a weighted loss as its folder name, `mse+0.1xlsim`) whose best.pt is published slim
+    once their training has finished (a running cell's best.pt is an epoch's, not the model's). Everything is checked
+    first (`check_export`). Returns the files written."""
+    plan, chosen = check_export(out, destination, models)
     written, root = [], str(out.resolve())
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         name = path.relative_to(out)
@@ -84,14 +109,9 @@ def export(out: Path, destination: Path, models: list[str] = ()) -> list[Path]:
                 else:
                     shutil.copyfile(path, tmp)
             written.append(destination / name)
-    trained = [cell["id"] for cell in plan["cells"] if cell["kind"] == "train"]
-    for pattern in models:
-        chosen = [m for m in trained if fnmatch.fnmatch(m, f"train/{pattern}")]
-        if not chosen:
-            raise FluidlossError(f"--checkpoints {pattern!r} matches no training cell (e.g. {trained[0][6:]})")
-        for model in chosen:
-            best, finished = run_folder(out, model) / BEST, read_json(cell_folder(out, model) / RESULT)
-            if best.is_file() and finished and finished.get("status") == "done":
-                slim_copy(best, destination / "checkpoints" / checkpoint_name(model, plan), root)
-                written.append(destination / "checkpoints" / checkpoint_name(model, plan))
+    for model in chosen:
+        best, finished = run_folder(out, model) / BEST, read_json(cell_folder(out, model) / RESULT)
+        if best.is_file() and finished and finished.get("status") == "done":
+            slim_copy(best, destination / "checkpoints" / checkpoint_name(model, plan), root)
+            written.append(destination / "checkpoints" / checkpoint_name(model, plan))
     return written

@@ -14,14 +14,14 @@ from fluidloss_cli.engine.errors import FluidlossError
 @contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """`atomic.atomic_path` in a folder created first: a temporary path to write, renamed onto `path` on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.make_folder(path.parent, path)
     with atomic.atomic_path(path) as tmp:
         yield tmp
 
 
 def write_text(path: Path, text: str) -> None:
     """`atomic.write_text` in a folder created first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.make_folder(path.parent, path)
     atomic.write_text(path, text)
 
 

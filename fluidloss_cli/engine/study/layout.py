@@ -3,6 +3,8 @@ evaluation cell's output folder; the runner, the report and the export find file
 
 from pathlib import Path
 
+from fluidloss_cli.engine.results import FRAMES_FILE, ROLLOUTS_FILE
+
 PLAN = "plan.json"
 """The study's plan: its config's digest, tasks, scenes and every cell with its command."""
 CELLS = "cells"
@@ -32,6 +34,13 @@ def run_folder(out: Path, cell_id: str) -> Path:
 def evaluation_folder(out: Path, cell_id: str) -> Path:
     """An evaluation cell's output folder: evaluation.json or frames.json, tables and the example frame."""
     return cell_folder(out, cell_id) / EVALUATION
+
+
+def evaluated(out: Path, cell_id: str) -> bool:
+    """Whether an evaluation cell's output folder holds its report (evaluation.json or frames.json, written last by
+    `evaluate`): the report reads it, so a cell recorded done without it is not finished."""
+    folder = evaluation_folder(out, cell_id)
+    return any((folder / name).is_file() for name in (ROLLOUTS_FILE, FRAMES_FILE))
 
 
 def relative(cell_id: str, name: str = DATA) -> str:

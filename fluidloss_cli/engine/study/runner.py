@@ -28,7 +28,7 @@ from fluidloss_cli.engine.study.cells import Cell
 from fluidloss_cli.engine.study.config import StudyConfig
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
 from fluidloss_cli.engine.study.cell_lock import CellLock
-from fluidloss_cli.engine.study.layout import FAILED, LOG, PLAN, RESULT, cell_folder, run_folder
+from fluidloss_cli.engine.study.layout import FAILED, LOG, PLAN, RESULT, cell_folder, evaluated, run_folder
 from fluidloss_cli.engine.results import LAST
 from fluidloss_cli.engine.study.worker import Worker
 
@@ -42,8 +42,12 @@ def now() -> str:
 
 
 def result_of(out: Path, cell_id: str) -> dict | None:
-    """A cell's recorded result (status done or skipped), or None while it is unfinished."""
-    return read_json(cell_folder(out, cell_id) / RESULT)
+    """A cell's recorded result (status done or skipped), or None while it is unfinished; an evaluation recorded
+    done whose evaluation file is gone (deleted, or lost in a copy) counts as unfinished, so the next run redoes it."""
+    found = read_json(cell_folder(out, cell_id) / RESULT)
+    if found and found.get("kind") == "evaluate" and found.get("status") == "done" and not evaluated(out, cell_id):
+        return None
+    return found
 
 
 def checkpoint(out: Path, cell_id: str) -> Path:
@@ -63,7 +67,6 @@ def write_plan(out: Path, config: StudyConfig, text: str, cells: list[Cell]) -> 
     if earlier is not None and earlier.get("digest") != config.digest:
         raise FluidlossError(f"{out} holds the study of another config ({earlier.get('name')}, digest "
                              f"{earlier.get('digest')}, this one {config.digest}): choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
     write_text(out / "study.toml", text)
     write_json(out / PLAN, {"name": config.name, "digest": config.digest, "device": config.device,
                             "seeds": list(config.seeds),

@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.metric_facts import HIGHER, MetricFacts
-from fluidloss_cli.engine.results import BASELINES, EXAMPLE_FILE, REFERENCE, EvaluationResult, read_frames, read_rollouts, \
-    read_training_log
+from fluidloss_cli.engine.results import BASELINES, EXAMPLE_FILE, FRAMES_FILE, REFERENCE, ROLLOUTS_FILE, EvaluationResult, \
+    read_frames, read_rollouts, read_training_log
 from fluidloss_cli.engine.study.cells import slug
 from fluidloss_cli.engine.study.files import read_json
-from fluidloss_cli.engine.study.layout import FAILED, RESULT, RUN, cell_folder, evaluation_folder, run_folder
+from fluidloss_cli.engine.study.layout import FAILED, RESULT, RUN, cell_folder, evaluated, evaluation_folder, run_folder
 
 BASELINE_TITLES = {baseline.title for baseline in BASELINES.values()}
 
@@ -45,8 +46,12 @@ def summary(values: list[float]) -> tuple[float, float | None]:
 
 def evaluation_rows(out: Path, eval_id: str, kind: str) -> tuple[dict[str, Row], dict[str, MetricFacts]]:
     """An evaluation cell's rows by label (a value per test simulation; for SOL its mean over the rollout steps,
-    and the step curves) and its metrics' facts; `kind` is the task trained (sol, sr, ae)."""
+    and the step curves) and its metrics' facts; `kind` is the task trained (sol, sr, ae). A cell recorded done
+    without its evaluation file is one line saying how to redo it (`study run` counts it unfinished)."""
     folder = evaluation_folder(out, eval_id)
+    if not evaluated(out, eval_id):
+        raise FluidlossError(f"{eval_id} is recorded as done, but {folder} holds no {ROLLOUTS_FILE} or {FRAMES_FILE}: "
+                             f"rerun `fluidloss study run {out / 'study.toml'} --out {out}` to evaluate it again")
     found: EvaluationResult = read_rollouts(folder) if kind == "sol" else read_frames(folder)
     rows = {label: Row(row.label, {m: [float(np.nanmean(s)) for s in sims] for m, sims in row.per_simulation.items()},
                        dict(row.per_simulation) if kind == "sol" else {}, compression=row.compression)

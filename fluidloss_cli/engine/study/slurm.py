@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 
 from fluidloss_cli.engine.errors import FluidlossError
 
@@ -16,6 +17,30 @@ STATE_TTL_S = 5.0
 _asked: dict[str, tuple[float, str | None]] = {}
 NEVER = "DependencyNeverSatisfied"
 """The pending reason of a job whose dependency failed: it will not run unless resubmitted."""
+
+
+RESOURCE_FORMATS = {
+    "time": (re.compile(r"(\d+-)?\d+(:\d{1,2}){0,2}|\d+-\d+|UNLIMITED|INFINITE", re.IGNORECASE),
+             "a Slurm time limit: MINUTES, MINUTES:SECONDS, HOURS:MINUTES:SECONDS, DAYS-HOURS, DAYS-HOURS:MINUTES or "
+             "DAYS-HOURS:MINUTES:SECONDS, e.g. 12:00:00"),
+    "mem": (re.compile(r"\d+[KMGT]?", re.IGNORECASE), "a size in megabytes or with a unit K, M, G or T, e.g. 16G"),
+    "partition": (re.compile(r"[\w.-]+(,[\w.-]+)*"), "a partition name (or a comma-separated list of them)"),
+}
+"""Job resources written into every batch script -> the form sbatch takes (its manual) and the words for an error."""
+
+
+def check_resources(values: dict, name: Callable[[str], str]) -> None:
+    """Refuse, before any script is written, a resource that sbatch would refuse in every job (`values`: time, mem,
+    partition, sbatch_args, those given; `name`: a key's name in the error, its flag or config key): a time or memory
+    of another form, an empty or blank sbatch argument, or one that is no option or spans lines."""
+    for key, (form, wanted) in RESOURCE_FORMATS.items():
+        value = values.get(key)
+        if value is not None and not form.fullmatch(str(value)):
+            raise FluidlossError(f"{name(key)} {value!r}: expected {wanted}")
+    for arg in values.get("sbatch_args", ()):
+        if not arg.strip().startswith("-") or "\n" in arg:
+            raise FluidlossError(f"{name('sbatch_args')} {arg!r}: expected one sbatch option on one line, e.g. "
+                                 "--account=abc")
 
 
 def job_id() -> str | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.outputs import check_output_dir
 from fluidloss_cli.engine.study import slurm
 from fluidloss_cli.engine.study.cells import Cell, plan_cells
 from fluidloss_cli.engine.study.config import StudyConfig, read_config
@@ -48,10 +49,11 @@ class Resources:
 
 
 def resources(config: StudyConfig, **given) -> Resources:
-    """The config's `[slurm]` defaults with the options given (None: not given); GPUs by default 1 per model job
-    unless the study runs on the CPU."""
-    chosen = {"gpus_per_task": 0 if config.device == "cpu" else 1, **config.slurm}
-    chosen.update({key: value for key, value in given.items() if value not in (None, ())})
+    """The config's `[slurm]` defaults with the options given (None: not given), each checked
+    (`slurm.check_resources`); GPUs by default 1 per model job unless the study runs on the CPU."""
+    given = {key: value for key, value in given.items() if value not in (None, ())}
+    slurm.check_resources(given, lambda key: "--sbatch-arg" if key == "sbatch_args" else f"--{key.replace('_', '-')}")
+    chosen = {"gpus_per_task": 0 if config.device == "cpu" else 1, **config.slurm, **given}
     chosen["sbatch_args"] = tuple(chosen.get("sbatch_args", ()))
     if chosen.get("cpus_per_task", 1) < 1 or chosen["gpus_per_task"] < 0:
         raise FluidlossError("--cpus-per-task must be at least 1 and --gpus-per-task at least 0")
@@ -101,8 +103,13 @@ def live(known: dict[str, tuple[str, str]], job: str) -> bool:
 
 
 def submit(config_path: Path, out: Path, res: Resources, dry_run: bool, say) -> list[Job]:
-    """Submit the unfinished groups of a study (or, dry, only describe them); the jobs, the report's last."""
+    """Submit the unfinished groups of a study (or, dry, only describe them); the jobs, the report's last. Refuses,
+    before writing anything into `out`, a folder that cannot be written and a machine without `sbatch`."""
+    check_output_dir(out)
     config, out = read_config(config_path), out.resolve()
+    if not dry_run and not slurm.available():
+        raise FluidlossError("sbatch is not on the PATH: submit from a machine with Slurm's commands (a login node), "
+                             "or see the jobs with --dry-run; nothing was written")
     cells = plan_cells(config)
     by_id = {cell.id: cell for cell in cells}
     if not dry_run:

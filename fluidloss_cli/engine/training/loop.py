@@ -40,6 +40,7 @@ from fluidloss_cli.engine.training.distributed import (
     shares,
 )
 from fluidloss_cli.engine.training.divergence import divergence, stop_if_diverged, unchecked
+from fluidloss_cli.engine.training.memory import check_training_memory
 from fluidloss_cli.engine.training.rng import deterministic, epoch_order, rng_states, seed_everything, set_rng_states
 from fluidloss_cli.engine.training.run_files import RunFiles, check_resumable, resume_key
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
@@ -111,6 +112,7 @@ class Trainer:
         if config.batch_size > len(setup.train):
             raise FluidlossError(f"--batch-size {config.batch_size} is larger than the {len(setup.train)} training "
                                  "samples")
+        check_training_memory(setup, -(-config.batch_size // self.world.size), device)  # this process's share
         self.setup, self.config, self.files = setup, config, RunFiles(Path(out))
         self.unlock = self.lock() if self.world.main else lambda: None
         try:

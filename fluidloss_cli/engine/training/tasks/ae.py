@@ -41,7 +41,9 @@ def setup(seed: int = 0, **values: Any) -> TaskSetup:
     model, arguments = model_arguments("ae", options)
     model_config = dict(in_channels=len(info.fields), out_channels=len(info.fields), **arguments)
     values = sum(h * w for h, w in (field_shape(f, info.resolution) for f in info.fields))
-    latent_shape = build(model, model_config).latent_shape(info.resolution.height + 1, info.resolution.width + 1)
+    grid = (info.resolution.height + 1, info.resolution.width + 1)
+    with torch.device("meta"):  # shapes only: a network too large for memory is refused later, with its estimate
+        latent_shape = build(model, model_config).latent_shape(*grid)
     ratio = values / (latent_shape[0] * latent_shape[1] * latent_shape[2])
     return TaskSetup(
         task="ae", model=model, model_config=model_config, train=train, val=held_out, batch_loss=ae_loss,
@@ -50,6 +52,7 @@ def setup(seed: int = 0, **values: Any) -> TaskSetup:
         summary=f"ae: {info.scene} {info.resolution}, {', '.join(info.fields)} ({values} values) -> latent "
                 f"{'x'.join(map(str, latent_shape))}, compression ratio {ratio:.2f}; {len(train)} training and "
                 f"{len(held_out)} validation frames",
+        input_grid=grid,
         info=dict(compression_ratio=ratio, latent_shape=list(latent_shape), fields=list(info.fields)),
         export=export_parts,
     )

@@ -27,6 +27,11 @@ class TaskSetup:
     """Role (coarse, fine, data, val...) -> dataset identity."""
     summary: str
     """One line for the console: what is learnt from what."""
+    input_grid: tuple[int, int]
+    """Rows and columns of the network's input, the face grid (H+1, W+1) of the frames it reads: what the memory
+    estimate of a run (`training/memory.py`) runs the network on."""
+    passes: int = 1
+    """Network passes of one sample whose activations its backward pass keeps (SOL: one per unrolled step)."""
     info: dict = field(default_factory=dict)
     """Task facts stored in checkpoints, e.g. the compression ratio."""
     export: Callable[[nn.Module], dict] = lambda model: {}

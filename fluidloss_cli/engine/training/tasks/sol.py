@@ -103,6 +103,7 @@ def setup(seed: int = 0, **values: Any) -> TaskSetup:
         datasets={role: i.identity() for role, i in infos.items()},
         summary=f"sol: {info.scene} {info.resolution}, dt {dt:g}, {unroll} unrolled steps of the {solver} solver; {len(train)} training and "
                 f"{len(held_out)} validation windows",
+        input_grid=(info.resolution.height + 1, info.resolution.width + 1), passes=unroll,
         info=dict(scene=info.scene, resolution=list(info.resolution), dt=dt, unroll=unroll,
                   fields=list(info.fields), re_scale=RE_SCALE, solver=solver),
         baseline="uncorrected solver",

@@ -49,6 +49,7 @@ def setup(seed: int = 0, **values: Any) -> TaskSetup:
         datasets={role: info.identity() for role, info in infos.items()},
         summary=f"sr x{factor}: {fine_info.scene} {infos['coarse'].resolution} -> {fine_info.resolution}, "
                 f"{', '.join(fine_info.fields)}; {len(train)} training and {len(val)} validation frames",
+        input_grid=(infos["coarse"].resolution.height + 1, infos["coarse"].resolution.width + 1),
         info=dict(factor=factor, fields=list(fine_info.fields)),
         baseline="bicubic upsampling",
     )
