@@ -1,6 +1,8 @@
-"""Shared fixtures: real datasets made once per test session by the real CLI."""
+"""Shared fixtures: real datasets made once per test session by the real CLI, the weights fixtures
+(weight_fixtures.py), and the environment of `fluidloss` subprocesses."""
 
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -12,6 +14,10 @@ from typer.testing import CliRunner
 
 from fluidloss_cli.app import app
 from fluidloss_cli.engine.phiflow_setup import configure
+from processes import ROOT
+from weight_fixtures import shared_file
+
+pytest_plugins = ["weight_fixtures"]
 
 configure()  # as the commands do before they simulate: torch backend, speed-ups
 
@@ -84,3 +90,14 @@ def buoyancy_files(tmp_path_factory) -> tuple[Path, Path]:
     run_cli("generate", "buoyancy", "--res", "256x256", "--frames", "40", "--out", fine)
     run_cli("downsample", fine, "--res", "128x128", "--out", coarse)
     return fine, coarse
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict[str, str]:
+    """The environment of `fluidloss` subprocesses (studies): this checkout first on the path, the official LSiM weights and nothing else."""
+    folder = tmp_path_factory.mktemp("weights")
+    for name in ("weights", "xdg", "torch"):
+        (folder / name).mkdir()
+    (folder / "weights" / "LSiM.pth").symlink_to(shared_file("weights", "LSiM.pth"))
+    return dict(os.environ, PYTHONPATH=str(ROOT), FLUIDLOSS_WEIGHTS_DIR=str(folder / "weights"),
+                XDG_CACHE_HOME=str(folder / "xdg"), TORCH_HOME=str(folder / "torch"))

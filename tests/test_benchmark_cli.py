@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli
-from weight_fixtures import weights_env  # noqa: F401  (pytest fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

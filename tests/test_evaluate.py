@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import assert_one_line_error, run_cli
 from PIL import Image
-from weight_fixtures import backbone_hub, backbones_env, shared_file, weights_env  # noqa: F401  (fixtures)
+from weight_fixtures import shared_file
 
 from fluidloss_cli.engine.losses import lsim_distance
 from fluidloss_cli.engine.correction import CorrectedSolver

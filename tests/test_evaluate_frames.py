@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from conftest import assert_one_line_error, run_cli
-from weight_fixtures import shared_file, weights_env  # noqa: F401  (pytest fixture)
 
 from fluidloss_cli.engine.metric_facts import cost_notice
 from fluidloss_cli.engine.upsample import upsample_frame

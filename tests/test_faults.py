@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,15 +22,12 @@ import pytest
 import torch
 
 from conftest import assert_one_line_error, run_cli
+from processes import DEADLINE, KARMAN, children, running, start, temporaries, wait_until
 from fluidloss_cli.engine.checkpoints import load_checkpoint
 from fluidloss_cli.engine.data.schema import FORMAT_VERSION
 from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig
 from weight_fixtures import shared_file
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-KARMAN = ["generate", "karman", "--res", "32x16"]
-DEADLINE = 180.0
 
 
 def assert_ends_with_one_line_error(result, *fragments: str) -> None:
@@ -42,43 +38,6 @@ def assert_ends_with_one_line_error(result, *fragments: str) -> None:
     assert last.startswith("error: "), result.output
     for fragment in fragments:
         assert fragment in " ".join(result.output.split()), result.output
-
-
-def wait_until(condition, what: str, process: subprocess.Popen | None = None) -> None:
-    """Poll `condition` until it holds; fail (with the process's output) if the deadline passes or the process ends."""
-    end = time.monotonic() + DEADLINE
-    while not condition():
-        if process is not None and process.poll() is not None:
-            pytest.fail(f"the process ended before {what}: {process.stdout.read().decode()[-2000:]}")
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def start(*args) -> subprocess.Popen:
-    """`python -m fluidloss_cli ARGS` in its own session (so a signal reaches it alone), with Ctrl-C handled as in a
-    terminal even where the tests run in the background (whose shell starts jobs with SIGINT ignored)."""
-    return subprocess.Popen([sys.executable, "-m", "fluidloss_cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-
-
-def children(pid: int) -> list[int]:
-    """The child processes of `pid` (Linux)."""
-    return [int(n) for n in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def running(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie has exited)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return "\nState:\tZ" not in status
-
-
-def temporaries(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if ".tmp" in p.name or p.name.endswith((".part", ".lock")))
 
 
 def finished_part(path: Path) -> bool:
@@ -413,7 +372,6 @@ def test_altered_lsim_weights_warn_on_every_run(data, tmp_path, monkeypatch):
     for _ in range(2):
         warnings = [line for line in run_cli(*pair).output.splitlines() if line.startswith("warning:")]
         assert len(warnings) == 1 and "is not the official LSiM weights LSiM.pth" in warnings[0], warnings
-
 
 
 # --- third round: option ranges, outputs, partial data, interrupts (issue 21) ----------------------------------------

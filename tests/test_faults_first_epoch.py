@@ -15,9 +15,9 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import assert_one_line_error, run_cli
+from processes import DEADLINE, KARMAN, start, temporaries, wait_until
 from fluidloss_cli.commands.train import FIRST_EPOCH_ADVICE
 from fluidloss_cli.engine.checkpoints import load_checkpoint
-from test_faults import DEADLINE, KARMAN, start, temporaries, wait_until
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

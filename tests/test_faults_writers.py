@@ -12,8 +12,8 @@ import h5py
 import pytest
 
 from conftest import assert_one_line_error, run_cli
+from processes import DEADLINE, KARMAN, children, running, start, temporaries, wait_until
 from fluidloss_cli.engine.lock import output_lock
-from test_faults import DEADLINE, KARMAN, children, running, start, temporaries, wait_until
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from conftest import assert_one_line_error, run_cli
-from test_startup import ROOT, Run
+from processes import ROOT, Run
 from fluidloss_cli.app import app
 from fluidloss_cli.commands import benchmark as benchmark_cmd
 from fluidloss_cli.commands.common import (

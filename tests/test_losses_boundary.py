@@ -12,7 +12,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from weight_fixtures import shared_file
-
 from fluidloss_cli.engine.fields import rescale_jointly, upsample_to_min
 from fluidloss_cli.engine.losses import build_loss
 from fluidloss_cli.engine.losses.lsim import lsim_images

@@ -6,15 +6,17 @@ from functools import lru_cache
 
 import pytest
 import torch
-from weight_fixtures import backbone_hub, shared_file  # noqa: F401  (pytest fixture)
+from weight_fixtures import shared_file
 
 from fluidloss_cli.engine.fields import upsample_to_min
+from fluidloss_cli.engine.loss_names import LOSS_CLASSES
 from fluidloss_cli.engine.losses import FieldLoss, build_loss, field_loss
 from fluidloss_cli.engine.phiflow_grids import velocity_faces
 
-NAMES = ["mse", "mae", "lsim", "vgg", "lpips-alex"]
-"""LPIPS runs with its default AlexNet backbone here; the other backbones share its code and are loaded in
-test_weights.py."""
+NAMES = list({cls: name for name, (cls, _) in reversed(LOSS_CLASSES.items())}.values())[::-1]
+"""The first registered name of every loss class (mse, mae, lsim, vgg, lpips: LPIPS with its default AlexNet
+backbone); a loss class added to the registry is tested here too. The other VGG layers and LPIPS backbones share
+their class's code and are loaded in test_weights.py."""
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,7 @@ def test_a_batch_is_the_mean_of_its_samples(losses, name):
     assert losses[name](pred, ref).item() == pytest.approx(sum(per_sample) / 3, rel=1e-4)
 
 
-@pytest.mark.parametrize("name", ["vgg", "lpips-alex"])
+@pytest.mark.parametrize("name", ["vgg", "lpips"])
 def test_fields_below_64_px_are_enlarged_by_a_whole_factor_not_padded(losses, name):
     pred, ref = pair(shape=(2, 1, 64, 32), seed=3)
     d = losses[name](pred, ref)

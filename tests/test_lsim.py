@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from weight_fixtures import shared_file, weights_env  # noqa: F401  (pytest fixture)
+from weight_fixtures import shared_file
 
 from fluidloss_cli.engine.losses import lsim_distance
 from fluidloss_cli.engine.errors import FluidlossError

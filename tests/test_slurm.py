@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_study import RESUMED, SMOKE, TINY, env, results, study, value_tables  # noqa: F401  (env: a fixture)
+
+from studies import RESUMED, SMOKE, TINY, results, study, value_tables
 
 WAIT_S = 900
 EPOCHS = 60

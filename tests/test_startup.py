@@ -1,39 +1,9 @@
 """The command line answers help, version and option errors without loading torch or PhiFlow (seconds each)."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from conftest import assert_one_line_error
-
-ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "phi", "phiml", "matplotlib")
-DRIVER = """
-import sys
-from fluidloss_cli.app import app
-try:
-    app(sys.argv[1:], prog_name="fluidloss")
-except SystemExit as exc:
-    code = exc.code
-print("loaded:", ",".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
-sys.exit(code)
-""".format(heavy=HEAVY)
-
-
-class Run:
-    """A finished `fluidloss` process: exit code, output without the loaded-modules line, and what it loaded."""
-
-    def __init__(self, *args: str, cwd=None):
-        done = subprocess.run([sys.executable, "-c", DRIVER, *args], capture_output=True, text=True, cwd=cwd,
-                              env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin", "COLUMNS": "200",
-                                   "PYTHONPATH": str(ROOT)})  # this checkout, whatever is installed
-        *lines, loaded = done.stderr.rstrip("\n").split("\n")
-        assert loaded.startswith("loaded:"), done.stderr
-        self.exit_code, self.stdout = done.returncode, done.stdout
-        self.output = "\n".join(lines) + "\n" + done.stdout
-        self.loaded = [m for m in loaded.removeprefix("loaded:").strip().split(",") if m]
+from processes import Run
 
 
 @pytest.mark.parametrize("args", [["--help"], ["generate", "--help"], ["downsample", "--help"],
@@ -99,7 +69,6 @@ def test_help_texts_name_every_registry_entry():
     assert evaluate.DEFAULT_METRICS is defaults.DEFAULT_METRICS
     assert sr_net.FACTORS is defaults.SR_FACTORS and config.SR_FACTORS is defaults.SR_FACTORS
     assert config.VAL_SPLIT == defaults.VAL_SPLIT
-
 
 
 def test_a_foreign_input_file_is_refused_before_the_heavy_imports(tmp_path):

@@ -17,76 +17,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import assert_one_line_error, run_cli
-from weight_fixtures import shared_file
-
+from processes import ROOT
+from studies import RESUMED, SMOKE, TINY, results, study, tables, value_tables
 from fluidloss_cli.engine.command_line import COMMANDS, argv
 from fluidloss_cli.engine.data.novelty import HEADER, novelty
 from fluidloss_cli.engine.metric_facts import MEASURES, MetricFacts, facts_of
 from fluidloss_cli.engine.results import read_rollouts
-
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "sample_configs" / "study_smoke.toml"
-TINY = """
-name = "tiny"
-device = "cpu"
-seeds = [0]
-epochs = 1
-batch_size = 4
-losses = ["mse", "mae"]
-metrics = "mse,mae,divergence"
-[scenes.karman]
-fine = "32x16"
-coarse = "16x8"
-frames = 8
-train_re = [1e5, 4e5]
-train_seeds = [0]
-test_re = [2e5, 3e5]
-test_seeds = [7]
-[tasks.sr]
-width = 8
-blocks = 1
-stride = 3
-[tasks.ae]
-width = 8
-latent = 4
-stride = 3
-"""
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict[str, str]:
-    """The subprocesses' environment: this checkout first on the path, the official LSiM weights and nothing else."""
-    folder = tmp_path_factory.mktemp("weights")
-    for name in ("weights", "xdg", "torch"):
-        (folder / name).mkdir()
-    (folder / "weights" / "LSiM.pth").symlink_to(shared_file("weights", "LSiM.pth"))
-    return dict(os.environ, PYTHONPATH=str(ROOT), FLUIDLOSS_WEIGHTS_DIR=str(folder / "weights"),
-                XDG_CACHE_HOME=str(folder / "xdg"), TORCH_HOME=str(folder / "torch"))
-
-
-def study(env: dict, *args, check: bool = True) -> subprocess.CompletedProcess:
-    """Run `fluidloss study ARGS` in a subprocess."""
-    done = subprocess.run([sys.executable, "-m", "fluidloss_cli", "study", *map(str, args)], env=env,
-                          capture_output=True, text=True)
-    if check:
-        assert done.returncode == 0, done.stderr[-3000:]
-    return done
-
-
-def tables(report: Path) -> dict[str, list[list[str]]]:
-    """The markdown tables of a report by section heading (`task · scene`), each a list of rows of cells."""
-    found, heading = {}, None
-    for line in report.read_text().splitlines():
-        if line.startswith("## "):
-            heading = line[3:]
-        elif line.startswith("|") and heading and heading != "Cells":
-            found.setdefault(heading, []).append([c.strip() for c in line.strip("|").split("|")])
-    return found
-
-
-def results(out: Path) -> dict[str, dict]:
-    return {str(p.parent.relative_to(out / "cells")): json.loads(p.read_text())
-            for p in (out / "cells").rglob("result.json")}
 
 
 @pytest.fixture(scope="module")
@@ -186,10 +122,6 @@ def run_tiny(env: dict, out: Path, *extra: str) -> subprocess.CompletedProcess:
     config = out.parent / "tiny.toml"
     config.write_text(TINY)
     return study(env, "run", config, "--out", out, *extra)
-
-
-def value_tables(out: Path) -> dict:
-    return tables(out / "report.md")
 
 
 @pytest.mark.slow
@@ -458,10 +390,6 @@ def test_a_command_line_outside_the_table_is_refused(name, values, fragment):
 def test_a_command_line_repeats_lists_and_leaves_out_none():
     assert argv("generate", scene="karman", re=[1e5, 1.5e5], seed=(0, 2), warmup=None, out="x.h5") == [
         "generate", "karman", "--re", "100000", "--re", "150000", "--seed", "0", "--seed", "2", "--out", "x.h5"]
-
-
-RESUMED = TINY.replace("epochs = 1", "epochs = 3").replace('losses = ["mse", "mae"]', 'losses = ["mse"]').split(
-    "[tasks.sr]")[0] + "[tasks.sol]\nunroll = 1\nwidth = 8\nblocks = 1\nstart = [1]\nsteps = 4\n"
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from typer.testing import CliRunner
-from weight_fixtures import backbone_hub, backbones_env, shared_file, weights_env  # noqa: F401  (pytest fixtures)
+from weight_fixtures import shared_file
 
 from fluidloss_cli.app import app
 from fluidloss_cli.engine.losses import build_loss

@@ -22,20 +22,13 @@ from fluidloss_cli.engine.checkpoints import checkpoint_of
 from fluidloss_cli.engine.correction import Frame, state_frame
 from fluidloss_cli.engine.data.info import DatasetInfo, read_start, sr_factor
 from fluidloss_cli.engine.data.size import check_stored_size
-from fluidloss_cli.engine.data.schema import (
-    atomic_h5,
-    create_frame_dataset,
-    dataset_attributes,
-    json_attr,
-    sim_name,
-)
+from fluidloss_cli.engine.data.rollout_file import check_finite, stack_frames, write_dataset
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.lock import refuse_if_locked
 from fluidloss_cli.engine.models.sr_net import FACTORS
 from fluidloss_cli.engine.outputs import check_output, claim_outputs
 from fluidloss_cli.engine.pipeline import Pipeline
-from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.render import Panel, check_target, quantity, render
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 from fluidloss_cli.engine.scenes import scene_class
@@ -192,36 +185,6 @@ def fine_reference(request: Request, setup: Setup, pipeline: Pipeline) -> list[F
                              f"({fine.resolution}) is {factor}x finer than {request.source} ({coarse.resolution})")
     start = read_start(request.reference, setup.sim, setup.index, setup.steps)
     return [start.frame, *start.reference]
-
-
-def stack_frames(frames: list[Frame]) -> dict[str, np.ndarray]:
-    """A run of single-sample frames as float32 arrays [F, ...] per field."""
-    return {name: torch.cat([f[name] for f in frames]).float().cpu().numpy() for name in frames[0]}
-
-
-def check_finite(frames: dict[str, np.ndarray]) -> None:
-    """Refuse a diverged rollout rather than write non-finite frames."""
-    for name, values in frames.items():
-        finite = np.isfinite(values).reshape(len(values), -1).all(axis=1)
-        if not finite.all():
-            raise FluidlossError(f"the rollout diverged: {name} is not finite from step {int(np.argmin(finite))} on; "
-                                 "rerun with fewer --steps")
-
-
-def write_dataset(path: Path, scene: Scene, frames: dict[str, np.ndarray], parameters: dict[str, Any],
-                  seconds: float, rollout: dict[str, Any]) -> None:
-    """Write one simulation's frames on `scene`'s grid to `path` in the dataset schema, atomically."""
-    count = len(frames["velocity_x"])
-    with atomic_h5(path) as handle:
-        handle.attrs.update(dataset_attributes(scene, count, 1, list(frames), {**provenance(), "rollout": rollout}))
-        group = handle.create_group(sim_name(0))
-        for name, values in frames.items():
-            create_frame_dataset(group, name, count, scene.resolution)[:] = values
-        for name, mask in scene.masks().items():
-            group.create_dataset(name, data=mask)
-        group.attrs.update(reynolds=math.nan if scene.reynolds is None else scene.reynolds, seed=scene.seed,
-                           parameters=json_attr(parameters), wall_time_s=seconds,
-                           frames_per_second=(count - 1) / seconds)
 
 
 def at_resolution(scene: Scene, resolution: Resolution) -> Scene:

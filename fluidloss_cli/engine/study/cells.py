@@ -13,7 +13,8 @@ from typing import Any
 from fluidloss_cli.engine.command_line import argv
 from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.results import BEST
-from fluidloss_cli.engine.study.config import SceneSpec, StudyConfig, TaskSpec
+from fluidloss_cli.engine.study.config import StudyConfig, TaskSpec
+from fluidloss_cli.engine.study.scene_spec import SceneSpec
 from fluidloss_cli.engine.study.layout import EVALUATION, RUN, relative
 from fluidloss_cli.engine.task_options import TaskOption, all_options
 

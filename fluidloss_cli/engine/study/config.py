@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fluidloss_cli.engine.defaults import DEFAULT_METRICS, SR_FACTORS, VAL_SPLIT
+from fluidloss_cli.engine.defaults import DEFAULT_METRICS, VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.paths import read_text_file
-from fluidloss_cli.engine.ranges import STUDY_RANGES, check_ranges
-from fluidloss_cli.engine.resolution import Resolution, parse_resolution
+from fluidloss_cli.engine.study.scene_spec import SceneSpec, parse_scene
 from fluidloss_cli.engine.study.slurm import check_resources
+from fluidloss_cli.engine.study.toml_values import numbers, typed
 from fluidloss_cli.engine.task_options import TASK_OPTIONS, TRAINING, all_options, study_keys
 
 TOP_KEYS = {"name": str, "device": str, "seeds": list, "epochs": int, "batch_size": int, "losses": list,
@@ -30,8 +30,6 @@ SLURM_KEYS = {"partition": str, "time": str, "cpus_per_task": int, "gpus_per_tas
               "sbatch_args": list}
 """`[slurm]`: the defaults of `study submit`'s resources per job (not part of the study's digest: they change no
 result)."""
-SCENE_KEYS = {"scene": str, "fine": str, "coarse": str, "frames": int, "warmup": int, "train_re": list, "train_seeds": list,
-              "test_re": list, "test_seeds": list}
 STUDY_TASK_KEYS = {"task": str, "scenes": list, "losses": list, "seeds": list, "lrs": dict}
 """The keys of every `[tasks.NAME]` table that say what the study trains (not options of a command)."""
 EVALUATION_KEYS = {"sol": {"start": list, "steps": int, "render_loss": str}, "sr": {"first": int, "stride": int},
@@ -44,32 +42,6 @@ def task_keys(kind: str) -> dict[str, type]:
     task_options declares for a study (`fluidloss train KIND`'s), and its evaluation's."""
     return STUDY_TASK_KEYS | study_keys(kind) | EVALUATION_KEYS.get(kind, {})
 RECOMMENDED_SEEDS = 3
-
-
-@dataclass(frozen=True)
-class SceneSpec:
-    """One scene of the study: grids, frames, and the training and test simulations."""
-
-    name: str
-    """The table's name: the scene's name in cell ids and the report."""
-    kind: str
-    """The registered scene it simulates (the name, unless the table sets `scene`)."""
-    fine: Resolution
-    coarse: Resolution
-    frames: int
-    warmup: int
-    train_re: tuple[float, ...]
-    train_seeds: tuple[int, ...]
-    test_re: tuple[float, ...]
-    test_seeds: tuple[int, ...]
-
-    @property
-    def train_simulations(self) -> int:
-        return max(len(self.train_re), 1) * len(self.train_seeds)
-
-    @property
-    def test_simulations(self) -> int:
-        return max(len(self.test_re), 1) * len(self.test_seeds)
 
 
 @dataclass(frozen=True)
@@ -130,83 +102,13 @@ class StudyConfig:
         return int(task.get("batch_size", self.batch_size))
 
 
-def _typed(where: str, data: dict, allowed: dict[str, type], required: tuple[str, ...] = ()) -> dict:
-    """`data` checked for unknown keys, missing required ones and value types (ints are fine where floats are)."""
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise FluidlossError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
-    missing = [key for key in required if key not in data]
-    if missing:
-        raise FluidlossError(f"{where}: missing key(s) {', '.join(missing)}")
-    for key, value in data.items():
-        kind = allowed[key]
-        ok = isinstance(value, kind) or (kind is float and isinstance(value, int))
-        if not ok or (kind is int and isinstance(value, bool)):
-            raise FluidlossError(f"{where}: {key} must be a {kind.__name__}, got {value!r}")
-    check_ranges(*((f"{where}.{key}", value, STUDY_RANGES[key]) for key, value in data.items() if key in STUDY_RANGES))
-    return data
-
-
-def _numbers(where: str, values: list, kind: type) -> tuple:
-    """A list of numbers of `kind` (ints for seeds, numbers for Reynolds numbers), as a tuple."""
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and (kind is float or isinstance(v, int))
-               for v in values):
-        raise FluidlossError(f"{where}: expected a list of {'numbers' if kind is float else 'integers'}, got {values!r}")
-    return tuple(kind(v) for v in values)
-
-
-def _scene(name: str, data: dict) -> SceneSpec:
-    """One `[scenes.NAME]` table, checked: known scene, resolutions, Reynolds numbers only where the scene has
-    them, and test simulations that share neither a seed nor a Reynolds number with any training simulation."""
-    from fluidloss_cli.engine.scenes import check_scene
-
-    where = f"scenes.{name}"
-    data = _typed(where, data, SCENE_KEYS, ("fine", "coarse", "frames", "train_seeds", "test_seeds"))
-    kind = data.get("scene", name)
-    check_scene(kind)
-    fine, coarse = (parse_resolution(data[key], f"{where}.{key}") for key in ("fine", "coarse"))
-    if fine.height % coarse.height or fine.width % coarse.width or fine.height // coarse.height != \
-            fine.width // coarse.width or fine.height // coarse.height not in SR_FACTORS:
-        raise FluidlossError(f"{where}: fine {fine} must be coarse {coarse} times 2 or 4 on both axes")
-    train_re, test_re = (_numbers(f"{where}.{k}", data.get(k, []), float) for k in ("train_re", "test_re"))
-    train_seeds, test_seeds = (_numbers(f"{where}.{k}", data[k], int) for k in ("train_seeds", "test_seeds"))
-    if not train_seeds or not test_seeds:
-        raise FluidlossError(f"{where}: train_seeds and test_seeds need at least one seed each")
-    for key, seeds in (("train_seeds", train_seeds), ("test_seeds", test_seeds)):
-        if len(set(seeds)) < len(seeds):
-            raise FluidlossError(f"{where}.{key} names a seed twice: {list(seeds)}")
-    has_re = scene_has_reynolds(kind)
-    if has_re and (not train_re or not test_re):
-        raise FluidlossError(f"{where}: {kind} needs train_re and test_re (its Reynolds numbers)")
-    if not has_re and (train_re or test_re):
-        raise FluidlossError(f"{where}: {kind} has no Reynolds number; remove train_re and test_re")
-    shared_seeds = sorted(set(train_seeds) & set(test_seeds))
-    shared_re = sorted(set(train_re) & set(test_re))
-    if shared_seeds or shared_re:
-        shared = [f"seed {', '.join(map(str, shared_seeds))}"] * bool(shared_seeds) + \
-                 [f"Re {', '.join(f'{r:g}' for r in shared_re)}"] * bool(shared_re)
-        raise FluidlossError(f"{where}: test simulations must differ from every training one in seed and Re, but "
-                             f"both use {' and '.join(shared)}")
-    frames, warmup = data["frames"], data.get("warmup", 0)
-    if frames < 3 or warmup < 0:
-        raise FluidlossError(f"{where}: frames must be at least 3 and warmup at least 0, got {frames} and {warmup}")
-    return SceneSpec(name, kind, fine, coarse, frames, warmup, train_re, train_seeds, test_re, test_seeds)
-
-
-def scene_has_reynolds(name: str) -> bool:
-    """Whether a scene is parametrised by a Reynolds number (karman) or not (buoyancy)."""
-    from fluidloss_cli.engine.scenes import scene_class
-
-    return scene_class(name).reynolds_range is not None
-
-
 def _task(name: str, data: dict, scenes: dict[str, SceneSpec], losses: tuple[str, ...]) -> TaskSpec:
     """One `[tasks.NAME]` table: a known task, known options of the right types, scenes and losses of the study."""
     kind = data.get("task", name)
     if kind not in TASK_OPTIONS:
         raise FluidlossError(f"tasks.{name}: unknown task {kind!r}; choose from {', '.join(TASK_OPTIONS)} (or name one "
                              f"with task = ...)")
-    options = dict(_typed(f"tasks.{name}", data, task_keys(kind)))
+    options = dict(typed(f"tasks.{name}", data, task_keys(kind)))
     options.pop("task", None)
     for option in all_options(kind):
         if option.study and option.name in options:
@@ -226,7 +128,7 @@ def _task(name: str, data: dict, scenes: dict[str, SceneSpec], losses: tuple[str
     if "render_loss" in options and options["render_loss"].strip().lower() not in own:
         raise FluidlossError(f"tasks.{name}.render_loss {options['render_loss']!r} is not one of the task's losses "
                              f"({', '.join(own)})")
-    seeds = _numbers(f"tasks.{name}.seeds", options.pop("seeds", []), int)
+    seeds = numbers(f"tasks.{name}.seeds", options.pop("seeds", []), int)
     if len(set(seeds)) < len(seeds):
         raise FluidlossError(f"tasks.{name}.seeds must name non-negative training seeds, each once; got {list(seeds)}")
     lrs = {str(loss).strip().lower(): rate for loss, rate in options.pop("lrs", {}).items()}
@@ -269,8 +171,8 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise FluidlossError(f"{where} is not valid TOML: {exc}") from None
-    data = _typed(where, data, TOP_KEYS, ("losses", "scenes", "tasks"))
-    slurm = _typed(f"{where}: slurm", data.pop("slurm", {}), SLURM_KEYS)
+    data = typed(where, data, TOP_KEYS, ("losses", "scenes", "tasks"))
+    slurm = typed(f"{where}: slurm", data.pop("slurm", {}), SLURM_KEYS)
     if not all(isinstance(arg, str) for arg in slurm.get("sbatch_args", [])):
         raise FluidlossError(f"{where}: slurm.sbatch_args must be a list of strings")
     check_resources(slurm, lambda key: f"{where}: slurm.{key}")
@@ -280,7 +182,7 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
         for name, table in data[key].items():
             if not isinstance(table, dict):
                 raise FluidlossError(f"{where}: {key}.{name} must be a table")
-    scenes = {name: _scene(name, table) for name, table in data["scenes"].items()}
+    scenes = {name: parse_scene(name, table) for name, table in data["scenes"].items()}
     losses = tuple(str(loss).strip().lower() for loss in data["losses"])
     if not losses or len(set(losses)) < len(losses):
         raise FluidlossError(f"{where}: losses must name at least one loss, each once; got {data['losses']!r}")
@@ -288,7 +190,7 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
         parse_spec(loss)
     tasks = {name: _task(name, table, scenes, losses) for name, table in data["tasks"].items()}
     metrics = ",".join(parse_metrics(data.get("metrics", DEFAULT_METRICS)))
-    seeds = _numbers(f"{where}: seeds", data.get("seeds", [0, 1, 2]), int)
+    seeds = numbers(f"{where}: seeds", data.get("seeds", [0, 1, 2]), int)
     if not seeds or len(set(seeds)) < len(seeds):
         raise FluidlossError(f"{where}: seeds must name at least one training seed, each once; got {list(seeds)}")
     for option in TRAINING:

@@ -1,0 +1,83 @@
+"""A study's scenes: a `[scenes.NAME]` table checked (known scene, grids, Reynolds numbers where the scene has them,
+test simulations apart from the training ones) into a SceneSpec."""
+
+from dataclasses import dataclass
+
+from fluidloss_cli.engine.defaults import SR_FACTORS
+from fluidloss_cli.engine.errors import FluidlossError
+from fluidloss_cli.engine.resolution import Resolution, parse_resolution
+from fluidloss_cli.engine.study.toml_values import numbers, typed
+
+SCENE_KEYS = {"scene": str, "fine": str, "coarse": str, "frames": int, "warmup": int, "train_re": list, "train_seeds": list,
+              "test_re": list, "test_seeds": list}
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """One scene of the study: grids, frames, and the training and test simulations."""
+
+    name: str
+    """The table's name: the scene's name in cell ids and the report."""
+    kind: str
+    """The registered scene it simulates (the name, unless the table sets `scene`)."""
+    fine: Resolution
+    coarse: Resolution
+    frames: int
+    warmup: int
+    train_re: tuple[float, ...]
+    train_seeds: tuple[int, ...]
+    test_re: tuple[float, ...]
+    test_seeds: tuple[int, ...]
+
+    @property
+    def train_simulations(self) -> int:
+        return max(len(self.train_re), 1) * len(self.train_seeds)
+
+    @property
+    def test_simulations(self) -> int:
+        return max(len(self.test_re), 1) * len(self.test_seeds)
+
+
+def parse_scene(name: str, data: dict) -> SceneSpec:
+    """One `[scenes.NAME]` table, checked: known scene, resolutions, Reynolds numbers only where the scene has
+    them, and test simulations that share neither a seed nor a Reynolds number with any training simulation."""
+    from fluidloss_cli.engine.scenes import check_scene
+
+    where = f"scenes.{name}"
+    data = typed(where, data, SCENE_KEYS, ("fine", "coarse", "frames", "train_seeds", "test_seeds"))
+    kind = data.get("scene", name)
+    check_scene(kind)
+    fine, coarse = (parse_resolution(data[key], f"{where}.{key}") for key in ("fine", "coarse"))
+    if fine.height % coarse.height or fine.width % coarse.width or fine.height // coarse.height != \
+            fine.width // coarse.width or fine.height // coarse.height not in SR_FACTORS:
+        raise FluidlossError(f"{where}: fine {fine} must be coarse {coarse} times 2 or 4 on both axes")
+    train_re, test_re = (numbers(f"{where}.{k}", data.get(k, []), float) for k in ("train_re", "test_re"))
+    train_seeds, test_seeds = (numbers(f"{where}.{k}", data[k], int) for k in ("train_seeds", "test_seeds"))
+    if not train_seeds or not test_seeds:
+        raise FluidlossError(f"{where}: train_seeds and test_seeds need at least one seed each")
+    for key, seeds in (("train_seeds", train_seeds), ("test_seeds", test_seeds)):
+        if len(set(seeds)) < len(seeds):
+            raise FluidlossError(f"{where}.{key} names a seed twice: {list(seeds)}")
+    has_re = scene_has_reynolds(kind)
+    if has_re and (not train_re or not test_re):
+        raise FluidlossError(f"{where}: {kind} needs train_re and test_re (its Reynolds numbers)")
+    if not has_re and (train_re or test_re):
+        raise FluidlossError(f"{where}: {kind} has no Reynolds number; remove train_re and test_re")
+    shared_seeds = sorted(set(train_seeds) & set(test_seeds))
+    shared_re = sorted(set(train_re) & set(test_re))
+    if shared_seeds or shared_re:
+        shared = [f"seed {', '.join(map(str, shared_seeds))}"] * bool(shared_seeds) + \
+                 [f"Re {', '.join(f'{r:g}' for r in shared_re)}"] * bool(shared_re)
+        raise FluidlossError(f"{where}: test simulations must differ from every training one in seed and Re, but "
+                             f"both use {' and '.join(shared)}")
+    frames, warmup = data["frames"], data.get("warmup", 0)
+    if frames < 3 or warmup < 0:
+        raise FluidlossError(f"{where}: frames must be at least 3 and warmup at least 0, got {frames} and {warmup}")
+    return SceneSpec(name, kind, fine, coarse, frames, warmup, train_re, train_seeds, test_re, test_seeds)
+
+
+def scene_has_reynolds(name: str) -> bool:
+    """Whether a scene is parametrised by a Reynolds number (karman) or not (buoyancy)."""
+    from fluidloss_cli.engine.scenes import scene_class
+
+    return scene_class(name).reynolds_range is not None
