@@ -14,15 +14,15 @@ def main() -> None:
     if "PYTHONHASHSEED" not in os.environ:
         os.environ["PYTHONHASHSEED"] = "0"
         os.execv(sys.executable, [sys.executable, "-m", "fluidloss_cli", *sys.argv[1:]])
-    from fluidloss_cli.app import app
     from fluidloss_cli.engine.errors import FluidlossError
     from fluidloss_cli.engine.plugins import load_plugins
 
     try:
-        load_plugins()  # before the app builds its commands: a plugin's options are flags
+        load_plugins()  # before the app and its help texts are built: a plugin's scenes, options and models are in them
     except FluidlossError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    from fluidloss_cli.app import app
     try:
         app(prog_name="fluidloss")
         code: int | str | None = 0

@@ -61,13 +61,13 @@ def test_help_texts_name_every_registry_entry():
     from fluidloss_cli.engine.metrics import MEASURES
     from fluidloss_cli.engine.models import sr_net
     from fluidloss_cli.engine.render import QUANTITIES
-    from fluidloss_cli.engine.study import config
+    from fluidloss_cli.engine.study import config, scene_spec
 
     assert list(metric_facts.MEASURES) == list(MEASURES) and evaluate.MEASURE_NAMES == ", ".join(MEASURES)
     assert defaults.QUANTITIES == tuple(QUANTITIES) and simulate.QUANTITY_NAMES == ", ".join(QUANTITIES)
     assert set(defaults.DEFAULT_METRICS.split(",")) <= {*MEASURES, "mse", "mae", "lsim", "lpips", "vgg"}
     assert evaluate.DEFAULT_METRICS is defaults.DEFAULT_METRICS
-    assert sr_net.FACTORS is defaults.SR_FACTORS and config.SR_FACTORS is defaults.SR_FACTORS
+    assert sr_net.FACTORS is defaults.SR_FACTORS and scene_spec.SR_FACTORS is defaults.SR_FACTORS
     assert config.VAL_SPLIT == defaults.VAL_SPLIT
 
 

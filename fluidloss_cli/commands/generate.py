@@ -16,12 +16,12 @@ from fluidloss_cli.commands.common import (
 )
 from fluidloss_cli.engine.outputs import check_output
 from fluidloss_cli.engine.resolution import parse_option
-from fluidloss_cli.engine.scenes import check_scene, scene_defaults
+from fluidloss_cli.engine.scenes import check_scene, scene_defaults, scene_names
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
 
 def generate(
-    scene: str = typer.Argument(..., help="Scene to simulate: karman or buoyancy."),
+    scene: str = typer.Argument(..., help=f"Scene to simulate: {scene_names()}."),
     res: str = typer.Option(None, "--res", help=f"Resolution HxW (default: the scene's: {scene_defaults('resolution')})."),
     re: list[float] = typer.Option(None, "--re", help="Reynolds numbers, e.g. --re 1e5 2e5 (karman; default: 1e5, 2e5, ..., 8e5; the study presets use 1e4..2e5, where Re changes the wake more)."),
     seed: list[int] = typer.Option([0], "--seed", help="Seeds that perturb the initial state; one simulation per Re and seed."),

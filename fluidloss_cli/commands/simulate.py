@@ -24,7 +24,7 @@ from fluidloss_cli.commands.common import (
 from fluidloss_cli.engine.defaults import QUANTITIES, names
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import parse_option
-from fluidloss_cli.engine.scenes import check_scene, scene_defaults
+from fluidloss_cli.engine.scenes import check_scene, scene_defaults, scene_names
 
 QUANTITY_NAMES = names(QUANTITIES)
 
@@ -37,7 +37,7 @@ def one(flag: str, values: list | None) -> object | None:
 
 
 def simulate(
-    scene: str = typer.Argument(..., help="Scene: karman or buoyancy (must match --from and the checkpoints)."),
+    scene: str = typer.Argument(..., help=f"Scene: {scene_names()} (must match --from and the checkpoints)."),
     res: str = typer.Option(None, "--res", help=f"Coarse resolution HxW (default: from --from, --sol or --sr, else the scene's: {scene_defaults('resolution')})."),
     re: list[float] = typer.Option(None, "--re", metavar="<float>", help="Reynolds number of the scene's own initial state (karman)."),
     seed: list[int] = typer.Option(None, "--seed", metavar="<int>", help="Seed of the scene's own initial state (default 0)."),

@@ -1,12 +1,13 @@
 """Scene registry: a name maps to the `Scene` subclass that builds and steps that PhiFlow simulation.
 
-Adding a scene is one module in this package and one line in SCENES (or, from outside the package, one call of
-`register_scene`). The registry itself imports nothing heavy, so the command line can check a scene name before
+Adding a scene is one module in this package and one line in SCENES, with its defaults (or, from outside the package,
+one call of `register_scene`). The registry itself imports nothing heavy, so the command line can check a scene name before
 loading torch and PhiFlow: an entry is a "module:Class" string within this package, loaded on first use, or the
 class itself. `scene_class` loads the scene (and configures PhiFlow, once) on first use.
 """
 
 import importlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fluidloss_cli.engine.errors import FluidlossError
@@ -14,24 +15,41 @@ from fluidloss_cli.engine.errors import FluidlossError
 if TYPE_CHECKING:
     from fluidloss_cli.engine.scenes.base import Scene
 
-SCENES: "dict[str, str | type[Scene]]" = {
-    "karman": "karman:Karman",
-    "buoyancy": "buoyancy:Buoyancy",
-}
-"""Scene name -> "module:Class" within this package, or the `Scene` subclass."""
+@dataclass(frozen=True)
+class SceneEntry:
+    """A registered scene: its class, and the defaults `generate` uses for it, read by help texts without loading
+    PhiFlow (the class takes its `default_*` attributes from here: `declared_defaults`)."""
 
-DEFAULTS: dict[str, dict[str, object]] = {
-    "karman": {"resolution": "128x64", "frames": 1500, "dt": 1.0, "warmup": 650},
-    "buoyancy": {"resolution": "128x128", "frames": 250, "dt": 0.1, "warmup": 0},
+    cls: "str | type[Scene]"
+    """A "module:Class" string within this package, or the `Scene` subclass."""
+    resolution: str
+    frames: int
+    dt: float
+    warmup: int = 0
+
+
+SCENES: dict[str, SceneEntry] = {
+    "karman": SceneEntry("karman:Karman", "128x64", frames=1500, dt=1.0, warmup=650),
+    "buoyancy": SceneEntry("buoyancy:Buoyancy", "128x128", frames=250, dt=0.1),
 }
-"""Each scene's defaults, as its class sets them (a test checks they agree), for the help texts: read without loading
-PhiFlow."""
+"""Scene name -> its class and defaults."""
+
+
+def declared_defaults(name: str) -> tuple[str, float, int, int]:
+    """(default_resolution, default_dt, default_frames, default_warmup) of a scene as SCENES declares them."""
+    entry = SCENES[name]
+    return entry.resolution, entry.dt, entry.frames, entry.warmup
 
 
 def scene_defaults(key: str) -> str:
     """One default of every scene for a help text, e.g. `karman 128x64, buoyancy 128x128`."""
-    return ", ".join(f"{name} {values[key]:g}" if isinstance(values[key], float) else f"{name} {values[key]}"
-                     for name, values in DEFAULTS.items())
+    return ", ".join(f"{name} {getattr(entry, key):g}" if isinstance(getattr(entry, key), float)
+                     else f"{name} {getattr(entry, key)}" for name, entry in SCENES.items())
+
+
+def scene_names() -> str:
+    """The registered scenes for a help text: `karman, buoyancy`."""
+    return ", ".join(SCENES)
 
 
 def check_scene(name: str) -> str:
@@ -46,33 +64,32 @@ def scene_class(name: str) -> "type[Scene]":
     from fluidloss_cli.engine.phiflow_setup import configure
 
     configure()
-    entry = SCENES[check_scene(name)]
+    entry = SCENES[check_scene(name)].cls
     if isinstance(entry, str):
         module, cls = entry.split(":")
         return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
     return entry
 
 
-def register_scene(name: str, cls: "str | type[Scene]") -> None:
+def register_scene(name: str, cls: "type[Scene]") -> None:
     """Make a scene known by `name` to every command (`generate NAME`, training, evaluation, `simulate NAME`):
-    a `Scene` subclass whose `name` is `name`, or a "module:Class" string within this package. Its native step, for
+    a `Scene` subclass whose `name` is `name` (its `default_*` attributes become the help's). Its native step, for
     the default solver, is registered apart (`native.register_native_step`). A name is registered once."""
     if name in SCENES:
         raise FluidlossError(f"scene {name!r} is already registered")
-    if not isinstance(cls, str):
-        from fluidloss_cli.engine.scenes.base import Scene
+    from fluidloss_cli.engine.scenes.base import Scene
 
-        if not (isinstance(cls, type) and issubclass(cls, Scene)):
-            raise FluidlossError(f"scene {name!r}: {cls!r} is not a Scene subclass")
-        if getattr(cls, "name", None) != name:
-            raise FluidlossError(f"scene {name!r}: the class's name is {getattr(cls, 'name', None)!r}")
-        if not cls.fields or cls.fields[0] != "velocity" or not set(cls.fields) <= {"velocity", "density"}:
-            raise FluidlossError(f"scene {name!r}: fields must be ('velocity',) or ('velocity', 'density'), "
-                                 f"got {cls.fields!r}")
-        if not set(cls.passive_fields) <= set(cls.fields) - {"velocity"}:
-            raise FluidlossError(f"scene {name!r}: passive_fields {cls.passive_fields!r} must be fields besides "
-                                 "velocity")
-    SCENES[name] = cls
+    if not (isinstance(cls, type) and issubclass(cls, Scene)):
+        raise FluidlossError(f"scene {name!r}: {cls!r} is not a Scene subclass")
+    if getattr(cls, "name", None) != name:
+        raise FluidlossError(f"scene {name!r}: the class's name is {getattr(cls, 'name', None)!r}")
+    if not cls.fields or cls.fields[0] != "velocity" or not set(cls.fields) <= {"velocity", "density"}:
+        raise FluidlossError(f"scene {name!r}: fields must be ('velocity',) or ('velocity', 'density'), "
+                             f"got {cls.fields!r}")
+    if not set(cls.passive_fields) <= set(cls.fields) - {"velocity"}:
+        raise FluidlossError(f"scene {name!r}: passive_fields {cls.passive_fields!r} must be fields besides "
+                             "velocity")
+    SCENES[name] = SceneEntry(cls, cls.default_resolution, cls.default_frames, cls.default_dt, cls.default_warmup)
 
 
 def unregister_scene(name: str) -> None:
@@ -80,4 +97,5 @@ def unregister_scene(name: str) -> None:
     SCENES.pop(check_scene(name))
 
 
-__all__ = ["DEFAULTS", "SCENES", "check_scene", "register_scene", "scene_class", "scene_defaults", "unregister_scene"]
+__all__ = ["SCENES", "SceneEntry", "check_scene", "declared_defaults", "register_scene", "scene_class", "scene_defaults",
+           "scene_names", "unregister_scene"]

@@ -12,6 +12,7 @@ from phi.geom import Box
 from phi.math import extrapolation, vec
 
 from fluidloss_cli.engine.phiflow_projection import project_closed_box
+from fluidloss_cli.engine.scenes import declared_defaults
 from fluidloss_cli.engine.scenes.base import Scene, State
 
 BUOYANCY = 0.5  # upward acceleration per unit density
@@ -23,11 +24,9 @@ class Buoyancy(Scene):
 
     name = "buoyancy"
     domain_size = (200.0, 200.0)
-    default_resolution = "128x128"
-    default_dt = 0.1
-    default_frames = 250
     matrix_pressure = False  # exact cosine-transform solve (engine/cosine_poisson.py)
-    default_warmup = 0  # the plume's rise from rest is the scene
+    # warmup 0: the plume's rise from rest is the scene
+    default_resolution, default_dt, default_frames, default_warmup = declared_defaults("buoyancy")
     fields = ("velocity", "density")
     passive_fields = ()  # the smoke drives the flow: a correction sees it and is scored on it
     balance_rate = INFLOW_RATE  # closed box: what the source injects stays (inflow_mask: its cell fractions)

@@ -16,6 +16,7 @@ from phi.math import NUMPY, extrapolation, vec
 from phi.physics import advect, diffuse, fluid
 from phi.physics.fluid import Obstacle
 
+from fluidloss_cli.engine.scenes import declared_defaults
 from fluidloss_cli.engine.scenes.base import Scene, State
 
 INFLOW_SPEED = 1.0
@@ -29,10 +30,8 @@ class Karman(Scene):
 
     name = "karman"
     domain_size = (200.0, 100.0)
-    default_resolution = "128x64"
-    default_dt = 1.0
-    default_frames = 1500
-    default_warmup = 650  # shedding develops by frame 635 at 128x64, Re 4e5 (benchmarks/strouhal.py); rounded up
+    # warmup 650: shedding develops by frame 635 at 128x64, Re 4e5 (benchmarks/strouhal.py); rounded up
+    default_resolution, default_dt, default_frames, default_warmup = declared_defaults("karman")
     fields = ("velocity", "density")
     passive_fields = ("density",)  # the marker: carried and stored, but no input or target of a correction (Um et al.)
     balance_rate = None  # the marker leaves through the open top: its mass balances no scheme (mass_balance NaN)
