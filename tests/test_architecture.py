@@ -6,8 +6,6 @@ imports no use case, and a command module loads nothing heavy when it is importe
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parent.parent / "fluidloss_cli"
 USE_CASES = ("training", "simulate", "benchmark", "evaluation", "study")
 """The use cases of the engine: `fluidloss_cli.engine.<name>` (a module or a package)."""

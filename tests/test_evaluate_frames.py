@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import assert_one_line_error, run_cli
 
-from fluidloss_cli.engine.metric_facts import cost_notice
+from fluidloss_cli.engine.loss_names import cost_notice
 from fluidloss_cli.engine.upsample import upsample_frame
 
 pytestmark = pytest.mark.usefixtures("one_thread")

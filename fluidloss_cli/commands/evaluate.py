@@ -146,7 +146,7 @@ def rollout(
 def announce_cost(metrics: list) -> None:
     """One line before the work when an expensive metric (LSiM, LPIPS) is among the computed `metrics` columns: what
     it costs and the `--metrics` without it."""
-    from fluidloss_cli.engine.metric_facts import cost_notice
+    from fluidloss_cli.engine.loss_names import cost_notice
 
     notice = cost_notice([m.name for m in metrics], [m.name for m in metrics if m.compute is not None])
     if notice:

@@ -9,39 +9,76 @@ weights are loaded; `engine/losses.build_loss` builds the modules from the same 
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.metric_facts import MEASURES
 
-LOSS_CLASSES: dict[str, tuple[object, tuple]] = {
-    "mse": ("mse:MSELoss", ()),
-    "mae": ("mae:MAELoss", ()),
-    "lsim": ("lsim:LSiMLoss", ()),
-    "vgg": ("vgg:VGGLoss", ("relu3_3",)),
-    "vgg1": ("vgg:VGGLoss", ("relu1_2",)),
-    "vgg2": ("vgg:VGGLoss", ("relu2_2",)),
-    "vgg3": ("vgg:VGGLoss", ("relu3_3",)),
-    "vgg4": ("vgg:VGGLoss", ("relu4_3",)),
-    "lpips": ("lpips_loss:LPIPSLoss", ("alex",)),
-    "lpips-alex": ("lpips_loss:LPIPSLoss", ("alex",)),
-    "lpips-vgg": ("lpips_loss:LPIPSLoss", ("vgg",)),
-    "lpips-squeeze": ("lpips_loss:LPIPSLoss", ("squeeze",)),
+@dataclass(frozen=True)
+class LossEntry:
+    """A registered loss: its class, the constructor's arguments, and the network whose forward pass dominates its
+    cost (None: pointwise, cheap), by which the study groups cells of alike time per sample."""
+
+    cls: object
+    """A "module:Class" string within `fluidloss_cli.engine.losses`, or a class registered from outside."""
+    args: tuple = ()
+    cost: str | None = None
+
+
+LOSS_CLASSES: dict[str, LossEntry] = {
+    "mse": LossEntry("mse:MSELoss"),
+    "mae": LossEntry("mae:MAELoss"),
+    "lsim": LossEntry("lsim:LSiMLoss", cost="lsim"),
+    **{name: LossEntry("vgg:VGGLoss", (layer,), cost="vgg") for name, layer in (
+        ("vgg", "relu3_3"), ("vgg1", "relu1_2"), ("vgg2", "relu2_2"), ("vgg3", "relu3_3"), ("vgg4", "relu4_3"))},
+    **{name: LossEntry("lpips_loss:LPIPSLoss", (net,), cost="lpips") for name, net in (
+        ("lpips", "alex"), ("lpips-alex", "alex"), ("lpips-vgg", "vgg"), ("lpips-squeeze", "squeeze"))},
 }
-"""Loss name -> (its class: "module:Class" within `fluidloss_cli.engine.losses`, or a class registered from
-outside; the constructor's arguments)."""
+"""Loss name -> its entry."""
 
 
-def register_loss(name: str, cls: object, *args: object) -> None:
+def register_loss(name: str, cls: object, *args: object, cost: str | None = None) -> None:
     """Make a loss known by `name` to every command (`train --loss`, `evaluate --metrics`, study configs): a
-    `FieldLoss` subclass or a "module:Class" string within `engine/losses`, built as cls(*args). Registered once."""
+    `FieldLoss` subclass or a "module:Class" string within `engine/losses`, built as cls(*args); `cost`: the network
+    that dominates its time, if any. Registered once."""
     if name in LOSS_CLASSES or not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
         raise FluidlossError(f"loss {name!r} is already registered, or not a lower-case name")
-    LOSS_CLASSES[name] = (cls, args)
+    LOSS_CLASSES[name] = LossEntry(cls, args, cost)
 
 
 def unregister_loss(name: str) -> None:
     """Forget a loss registered with `register_loss` (tests that define one)."""
     LOSS_CLASSES.pop(name, None)
+
+
+def cost_class(spec: str) -> str:
+    """The networks that dominate a loss's (or metric's) time, joined: `mse+0.1*lsim` -> `lsim`, `mse` -> `cheap`
+    (a physical measure or an unknown name: cheap)."""
+    terms = re.findall(r"[a-z][a-z0-9_-]*", spec.lower())
+    costs = sorted({LOSS_CLASSES[term].cost for term in terms if term in LOSS_CLASSES} - {None})
+    return "+".join(costs) or "cheap"
+
+
+EXPENSIVE: dict[str, str] = {
+    "lsim": "every field resized to 224x224 and passed through LSiM's CNN",
+    "lpips": "every field enlarged and passed through LPIPS's CNN (AlexNet, VGG or SqueezeNet)",
+}
+"""The cost classes that take most of an evaluation's time (with LSiM, `evaluate rollout` takes some 10x as long),
+and why: the commands announce them before they start (`cost_notice`)."""
+
+
+def cost_notice(names: list[str], computed: list[str]) -> str | None:
+    """The line announcing the expensive metrics among the `computed` ones (those whose weights loaded), with the
+    `--metrics` that leaves them out of `names` (the metrics asked for); None when there are none."""
+    costly = {name: [part for part in cost_class(name).split("+") if part in EXPENSIVE] for name in computed}
+    costly = {name: parts for name, parts in costly.items() if parts}
+    if not costly:
+        return None
+    rest = [name for name in names if name not in costly]
+    how = f"--metrics {','.join(rest)}" if rest else "--metrics with cheaper metrics (e.g. mse,mae)"
+    them = "them" if len(costly) > 1 else "it"
+    why = "; ".join(dict.fromkeys(EXPENSIVE[part] for parts in costly.values() for part in parts))
+    return f"{' and '.join(costly)} in --metrics: {why}, the slow part of this evaluation; leave {them} out with {how}"
 
 
 _PLUS = re.compile(r"(?<![0-9][eE])\+")

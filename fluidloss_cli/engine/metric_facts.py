@@ -6,7 +6,6 @@ benchmark and the commands' help read them from here, so the direction of a metr
 `metrics.py` pairs each physical measure with its computation.
 """
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,31 +62,3 @@ MEASURES: dict[str, MetricFacts] = {facts.name: facts for facts in (
 def facts_of(name: str) -> MetricFacts:
     """The facts of a metric name: a physical measure's, else those of a registry loss (an error)."""
     return MEASURES.get(name) or MetricFacts(name, f"registry loss {name} (docs/losses.md)", LOWER)
-
-
-EXPENSIVE: dict[str, str] = {
-    "lsim": "every field resized to 224x224 and passed through LSiM's CNN",
-    "lpips": "every field enlarged and passed through LPIPS's CNN (AlexNet, VGG or SqueezeNet)",
-}
-"""The metrics that cost most of an evaluation's time (with LSiM, `evaluate rollout` takes some 10x as long), and
-why: the commands announce them before they start (`cost_notice`)."""
-
-
-def cost_notice(names: list[str], computed: list[str]) -> str | None:
-    """The line announcing the expensive metrics among the `computed` ones (those whose weights loaded), with the
-    `--metrics` that leaves them out of `names` (the metrics asked for); None when there are none."""
-    costly = {name: network for name in computed if (network := _expensive_part(name))}
-    if not costly:
-        return None
-    rest = [name for name in names if name not in costly]
-    how = f"--metrics {','.join(rest)}" if rest else "--metrics with cheaper metrics (e.g. mse,mae)"
-    them = "them" if len(costly) > 1 else "it"
-    why = "; ".join(dict.fromkeys(EXPENSIVE[network] for network in costly.values()))
-    return f"{' and '.join(costly)} in --metrics: {why}, the slow part of this evaluation; leave {them} out with {how}"
-
-
-def _expensive_part(name: str) -> str | None:
-    """The `EXPENSIVE` network a metric runs, if any: its own name, a backbone variant (lpips-squeeze) or a term of a
-    weighted sum (mse+0.1*lsim)."""
-    terms = re.findall(r"[a-z][a-z0-9_]*", name)
-    return next((term for term in terms if term in EXPENSIVE), None)

@@ -24,7 +24,7 @@ __all__ = ["WEIGHT_LOADERS", "FieldLoss", "PerceptualLoss", "build_loss", "field
 def loss_class(name: str) -> Callable[[], FieldLoss]:
     """The constructor of registered loss `name` (`loss_names.LOSS_CLASSES`), importing its module on first use;
     constructors load their weights and fail at once when a file is missing."""
-    cls, args = LOSS_CLASSES[name]
+    cls, args = LOSS_CLASSES[name].cls, LOSS_CLASSES[name].args
     if isinstance(cls, str):
         module, _, attr = cls.partition(":")
         cls = getattr(import_module(f"fluidloss_cli.engine.losses.{module}"), attr)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fluidloss_cli.engine.command_line import argv
+from fluidloss_cli.engine.loss_names import cost_class
 from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.results import BEST
 from fluidloss_cli.engine.study.config import StudyConfig, TaskSpec
@@ -22,8 +23,6 @@ TRAIN_GRIDS = {"sol": {"data": "coarse"}, "sr": {"coarse": "coarse", "fine": "fi
 """Task -> the options of its `train` command that name a training set -> the set's grid."""
 TEST_GRIDS = {"sol": ("coarse",), "sr": ("fine", "coarse"), "ae": ("fine",)}
 """Task -> the test sets its evaluation reads."""
-PERCEPTUAL_COST = ("lsim", "vgg", "lpips")
-"""Loss components that dominate a step's cost; losses with the same of these cost alike (mse and mae: nothing)."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,7 @@ class Cell:
     @property
     def key(self) -> str:
         """Cells whose time per unit is alike: kind, task, scene and the expensive parts of the loss."""
-        costly = "+".join(p for p in PERCEPTUAL_COST if self.loss and p in self.loss) or "cheap"
-        return "/".join(str(p) for p in (self.kind, self.task, self.scene, costly if self.loss else ""))
+        return "/".join(str(p) for p in (self.kind, self.task, self.scene, cost_class(self.loss) if self.loss else ""))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

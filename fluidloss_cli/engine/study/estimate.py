@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 
 from fluidloss_cli.engine.defaults import VAL_SPLIT
-from fluidloss_cli.engine.study.cells import PERCEPTUAL_COST, Cell, plan_cells
+from fluidloss_cli.engine.loss_names import cost_class
+from fluidloss_cli.engine.study.cells import Cell, plan_cells
 from fluidloss_cli.engine.study.config import StudyConfig
 from fluidloss_cli.engine.study.files import read_json
 from fluidloss_cli.engine.study.layout import CELLS, PLAN, RESULT
@@ -102,7 +103,7 @@ def probe_config(config: StudyConfig) -> StudyConfig:
         """The first loss of each cost class."""
         families: dict[str, str] = {}
         for loss in losses:
-            families.setdefault("+".join(p for p in PERCEPTUAL_COST if p in loss), loss)
+            families.setdefault(cost_class(loss), loss)
         return tuple(families.values())
 
     tasks, scenes = {}, {}
