@@ -535,3 +535,16 @@ def test_first_runs_the_chosen_models_before_the_others(env, tmp_path):
     assert [cell.split("/")[1] for cell in started] == ["ae", "ae", "sr", "sr"], started
     planned = {cell["id"] for cell in json.loads((tmp_path / "study" / "plan.json").read_text())["cells"]}
     assert set(results(tmp_path / "study")) == planned  # every cell ran, the others after the chosen ones
+
+
+def test_a_model_id_is_spelt_one_way_and_read_back_from_any_of_its_cells():
+    from fluidloss_cli.engine.study.cells import plan_cells
+    from fluidloss_cli.engine.study.config import parse_config
+    from fluidloss_cli.engine.study.layout import ModelId
+
+    model = ModelId.of("sol", "karman_a", "mse+0.1*lsim", 2)
+    assert str(model) == "sol/karman_a/mse+0.1xlsim/seed2"
+    assert (model.train, model.eval) == ("train/sol/karman_a/mse+0.1xlsim/seed2", "eval/sol/karman_a/mse+0.1xlsim/seed2")
+    assert ModelId.parse(model.train) == ModelId.parse(model.eval) == ModelId.parse(str(model)) == model
+    cells = {cell.id for cell in plan_cells(parse_config(TINY))}
+    assert {ModelId.of("sr", "karman", "mae", 0).train, ModelId.of("ae", "karman", "mse", 0).eval} <= cells

@@ -16,7 +16,7 @@ from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.results import BEST
 from fluidloss_cli.engine.study.config import StudyConfig, TaskSpec
 from fluidloss_cli.engine.study.scene_spec import SceneSpec
-from fluidloss_cli.engine.study.layout import EVALUATION, RUN, relative
+from fluidloss_cli.engine.study.layout import EVALUATION, RUN, ModelId, relative
 from fluidloss_cli.engine.task_options import TaskOption, all_options
 
 TRAIN_GRIDS = {"sol": {"data": "coarse"}, "sr": {"coarse": "coarse", "fine": "fine"}, "ae": {"data": "fine"}}
@@ -53,11 +53,6 @@ class Cell:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def slug(loss: str) -> str:
-    """A loss spec as a folder name: `mse+0.1*lsim` -> `mse+0.1xlsim`."""
-    return loss.replace("*", "x").replace(" ", "")
 
 
 def data_cells(scene: SceneSpec) -> list[Cell]:
@@ -120,8 +115,8 @@ def eval_units(task: TaskSpec, scene: SceneSpec) -> float:
 
 def model_cells(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, config: StudyConfig) -> list[Cell]:
     """Train one model (task, scene, loss, seed) and evaluate it on the test set."""
-    name = f"{task.name}/{scene.name}/{slug(loss)}/seed{seed}"
-    train_id, eval_id = f"train/{name}", f"eval/{name}"
+    model = ModelId.of(task.name, scene.name, loss, seed)
+    train_id, eval_id = model.train, model.eval
     args, needs = train_args(task, scene.name, loss, seed, relative(train_id, RUN), config)
     window = task.get("unroll", 4) + 1 if task.kind == "sol" else 1
     samples = (scene.frames - window + 1) * scene.train_simulations * (1 - VAL_SPLIT)
@@ -143,7 +138,7 @@ def render_cell(task: TaskSpec, scene: SceneSpec, config: StudyConfig) -> Cell:
     """`fluidloss simulate --render` of one SOL model of the first training seed on the first test simulation:
     coarse | coarse+SOL | reference panels."""
     loss, seed = render_loss(task, config), config.seeds_of(task)[0]
-    train_id, cell_id = f"train/{task.name}/{scene.name}/{slug(loss)}/seed{seed}", f"render/{task.name}/{scene.name}"
+    train_id, cell_id = ModelId.of(task.name, scene.name, loss, seed).train, f"render/{task.name}/{scene.name}"
     starts, steps = task.rollouts(scene.frames)
     from fluidloss_cli.engine.scenes import scene_class  # loads PhiFlow: only when renders are planned
 

@@ -18,7 +18,7 @@ from fluidloss_cli.engine.atomic import make_folder
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.paths import inside
 from fluidloss_cli.engine.study.files import atomic_file, read_json
-from fluidloss_cli.engine.study.layout import CELLS, PLAN, RESULT, cell_folder, run_folder
+from fluidloss_cli.engine.study.layout import CELLS, PLAN, RESULT, ModelId, cell_folder, run_folder
 from fluidloss_cli.engine.results import BEST
 
 TEXT = (".json", ".jsonl", ".txt", ".md", ".csv", ".toml")
@@ -40,9 +40,10 @@ def kept(name: Path, out: Path) -> bool:
 
 def checkpoint_name(model: str, plan: dict) -> str:
     """`train/TASK/SCENE/LOSS/seedK` -> TASK[_SCENE]_LOSS_seedK.pt (the scene only where the task has several)."""
-    _, task, scene, loss, seed = model.split("/")
-    several = len(plan["tasks"].get(task, {}).get("scenes", [])) > 1
-    return "_".join([task, *([scene] if several else []), loss, seed]) + ".pt"
+    model_id = ModelId.parse(model)
+    several = len(plan["tasks"].get(model_id.task, {}).get("scenes", [])) > 1
+    return "_".join([model_id.task, *([model_id.scene] if several else []), model_id.loss,
+                     f"seed{model_id.seed}"]) + ".pt"
 
 
 def relative(value: Any, root: str) -> Any:

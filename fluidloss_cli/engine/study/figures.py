@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 
 from fluidloss_cli.engine.results import BASELINES, BICUBIC, EXAMPLE_FILE, FINE_GRID, REFERENCE
-from fluidloss_cli.engine.study.cells import slug
 from fluidloss_cli.engine.study.files import atomic_file
-from fluidloss_cli.engine.study.layout import EVALUATION, RUN, cell_folder
+from fluidloss_cli.engine.study.layout import EVALUATION, RUN, cell_folder, slug
 from fluidloss_cli.engine.study.sections import Section
 
 ROW_STYLES = {REFERENCE: dict(color="gray", linestyle=":"), BASELINES["sol"].title: dict(color="black", linestyle="--")}

@@ -1,6 +1,7 @@
 """Where a study folder keeps what: every cell's folder under `cells/<id>/`, a training cell's run folder and an
 evaluation cell's output folder; the runner, the report and the export find files only through these names."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from fluidloss_cli.engine.results import FRAMES_FILE, ROLLOUTS_FILE
@@ -47,3 +48,45 @@ def relative(cell_id: str, name: str = DATA) -> str:
     """A file of a cell (by default a data cell's dataset), relative to the study folder: how the cells' commands
     name it, so the folder can move."""
     return f"{CELLS}/{cell_id}/{name}"
+
+
+def slug(loss: str) -> str:
+    """A loss spec as a folder name: `mse+0.1*lsim` -> `mse+0.1xlsim`."""
+    return loss.replace("*", "x").replace(" ", "")
+
+
+@dataclass(frozen=True)
+class ModelId:
+    """One trained model of a study, the one spelling of its name: `TASK/SCENE/LOSS/seedK` (the loss as its folder
+    name), under which its training cell (`train/...`) and evaluation cell (`eval/...`) live."""
+
+    task: str
+    scene: str
+    loss: str
+    """The loss as its folder name (`slug`)."""
+    seed: int
+
+    @classmethod
+    def of(cls, task: str, scene: str, loss: str, seed: int) -> "ModelId":
+        """The model of a loss spec (`mse+0.1*lsim`)."""
+        return cls(task, scene, slug(loss), seed)
+
+    @classmethod
+    def parse(cls, name: str) -> "ModelId":
+        """`TASK/SCENE/LOSS/seedK`, or a training or evaluation cell id (`train/...`, `eval/...`)."""
+        parts = name.split("/")
+        task, scene, loss, seed = parts[-4:]
+        return cls(task, scene, loss, int(seed.removeprefix("seed")))
+
+    def __str__(self) -> str:
+        return f"{self.task}/{self.scene}/{self.loss}/seed{self.seed}"
+
+    @property
+    def train(self) -> str:
+        """Its training cell's id."""
+        return f"train/{self}"
+
+    @property
+    def eval(self) -> str:
+        """Its evaluation cell's id."""
+        return f"eval/{self}"

@@ -15,9 +15,17 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.metric_facts import HIGHER, MetricFacts
 from fluidloss_cli.engine.results import BASELINES, EXAMPLE_FILE, FRAMES_FILE, REFERENCE, ROLLOUTS_FILE, EvaluationResult, \
     read_frames, read_rollouts, read_training_log
-from fluidloss_cli.engine.study.cells import slug
 from fluidloss_cli.engine.study.files import read_json
-from fluidloss_cli.engine.study.layout import FAILED, RESULT, RUN, cell_folder, evaluated, evaluation_folder, run_folder
+from fluidloss_cli.engine.study.layout import (
+    FAILED,
+    RESULT,
+    RUN,
+    ModelId,
+    cell_folder,
+    evaluated,
+    evaluation_folder,
+    run_folder,
+)
 
 BASELINE_TITLES = {baseline.title for baseline in BASELINES.values()}
 
@@ -96,7 +104,7 @@ def build_section(out: Path, plan: dict, task: str, scene: str) -> Section:
         row = Row(loss)
         section.training[loss] = []
         for seed in plan["tasks"][task].get("seeds", plan["seeds"]):
-            name = f"{task}/{scene}/{slug(loss)}/seed{seed}"
+            name = str(ModelId.of(task, scene, loss, seed))
             status, trained = model_status(out, name)
             if trained and not (status or "").startswith("skipped"):
                 log = read_training_log(run_folder(out, f"train/{name}"))
