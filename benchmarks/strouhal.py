@@ -29,7 +29,7 @@ def analyse(signal: np.ndarray, dt: float) -> dict:
     rise = rise_frame(signal, period)
     analysed = signal[min(onset, rise):]
     frequency = dominant_frequency(analysed, dt)
-    return dict(st=strouhal(frequency), period=1 / (frequency * dt), amplitude=level,
+    return dict(st=strouhal(frequency, Karman.wake), period=1 / (frequency * dt), amplitude=level,
                 onset="not settled" if onset >= frames else onset, rise=rise, periods=len(analysed) * frequency * dt)
 
 

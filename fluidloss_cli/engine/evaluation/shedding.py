@@ -1,5 +1,6 @@
-"""Vortex shedding of the Karman wake from a probe: the cross-stream velocity at one point per frame, its
-dominant frequency as a Strouhal number St = f D / U, and the frame from which the oscillation has developed.
+"""Vortex shedding of a scene's wake (`Scene.wake`: karman's cylinder) from a probe: the cross-stream velocity at one
+point per frame, its dominant frequency as a Strouhal number St = f D / U, and the frame from which the oscillation
+has developed.
 
 Used by benchmarks/strouhal.py (the table in docs/dataset.md) and tests/test_karman_scene.py.
 """
@@ -7,14 +8,15 @@ Used by benchmarks/strouhal.py (the table in docs/dataset.md) and tests/test_kar
 import numpy as np
 
 from fluidloss_cli.engine.phiflow_grids import velocity_faces
-from fluidloss_cli.engine.scenes.karman import INFLOW_SPEED, Karman
-
-DIAMETER = 2 * float(Karman.cylinder.radius)
-PROBE_XY = (float(Karman.cylinder.center.vector["x"]), float(Karman.cylinder.center.vector["y"]) + 3 * DIAMETER)
-"""Three diameters downstream (y is the flow direction) of the cylinder centre, on its axis."""
+from fluidloss_cli.engine.scenes.base import Scene, Wake
 
 
-def probe_vx(vx: np.ndarray, domain_size: tuple[float, float], point: tuple[float, float] = PROBE_XY) -> float:
+def probe_point(wake: Wake) -> tuple[float, float]:
+    """Three diameters downstream (y is the flow direction) of the body's centre, on its axis."""
+    return wake.centre[0], wake.centre[1] + 3 * wake.diameter
+
+
+def probe_vx(vx: np.ndarray, domain_size: tuple[float, float], point: tuple[float, float]) -> float:
     """v_x at `point` (x, y), bilinearly interpolated from the x-faces [H, W+1] of a grid covering `domain_size`
     (height, width): x-faces sit at x = i dx, y = (j + 1/2) dy."""
     (height, width), (rows, columns) = domain_size, (vx.shape[0], vx.shape[1] - 1)
@@ -24,13 +26,14 @@ def probe_vx(vx: np.ndarray, domain_size: tuple[float, float], point: tuple[floa
     return float((1 - ty) * ((1 - tx) * vx[j, i] + tx * vx[j, i + 1]) + ty * ((1 - tx) * vx[j + 1, i] + tx * vx[j + 1, i + 1]))
 
 
-def probe_signal(scene: Karman, frames: int) -> np.ndarray:
-    """The probe's v_x at frames 0 .. frames-1 of a scene's simulation from its initial state."""
-    state, signal = scene.initial_state(), []
+def probe_signal(scene: Scene, frames: int) -> np.ndarray:
+    """The probe's v_x at frames 0 .. frames-1 of a scene's simulation from its initial state (a scene with a
+    `wake`)."""
+    state, signal, point = scene.initial_state(), [], probe_point(scene.wake)
     for frame in range(frames):
         if frame:
             state = scene.step(state)
-        signal.append(probe_vx(velocity_faces(state["velocity"])[0], scene.domain_size))
+        signal.append(probe_vx(velocity_faces(state["velocity"])[0], scene.domain_size, point))
     return np.array(signal)
 
 
@@ -46,9 +49,9 @@ def dominant_frequency(signal: np.ndarray, dt: float) -> float:
     return (k + shift) / (size * dt)
 
 
-def strouhal(frequency: float) -> float:
-    """St = f D / U for the cylinder's diameter and the inflow speed."""
-    return frequency * DIAMETER / INFLOW_SPEED
+def strouhal(frequency: float, wake: Wake) -> float:
+    """St = f D / U for the body's diameter and the stream's speed."""
+    return frequency * wake.diameter / wake.speed
 
 
 def amplitude(signal: np.ndarray, window: int) -> np.ndarray:

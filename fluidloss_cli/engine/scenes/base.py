@@ -14,6 +14,7 @@ them. What a correction sees and is scored on is derived here once (`stored_fiel
 import copy
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,6 +27,16 @@ from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
 
 State = dict[str, Field]
+
+
+@dataclass(frozen=True)
+class Wake:
+    """A bluff body in a stream: its diameter, its centre (x, y) in domain units, and the stream's speed; the flow
+    runs along +y."""
+
+    diameter: float
+    centre: tuple[float, float]
+    speed: float
 
 
 class Scene(ABC):
@@ -62,6 +73,9 @@ class Scene(ABC):
     balance_rate: ClassVar[float | None] = None
     """Density a closed scene adds per time unit in the cells of its stored `inflow_mask`, for `evaluate`'s
     mass balance; None where no balance holds (no source, or smoke leaving through open boundaries)."""
+    wake: "ClassVar[Wake | None]" = None
+    """The bluff body whose wake sheds vortices, for the shedding analysis (`evaluation/shedding.py`: Strouhal
+    number, onset); None: the scene has none."""
     boundaries: ClassVar[dict[str, str] | None] = None
     """The domain's outer boundary along each axis, `{"x": kind, "y": kind}` with kind "open", "wall" or "periodic"
     (both sides of an axis alike), for exports to other formats (`fluidloss export`, The Well's boundary groups);

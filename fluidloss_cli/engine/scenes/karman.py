@@ -17,9 +17,10 @@ from phi.physics import advect, diffuse, fluid
 from phi.physics.fluid import Obstacle
 
 from fluidloss_cli.engine.scenes import declared_defaults
-from fluidloss_cli.engine.scenes.base import Scene, State
+from fluidloss_cli.engine.scenes.base import Scene, State, Wake
 
 INFLOW_SPEED = 1.0
+CYLINDER_CENTRE, CYLINDER_RADIUS = (50.0, 50.0), 10.0
 MARKER_RATE = 1.0  # marker density added per time unit inside the marker box (Um et al.: 1 per step of dt 1)
 REFERENCE_CELLS = 32
 INFLOW_ROWS = 2  # bottom rows of y-faces held at the inflow speed (Um et al.'s vel_BcMask)
@@ -39,7 +40,8 @@ class Karman(Scene):
     reynolds_range = (1e4, 1e7)
     default_reynolds = tuple(k * 1e5 for k in range(1, 9))  # 1e5 .. 8e5 (the study presets use 1e4 .. 2e5)
 
-    cylinder = Sphere(x=50, y=50, radius=10)
+    cylinder = Sphere(x=CYLINDER_CENTRE[0], y=CYLINDER_CENTRE[1], radius=CYLINDER_RADIUS)
+    wake = Wake(diameter=2 * CYLINDER_RADIUS, centre=CYLINDER_CENTRE, speed=INFLOW_SPEED)
     marker_region = Box(x=(25, 75), y=(5, 10))
 
     def __init__(self, *args, **kwargs):
