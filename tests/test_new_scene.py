@@ -19,7 +19,7 @@ from phi.geom import Sphere
 from phi.math import extrapolation
 from phi.physics import advect, diffuse
 
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 from fluidloss_cli.engine.checkpoints import load_checkpoint
 from fluidloss_cli.engine.correction import CorrectedSolver
 from fluidloss_cli.engine.native import STEPS, advect as native_advect, register_native_step, unregister_native_step
@@ -200,3 +200,22 @@ def test_simulate_rolls_the_scene_out_with_and_without_the_correction(files):
     assert len(list((folder / "frames").glob("frame_*.png"))) == 4
     with h5py.File(folder / "fresh.h5") as fresh:
         assert fresh.attrs["scene"] == "swirl" and fresh["sim_0000"]["density"].shape == (3, 16, 16)
+
+
+class PlainSwirl(Swirl):
+    """The swirl without a native step."""
+
+    name = "plainswirl"
+
+
+def test_a_scene_without_a_native_step_is_refused_by_the_native_solver_before_any_output(tmp_path):
+    register_scene("plainswirl", PlainSwirl)
+    try:
+        out = tmp_path / "s.h5"
+        result = run_cli("generate", "plainswirl", "--res", "16x16", "--frames", "3", "--out", out, ok=False)
+        assert_one_line_error(result, "no native solver for scene 'plainswirl'", "use --solver phiflow")
+        assert list(tmp_path.iterdir()) == []  # no OUT.h5.parts/ to clear before the rerun
+        run_cli("generate", "plainswirl", "--res", "16x16", "--frames", "3", "--solver", "phiflow", "--out", out)
+        assert out.is_file()
+    finally:
+        unregister_scene("plainswirl")

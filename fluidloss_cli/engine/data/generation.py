@@ -39,6 +39,7 @@ from fluidloss_cli.engine.outputs import check_output, claim_outputs
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 from fluidloss_cli.engine.scenes import scene_class
+from fluidloss_cli.engine.native import step_class
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
 Progress = Callable[[int, int], None]  # (simulation index, frames finished)
@@ -77,6 +78,8 @@ def plan_job(scene: str, resolution: Resolution | None, frames: int | None, dt: 
     simulated before the first stored frame, by `solver`. An option left at None takes the scene's default."""
     check_solver(solver)
     cls = scene_class(scene)
+    if solver == "native":
+        step_class(scene)  # a scene without a native step is refused here, before any output exists
     resolution = resolution or parse_resolution(cls.default_resolution)
     frames = cls.default_frames if frames is None else frames
     reynolds = cls.default_reynolds if reynolds is None else reynolds
