@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from fluidloss_cli.app import app
 from fluidloss_cli.engine.phiflow_setup import configure
 from processes import ROOT
-from weight_fixtures import shared_file
 
 pytest_plugins = ["weight_fixtures"]
 
@@ -95,6 +94,8 @@ def buoyancy_files(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
     """The environment of `fluidloss` subprocesses (studies): this checkout first on the path, the official LSiM weights and nothing else."""
+    from weight_fixtures import shared_file  # a plugin of this conftest (pytest_plugins): imported by pytest first
+
     folder = tmp_path_factory.mktemp("weights")
     for name in ("weights", "xdg", "torch"):
         (folder / name).mkdir()
