@@ -115,11 +115,18 @@ def test_an_old_spelling_reaches_its_option(tmp_path):
 
 
 def test_shell_completion_is_offered():
-    """`--install-completion` is offered, and the completion it installs answers (bash's protocol: the words so far)."""
+    """`--install-completion` is offered, and the completion it installs answers (bash's protocol: the words so far),
+    commands and options, and the values of registries and choices: scenes, losses, models, solvers, metrics (the
+    last item of a list), activations, quantities."""
     assert "--install-completion" in Run("--help").stdout
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "_FLUIDLOSS_COMPLETE": "complete_bash"}
     for words, expected in (("fluidloss tr", "train"), ("fluidloss train s", "sr\nsol"),
-                            ("fluidloss benchmark --sta", "--start")):
+                            ("fluidloss benchmark --sta", "--start"), ("fluidloss generate k", "karman"),
+                            ("fluidloss train sol --activation l", "leaky_relu"),
+                            ("fluidloss train sol --loss lpips-s", "lpips-squeeze"),
+                            ("fluidloss train sr --model s", "sr"), ("fluidloss simulate karman --solver p", "phiflow"),
+                            ("fluidloss evaluate rollout --metrics mse,vort", "mse,vorticity"),
+                            ("fluidloss simulate karman --quantity d", "density")):
         done = subprocess.run([sys.executable, "-m", "fluidloss_cli"], capture_output=True, text=True, cwd=ROOT,
                               env={**env, "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)})
         assert done.returncode == 0 and done.stdout.strip() == expected, (words, done.stdout, done.stderr)

@@ -6,7 +6,17 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from fluidloss_cli.commands.common import START, ConfigOption, DeviceOption, NetworkAmpOption, check_amp, check_inputs, console
+from fluidloss_cli.commands.common import (
+    START,
+    ConfigOption,
+    DeviceOption,
+    NetworkAmpOption,
+    check_amp,
+    check_inputs,
+    complete_metrics,
+    complete_solvers,
+    console,
+)
 from fluidloss_cli.engine.atomic import check_writable_dir
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.lock import refuse_if_locked
@@ -95,9 +105,9 @@ def benchmark(
     sol: Path = typer.Option(None, "--sol", help="SOL checkpoint applied every coarse step.", dir_okay=False),
     sr: Path = typer.Option(None, "--sr", help="Super-resolution checkpoint applied to every coarse frame.", dir_okay=False),
     repeats: int = typer.Option(REPEATS, "--repeats", help="Timed runs per variant, interleaved, after one warm-up; a wide spread between them is warned about."),
-    metrics: str = typer.Option("mse,lsim", "--metrics", help="Comma-separated metrics, as evaluate's --metrics: registry losses and physical measures."),
+    metrics: str = typer.Option("mse,lsim", "--metrics", autocompletion=complete_metrics, help="Comma-separated metrics, as evaluate's --metrics: registry losses and physical measures."),
     device: str = DeviceOption,
-    solver: str = typer.Option(None, "--solver", help="Solver of every rollout, the fine one included: native or "
+    solver: str = typer.Option(None, "--solver", autocompletion=complete_solvers, help="Solver of every rollout, the fine one included: native or "
                                "phiflow (default: the SOL checkpoint's, else native). A SOL model timed on the other "
                                "solver is warned about: its correction was learnt on its own."),
     out: Path = typer.Option(None, "--out", help="Also write the results to this JSON file.", dir_okay=False),

@@ -1,7 +1,7 @@
 """Options and helpers shared by every subcommand: `--config FILE`, `--device`, the console."""
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from fluidloss_cli.engine.defaults import AMP_MODES, names
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.paths import check_input_file, read_text_file
 from fluidloss_cli.engine.ranges import COUNT, INDEX, ODD, POSITIVE, SEED, SEED_LIMIT, Range, check_ranges  # noqa: F401
+from fluidloss_cli.engine.scenes import SCENES
+from fluidloss_cli.engine.solvers import SOLVERS
 
 UNWRAPPED_WIDTH = 10_000
 """The width a console takes when it writes to a file or pipe: wide enough that no line or table is ever wrapped."""
@@ -137,15 +139,38 @@ ConfigOption = typer.Option(
     dir_okay=False,
 )
 
+def completer(names: Callable[[], Iterable[str]]) -> Callable[[str], list[str]]:
+    """A shell completion of an option's values: the `names` (read when completing: registries may grow) that begin
+    with what is typed; for a comma-separated list (`--metrics mse,ls`), of its last item."""
+    def complete(incomplete: str) -> list[str]:
+        done, _, last = incomplete.rpartition(",")
+        prefix = done + "," if done else ""
+        return [prefix + name for name in names() if name.startswith(last)]
+    return complete
+
+
+def metric_names() -> list[str]:
+    """Every metric name a `--metrics` list takes: the registry's losses, then the physical measures."""
+    from fluidloss_cli.engine.loss_names import LOSS_CLASSES
+    from fluidloss_cli.engine.metric_facts import MEASURES
+
+    return [*LOSS_CLASSES, *MEASURES]
+
+
+complete_metrics = completer(metric_names)
+complete_scenes = completer(lambda: SCENES)
+complete_solvers = completer(lambda: SOLVERS)
+
+
 DeviceOption = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")
-NetworkAmpOption = typer.Option(AMP_MODES[0], "--amp", help=f"Precision of the networks: {names(AMP_MODES)} (bf16: under bf16 autocast, on CUDA or CPUs with AVX512-BF16; the solver and the metrics stay float32).")
+NetworkAmpOption = typer.Option(AMP_MODES[0], "--amp", autocompletion=completer(lambda: AMP_MODES), help=f"Precision of the networks: {names(AMP_MODES)} (bf16: under bf16 autocast, on CUDA or CPUs with AVX512-BF16; the solver and the metrics stay float32).")
 
 
 def check_amp(amp: str) -> None:
     """Refuse an unknown `--amp` before any work."""
     if amp not in AMP_MODES:
         raise FluidlossError(f"--amp {amp!r}: expected one of {names(AMP_MODES)}")
-SolverOption = typer.Option(None, "--solver", help="Coarse solver: native (plain torch) or phiflow. Default: the SOL "
+SolverOption = typer.Option(None, "--solver", autocompletion=complete_solvers, help="Coarse solver: native (plain torch) or phiflow. Default: the SOL "
                             "checkpoint's (another one is refused: the model learnt that solver's errors), else native.")
 
 # Options that take several values after one flag, as in `--re 1e5 2e5`; Typer wants the flag repeated.

@@ -18,6 +18,7 @@ from fluidloss_cli.commands.common import (
     check_amp,
     check_inputs,
     check_ranges,
+    complete_metrics,
     console,
     progress_bar,
 )
@@ -95,7 +96,7 @@ def rollout(
     sr: list[Path] = typer.Option(None, "--sr", help="SR checkpoint to evaluate on the fine grid (needs --fine); repeatable.", dir_okay=False),
     start: list[int] = typer.Option([START], "--start", help="Frame the rollouts start from (as benchmark's and simulate's --start); repeat for several (a simulation's values are then the mean over its start frames)."),
     steps: int = typer.Option(None, "--steps", help="Rollout steps (default: as many as the reference holds after the last --start)."),
-    metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", help=f"Comma-separated metric columns: registry losses (mse, mae, lsim, lpips, vgg, ..., see docs/losses.md) and physical measures ({MEASURE_NAMES}). A loss whose weights are missing becomes a column marked missing."),
+    metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", autocompletion=complete_metrics, help=f"Comma-separated metric columns: registry losses (mse, mae, lsim, lpips, vgg, ..., see docs/losses.md) and physical measures ({MEASURE_NAMES}). A loss whose weights are missing becomes a column marked missing."),
     summary: str = typer.Option("mean", "--summary", help="What the table shows: mean (each metric averaged over the steps) or final (at the last step); the files hold both and every step."),
     train: Path = typer.Option(None, "--train", help="Training dataset on the grid of --data (the coarse data the SOL models learnt from): adds a table of how far each test simulation lies from it (nearest training trajectory and frame) next to its uncorrected coarse error; written to novelty.csv too.", dir_okay=False),
     train_stride: int = typer.Option(None, "--train-stride", help="With --train: search the nearest training frame for every STRIDE-th test frame (default: about 100 frames per test simulation)."),
@@ -178,7 +179,7 @@ def frames(
     ae: list[Path] = typer.Option(None, "--ae", help="Autoencoder checkpoint, evaluated on the test set of its training resolution (--data or --fine); repeatable.", dir_okay=False),
     first: int = typer.Option(0, "--first", help="First test frame evaluated (skip the start-up of the flow)."),
     stride: int = typer.Option(1, "--stride", help="Evaluate every STRIDE-th frame from --first."),
-    metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", help=f"Comma-separated metric columns: registry losses and physical measures ({MEASURE_NAMES}). A loss whose weights are missing becomes a column marked missing."),
+    metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", autocompletion=complete_metrics, help=f"Comma-separated metric columns: registry losses and physical measures ({MEASURE_NAMES}). A loss whose weights are missing becomes a column marked missing."),
     out: Path = typer.Option(..., "--out", help="Folder for frames.json, frames.csv and example.npz (one frame of every row).", file_okay=False),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a frame evaluation that --out already holds."),
     device: str = DeviceOption,
@@ -212,7 +213,7 @@ def frames(
 def pair(
     a: str = typer.Argument(..., help="The reference: FILE.h5:SIM:FRAME (SIM as sim_0000 or 0), FILE.npy or FILE.png."),
     b: str = typer.Argument(..., help="The input compared with A, of the same kind and shape."),
-    metrics: str = typer.Option("lsim", "--metrics", help=f"Metric, or several comma-separated: registry losses; for dataset frames also {MEASURE_NAMES}."),
+    metrics: str = typer.Option("lsim", "--metrics", autocompletion=complete_metrics, help=f"Metric, or several comma-separated: registry losses; for dataset frames also {MEASURE_NAMES}."),
     device: str = DeviceOption,
     config: Path = ConfigOption,
 ) -> None:

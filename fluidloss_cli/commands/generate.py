@@ -11,6 +11,8 @@ from fluidloss_cli.commands.common import (
     SEED,
     ConfigOption,
     check_ranges,
+    complete_scenes,
+    complete_solvers,
     console,
     progress_bar,
 )
@@ -21,7 +23,7 @@ from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 
 
 def generate(
-    scene: str = typer.Argument(..., help=f"Scene to simulate: {scene_names()}."),
+    scene: str = typer.Argument(..., autocompletion=complete_scenes, help=f"Scene to simulate: {scene_names()}."),
     res: str = typer.Option(None, "--res", help=f"Resolution HxW (default: the scene's: {scene_defaults('resolution')})."),
     re: list[float] = typer.Option(None, "--re", help="Reynolds numbers, e.g. --re 1e5 2e5 (karman; default: 1e5, 2e5, ..., 8e5; the study presets use 1e4..2e5, where Re changes the wake more)."),
     seed: list[int] = typer.Option([0], "--seed", help="Seeds that perturb the initial state; one simulation per Re and seed."),
@@ -30,7 +32,7 @@ def generate(
     warmup: int = typer.Option(None, "--warmup", help=f"Frames simulated before the first stored one, to skip the start-up transient (default: the scene's: {scene_defaults('warmup')}; see docs/dataset.md)."),
     out: Path = typer.Option(..., "--out", help="Output dataset, FILE.h5.", dir_okay=False),
     workers: int = typer.Option(1, "--workers", help="Parallel worker processes (native: each steps its share of the simulations as one batch)."),
-    solver: str = typer.Option(DEFAULT_SOLVER, "--solver", help="native (plain-torch step, batched) or phiflow (the reference); see docs/native_solver.md."),
+    solver: str = typer.Option(DEFAULT_SOLVER, "--solver", autocompletion=complete_solvers, help="native (plain-torch step, batched) or phiflow (the reference); see docs/native_solver.md."),
     resume: bool = typer.Option(False, "--resume", help="Complete an interrupted run, keeping its finished simulations."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     config: Path = ConfigOption,

@@ -18,6 +18,8 @@ from fluidloss_cli.commands.common import (
     check_amp,
     check_inputs,
     check_ranges,
+    complete_scenes,
+    completer,
     console,
     progress_bar,
 )
@@ -37,7 +39,7 @@ def one(flag: str, values: list | None) -> object | None:
 
 
 def simulate(
-    scene: str = typer.Argument(..., help=f"Scene: {scene_names()} (must match --from and the checkpoints)."),
+    scene: str = typer.Argument(..., autocompletion=complete_scenes, help=f"Scene: {scene_names()} (must match --from and the checkpoints)."),
     res: str = typer.Option(None, "--res", help=f"Coarse resolution HxW (default: from --from, --sol or --sr, else the scene's: {scene_defaults('resolution')})."),
     re: list[float] = typer.Option(None, "--re", metavar="<float>", help="Reynolds number of the scene's own initial state (karman)."),
     seed: list[int] = typer.Option(None, "--seed", metavar="<int>", help="Seed of the scene's own initial state (default 0)."),
@@ -51,7 +53,7 @@ def simulate(
     reference: Path = typer.Option(None, "--reference", help="Fine dataset of the --from simulations, drawn as the reference panel of --render.", dir_okay=False),
     out: Path = typer.Option(..., "--out", help="Output dataset FILE.h5 (and FILE_sr.h5 with --sr).", dir_okay=False),
     render: Path = typer.Option(None, "--render", help="Also draw the frames: out.gif, out.mp4 (needs ffmpeg) or a folder of PNGs."),
-    quantity: str = typer.Option("velocity", "--quantity", help=f"What --render shows: {QUANTITY_NAMES}."),
+    quantity: str = typer.Option("velocity", "--quantity", autocompletion=completer(lambda: QUANTITIES), help=f"What --render shows: {QUANTITY_NAMES}."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     device: str = DeviceOption,
     solver: str = SolverOption,

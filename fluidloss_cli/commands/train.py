@@ -14,6 +14,7 @@ from fluidloss_cli.commands.common import (
     DeviceOption,
     check_inputs,
     check_ranges,
+    completer,
     console,
     progress_bar,
 )
@@ -41,6 +42,8 @@ NprocOption = typer.Option(1, "--nproc", help="Processes training data parallel 
 def typer_parameter(option: TaskOption) -> inspect.Parameter:
     """A declared option as the parameter of a Typer command: its flag, default and help."""
     extra = {"dir_okay": False} if option.type is Path else {}
+    if option.completions():
+        extra["autocompletion"] = completer(option.completions)
     default = typer.Option(option.default, option.flag, help=option.help, **extra)
     return inspect.Parameter(option.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=option.type)
 

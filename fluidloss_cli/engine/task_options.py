@@ -8,7 +8,7 @@ values it records in the checkpoint) and resume (which values must match). A new
 calls `register_option`. Torch-free, so that checks and `--help` stay fast.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -16,7 +16,8 @@ from typing import Any
 
 from fluidloss_cli.engine.defaults import ACTIVATIONS, AMP_MODES, LR_SCHEDULES, VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
-from fluidloss_cli.engine.model_names import MODEL_CLASSES, check_model
+from fluidloss_cli.engine.loss_names import LOSS_CLASSES
+from fluidloss_cli.engine.model_names import MODEL_CLASSES, check_model, models_of
 from fluidloss_cli.engine.ranges import COUNT, ODD, POSITIVE, SEED, Range
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, SOLVERS
 
@@ -41,6 +42,14 @@ class TaskOption:
     """Whether a study config's task table may set it."""
     added: bool = False
     """Added after checkpoints were first written: a checkpoint without it was trained with its default."""
+    names: Callable[[], Iterable[str]] | None = None
+    """The values a shell completes where they are not a tuple of choices (`allowed`): a registry's names."""
+
+    def completions(self) -> list[str]:
+        """The values a shell may complete: the choices, or the registry's names; none for free values."""
+        if isinstance(self.allowed, tuple):
+            return [str(value) for value in self.allowed]
+        return [str(name) for name in self.names()] if self.names else []
 
     @property
     def flag(self) -> str:
@@ -78,7 +87,7 @@ def _model(task: str) -> TaskOption:
     """`--model`: the network, a name of the model registry that fits `task` (its own model by default)."""
     return TaskOption("model", task, f"Network: a model of the registry that fits {task} (default {task}, the task's "
                       "own; others are registered, see docs/architecture.md).", check=partial(check_model, task),
-                      added=True)
+                      added=True, names=partial(models_of, task))
 
 
 def _file(name: str, help: str, required: bool = False) -> TaskOption:
@@ -93,7 +102,7 @@ VAL_SPLIT_OPTION = TaskOption("val_split", VAL_SPLIT, "Fraction of the frames he
 
 TRAINING: tuple[TaskOption, ...] = (
     TaskOption("loss", "mse", 'Loss name or weighted sum from the registry, e.g. "mse+0.1*lsim".', check=_loss_name,
-               study=False),
+               study=False, names=lambda: LOSS_CLASSES),
     TaskOption("epochs", 10, "Epochs to train (the learning rate anneals over them).", allowed=COUNT),
     TaskOption("batch_size", 16, "Frames per mini-batch (over all --nproc processes together).", allowed=COUNT),
     TaskOption("lr", 1e-3, "Adam learning rate (cosine-annealed to 0 over the epochs; see --lr-schedule).",
