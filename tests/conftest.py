@@ -4,6 +4,7 @@
 import json
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import h5py
@@ -102,3 +103,15 @@ def env(tmp_path_factory) -> dict[str, str]:
     (folder / "weights" / "LSiM.pth").symlink_to(shared_file("weights", "LSiM.pth"))
     return dict(os.environ, PYTHONPATH=str(ROOT), FLUIDLOSS_WEIGHTS_DIR=str(folder / "weights"),
                 XDG_CACHE_HOME=str(folder / "xdg"), TORCH_HOME=str(folder / "torch"))
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Path:
+    """A real 256 KiB file system (tmpfs; needs root), unmounted afterwards."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)

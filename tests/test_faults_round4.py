@@ -214,18 +214,6 @@ def test_generate_beyond_the_memory_this_process_may_take_is_refused_up_front(tm
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.fixture
-def small_disk(tmp_path) -> Path:
-    """A real 256 KiB file system (tmpfs; needs root), unmounted afterwards."""
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
-
-
 def test_outputs_larger_than_the_free_disk_are_refused_before_any_step(data, tmp_path, small_disk):
     """Before: `generate --frames 1000000000` and `simulate --steps ...` started (the ETA said thousands of hours)
     and stopped only at the frame that met the full disk."""
