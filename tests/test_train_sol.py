@@ -102,12 +102,17 @@ def test_sol_on_buoyancy_uses_density(tmp_path):
 def test_bf16_on_the_cpu_trains_the_network_in_bf16_and_beats_the_plain_solver(karman_files, tmp_path):
     """`--amp bf16` on the CPU: the network runs under bf16 autocast (the run differs from float32's), the weights
     stay float32, and the correction still beats the uncorrected solver; solver and loss stay float32."""
+    from fluidloss_cli.engine import device
+
     _, coarse = karman_files
-    runs = {}
+    runs, outputs = {}, {}
+    device._warned.clear()  # the warning comes once per process
     for amp in ("off", "bf16"):
         runs[amp] = tmp_path / amp
-        run_cli("train", "sol", "--data", coarse, "--out", runs[amp], "--unroll", "2", "--epochs", "2", "--batch-size",
-                "8", "--val-split", "0.2", "--seed", "3", "--amp", amp)
+        outputs[amp] = run_cli("train", "sol", "--data", coarse, "--out", runs[amp], "--unroll", "2", "--epochs", "2",
+                               "--batch-size", "8", "--val-split", "0.2", "--seed", "3", "--amp", amp).output
+    emulated = "--amp bf16: this CPU has no native bf16" in outputs["bf16"]
+    assert emulated == (not device.cpu_has_bf16()) and "native bf16" not in outputs["off"]
     full, half = (load_checkpoint(runs[a] / "last.pt") for a in ("off", "bf16"))
     assert half["training"]["amp"] == "bf16" and all(v.dtype == torch.float32 for v in half["model"]["state"].values())
     assert any(not torch.equal(full["model"]["state"][k], v) for k, v in half["model"]["state"].items())

@@ -17,6 +17,7 @@ from torch import nn
 
 from fluidloss_cli.engine.checkpoints import SRModel, load_sol, load_sr
 from fluidloss_cli.engine.correction import CorrectedSolver, Frame
+from fluidloss_cli.engine.device import bf16_autocast
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.solvers import solver_for, trained_solver
@@ -25,7 +26,7 @@ from fluidloss_cli.engine.solvers import solver_for, trained_solver
 def network_precision(device: torch.device, amp: str) -> AbstractContextManager:
     """Where the networks of a rollout run in bf16 (`amp` bf16: autocast, as `train --amp` trains them); the solver
     stays float32 whatever the autocast (`CorrectedSolver.step` turns it off)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16")
+    return bf16_autocast(device, amp)
 
 
 def in_float32(frame: Frame) -> Frame:

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from fluidloss_cli.engine.atomic import check_writable_dir
 from fluidloss_cli.engine.checkpoints import load_checkpoint, save_checkpoint
-from fluidloss_cli.engine.device import to_device
+from fluidloss_cli.engine.device import bf16_autocast, to_device
 from fluidloss_cli.engine import interrupt
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.lock import acquire as acquire_lock
@@ -198,8 +198,9 @@ class Trainer:
             "task_info": setup.info, "datasets": setup.datasets, "provenance": provenance()})
 
     def autocast(self) -> Any:
-        """Mixed precision when asked for: bf16 autocast on CUDA, and on CPUs (fast where they have AVX512-BF16)."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp == "bf16")
+        """Mixed precision when asked for: bf16 autocast on CUDA, and on CPUs (fast only where they have AVX512-BF16
+        or AMX; a warning says so elsewhere)."""
+        return bf16_autocast(self.device, self.config.amp)
 
     def state(self, val_loss: float) -> dict[str, Any]:
         """Everything a checkpoint holds: what was trained on what, and how to continue."""
