@@ -336,3 +336,18 @@ def test_a_config_value_of_an_on_off_option_must_be_a_toml_boolean(data, tmp_pat
     result = run_cli("train", "sol", "--data", data.coarse, "--out", run, "--config", config, ok=False)
     assert_one_line_error(result, f"config file {config}: {fragment}")
     assert not run.exists()
+
+
+def test_a_dry_run_onto_another_configs_study_is_refused_as_the_real_run_is(tmp_path):
+    """Before: `study submit --dry-run` described the other study's cells as this one's (finished or not)."""
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "plan.json").write_text('{"name": "other", "digest": "0123456789abcdef", "cells": []}')
+    before = files_of(out)
+    real = run_cli("study", "run", SMOKE, "--out", out, ok=False)  # a warning on its one seed comes first
+    line = real.output.splitlines()[-1]
+    assert real.exit_code == 2 and "Traceback" not in real.output
+    assert line.startswith(f"error: {out} holds the study of another config (other, digest 0123456789abcdef, this one")
+    for dry in (["--dry-run"], []):
+        assert_one_line_error(run_cli("study", "submit", SMOKE, "--out", out, *dry, ok=False), line[len("error: "):])
+    assert files_of(out) == before

@@ -61,12 +61,18 @@ def write_result(out: Path, cell: Cell, status: str, **facts: Any) -> None:
                                                 **facts})
 
 
-def write_plan(out: Path, config: StudyConfig, text: str, cells: list[Cell]) -> None:
-    """Record the config and its cells in `out/plan.json`, refusing a folder that holds a study of another config."""
+def check_plan(out: Path, config: StudyConfig) -> None:
+    """Refuse a folder that holds the study of another config: its cells would be taken for this one's (also on a
+    dry run, which writes nothing but would describe the wrong cells as finished)."""
     earlier = read_json(out / PLAN)
     if earlier is not None and earlier.get("digest") != config.digest:
         raise FluidlossError(f"{out} holds the study of another config ({earlier.get('name')}, digest "
                              f"{earlier.get('digest')}, this one {config.digest}): choose another --out")
+
+
+def write_plan(out: Path, config: StudyConfig, text: str, cells: list[Cell]) -> None:
+    """Record the config and its cells in `out/plan.json`, refusing a folder that holds a study of another config."""
+    check_plan(out, config)
     write_text(out / "study.toml", text)
     write_json(out / PLAN, {"name": config.name, "digest": config.digest, "device": config.device,
                             "seeds": list(config.seeds),
