@@ -351,3 +351,19 @@ def test_a_dry_run_onto_another_configs_study_is_refused_as_the_real_run_is(tmp_
     for dry in (["--dry-run"], []):
         assert_one_line_error(run_cli("study", "submit", SMOKE, "--out", out, *dry, ok=False), line[len("error: "):])
     assert files_of(out) == before
+
+
+def test_downsample_refuses_a_dataset_of_an_unknown_scene_as_train_does(data, tmp_path):
+    """Before: the copy was written, then `train sol` refused it (the scene's geometry is looked up by name)."""
+    import h5py
+
+    for source, name in ((data.fine, "fine.h5"), (data.coarse, "coarse.h5")):
+        shutil.copy(source, tmp_path / name)
+        with h5py.File(tmp_path / name, "r+") as handle:
+            handle.attrs["scene"] = "vortex"
+    trained = run_cli("train", "sol", "--data", tmp_path / "coarse.h5", "--unroll", "1", "--batch-size", "2",
+                      "--val-split", "0.3", "--epochs", "1", "--device", "cpu", "--out", tmp_path / "run", ok=False)
+    assert_one_line_error(trained, "unknown scene 'vortex': choose one of karman, buoyancy")
+    result = run_cli("downsample", tmp_path / "fine.h5", "--res", "16x8", "--out", tmp_path / "d.h5", ok=False)
+    assert result.output == trained.output and result.exit_code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["coarse.h5", "fine.h5"]
