@@ -367,3 +367,19 @@ def test_downsample_refuses_a_dataset_of_an_unknown_scene_as_train_does(data, tm
     result = run_cli("downsample", tmp_path / "fine.h5", "--res", "16x8", "--out", tmp_path / "d.h5", ok=False)
     assert result.output == trained.output and result.exit_code == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["coarse.h5", "fine.h5"]
+
+
+def test_a_render_onto_a_full_disk_says_the_rollout_was_written_completely(data, small_disk):
+    """Before: a traceback (exit 1) from PIL with the complete rollout left unmentioned and the first PNG frames
+    beside it; the rollout is kept, the error says so, and no partial render is left."""
+    import h5py
+
+    out, frames = small_disk / "s.h5", small_disk / "frames"
+    result = run_cli("simulate", "karman", "--from", data.coarse, "--steps", "6", "--out", out, "--render", frames,
+                     "--device", "cpu", ok=False)
+    assert result.exit_code == 2 and "Traceback" not in result.output  # after the rollout's progress line
+    assert result.output.splitlines()[-1] == f"error: disk full while writing {frames}; {out} was written " \
+                                             "completely, only the render failed"
+    assert list(frames.iterdir()) == []
+    with h5py.File(out, "r") as handle:  # the rollout is whole: the start frame and its 6 steps
+        assert handle["sim_0000"]["velocity_x"].shape[0] == 7
