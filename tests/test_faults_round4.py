@@ -383,3 +383,20 @@ def test_a_render_onto_a_full_disk_says_the_rollout_was_written_completely(data,
     assert list(frames.iterdir()) == []
     with h5py.File(out, "r") as handle:  # the rollout is whole: the start frame and its 6 steps
         assert handle["sim_0000"]["velocity_x"].shape[0] == 7
+
+
+def test_weights_import_refuses_where_a_damaged_copy_would_still_be_read_first(weights_env):
+    """Before: `installed` into the user cache, while the damaged LSiM.pth of FLUIDLOSS_WEIGHTS_DIR, read first, kept
+    failing every command that loads LSiM."""
+    official = weights_env.weights / "LSiM.pth"
+    source = official.resolve()
+    official.unlink()
+    official.write_bytes(source.read_bytes()[:5000])  # a truncated copy
+    installed = weights_env.cache / "fluidloss" / "weights" / "LSiM.pth"
+    result = run_cli("weights", "import", "lsim", source, ok=False)
+    assert_one_line_error(result, f"{official} is read before the user cache (FLUIDLOSS_WEIGHTS_DIR) and differs from "
+                                  f"{source}: replace or remove it, or unset FLUIDLOSS_WEIGHTS_DIR; nothing was installed")
+    assert not installed.exists()
+    official.write_bytes(source.read_bytes())  # the same file there: the import is harmless, and done
+    assert f"installed LSiM weights: {installed}" in run_cli("weights", "import", "lsim", source).output
+    assert installed.read_bytes() == source.read_bytes()
