@@ -400,3 +400,28 @@ def test_weights_import_refuses_where_a_damaged_copy_would_still_be_read_first(w
     official.write_bytes(source.read_bytes())  # the same file there: the import is harmless, and done
     assert f"installed LSiM weights: {installed}" in run_cli("weights", "import", "lsim", source).output
     assert installed.read_bytes() == source.read_bytes()
+
+
+def test_a_finished_cell_whose_output_was_deleted_is_redone_by_study_run(study, tmp_path):
+    """Before: a training cell without its best.pt and a data cell without its data.h5 counted as done (only an
+    evaluation without its file was redone). Now each is redone; what depends on them is kept, as the redone files
+    are the same (seeded generation is bit-identical, a seeded CPU training reproduces its model)."""
+    import h5py
+    import numpy as np
+    import torch
+
+    out = tmp_path / "study"
+    shutil.copytree(study.out, out)
+    best, data = (out / "cells" / cell for cell in ("train/ae/karman/mse/seed0/run/best.pt",
+                                                    "data/karman/test-fine/data.h5"))
+    best.unlink()
+    data.unlink()
+    done = run_cli("study", "run", out / "study.toml", "--out", out)
+    assert "2 cell(s) ran, 0 skipped, 4 were finished before" in done.output
+    assert "train/ae/karman/mse/seed0: done" in done.output and "data/karman/test-fine: done" in done.output
+    with h5py.File(data, "r") as again, h5py.File(study.out / data.relative_to(out), "r") as first:
+        fields = [f"{sim}/{name}" for sim in first for name in first[sim]]  # the frames (not the timings)
+        assert fields and all(np.array_equal(again[f][()], first[f][()]) for f in fields)
+    models = [torch.load(path, map_location="cpu", weights_only=False)["model"]["state"] for path in
+              (best, study.out / best.relative_to(out))]
+    assert models[0].keys() == models[1].keys() and all(torch.equal(models[0][k], models[1][k]) for k in models[0])
