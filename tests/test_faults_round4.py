@@ -336,3 +336,92 @@ def test_a_config_value_of_an_on_off_option_must_be_a_toml_boolean(data, tmp_pat
     result = run_cli("train", "sol", "--data", data.coarse, "--out", run, "--config", config, ok=False)
     assert_one_line_error(result, f"config file {config}: {fragment}")
     assert not run.exists()
+
+
+def test_a_dry_run_onto_another_configs_study_is_refused_as_the_real_run_is(tmp_path):
+    """Before: `study submit --dry-run` described the other study's cells as this one's (finished or not)."""
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "plan.json").write_text('{"name": "other", "digest": "0123456789abcdef", "cells": []}')
+    before = files_of(out)
+    real = run_cli("study", "run", SMOKE, "--out", out, ok=False)  # a warning on its one seed comes first
+    line = real.output.splitlines()[-1]
+    assert real.exit_code == 2 and "Traceback" not in real.output
+    assert line.startswith(f"error: {out} holds the study of another config (other, digest 0123456789abcdef, this one")
+    for dry in (["--dry-run"], []):
+        assert_one_line_error(run_cli("study", "submit", SMOKE, "--out", out, *dry, ok=False), line[len("error: "):])
+    assert files_of(out) == before
+
+
+def test_downsample_refuses_a_dataset_of_an_unknown_scene_as_train_does(data, tmp_path):
+    """Before: the copy was written, then `train sol` refused it (the scene's geometry is looked up by name)."""
+    import h5py
+
+    for source, name in ((data.fine, "fine.h5"), (data.coarse, "coarse.h5")):
+        shutil.copy(source, tmp_path / name)
+        with h5py.File(tmp_path / name, "r+") as handle:
+            handle.attrs["scene"] = "vortex"
+    trained = run_cli("train", "sol", "--data", tmp_path / "coarse.h5", "--unroll", "1", "--batch-size", "2",
+                      "--val-split", "0.3", "--epochs", "1", "--device", "cpu", "--out", tmp_path / "run", ok=False)
+    assert_one_line_error(trained, "unknown scene 'vortex': choose one of karman, buoyancy")
+    result = run_cli("downsample", tmp_path / "fine.h5", "--res", "16x8", "--out", tmp_path / "d.h5", ok=False)
+    assert result.output == trained.output and result.exit_code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["coarse.h5", "fine.h5"]
+
+
+def test_a_render_onto_a_full_disk_says_the_rollout_was_written_completely(data, small_disk):
+    """Before: a traceback (exit 1) from PIL with the complete rollout left unmentioned and the first PNG frames
+    beside it; the rollout is kept, the error says so, and no partial render is left."""
+    import h5py
+
+    out, frames = small_disk / "s.h5", small_disk / "frames"
+    result = run_cli("simulate", "karman", "--from", data.coarse, "--steps", "6", "--out", out, "--render", frames,
+                     "--device", "cpu", ok=False)
+    assert result.exit_code == 2 and "Traceback" not in result.output  # after the rollout's progress line
+    assert result.output.splitlines()[-1] == f"error: disk full while writing {frames}; {out} was written " \
+                                             "completely, only the render failed"
+    assert list(frames.iterdir()) == []
+    with h5py.File(out, "r") as handle:  # the rollout is whole: the start frame and its 6 steps
+        assert handle["sim_0000"]["velocity_x"].shape[0] == 7
+
+
+def test_weights_import_refuses_where_a_damaged_copy_would_still_be_read_first(weights_env):
+    """Before: `installed` into the user cache, while the damaged LSiM.pth of FLUIDLOSS_WEIGHTS_DIR, read first, kept
+    failing every command that loads LSiM."""
+    official = weights_env.weights / "LSiM.pth"
+    source = official.resolve()
+    official.unlink()
+    official.write_bytes(source.read_bytes()[:5000])  # a truncated copy
+    installed = weights_env.cache / "fluidloss" / "weights" / "LSiM.pth"
+    result = run_cli("weights", "import", "lsim", source, ok=False)
+    assert_one_line_error(result, f"{official} is read before the user cache (FLUIDLOSS_WEIGHTS_DIR) and differs from "
+                                  f"{source}: replace or remove it, or unset FLUIDLOSS_WEIGHTS_DIR; nothing was installed")
+    assert not installed.exists()
+    official.write_bytes(source.read_bytes())  # the same file there: the import is harmless, and done
+    assert f"installed LSiM weights: {installed}" in run_cli("weights", "import", "lsim", source).output
+    assert installed.read_bytes() == source.read_bytes()
+
+
+def test_a_finished_cell_whose_output_was_deleted_is_redone_by_study_run(study, tmp_path):
+    """Before: a training cell without its best.pt and a data cell without its data.h5 counted as done (only an
+    evaluation without its file was redone). Now each is redone; what depends on them is kept, as the redone files
+    are the same (seeded generation is bit-identical, a seeded CPU training reproduces its model)."""
+    import h5py
+    import numpy as np
+    import torch
+
+    out = tmp_path / "study"
+    shutil.copytree(study.out, out)
+    best, data = (out / "cells" / cell for cell in ("train/ae/karman/mse/seed0/run/best.pt",
+                                                    "data/karman/test-fine/data.h5"))
+    best.unlink()
+    data.unlink()
+    done = run_cli("study", "run", out / "study.toml", "--out", out)
+    assert "2 cell(s) ran, 0 skipped, 4 were finished before" in done.output
+    assert "train/ae/karman/mse/seed0: done" in done.output and "data/karman/test-fine: done" in done.output
+    with h5py.File(data, "r") as again, h5py.File(study.out / data.relative_to(out), "r") as first:
+        fields = [f"{sim}/{name}" for sim in first for name in first[sim]]  # the frames (not the timings)
+        assert fields and all(np.array_equal(again[f][()], first[f][()]) for f in fields)
+    models = [torch.load(path, map_location="cpu", weights_only=False)["model"]["state"] for path in
+              (best, study.out / best.relative_to(out))]
+    assert models[0].keys() == models[1].keys() and all(torch.equal(models[0][k], models[1][k]) for k in models[0])

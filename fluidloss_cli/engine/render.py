@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from matplotlib.animation import FFMpegWriter, PillowWriter
 from matplotlib.figure import Figure
 
-from fluidloss_cli.engine.atomic import atomic_path, check_writable_dir, refuse_existing
+from fluidloss_cli.engine.atomic import atomic_path, check_writable_dir, refuse_existing, write_error
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.physics import cell_velocity
 from fluidloss_cli.engine.physics import vorticity as physics_vorticity
@@ -150,12 +150,18 @@ def panel_size(domain_size: tuple[float, float]) -> tuple[float, float]:
 
 @contextmanager
 def frame_sink(figure: Figure, out: Path, kind: str) -> Iterator[Callable[[int], None]]:
-    """A function that saves the figure as frame n of `out`; GIF and MP4 appear under their name only when complete."""
+    """A function that saves the figure as frame n of `out`; GIF and MP4 appear under their name only when complete,
+    and PNG frames are removed again when a frame fails (a full disk), so a render is never half there."""
     if kind == "png":
         out.mkdir(exist_ok=True)
         for old in out.glob("frame_*.png"):
             old.unlink()
-        yield lambda n: figure.savefig(out / FRAME_PATTERN.format(n), dpi=DPI)
+        try:
+            yield lambda n: figure.savefig(out / FRAME_PATTERN.format(n), dpi=DPI)
+        except BaseException:
+            for partial in out.glob("frame_*.png"):
+                partial.unlink()
+            raise
         return
     writer = PillowWriter(fps=FPS) if kind == "gif" else FFMpegWriter(fps=FPS)
     with atomic_path(out, keep_suffix=True) as tmp:  # the writers choose the format by the suffix
@@ -188,11 +194,14 @@ def render(panels: Sequence[Panel], what: Quantity, domain_size: tuple[float, fl
         figure.draw_without_rendering()
     figure.set_layout_engine("none")  # then freeze it: every frame has the same geometry and draws faster
     count = len(values[0])
-    with frame_sink(figure, out, render_kind(out)) as save:
-        for n in range(count):
-            for image, frames in zip(images, values):
-                image.set_data(frames[n])
-            title.set_text(heading(n))
-            save(n)
-            progress(n + 1, count)
+    try:
+        with frame_sink(figure, out, render_kind(out)) as save:
+            for n in range(count):
+                for image, frames in zip(images, values):
+                    image.set_data(frames[n])
+                title.set_text(heading(n))
+                save(n)
+                progress(n + 1, count)
+    except OSError as exc:  # a full disk, in the image writers
+        raise write_error(out, exc) from exc
     return count

@@ -279,7 +279,18 @@ def rollout_and_write(request: Request, device: torch.device, progress: Progress
             panels.insert(0, panel("coarse", scene, stack_frames([start, *plain])))
         if reference:
             panels.append(reference_panel(scene, reference))
-        count = render(panels, shown, scene.domain_size, heading(setup), request.render,
-                       lambda done, total: progress("rendering", done, total))
+        try:
+            count = render(panels, shown, scene.domain_size, heading(setup), request.render,
+                           lambda done, total: progress("rendering", done, total))
+        except FluidlossError as exc:
+            raise render_failed(exc, [path for path, _ in written]) from exc
         written.append((request.render, f"{request.quantity}, {len(panels)} panels x {count} frames"))
     return written
+
+
+def render_failed(exc: FluidlossError, written: list[Path]) -> FluidlossError:
+    """The render's error, saying that the datasets written before it are complete (they are kept: the rollout is
+    the costly part, and a full disk met only by the images leaves it whole)."""
+    kept = " and ".join(str(path) for path in written)
+    return FluidlossError(f"{exc}; {kept} {'was' if len(written) == 1 else 'were'} written completely, only the "
+                          f"render failed")

@@ -61,10 +61,13 @@ class WeightFile:
 
     def candidates(self) -> list[Path]:
         """Every path this file is looked for at, in lookup order."""
+        return [*self.before_cache(), cache_dir() / self.filename,
+                *(d / (self.extra_filename or self.filename) for d in self.extra_dirs())]
+
+    def before_cache(self) -> list[Path]:
+        """Where this file is looked for before the user cache: in $FLUIDLOSS_WEIGHTS_DIR, when it is set."""
         env = os.environ.get("FLUIDLOSS_WEIGHTS_DIR")
-        paths = [Path(env) / self.filename] if env else []
-        paths.append(cache_dir() / self.filename)
-        return paths + [d / (self.extra_filename or self.filename) for d in self.extra_dirs()]
+        return [Path(env) / self.filename] if env else []
 
     def locate(self) -> Path | None:
         """The first existing candidate, or None."""
@@ -224,11 +227,22 @@ def _destination(entry: WeightFile) -> Path:
     return dest
 
 
+def refuse_shadowed(entry: WeightFile, src: Path) -> None:
+    """Refuse to install `src` into the user cache where a different file of its name is read first (in
+    $FLUIDLOSS_WEIGHTS_DIR): the import would report success while every command kept reading the other file."""
+    cache = cache_dir() / entry.filename
+    for earlier in entry.before_cache():
+        if earlier.is_file() and earlier.resolve() != cache.resolve() and sha256_of(earlier) != sha256_of(src):
+            raise FluidlossError(f"{earlier} is read before the user cache (FLUIDLOSS_WEIGHTS_DIR) and differs from "
+                                 f"{src}: replace or remove it, or unset FLUIDLOSS_WEIGHTS_DIR; nothing was installed")
+
+
 def install(entry: WeightFile, src: Path, check_format: FormatCheck, force: bool = False) -> Path:
     """Verify a local file and copy it into the user cache under its official name; returns the installed path."""
     if not src.is_file():
         raise FluidlossError(f"{src} does not exist or is not a file")
     _verify(entry, src, check_format, force, str(src))
+    refuse_shadowed(entry, src)
     dest = _destination(entry)
     with atomic_path(dest) as part:
         shutil.copyfile(src, part)

@@ -28,6 +28,7 @@ from fluidloss_cli.engine.data.schema import (
 )
 from fluidloss_cli.engine.data.size import frame_bytes
 from fluidloss_cli.engine.outputs import check_output, claim_outputs
+from fluidloss_cli.engine.scenes import check_scene
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.resolution import Resolution, downsample_factors
 
@@ -61,10 +62,11 @@ COARSENERS: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
 
 def check_downsample(source: Path, coarse: Resolution, out: Path, overwrite: bool = False) -> None:
     """Refuse, before any work or output, a taken or unwritable `out`, or a `source` that is not a dataset
-    downsampling to `coarse`."""
+    downsampling to `coarse` or is of a scene no registry knows (training would refuse the copy with that line)."""
     source, out = Path(source), Path(out)
     check_output(out, overwrite, inputs=[source])
     with open_dataset(source) as src:
+        check_scene(str(src.attrs["scene"]))
         downsample_factors(dataset_resolution(src), coarse)
 
 

@@ -16,7 +16,7 @@ from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.results import BEST
 from fluidloss_cli.engine.study.config import StudyConfig, TaskSpec
 from fluidloss_cli.engine.study.scene_spec import SceneSpec
-from fluidloss_cli.engine.study.layout import EVALUATION, RUN, ModelId, relative
+from fluidloss_cli.engine.study.layout import EVALUATION, RENDER, RUN, ModelId, relative
 from fluidloss_cli.engine.task_options import TaskOption, all_options
 
 TRAIN_GRIDS = {"sol": {"data": "coarse"}, "sr": {"coarse": "coarse", "fine": "fine"}, "ae": {"data": "fine"}}
@@ -145,7 +145,7 @@ def render_cell(task: TaskSpec, scene: SceneSpec, config: StudyConfig) -> Cell:
     quantity = scene_class(scene.kind).render_quantity
     args = argv("simulate", scene=scene.kind, source=relative(f"data/{scene.name}/test-coarse"),
                 start=starts[0], steps=steps, sol=relative(train_id, f"{RUN}/{BEST}"), quantity=quantity,
-                out=relative(cell_id, "rollout.h5"), render=relative(cell_id, "frames"))
+                out=relative(cell_id, "rollout.h5"), render=relative(cell_id, RENDER))
     return Cell(cell_id, "render", tuple(args), (train_id, f"data/{scene.name}/test-coarse"), task=task.name,
                 scene=scene.name, loss=loss, seed=seed, units=steps, group=train_id, extra={"steps": steps})
 

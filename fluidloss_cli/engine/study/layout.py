@@ -4,7 +4,7 @@ evaluation cell's output folder; the runner, the report and the export find file
 from dataclasses import dataclass
 from pathlib import Path
 
-from fluidloss_cli.engine.results import FRAMES_FILE, ROLLOUTS_FILE
+from fluidloss_cli.engine.results import BEST, FRAMES_FILE, ROLLOUTS_FILE
 
 PLAN = "plan.json"
 """The study's plan: its config's digest, tasks, scenes and every cell with its command."""
@@ -17,9 +17,13 @@ REPORT_FILE, REPORT_DATA, FIGURES = "report.md", "report.json", "figures"
 """The study report: its markdown, its values as JSON, and the folder of its figures."""
 DATA = "data.h5"
 """A data cell's dataset (generate, downsample)."""
-RUN, EVALUATION = "run", "evaluation"
-"""A training cell's run folder (its `train --out`; `evaluate` labels its best.pt's row by this name) and an
-evaluation cell's `--out` folder."""
+RUN, EVALUATION, RENDER = "run", "evaluation", "frames"
+"""A training cell's run folder (its `train --out`; `evaluate` labels its best.pt's row by this name), an
+evaluation cell's `--out` folder and a render cell's `--render` folder."""
+OUTPUTS = {"generate": (DATA,), "downsample": (DATA,), "train": (f"{RUN}/{BEST}",),
+           "evaluate": (f"{EVALUATION}/{ROLLOUTS_FILE}", f"{EVALUATION}/{FRAMES_FILE}"), "render": (RENDER,)}
+"""Cell kind -> its main output in the cell folder (any one of them), what the cells after it and the report read:
+a cell recorded done without it (deleted, or lost in a copy) is not finished."""
 
 
 def cell_folder(out: Path, cell_id: str) -> Path:
@@ -37,11 +41,12 @@ def evaluation_folder(out: Path, cell_id: str) -> Path:
     return cell_folder(out, cell_id) / EVALUATION
 
 
-def evaluated(out: Path, cell_id: str) -> bool:
-    """Whether an evaluation cell's output folder holds its report (evaluation.json or frames.json, written last by
-    `evaluate`): the report reads it, so a cell recorded done without it is not finished."""
-    folder = evaluation_folder(out, cell_id)
-    return any((folder / name).is_file() for name in (ROLLOUTS_FILE, FRAMES_FILE))
+def produced(out: Path, cell_id: str, kind: str) -> bool:
+    """Whether a cell's folder holds its main output (`OUTPUTS`; a folder counts when it is not empty); a kind
+    without a known output counts as produced."""
+    folder = cell_folder(out, cell_id)
+    return any(path.is_file() or (path.is_dir() and any(path.iterdir()))
+               for path in (folder / name for name in OUTPUTS.get(kind, ("",))))
 
 
 def relative(cell_id: str, name: str = DATA) -> str:

@@ -17,7 +17,8 @@ from fluidloss_cli.engine.metric_facts import MetricFacts
 from fluidloss_cli.engine.results import BASELINES, REFERENCE
 from fluidloss_cli.engine.study.figures import plot_example, plot_rollout, plot_training
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
-from fluidloss_cli.engine.study.layout import DATA, FAILED, FIGURES, PLAN, REPORT_DATA, REPORT_FILE, RESULT, cell_folder
+from fluidloss_cli.engine.study.layout import (DATA, FAILED, FIGURES, PLAN, RENDER, REPORT_DATA, REPORT_FILE, RESULT,
+                                               cell_folder)
 from fluidloss_cli.engine.study.sections import Row, Section, as_json, at_step, build_section, marked, summary
 from fluidloss_cli.engine.study.verdicts import AGAINST, Verdict, model_means, verdicts
 
@@ -190,7 +191,7 @@ def section_lines(out: Path, plan: dict, section: Section,
         if (out / FIGURES / name).exists():
             files.append(out / FIGURES / name)
             lines += [f"![{task} {scene}: {title}]({FIGURES}/{name})", ""]
-    render = sorted((cell_folder(out, f"render/{task}/{scene}") / "frames").glob("frame_*.png"))
+    render = sorted((cell_folder(out, f"render/{task}/{scene}") / RENDER).glob("frame_*.png"))
     if render:
         lines += [f"![{task} {scene}: coarse | coarse+SOL | reference, last rollout frame]"
                   f"({render[-1].relative_to(out).as_posix()})", ""]

@@ -1,12 +1,12 @@
 """Running a study's cells: each one `fluidloss` command, run by worker processes (`fluidloss_cli.study_worker`,
 one per slot, libraries loaded once) in parallel, resumable.
 
-A cell is finished when `cells/<id>/result.json` exists; it is written atomically after the command succeeded, so
-a run killed at any moment (even with kill -9: the workers die with the runner) leaves the cells it was running
-unfinished, and the next run redoes exactly those (a training cell continues from its last finished epoch). A cell
-runs under a lock (`locks/`, engine/study/cell_lock.py), so shards and Slurm jobs sharing a study folder make each data
-cell once; a lock whose process or job is gone is taken over. A Slurm job runs its cells with this runner too
-(engine/study/job.py).
+A cell is finished when `cells/<id>/result.json` exists and so does its main output (`layout.OUTPUTS`); the result
+is written atomically after the command succeeded, so a run killed at any moment (even with kill -9: the workers die
+with the runner) leaves the cells it was running unfinished, and the next run redoes exactly those (a training cell
+continues from its last finished epoch). A cell runs under a lock (`locks/`, engine/study/cell_lock.py), so shards
+and Slurm jobs sharing a study folder make each data cell once; a lock whose process or job is gone is taken over.
+A Slurm job runs its cells with this runner too (engine/study/job.py).
 """
 
 import datetime
@@ -28,7 +28,7 @@ from fluidloss_cli.engine.study.cells import Cell
 from fluidloss_cli.engine.study.config import StudyConfig
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
 from fluidloss_cli.engine.study.cell_lock import CellLock
-from fluidloss_cli.engine.study.layout import FAILED, LOG, PLAN, RESULT, cell_folder, evaluated, run_folder
+from fluidloss_cli.engine.study.layout import FAILED, LOG, PLAN, RESULT, cell_folder, produced, run_folder
 from fluidloss_cli.engine.results import LAST
 from fluidloss_cli.engine.study.worker import Worker
 
@@ -42,10 +42,10 @@ def now() -> str:
 
 
 def result_of(out: Path, cell_id: str) -> dict | None:
-    """A cell's recorded result (status done or skipped), or None while it is unfinished; an evaluation recorded
-    done whose evaluation file is gone (deleted, or lost in a copy) counts as unfinished, so the next run redoes it."""
+    """A cell's recorded result (status done or skipped), or None while it is unfinished; a cell recorded done whose
+    main output is gone (deleted, or lost in a copy: layout.OUTPUTS) counts as unfinished, so the next run redoes it."""
     found = read_json(cell_folder(out, cell_id) / RESULT)
-    if found and found.get("kind") == "evaluate" and found.get("status") == "done" and not evaluated(out, cell_id):
+    if found and found.get("status") == "done" and not produced(out, cell_id, found.get("kind", "")):
         return None
     return found
 
@@ -61,12 +61,18 @@ def write_result(out: Path, cell: Cell, status: str, **facts: Any) -> None:
                                                 **facts})
 
 
-def write_plan(out: Path, config: StudyConfig, text: str, cells: list[Cell]) -> None:
-    """Record the config and its cells in `out/plan.json`, refusing a folder that holds a study of another config."""
+def check_plan(out: Path, config: StudyConfig) -> None:
+    """Refuse a folder that holds the study of another config: its cells would be taken for this one's (also on a
+    dry run, which writes nothing but would describe the wrong cells as finished)."""
     earlier = read_json(out / PLAN)
     if earlier is not None and earlier.get("digest") != config.digest:
         raise FluidlossError(f"{out} holds the study of another config ({earlier.get('name')}, digest "
                              f"{earlier.get('digest')}, this one {config.digest}): choose another --out")
+
+
+def write_plan(out: Path, config: StudyConfig, text: str, cells: list[Cell]) -> None:
+    """Record the config and its cells in `out/plan.json`, refusing a folder that holds a study of another config."""
+    check_plan(out, config)
     write_text(out / "study.toml", text)
     write_json(out / PLAN, {"name": config.name, "digest": config.digest, "device": config.device,
                             "seeds": list(config.seeds),
@@ -185,9 +191,10 @@ class Runner:
 
     def start(self, cell: Cell, lock: CellLock, slot: int) -> None:
         """Start a cell's command: a training cell that an interrupted attempt left with a checkpoint continues from
-        it (`train --resume`: the same result as an uninterrupted run); any other leftover is cleared first."""
+        it (`train --resume`: the same result as an uninterrupted run); any other leftover is cleared first, as is a
+        finished training whose best.pt was lost (its last.pt holds the last epoch, not the best one)."""
         folder = cell_folder(self.out, cell.id)
-        resume = cell.kind == "train" and checkpoint(self.out, cell.id).is_file()
+        resume = cell.kind == "train" and checkpoint(self.out, cell.id).is_file() and not (folder / RESULT).exists()
         if not resume:
             shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,8 @@ from fluidloss_cli.engine.study.layout import (
     RUN,
     ModelId,
     cell_folder,
-    evaluated,
     evaluation_folder,
+    produced,
     run_folder,
 )
 
@@ -57,7 +57,7 @@ def evaluation_rows(out: Path, eval_id: str, kind: str) -> tuple[dict[str, Row],
     and the step curves) and its metrics' facts; `kind` is the task trained (sol, sr, ae). A cell recorded done
     without its evaluation file is one line saying how to redo it (`study run` counts it unfinished)."""
     folder = evaluation_folder(out, eval_id)
-    if not evaluated(out, eval_id):
+    if not produced(out, eval_id, "evaluate"):
         raise FluidlossError(f"{eval_id} is recorded as done, but {folder} holds no {ROLLOUTS_FILE} or {FRAMES_FILE}: "
                              f"rerun `fluidloss study run {out / 'study.toml'} --out {out}` to evaluate it again")
     found: EvaluationResult = read_rollouts(folder) if kind == "sol" else read_frames(folder)

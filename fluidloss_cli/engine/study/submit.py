@@ -22,7 +22,7 @@ from fluidloss_cli.engine.study.config import StudyConfig, read_config
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
 from fluidloss_cli.engine.study.cell_lock import cell_lock_path
 from fluidloss_cli.engine.study.layout import FAILED, LOG, PLAN, REPORT_FILE, cell_folder
-from fluidloss_cli.engine.study.runner import now, result_of, skip_reason, write_plan, write_result
+from fluidloss_cli.engine.study.runner import check_plan, now, result_of, skip_reason, write_plan, write_result
 
 JOBS, SCRIPTS, REPORT = "jobs.json", "slurm", "report"
 
@@ -104,9 +104,11 @@ def live(known: dict[str, tuple[str, str]], job: str) -> bool:
 
 def submit(config_path: Path, out: Path, res: Resources, dry_run: bool, say) -> list[Job]:
     """Submit the unfinished groups of a study (or, dry, only describe them); the jobs, the report's last. Refuses,
-    before writing anything into `out`, a folder that cannot be written and a machine without `sbatch`."""
+    before writing anything into `out`, a folder that cannot be written or holds another config's study (a dry run
+    too), and a machine without `sbatch`."""
     check_output_dir(out)
     config, out = read_config(config_path), out.resolve()
+    check_plan(out, config)
     if not dry_run and not slurm.available():
         raise FluidlossError("sbatch is not on the PATH: submit from a machine with Slurm's commands (a login node), "
                              "or see the jobs with --dry-run; nothing was written")
