@@ -13,7 +13,7 @@ from fluidloss_cli.engine.loss_names import LOSS_CLASSES
 from fluidloss_cli.engine.losses import FieldLoss, build_loss, field_loss
 from fluidloss_cli.engine.phiflow_grids import velocity_faces
 
-NAMES = list({cls: name for name, (cls, _) in reversed(LOSS_CLASSES.items())}.values())[::-1]
+NAMES = list({entry.cls: name for name, entry in reversed(LOSS_CLASSES.items())}.values())[::-1]
 """The first registered name of every loss class (mse, mae, lsim, vgg, lpips: LPIPS with its default AlexNet
 backbone); a loss class added to the registry is tested here too. The other VGG layers and LPIPS backbones share
 their class's code and are loaded in test_weights.py."""

@@ -38,6 +38,7 @@ def _terminate(signum: int, frame: object) -> None:
 def orphan_guard(parent: int) -> None:
     """Make this (worker) process unwind and exit on SIGTERM, and receive SIGTERM when process `parent` dies."""
     signal.signal(signal.SIGTERM, _terminate)
+    sys.unraisablehook = _terminate_again(sys.unraisablehook)
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -46,6 +47,18 @@ def orphan_guard(parent: int) -> None:
     if os.getppid() != parent:  # the parent died before the signal was armed
         os._exit(1)
     threading.Thread(target=_watch, args=(parent,), daemon=True, name="fluidloss-orphan-guard").start()
+
+
+def _terminate_again(hook: Callable[..., None]) -> Callable[..., None]:
+    """An unraisable-exception hook: a `Terminated` that SIGTERM raised where Python swallows exceptions (a weakref
+    callback, a `__del__`) would print a traceback and leave the simulation running; signal it again instead, so that
+    it is raised at the next ordinary line. Anything else goes to `hook`."""
+    def handle(unraisable: object) -> None:
+        if isinstance(getattr(unraisable, "exc_value", None), Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        hook(unraisable)
+    return handle
 
 
 def _watch(parent: int) -> None:
