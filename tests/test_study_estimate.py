@@ -42,13 +42,18 @@ def test_a_folder_without_plan_json_gives_the_estimate_of_the_study_folder_itsel
     assert published.startswith("estimate from") and "about 0 s" not in published
 
 
-def test_a_result_of_other_work_under_the_same_id_is_not_measured(tmp_path):
-    copy = results_only(tmp_path)
-    cell = "data/karman_a/test-coarse"
+def only_result(copy: Path, cell: str) -> Path:
+    """Delete every result.json of a copied study folder but `cell`'s; return that one's path."""
     path = copy / "cells" / cell / "result.json"
     for other in (copy / "cells").rglob("result.json"):
         if other != path:
             other.unlink()
+    return path
+
+
+def test_a_result_of_other_work_under_the_same_id_is_not_measured(tmp_path):
+    copy, cell = results_only(tmp_path), "data/karman_a/test-coarse"
+    path = only_result(copy, cell)
     last, cells = plan(PBDL / "study.toml", copy)
     assert cells[cell] != "not measured" and last.startswith("estimate from")
     result = json.loads(path.read_text())
@@ -70,12 +75,8 @@ def test_a_published_folder_without_timings_is_one_clear_line():
 
 
 def test_a_result_whose_command_has_the_options_in_another_order_is_measured(tmp_path):
-    copy = results_only(tmp_path)
-    cell = "data/karman_a/test-coarse"
-    path = copy / "cells" / cell / "result.json"
-    for other in (copy / "cells").rglob("result.json"):
-        if other != path:
-            other.unlink()
+    copy, cell = results_only(tmp_path), "data/karman_a/test-coarse"
+    path = only_result(copy, cell)
     result = json.loads(path.read_text())
     words = shlex.split(result["command"])
     res = words.index("--res")
