@@ -23,7 +23,7 @@ from conftest import assert_one_line_error, run_cli
 from fluidloss_cli.engine.checkpoints import load_checkpoint
 from fluidloss_cli.engine.correction import CorrectedSolver
 from fluidloss_cli.engine.native import STEPS, advect as native_advect, register_native_step, unregister_native_step
-from fluidloss_cli.engine.native.grid import BORDER, ZEROS, Grid, staggered_laplace
+from fluidloss_cli.engine.native.grid import ZERO, ZERO_GRADIENT, Grid, staggered_laplace
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes import SCENES, register_scene, scene_class, unregister_scene
 from fluidloss_cli.engine.scenes.base import Scene, State
@@ -89,10 +89,10 @@ class SwirlStep:
     def __call__(self, frame, reynolds):
         vx, vy = frame["velocity_x"], frame["velocity_y"]
         amount = (VISCOSITY_RE / reynolds).to(vx.dtype).view(-1, 1, 1) * self.dt
-        lx, ly = staggered_laplace(vx, vy, self.grid, ZEROS)
+        lx, ly = staggered_laplace(vx, vy, self.grid, ZERO)
         vx, vy = (vx + amount * lx) * self.walls_x, (vy + amount * ly) * self.walls_y
-        density = native_advect.cells_semi_lagrangian(frame["density"], vx, vy, self.grid, self.dt, BORDER)
-        vx, vy = native_advect.velocity(vx, vy, self.grid, self.dt, ZEROS)
+        density = native_advect.cells_semi_lagrangian(frame["density"], vx, vy, self.grid, self.dt, ZERO_GRADIENT)
+        vx, vy = native_advect.velocity(vx, vy, self.grid, self.dt, ZERO)
         return {"velocity_x": vx * self.walls_x, "velocity_y": vy * self.walls_y, "density": density}
 
 

@@ -3,18 +3,19 @@
 
 import torch
 
-from fluidloss_cli.engine.native.grid import (Grid, Mode, at_centers, index_grids, sample, vx_at_y_faces,
-                                              vy_at_x_faces)
+from fluidloss_cli.engine.native.grid import Extrapolation, Grid, at_centers, index_grids, vx_at_y_faces, vy_at_x_faces
 
 
 def velocity(vx: torch.Tensor, vy: torch.Tensor, grid: Grid, dt: float | torch.Tensor,
-             mode: Mode) -> tuple[torch.Tensor, torch.Tensor]:
+             extrapolation: Extrapolation) -> tuple[torch.Tensor, torch.Tensor]:
     """Advect a staggered velocity by itself: each face traces back along the velocity sampled there and takes the
     bilinear value of its component at the foot point. Every face is updated (closed walls are zeroed by the caller)."""
     ix, iy = index_grids(vx.shape[-2:], vx.device, vx.dtype)
-    new_vx = sample(vx, ix - dt * vx / grid.dx, iy - dt * vy_at_x_faces(vy, mode) / grid.dy, mode)
+    vy_here = vy_at_x_faces(vy, extrapolation)
+    new_vx = extrapolation.sample(vx, ix - dt * vx / grid.dx, iy - dt * vy_here / grid.dy, grid)
     ix, iy = index_grids(vy.shape[-2:], vy.device, vy.dtype)
-    new_vy = sample(vy, ix - dt * vx_at_y_faces(vx, mode) / grid.dx, iy - dt * vy / grid.dy, mode)
+    vx_here = vx_at_y_faces(vx, extrapolation)
+    new_vy = extrapolation.sample(vy, ix - dt * vx_here / grid.dx, iy - dt * vy / grid.dy, grid)
     return new_vx, new_vy
 
 
@@ -27,34 +28,36 @@ def _foot_points(vx: torch.Tensor, vy: torch.Tensor, grid: Grid,
 
 
 def cells_semi_lagrangian(values: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor, grid: Grid,
-                          dt: float | torch.Tensor, mode: Mode) -> torch.Tensor:
+                          dt: float | torch.Tensor, extrapolation: Extrapolation) -> torch.Tensor:
     """Advect cell values [B, H, W] semi-Lagrangian with the velocity averaged to the centres."""
-    return sample(values, *_foot_points(vx, vy, grid, -dt), mode)
+    return extrapolation.sample(values, *_foot_points(vx, vy, grid, -dt), grid)
 
 
-def _neighbour_bounds(values: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Minimum and maximum of the 2 x 2 cells around each fractional index, indices clamped into the grid
-    (PhiFlow's `closest_values` under a zero-gradient extrapolation)."""
+def _neighbour_bounds(values: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor,
+                      extrapolation: Extrapolation) -> tuple[torch.Tensor, torch.Tensor]:
+    """Minimum and maximum of the 2 x 2 cells around each fractional index, indices brought into the grid by
+    `extrapolation.index` (clamped, as PhiFlow's `closest_values` does, or wrapped around a periodic domain)."""
     h, w = values.shape[-2:]
     x0, y0 = torch.floor(ix).long(), torch.floor(iy).long()
     flat = values.flatten(-2)
     corners = []
     for cy in (y0, y0 + 1):
         for cx in (x0, x0 + 1):
-            index = cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)
+            index = extrapolation.index(cy, h, 0) * w + extrapolation.index(cx, w, 0)
             corners.append(torch.gather(flat, -1, index.flatten(-2)).view_as(values))
     stacked = torch.stack(corners)
     return stacked.amin(0), stacked.amax(0)
 
 
 def cells_mac_cormack(values: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor, grid: Grid,
-                      dt: float | torch.Tensor, mode: Mode) -> torch.Tensor:
+                      dt: float | torch.Tensor, extrapolation: Extrapolation) -> torch.Tensor:
     """MacCormack advection of cell values [B, H, W] (correction strength 1), clamped to the range of the four
-    cells around each back-traced point; `mode` continues the values outside (clamping assumes `border`)."""
+    cells around each back-traced point; `extrapolation` continues the values outside (and clamps or wraps those
+    four cells' indices)."""
     bx, by = _foot_points(vx, vy, grid, -dt)
     fx, fy = _foot_points(vx, vy, grid, dt)
-    forward = sample(values, bx, by, mode)
-    backward = sample(forward, fx, fy, mode)
+    forward = extrapolation.sample(values, bx, by, grid)
+    backward = extrapolation.sample(forward, fx, fy, grid)
     corrected = forward + 0.5 * (values - backward)
-    low, high = _neighbour_bounds(values, bx, by)
+    low, high = _neighbour_bounds(values, bx, by, extrapolation)
     return torch.minimum(torch.maximum(corrected, low), high)

@@ -9,7 +9,7 @@ from phi import math
 from fluidloss_cli.engine.phiflow_grids import cell_tensor
 from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.native import advect
-from fluidloss_cli.engine.native.grid import BORDER, ZEROS, Grid
+from fluidloss_cli.engine.native.grid import ZERO, ZERO_GRADIENT, Grid
 from fluidloss_cli.engine.cosine_poisson import solve_neumann_poisson
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes.buoyancy import BUOYANCY, INFLOW_RATE, Buoyancy
@@ -50,9 +50,9 @@ class BuoyancyStep:
 
     def __call__(self, frame: Frame, reynolds: torch.Tensor | None = None) -> Frame:
         vx, vy, density = frame["velocity_x"], frame["velocity_y"], frame["density"]
-        density = advect.cells_mac_cormack(density, vx, vy, self.grid, self.dt, BORDER) + self.source
+        density = advect.cells_mac_cormack(density, vx, vy, self.grid, self.dt, ZERO_GRADIENT) + self.source
         force_y = torch.nn.functional.pad(0.5 * BUOYANCY * (density[:, :-1] + density[:, 1:]), (0, 0, 1, 1))
-        vx, vy = advect.velocity(vx, vy, self.grid, self.dt, ZEROS)
+        vx, vy = advect.velocity(vx, vy, self.grid, self.dt, ZERO)
         vx, vy = vx * self.walls_x, vy * self.walls_y + self.dt * force_y
         vx, vy = project_closed(vx, vy, self.grid)
         return {"velocity_x": vx, "velocity_y": vy, "density": density}

@@ -15,7 +15,7 @@ from phi.math import NUMPY, extrapolation
 from fluidloss_cli.engine.phiflow_grids import cell_tensor, face_tensors
 from fluidloss_cli.engine.fields import Frame
 from fluidloss_cli.engine.native import advect
-from fluidloss_cli.engine.native.grid import BORDER, ZEROS, Grid, pad, staggered_laplace
+from fluidloss_cli.engine.native.grid import ZERO, ZERO_GRADIENT, Grid, staggered_laplace
 from fluidloss_cli.engine.native.obstacle_projection import PressureSolve, PoissonOperator, project
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes.karman import INFLOW_SPEED, MARKER_RATE, REFERENCE_CELLS, Karman
@@ -41,7 +41,7 @@ def karman_masks(resolution: Resolution) -> dict[str, torch.Tensor]:
 
 def open_faces(active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Faces joining two fluid cells, or a fluid cell and the (open, accessible) outside: PhiFlow's `hard_bcs`."""
-    padded = pad(active.unsqueeze(0), 1, 1, 1, 1, "zeros")[0]
+    padded = ZERO.pad(active.unsqueeze(0), 1, 1, 1, 1)[0]
     padded[0, :], padded[-1, :], padded[:, 0], padded[:, -1] = 1, 1, 1, 1  # outside is accessible
     open_x = torch.minimum(padded[1:-1, :-1], padded[1:-1, 1:])
     open_y = torch.minimum(padded[:-1, 1:-1], padded[1:, 1:-1])
@@ -68,11 +68,11 @@ class KarmanStep:
     def __call__(self, frame: Frame, reynolds: torch.Tensor) -> Frame:
         vx, vy = frame["velocity_x"], frame["velocity_y"]
         amount = (REFERENCE_CELLS**2 / reynolds).to(vx.dtype).view(-1, 1, 1) * self.dt
-        lx, ly = staggered_laplace(vx, vy, self.grid, BORDER)
+        lx, ly = staggered_laplace(vx, vy, self.grid, ZERO_GRADIENT)
         vx, vy = vx + amount * lx, vy + amount * ly
         vx, vy = vx * (1 - self.inflow_x), vy * (1 - self.inflow_y) + self.inflow_y * INFLOW_SPEED
-        density = advect.cells_semi_lagrangian(frame["density"] + self.source, vx, vy, self.grid, self.dt, ZEROS)
-        vx, vy = advect.velocity(vx, vy, self.grid, self.dt, BORDER)
+        density = advect.cells_semi_lagrangian(frame["density"] + self.source, vx, vy, self.grid, self.dt, ZERO)
+        vx, vy = advect.velocity(vx, vy, self.grid, self.dt, ZERO_GRADIENT)
         guess = frame.get("pressure")
         guess = torch.zeros_like(vx[..., :-1]) if guess is None else guess
         vx, vy, pressure = project(vx * self.keep_x, vy * self.keep_y, self.operator, guess, self.settings)
