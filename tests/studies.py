@@ -38,6 +38,29 @@ stride = 3
 """
 
 
+def small_config(tasks: str, name: str = "tiny", losses: tuple[str, ...] = ("mse",), seeds: tuple[int, ...] = (0,),
+                 batch_size: int = 4, frames: int = 8) -> str:
+    """A study config of one small Karman scene (32x16 fine, 16x8 coarse, one training and one test simulation) on
+    the CPU, 1 epoch, scored by MSE, followed by the `[tasks.*]` sections `tasks`."""
+    return f"""
+name = "{name}"
+device = "cpu"
+seeds = {list(seeds)}
+epochs = 1
+batch_size = {batch_size}
+losses = {json.dumps(list(losses))}
+metrics = "mse"
+[scenes.karman]
+fine = "32x16"
+coarse = "16x8"
+frames = {frames}
+train_re = [1e5]
+train_seeds = [0]
+test_re = [2e5]
+test_seeds = [7]
+{tasks}"""
+
+
 RESUMED = TINY.replace("epochs = 1", "epochs = 3").replace('losses = ["mse", "mae"]', 'losses = ["mse"]').split(
     "[tasks.sr]")[0] + "[tasks.sol]\nunroll = 1\nwidth = 8\nblocks = 1\nstart = [1]\nsteps = 4\n"
 
@@ -69,7 +92,3 @@ def results(out: Path) -> dict[str, dict]:
 
 def value_tables(out: Path) -> dict:
     return tables(out / "report.md")
-
-
-RESUMED = TINY.replace("epochs = 1", "epochs = 3").replace('losses = ["mse", "mae"]', 'losses = ["mse"]').split(
-    "[tasks.sr]")[0] + "[tasks.sol]\nunroll = 1\nwidth = 8\nblocks = 1\nstart = [1]\nsteps = 4\n"

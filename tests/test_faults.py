@@ -23,6 +23,7 @@ import torch
 
 from conftest import assert_one_line_error, run_cli
 from processes import DEADLINE, KARMAN, children, running, start, temporaries, wait_until
+from studies import small_config
 from fluidloss_cli.engine.checkpoints import load_checkpoint
 from fluidloss_cli.engine.data.schema import FORMAT_VERSION
 from fluidloss_cli.engine.training import TASKS, Trainer, TrainConfig
@@ -563,28 +564,7 @@ def test_a_study_on_cuda_without_cuda_stops_before_any_cell(tmp_path):
     assert not (tmp_path / "study").exists()
 
 
-TINY_STUDY = """name = "tiny"
-device = "cpu"
-seeds = [0]
-epochs = 1
-batch_size = 4
-losses = ["mse"]
-metrics = "mse"
-
-[scenes.karman]
-fine = "32x16"
-coarse = "16x8"
-frames = 8
-train_re = [1e5]
-train_seeds = [0]
-test_re = [2e5]
-test_seeds = [7]
-
-[tasks.ae]
-width = 8
-latent = 4
-stride = 3
-"""
+TINY_STUDY = small_config("[tasks.ae]\nwidth = 8\nlatent = 4\nstride = 3\n")
 
 
 def test_a_study_whose_metrics_leave_out_the_measures_writes_its_report(tmp_path):

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import assert_one_line_error, run_cli
+from studies import small_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -101,28 +102,7 @@ def test_a_binary_config_file_is_one_line(tmp_path, args):
     assert not (tmp_path / "out").exists()
 
 
-TINY = """name = "tiny"
-device = "cpu"
-seeds = [0]
-epochs = 1
-batch_size = 4
-losses = ["mse"]
-metrics = "mse"
-
-[scenes.karman]
-fine = "32x16"
-coarse = "16x8"
-frames = 8
-train_re = [1e5]
-train_seeds = [0]
-test_re = [2e5]
-test_seeds = [7]
-
-[tasks.ae]
-width = 8
-latent = 4
-stride = 3
-"""
+TINY = small_config("[tasks.ae]\nwidth = 8\nlatent = 4\nstride = 3\n")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from conftest import assert_one_line_error, run_cli
+from studies import small_config
 from fluidloss_cli.engine.checkpoints import load_checkpoint
 from fluidloss_cli.engine.loss_names import LOSS_CLASSES, register_loss, unregister_loss
 from fluidloss_cli.engine.losses import build_loss
@@ -55,21 +56,7 @@ def test_a_loss_defined_outside_the_package_trains_and_evaluates(huber, karman_f
 def test_a_study_config_accepts_a_registered_loss_and_refuses_it_unregistered(huber, tmp_path):
     from fluidloss_cli.engine.study.config import parse_config
 
-    text = """
-name = "h"
-seeds = [0, 1, 2]
-batch_size = 2
-losses = ["mse", "huber"]
-[scenes.karman]
-fine = "32x16"
-coarse = "16x8"
-frames = 12
-train_re = [1e5]
-train_seeds = [0]
-test_re = [2e5]
-test_seeds = [7]
-[tasks.sol]
-"""
+    text = small_config("[tasks.sol]\n", name="h", losses=("mse", "huber"), seeds=(0, 1, 2), batch_size=2, frames=12)
     assert parse_config(text).losses == ("mse", "huber")
     unregister_loss("huber")
     assert "huber" not in LOSS_CLASSES

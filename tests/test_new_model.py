@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from conftest import assert_one_line_error, run_cli
+from studies import small_config
 from fluidloss_cli.engine.checkpoints import load_checkpoint
 from fluidloss_cli.engine.model_names import register_model, unregister_model
 
@@ -73,27 +74,7 @@ def test_a_model_name_is_checked_against_the_task_before_any_work(nearest_sr, tm
                                   ok=False), "--model 'nearest-sr': not a model of task sol; known: sol")
 
 
-STUDY = """
-name = "plugin"
-device = "cpu"
-seeds = [0]
-epochs = 1
-batch_size = 4
-losses = ["mse"]
-metrics = "mse"
-[scenes.karman]
-fine = "32x16"
-coarse = "16x8"
-frames = 8
-train_re = [1e5]
-train_seeds = [0]
-test_re = [2e5]
-test_seeds = [7]
-[tasks.sr]
-model = "nearest-sr"
-width = 4
-stride = 3
-"""
+STUDY = small_config('[tasks.sr]\nmodel = "nearest-sr"\nwidth = 4\nstride = 3\n', name="plugin")
 
 
 def test_a_study_trains_and_evaluates_a_plugin_model_in_its_own_processes(tmp_path):

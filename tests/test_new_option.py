@@ -8,6 +8,7 @@ import json
 import pytest
 
 from conftest import assert_one_line_error, run_cli
+from studies import small_config
 from fluidloss_cli.engine.checkpoints import load_checkpoint
 from fluidloss_cli.engine.ranges import Range
 from fluidloss_cli.engine.task_options import TaskOption, register_option, unregister_option
@@ -17,23 +18,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 DROPOUT = TaskOption("dropout", 0.0, "Dropout rate of the correction network.",
                      allowed=Range(lambda v: 0 <= v < 1, "from 0 to below 1"))
 
-STUDY = """
-name = "d"
-seeds = [0, 1, 2]
-batch_size = 2
-losses = ["mse"]
-[scenes.karman]
-fine = "32x16"
-coarse = "16x8"
-frames = 12
-train_re = [1e5]
-train_seeds = [0]
-test_re = [2e5]
-test_seeds = [7]
-[tasks.sol]
-unroll = 2
-dropout = DROPOUT
-"""
+STUDY = small_config("[tasks.sol]\nunroll = 2\ndropout = DROPOUT\n", name="d", seeds=(0, 1, 2), batch_size=2,
+                     frames=12)
 
 
 @pytest.fixture
