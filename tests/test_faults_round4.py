@@ -382,6 +382,28 @@ def test_weights_import_refuses_where_a_damaged_copy_would_still_be_read_first(w
     assert installed.read_bytes() == source.read_bytes()
 
 
+def test_weights_download_refuses_where_a_damaged_copy_would_still_be_read_first(weights_env):
+    """The same for `weights download`, refused before any download: only the official file is ever installed, so a
+    copy in FLUIDLOSS_WEIGHTS_DIR that is not it would shadow the download."""
+    official = weights_env.weights / "LSiM.pth"
+    source = official.resolve()
+    mirror = f"file://{source.parent}"
+    official.unlink()
+    official.write_bytes(source.read_bytes()[:5000])
+    installed = weights_env.cache / "fluidloss" / "weights" / "LSiM.pth"
+    result = run_cli("weights", "download", "lsim", "--mirror", mirror, ok=False)
+    assert_one_line_error(result, f"{official} is read before the user cache (FLUIDLOSS_WEIGHTS_DIR) and is not the "
+                                  "official file", "nothing was downloaded")
+    assert not installed.exists()
+    official.unlink()  # gone: the download installs the official file
+    assert f"downloaded LSiM weights: {installed}" in run_cli("weights", "download", "lsim", "--mirror", mirror).output
+    assert installed.read_bytes() == source.read_bytes()
+    installed.write_bytes(source.read_bytes()[:5000])  # damaged in the user cache: replaced by the next download
+    assert "downloaded" in run_cli("weights", "download", "lsim", "--mirror", mirror).output
+    assert installed.read_bytes() == source.read_bytes()
+    assert "lsim is already present" in run_cli("weights", "download", "lsim", "--mirror", mirror).output
+
+
 def test_a_finished_cell_whose_output_was_deleted_is_redone_by_study_run(study, tmp_path):
     """Before: a training cell without its best.pt and a data cell without its data.h5 counted as done (only an
     evaluation without its file was redone). Now each is redone; what depends on them is kept, as the redone files

@@ -58,7 +58,7 @@ def download(
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for the server before giving up."),
     config: Path = ConfigOption,
 ) -> None:
-    """Fetch the official weight files into the user cache, verifying their SHA-256; files already present are kept
+    """Fetch the official weight files into the user cache, verifying their SHA-256; official files already present are kept, other copies replaced in the cache
     (files with no download address, such as squeezenet-features, are imported instead)."""
     check_ranges(("--timeout", timeout, POSITIVE))
     weights.check_mirror(mirror)
@@ -67,8 +67,8 @@ def download(
     entries = [weights.weight_file(n) for n in names] if names else [e for e in weights.WEIGHTS.values() if e.url]
     for entry in entries:
         found = entry.locate()
-        if found is None:
-            found = weights.download(entry, WEIGHT_LOADERS[entry.name], mirror, timeout)
-            console.print(f"downloaded {entry.description} weights: {found}", highlight=False, soft_wrap=True)
-        else:
+        if found is not None and entry.is_official(weights.sha256_cached(found)):
             console.print(f"{entry.name} is already present: {found}", highlight=False, soft_wrap=True)
+            continue
+        found = weights.download(entry, WEIGHT_LOADERS[entry.name], mirror, timeout)  # absent, or a damaged copy
+        console.print(f"downloaded {entry.description} weights: {found}", highlight=False, soft_wrap=True)

@@ -280,6 +280,11 @@ def download(entry: WeightFile, check_format: FormatCheck, mirror: str | None = 
         raise FluidlossError(f"{entry.filename} has no official download address; install a copy with "
                              f"`fluidloss weights import {entry.name} FILE` (or pass --mirror)")
     url = f"{mirror.rstrip('/')}/{entry.filename}" if mirror else entry.url
+    for earlier in entry.before_cache():  # only the official file can be downloaded: a different one there shadows it
+        if earlier.is_file() and not entry.is_official(sha256_of(earlier)):
+            raise FluidlossError(f"{earlier} is read before the user cache (FLUIDLOSS_WEIGHTS_DIR) and is not the "
+                                 "official file: replace or remove it, or unset FLUIDLOSS_WEIGHTS_DIR; nothing was "
+                                 "downloaded")
     dest = _destination(entry)
     with atomic_path(dest) as part:
         _fetch(entry, url, part, timeout)
