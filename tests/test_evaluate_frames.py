@@ -29,7 +29,7 @@ def data(tmp_path_factory) -> SimpleNamespace:
     run_cli("train", "ae", "--data", d.fine, "--latent", "4", "--out", folder / "ae4", *small)
     d.sr, d.ae = folder / "sr2" / "best.pt", folder / "ae4" / "best.pt"
     d.output = run_cli("evaluate", "frames", "--data", d.coarse, "--fine", d.fine, "--sr", d.sr, "--ae", d.ae,
-                       "--first", "1", "--stride", "2", "--metrics", "mse,mae,vgg,energy", "--device", "cpu",
+                       "--start", "1", "--stride", "2", "--metrics", "mse,mae,vgg,energy", "--device", "cpu",
                        "--out", d.out).output
     d.report = json.loads((d.out / "frames.json").read_text())
     return d
@@ -99,7 +99,7 @@ def test_bf16_networks_leave_bicubic_alone_and_stay_close_to_float32(data, tmp_p
     the float32 evaluation's, the networks' rows lie within a few percent of theirs."""
     out = tmp_path / "bf16"
     run_cli("evaluate", "frames", "--data", data.coarse, "--fine", data.fine, "--sr", data.sr, "--ae", data.ae,
-            "--first", "1", "--stride", "2", "--metrics", "mse,mae,vgg,energy", "--device", "cpu", "--amp", "bf16",
+            "--start", "1", "--stride", "2", "--metrics", "mse,mae,vgg,energy", "--device", "cpu", "--amp", "bf16",
             "--out", out)
     bf16 = json.loads((out / "frames.json").read_text())
     assert (bf16["amp"], data.report["amp"]) == ("bf16", "off")

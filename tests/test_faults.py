@@ -468,8 +468,8 @@ def test_generate_options_out_of_range_leave_nothing_behind(tmp_path, options, f
     (["simulate", "karman", "--seed", "-1", "--steps", "2"], "--seed must be from 0 to 4294967295, got -1"),
     (["simulate", "karman", "--from", "{coarse}", "--start", "-2"], "--start must be 0 or more, got -2"),
     (["simulate", "karman", "--dt", "0", "--steps", "2"], "--dt must be positive and finite, got 0.0"),
-    (["evaluate", "frames", "--data", "{coarse}", "--fine", "{fine}", "--first", "100"],
-     "--first 100: {coarse} has 8 frames per simulation"),  # was a KeyError while building this message
+    (["evaluate", "frames", "--data", "{coarse}", "--fine", "{fine}", "--start", "100"],
+     "--start 100: {coarse} has 8 frames per simulation"),  # was a KeyError while building this message
     (["evaluate", "frames", "--data", "{coarse}", "--fine", "{fine}", "--stride", "0"], "--stride must be at least 1"),
     (["evaluate", "rollout", "--data", "{coarse}", "--start", "-1"], "--start must be 0 or more, got -1"),
     (["evaluate", "rollout", "--data", "{coarse}", "--train", "{coarse}", "--train-stride", "0"],

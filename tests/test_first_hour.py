@@ -87,10 +87,27 @@ def test_one_name_per_concept():
     assert "--metrics" in names["evaluate pair"] and "--res" in names["benchmark"]
     starts = {path: next(p for p in c.params if p.name == "start") for path, c in COMMANDS.items()
               if "--start" in names[path]}
-    assert set(starts) == {"evaluate rollout", "benchmark", "simulate"}
-    assert starts["benchmark"].default == START and starts["evaluate rollout"].default == [START]
+    assert set(starts) == {"evaluate rollout", "evaluate frames", "benchmark", "simulate"}
+    assert starts["benchmark"].default == starts["evaluate frames"].default == START
+    assert starts["evaluate rollout"].default == [START] and "--first" not in names["evaluate frames"]
     for path in ("evaluate rollout", "evaluate frames", "benchmark", "simulate"):  # Typer's own: <file>, <int>
         assert not re.search(r"^  --[\w-]+ [A-Z]+ ", Run(*path.split(), "--help").stdout, re.MULTILINE), path
+
+
+def test_every_command_but_the_study_subcommands_takes_a_config_file():
+    """README's claim, checked against the app."""
+    without = sorted(path for path, command in COMMANDS.items()
+                     if "--config" not in {opt for p in command.params for opt in p.opts})
+    assert without and all(path.startswith("study ") for path in without), without
+
+
+def test_help_placeholders_name_one_value_and_defaults_read_alike():
+    """`<file>`, `<int>`, ... for a repeatable option too (never `<list[Path]>`), and help text defaults written as
+    Typer writes its own (`default: X`), not `(default X)`."""
+    for path in COMMANDS:
+        text = Run(*path.split(), "--help").stdout
+        assert not re.search(r"^  --[\w-]+ <list\[", text, re.MULTILINE), path
+        assert not re.search(r"\(default [^:]", text), path
 
 
 def test_old_spellings_still_work_but_are_not_shown():
@@ -98,6 +115,7 @@ def test_old_spellings_still_work_but_are_not_shown():
         ["benchmark", "--data", "d.h5", "--start", "3", "--res=32x16"]
     assert rename_old_flags(["simulate", "karman", "--frame", "3"]) == ["simulate", "karman", "--start", "3"]
     assert rename_old_flags(["evaluate", "pair", "a", "b", "--metric", "mse"])[-2:] == ["--metrics", "mse"]
+    assert rename_old_flags(["evaluate", "frames", "--first", "3"])[-2:] == ["--start", "3"]
     assert rename_old_flags(["evaluate", "rollout", "--frame", "3"])[-2] == "--frame"  # not a flag of its own
     for path, renamed in RENAMED.items():
         text = Run(*path, "--help").stdout

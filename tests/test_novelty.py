@@ -105,7 +105,7 @@ def test_mass_balance_against_the_stored_density_and_source(data, tmp_path):
     a, b = map(float, re.fullmatch(r"mass_balance A (\S+) B (\S+)\s*", pair.output).groups())
     assert a == pytest.approx((masses[5] - 5 * per_step) / (5 * per_step), abs=1e-6)
     assert b == pytest.approx((masses[25] - 25 * per_step) / (25 * per_step), abs=1e-6)
-    run_cli("evaluate", "frames", "--data", data.plume16, "--fine", data.plume, "--first", "5", "--stride", "10",
+    run_cli("evaluate", "frames", "--data", data.plume16, "--fine", data.plume, "--start", "5", "--stride", "10",
             "--metrics", "mass_balance", "--out", tmp_path / "frames")
     rows = json.loads((tmp_path / "frames" / "frames.json").read_text())["rows"]
     from_start = np.mean([(masses[f] - f * per_step) / (f * per_step) for f in (5, 15, 25)])

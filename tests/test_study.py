@@ -309,7 +309,7 @@ PINNED_ARGS = {
         "eval/sr/buoyancy/mse/seed0": [
             "evaluate", "frames", "--data", "cells/data/buoyancy/test-coarse/data.h5", "--fine",
             "cells/data/buoyancy/test-fine/data.h5", "--sr", "cells/train/sr/buoyancy/mse/seed0/run/best.pt",
-            "--first", "0", "--stride", "3", "--metrics", "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity",
+            "--start", "0", "--stride", "3", "--metrics", "mse,mae,lsim,lpips,vgg,divergence,energy,spectrum,vorticity",
             "--out", "cells/eval/sr/buoyancy/mse/seed0/evaluation"],
     },
 }

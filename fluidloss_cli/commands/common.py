@@ -56,6 +56,7 @@ RENAMED: dict[tuple[str, ...], dict[str, str]] = {
     ("benchmark",): {"--frame": "--start", "--coarse-res": "--res"},
     ("simulate",): {"--frame": "--start"},
     ("evaluate", "pair"): {"--metric": "--metrics"},
+    ("evaluate", "frames"): {"--first": "--start"},
 }
 """Command path -> old flag -> its current name. The old spellings still work (scripts and configs written for them
 run unchanged) but are not shown in the help: one name per concept across the commands."""

@@ -91,12 +91,12 @@ def print_missing(report: dict) -> None:
 @app.command("rollout", epilog=examples("evaluate rollout"))
 def rollout(
     data: Path = typer.Option(..., "--data", help="Coarse test dataset: the reference of the coarse rows (a fine test set made coarse by `fluidloss downsample`).", dir_okay=False),
-    sol: list[Path] = typer.Option(None, "--sol", help="SOL checkpoint to evaluate; repeat the flag for several (e.g. one run each trained with mse, lsim, vgg, lpips). A row is named after the run directory of best.pt/last.pt, else the file.", dir_okay=False),
+    sol: list[Path] = typer.Option(None, "--sol", metavar="<file>", help="SOL checkpoint to evaluate; repeat the flag for several (e.g. one run each trained with mse, lsim, vgg, lpips). A row is named after the run directory of best.pt/last.pt, else the file.", dir_okay=False),
     fine: Path = typer.Option(None, "--fine", help="Fine test dataset of the same simulations (2x or 4x finer): adds fine rows, every coarse row upsampled bicubically and by each --sr.", dir_okay=False),
-    sr: list[Path] = typer.Option(None, "--sr", help="SR checkpoint to evaluate on the fine grid (needs --fine); repeatable.", dir_okay=False),
-    start: list[int] = typer.Option([START], "--start", help="Frame the rollouts start from (as benchmark's and simulate's --start); repeat for several (a simulation's values are then the mean over its start frames)."),
+    sr: list[Path] = typer.Option(None, "--sr", metavar="<file>", help="SR checkpoint to evaluate on the fine grid (needs --fine); repeatable.", dir_okay=False),
+    start: list[int] = typer.Option([START], "--start", metavar="<int>", help="Frame the rollouts start from (as benchmark's and simulate's --start); repeat for several (a simulation's values are then the mean over its start frames)."),
     steps: int = typer.Option(None, "--steps", help="Rollout steps (default: as many as the reference holds after the last --start)."),
-    metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", autocompletion=complete_metrics, help=f"Comma-separated metric columns: registry losses (mse, mae, lsim, lpips, vgg, ..., see docs/losses.md) and physical measures ({MEASURE_NAMES}). A loss whose weights are missing becomes a column marked missing."),
+    metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", show_default=DEFAULT_METRICS.replace(",", ", "), autocompletion=complete_metrics, help=f"Comma-separated metric columns: registry losses (mse, mae, lsim, lpips, vgg, ..., see docs/losses.md) and physical measures ({MEASURE_NAMES}). A loss whose weights are missing becomes a column marked missing."),
     summary: str = typer.Option("mean", "--summary", help="What the table shows: mean (each metric averaged over the steps) or final (at the last step); the files hold both and every step."),
     train: Path = typer.Option(None, "--train", help="Training dataset on the grid of --data (the coarse data the SOL models learnt from): adds a table of how far each test simulation lies from it (nearest training trajectory and frame) next to its uncorrected coarse error; written to novelty.csv too.", dir_okay=False),
     train_stride: int = typer.Option(None, "--train-stride", help="With --train: search the nearest training frame for every STRIDE-th test frame (default: about 100 frames per test simulation)."),
@@ -159,7 +159,7 @@ def print_frames_table(report: dict) -> None:
     from fluidloss_cli.engine.evaluation import frames_report
 
     sims = len(report["simulations"])
-    title = (f"test frames {report['first']}, {report['first'] + report['stride']}, ... of {sims} test simulation(s): "
+    title = (f"test frames {report['start']}, {report['start'] + report['stride']}, ... of {sims} test simulation(s): "
              f"mean over the frames ± std over the simulations' means (sims) and over all frames (frames)")
     table = Table()
     for name in ("row", "grid", "compression"):
@@ -175,11 +175,11 @@ def print_frames_table(report: dict) -> None:
 def frames(
     data: Path = typer.Option(..., "--data", help="Test dataset: the coarse input of --sr, or the frames an --ae reconstructs.", dir_okay=False),
     fine: Path = typer.Option(None, "--fine", help="Fine test dataset of the same simulations (2x or 4x finer): the SR target; adds the bicubic baseline.", dir_okay=False),
-    sr: list[Path] = typer.Option(None, "--sr", help="SR checkpoint (needs --fine); repeatable. A row is named after its run directory.", dir_okay=False),
-    ae: list[Path] = typer.Option(None, "--ae", help="Autoencoder checkpoint, evaluated on the test set of its training resolution (--data or --fine); repeatable.", dir_okay=False),
-    first: int = typer.Option(0, "--first", help="First test frame evaluated (skip the start-up of the flow)."),
-    stride: int = typer.Option(1, "--stride", help="Evaluate every STRIDE-th frame from --first."),
-    metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", autocompletion=complete_metrics, help=f"Comma-separated metric columns: registry losses and physical measures ({MEASURE_NAMES}). A loss whose weights are missing becomes a column marked missing."),
+    sr: list[Path] = typer.Option(None, "--sr", metavar="<file>", help="SR checkpoint (needs --fine); repeatable. A row is named after its run directory.", dir_okay=False),
+    ae: list[Path] = typer.Option(None, "--ae", metavar="<file>", help="Autoencoder checkpoint, evaluated on the test set of its training resolution (--data or --fine); repeatable.", dir_okay=False),
+    start: int = typer.Option(START, "--start", help="First test frame evaluated (as evaluate rollout's --start; skip the start-up of the flow)."),
+    stride: int = typer.Option(1, "--stride", help="Evaluate every STRIDE-th frame from --start."),
+    metrics: str = typer.Option(DEFAULT_METRICS, "--metrics", show_default=DEFAULT_METRICS.replace(",", ", "), autocompletion=complete_metrics, help=f"Comma-separated metric columns: registry losses and physical measures ({MEASURE_NAMES}). A loss whose weights are missing becomes a column marked missing."),
     out: Path = typer.Option(..., "--out", help="Folder for frames.json, frames.csv and example.npz (one frame of every row).", file_okay=False),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a frame evaluation that --out already holds."),
     device: str = DeviceOption,
@@ -188,7 +188,7 @@ def frames(
 ) -> None:
     """Score SR outputs (against bicubic upsampling) and autoencoder reconstructions (with their compression ratio)
     on test frames: every metric, mean ± std over the frames and over the test simulations."""
-    check_ranges(("--first", first, INDEX), ("--stride", stride, COUNT))
+    check_ranges(("--start", start, INDEX), ("--stride", stride, COUNT))
     check_amp(amp)
     parse_metrics(metrics)  # names known before torch and the data load
     check_output_dir(out)
@@ -196,7 +196,7 @@ def frames(
     from fluidloss_cli.engine.device import resolve_device
     from fluidloss_cli.engine.evaluation import frames, frames_report
 
-    evaluation = frames.prepare(data, fine, ae or [], sr or [], first, stride, metrics, resolve_device(device), amp)
+    evaluation = frames.prepare(data, fine, ae or [], sr or [], start, stride, metrics, resolve_device(device), amp)
     with claim_folder(out, lambda: frames_report.check_out(out, overwrite)):  # one run writes `out` at a time
         announce_cost(evaluation.metrics)
         with progress_bar() as bar:

@@ -25,8 +25,8 @@ from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, check_solver
 def generate(
     scene: str = typer.Argument(..., autocompletion=complete_scenes, help=f"Scene to simulate: {scene_names()}."),
     res: str = typer.Option(None, "--res", help=f"Resolution HxW (default: the scene's: {scene_defaults('resolution')})."),
-    re: list[float] = typer.Option(None, "--re", help="Reynolds numbers, e.g. --re 1e5 2e5 (karman; default: 1e5, 2e5, ..., 8e5; the study presets use 1e4..2e5, where Re changes the wake more)."),
-    seed: list[int] = typer.Option([0], "--seed", help="Seeds that perturb the initial state; one simulation per Re and seed."),
+    re: list[float] = typer.Option(None, "--re", metavar="<float>", help="Reynolds numbers, e.g. --re 1e5 2e5 (karman; default: 1e5, 2e5, ..., 8e5; the study presets use 1e4..2e5, where Re changes the wake more)."),
+    seed: list[int] = typer.Option([0], "--seed", metavar="<int>", help="Seeds that perturb the initial state; one simulation per Re and seed."),
     frames: int = typer.Option(None, "--frames", help=f"Frames stored per simulation, the first included (default: the scene's: {scene_defaults('frames')})."),
     dt: float = typer.Option(None, "--dt", help=f"Time step (default: the scene's: {scene_defaults('dt')})."),
     warmup: int = typer.Option(None, "--warmup", help=f"Frames simulated before the first stored one, to skip the start-up transient (default: the scene's: {scene_defaults('warmup')}; see docs/dataset.md)."),

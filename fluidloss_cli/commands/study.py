@@ -129,7 +129,7 @@ def run(
     shard: str = typer.Option(None, "--shard", help="I/N: run only shard I of N (a deterministic share of the "
                               "models, with the data they need); then `fluidloss study report OUT`."),
     gpus: str = typer.Option(None, "--gpus", help="Comma-separated GPU indices the workers take in turn (CUDA)."),
-    first_models: list[str] = typer.Option(None, "--first", help="Run these models (task/scene/loss/seed globs, e.g. "
+    first_models: list[str] = typer.Option(None, "--first", metavar="<glob>", help="Run these models (task/scene/loss/seed globs, e.g. "
                                            "'sol/karman_a/mse/*'; repeatable) and the data they need before the "
                                            "others, which still run after them."),
 ) -> None:
@@ -178,7 +178,7 @@ def export(
     study: Path = typer.Argument(..., help="Study folder to export.", file_okay=False),
     destination: Path = typer.Argument(..., help="Folder to write the export into (its files are replaced).",
                                        file_okay=False),
-    checkpoints: list[str] = typer.Option([], "--checkpoints", help="TASK/SCENE/LOSS/seedK glob of training cells "
+    checkpoints: list[str] = typer.Option([], "--checkpoints", metavar="<glob>", help="TASK/SCENE/LOSS/seedK glob of training cells "
                                           "whose best model to publish, slim, as checkpoints/*.pt (repeatable), e.g. "
                                           "'sol/karman_a/mse/*'."),
 ) -> None:
@@ -208,7 +208,7 @@ def submit(
     gpus: int = typer.Option(None, "--gpus-per-task", help="GPUs per model job (default: config [slurm], else 1, "
                              "or 0 for a study on the CPU); data jobs ask for none."),
     mem: str = typer.Option(None, "--mem", help="Memory per job, e.g. 16G."),
-    sbatch_args: list[str] = typer.Option(None, "--sbatch-arg", help="An extra sbatch argument for every job, e.g. "
+    sbatch_args: list[str] = typer.Option(None, "--sbatch-arg", metavar="<str>", help="An extra sbatch argument for every job, e.g. "
                                           "--sbatch-arg=--account=abc (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the job scripts and their dependencies; submit "
                                  "nothing, write nothing."),

@@ -60,7 +60,7 @@ COMMANDS = {
     "evaluate rollout": Command(options={**EVALUATION, "sol": Option("--sol", repeats=True),
                                          "start": Option("--start", repeats=True), "steps": Option("--steps")}),
     "evaluate frames": Command(options={**EVALUATION, "fine": Option("--fine"), "sr": Option("--sr", repeats=True),
-                                        "ae": Option("--ae", repeats=True), "first": Option("--first"),
+                                        "ae": Option("--ae", repeats=True), "start": Option("--start"),
                                         "stride": Option("--stride")}),
     "simulate": Command(("scene",), {"source": Option("--from"), "start": Option("--start"), "steps": Option("--steps"),
                                      "sol": Option("--sol"), "quantity": Option("--quantity"), "out": Option("--out"),

@@ -25,7 +25,7 @@ ODD = Range(lambda v: v >= 1 and v % 2 == 1, "odd and at least 1 (an even kernel
 
 STUDY_RANGES: dict[str, Range] = {
     "seeds": SEED, "train_seeds": SEED, "test_seeds": SEED, "frames": COUNT, "warmup": INDEX,
-    "start": INDEX, "steps": COUNT, "first": INDEX, "stride": COUNT,
+    "start": INDEX, "steps": COUNT, "stride": COUNT,
 }
 """Study config keys -> their range, for the keys of the data and evaluation commands (the training options' are
 checked by their declarations, engine/task_options.py)."""

@@ -49,7 +49,7 @@ class FrameEvaluation:
     infos: dict[str, DatasetInfo]
     geometry: dict[str, Geometry]
     rows: dict[str, FrameRow]
-    first: int
+    start: int
     stride: int
     metrics: list[Metric]
     device: torch.device
@@ -93,7 +93,7 @@ def super_resolution(path: Path, infos: dict[str, DatasetInfo], factor: int, dev
     return FrameRow(FINE_GRID, lambda coarse_frame, frame: model(coarse_frame), path)
 
 
-def prepare(data: Path, fine: Path | None, aes: list[Path], srs: list[Path], first: int, stride: int, metrics: str,
+def prepare(data: Path, fine: Path | None, aes: list[Path], srs: list[Path], start: int, stride: int, metrics: str,
             device: torch.device, amp: str = "off") -> FrameEvaluation:
     """Read and check the test data and every checkpoint (each mismatch one clear error), then build the metric
     columns (perceptual networks take a while to load, so they come last)."""
@@ -101,15 +101,15 @@ def prepare(data: Path, fine: Path | None, aes: list[Path], srs: list[Path], fir
         raise FluidlossError("nothing to evaluate: give --ae or --sr checkpoints (or --fine for the bicubic baseline)")
     if srs and fine is None:
         raise FluidlossError("--sr needs --fine: the fine test set of the same simulations as --data")
-    if stride < 1 or first < 0:
-        raise FluidlossError(f"--stride must be at least 1 and --first at least 0, got {stride} and {first}")
+    if stride < 1 or start < 0:
+        raise FluidlossError(f"--stride must be at least 1 and --start at least 0, got {stride} and {start}")
     infos = {"data": DatasetInfo.read(data, "evaluate")}
     factor = 1
     if fine is not None:
         infos[FINE_GRID] = DatasetInfo.read(fine, "evaluate")
         factor = sr_factor(infos["data"], infos[FINE_GRID], FACTORS)
-    if first >= infos["data"].frames:
-        raise FluidlossError(f"--first {first}: {data} has {infos['data'].frames} frames per simulation")
+    if start >= infos["data"].frames:
+        raise FluidlossError(f"--start {start}: {data} has {infos['data'].frames} frames per simulation")
     rows: dict[str, FrameRow] = {}
     if fine is not None:
         rows[BICUBIC] = FrameRow(FINE_GRID, lambda coarse, frame: upsample_frame(coarse, factor))
@@ -118,7 +118,7 @@ def prepare(data: Path, fine: Path | None, aes: list[Path], srs: list[Path], fir
     for label, path in zip(labels(aes, set(rows) | {BICUBIC, REFERENCE}), aes):
         rows[label] = autoencoder(path, infos, device)
     geometry = {grid: read_geometry(info.path, device) for grid, info in infos.items()}
-    return FrameEvaluation(infos, geometry, rows, first, stride, build_metrics(metrics, device), device, amp)
+    return FrameEvaluation(infos, geometry, rows, start, stride, build_metrics(metrics, device), device, amp)
 
 
 def batches(evaluation: FrameEvaluation) -> Any:
@@ -127,7 +127,7 @@ def batches(evaluation: FrameEvaluation) -> Any:
     windows = {grid: FrameWindows(info.path, window=1) for grid, info in evaluation.infos.items()}
     chosen = defaultdict(list)
     for item, (sim, frame) in enumerate(windows["data"].index):
-        if frame >= evaluation.first and (frame - evaluation.first) % evaluation.stride == 0:
+        if frame >= evaluation.start and (frame - evaluation.start) % evaluation.stride == 0:
             chosen[sim].append(item)
     for sim, items in chosen.items():
         for begin in range(0, len(items), BATCH):

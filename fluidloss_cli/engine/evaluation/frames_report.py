@@ -43,7 +43,7 @@ def document(evaluation: FrameEvaluation, values: dict) -> dict[str, Any]:
         "provenance": provenance(),
         "datasets": {grid: info.identity() for grid, info in evaluation.infos.items()},
         "simulations": [sim for sim, _, _ in evaluation.infos["data"].simulations],
-        "first": evaluation.first, "stride": evaluation.stride, "amp": evaluation.amp,
+        "start": evaluation.start, "stride": evaluation.stride, "amp": evaluation.amp,
         "metrics": {m.name: m.to_json() for m in evaluation.metrics},
         "rows": rows,
     })

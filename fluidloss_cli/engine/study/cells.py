@@ -98,7 +98,7 @@ def eval_args(task: TaskSpec, scene: SceneSpec, checkpoint: str, out: str, confi
     if task.kind == "sol":
         starts, steps = task.rollouts(scene.frames)
         return argv("evaluate rollout", data=coarse, sol=checkpoint, start=starts, steps=steps, **common)
-    frames = dict(first=task.get("first", 0), stride=task.get("stride", 1))
+    frames = dict(start=task.get("start", 0), stride=task.get("stride", 1))
     if task.kind == "sr":
         return argv("evaluate frames", data=coarse, fine=fine, sr=checkpoint, **frames, **common)
     return argv("evaluate frames", data=fine, ae=checkpoint, **frames, **common)
@@ -109,8 +109,8 @@ def eval_units(task: TaskSpec, scene: SceneSpec) -> float:
     if task.kind == "sol":
         starts, steps = task.rollouts(scene.frames)
         return scene.test_simulations * len(starts) * steps
-    first, stride = task.get("first", 0), task.get("stride", 1)
-    return scene.test_simulations * math.ceil((scene.frames - first) / stride)
+    start, stride = task.get("start", 0), task.get("stride", 1)
+    return scene.test_simulations * math.ceil((scene.frames - start) / stride)
 
 
 def model_cells(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, config: StudyConfig) -> list[Cell]:

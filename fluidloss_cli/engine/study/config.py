@@ -32,8 +32,8 @@ SLURM_KEYS = {"partition": str, "time": str, "cpus_per_task": int, "gpus_per_tas
 result)."""
 STUDY_TASK_KEYS = {"task": str, "scenes": list, "losses": list, "seeds": list, "lrs": dict}
 """The keys of every `[tasks.NAME]` table that say what the study trains (not options of a command)."""
-EVALUATION_KEYS = {"sol": {"start": list, "steps": int, "render_loss": str}, "sr": {"first": int, "stride": int},
-                   "ae": {"first": int, "stride": int}}
+EVALUATION_KEYS = {"sol": {"start": list, "steps": int, "render_loss": str}, "sr": {"start": int, "stride": int},
+                   "ae": {"start": int, "stride": int}}
 """Task -> the keys of its evaluation (`evaluate rollout` / `evaluate frames`) and rendering."""
 
 
@@ -158,8 +158,8 @@ def _check_fits(config: StudyConfig) -> None:
                 if not starts or min(starts) < 0 or max(starts) + steps > scene.frames - 1 or steps < 1:
                     raise FluidlossError(f"{where}: rollouts from frames {starts} of {steps} steps do not fit in "
                                          f"{scene.frames} frames")
-            elif task.get("first", 0) >= scene.frames or task.get("stride", 1) < 1:
-                raise FluidlossError(f"{where}: first {task.get('first', 0)} and stride {task.get('stride', 1)} "
+            elif task.get("start", 0) >= scene.frames or task.get("stride", 1) < 1:
+                raise FluidlossError(f"{where}: start {task.get('start', 0)} and stride {task.get('stride', 1)} "
                                      f"choose no frame of {scene.frames}")
 
 

@@ -109,10 +109,7 @@ def probe_config(config: StudyConfig) -> StudyConfig:
     tasks, scenes = {}, {}
     for name, task in config.tasks.items():
         options = dict(task.options)
-        if task.kind == "sol":
-            options["start"] = [0]
-        else:
-            options["first"] = 0
+        options["start"] = [0] if task.kind == "sol" else 0
         tasks[name] = dataclasses.replace(task, options=options, losses=one_per_family(task.losses))
     for name, scene in config.scenes.items():
         window = max((t.get("unroll", 4) + 1 for t in config.tasks.values() if t.kind == "sol"), default=1)
