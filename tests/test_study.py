@@ -23,6 +23,8 @@ from fluidloss_cli.engine.command_line import COMMANDS, argv
 from fluidloss_cli.engine.data.novelty import HEADER, novelty
 from fluidloss_cli.engine.metric_facts import MEASURES, MetricFacts, facts_of
 from fluidloss_cli.engine.results import read_rollouts
+from fluidloss_cli.engine.study.figures import example_place
+from fluidloss_cli.engine.study.sections import Section
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +105,11 @@ def test_smoke_report_has_every_table_and_matches_the_cell_files(smoke):
     assert checked == 6 * 4 * 7
     figures = {p.name for p in (smoke / "figures").glob("*.png")}
     assert {"sol_karman_rollout.png", "sr_buoyancy_comparison.png", "ae_karman_training.png"} <= figures
+    example = next((smoke / "cells" / "eval" / "sr" / "buoyancy").rglob("example.npz"))
+    with np.load(example) as data:  # the comparison names the frame it shows, the one `evaluate frames` kept
+        place = f"test simulation {data['simulation']}, frame {int(data['frame'])}"
+    section = Section("sr", "buoyancy", "sr", [], {}, example=example)
+    assert example_place(section) == place and "frame 0" not in place  # the middle frame, past the start-up
     text = (smoke / "report.md").read_text()
     assert "cells/render/sol/karman/frames/frame_0004.png" in text and "| data/karman/train-fine | done |" in text
 

@@ -43,7 +43,7 @@ def plot_rollout(section: Section, metrics: list[str], path: Path) -> None:
             mean, std = curves.mean(axis=0), curves.std(axis=0, ddof=1) if len(curves) > 1 else 0 * curves[0]
             (line,) = axis.plot(steps, mean, label=row.name, **ROW_STYLES.get(row.name, {}))
             axis.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.15)
-        axis.set(title=metric, xlabel="rollout step")
+        axis.set(title=metric, xlabel="rollout step", ylabel=metric)
     for axis in list(axes.flat)[len(shown):]:
         axis.set_visible(False)
     labelled: dict[str, Any] = {}  # every row's line once, the reference's too (drawn in the absolute panels only)
@@ -126,5 +126,16 @@ def plot_example(out: Path, section: Section, shows: str, path: Path) -> None:
         image = axis.imshow(values, origin="lower", vmin=low, vmax=high, cmap="viridis")
         axis.set(title=title, xticks=[], yticks=[])
     figure.colorbar(image, ax=figure.axes, shrink=0.8, label=QUANTITY_LABELS[shows])
-    figure.suptitle(f"{section.task} on {section.scene}: one test frame, {shows}")
+    figure.suptitle(f"{section.task} on {section.scene}: {example_place(section)}, {shows}")
     save(figure, path)
+
+
+def example_place(section: Section) -> str:
+    """Which test frame the example panels show, e.g. `test simulation sim_0001, frame 40` (the middle evaluated
+    frame of the first test simulation, as `evaluate frames` chose it)."""
+    if section.example is None or not section.example.exists():
+        return "one test frame"
+    data = np.load(section.example)
+    if "frame" not in data.files:
+        return "one test frame"
+    return f"test simulation {data['simulation']}, frame {int(data['frame'])}"
