@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import assert_one_line_error, run_cli
 
+from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
 from fluidloss_cli.engine.loss_names import cost_notice
 from fluidloss_cli.engine.upsample import upsample_frame
 
@@ -73,6 +74,25 @@ def test_rows_grids_compression_and_missing_columns(data):
     assert lines[0].startswith("row,grid,compression_ratio,metric,mean")
     example = np.load(data.out / "example.npz")
     assert {"sr2/velocity_x", "ae4/velocity_y", "bicubic/velocity_x", "reference_fine/velocity_x"} <= set(example.files)
+
+
+def test_a_dense_autoencoder_compresses_each_frame_to_its_latent_vector(data, tmp_path):
+    """`train ae --model ae-dense` (Deep Fluids style): a latent of 8 values per frame, whatever its size, recorded
+    with the frame grid its dense layers were built for; the checkpoint rebuilds, encodes and evaluates."""
+    run = tmp_path / "dense"
+    output = run_cli("train", "ae", "--data", data.fine, "--model", "ae-dense", "--latent", "8", "--epochs", "1",
+                     "--batch-size", "4", "--width", "8", "--device", "cpu", "--out", run).output
+    values = 32 * 17 + 33 * 16 + 32 * 16  # velocity_x, velocity_y and density of a 32x16 frame
+    assert f"-> latent 8x1x1, compression ratio {values / 8:.2f}" in output
+    checkpoint = load_checkpoint(run / "best.pt")
+    assert checkpoint["model"]["name"] == "ae-dense" and checkpoint["model"]["config"]["grid"] == [33, 17]
+    model = build_model(checkpoint)
+    frame = torch.randn(2, 3, 33, 17).contiguous(memory_format=torch.channels_last)
+    assert model.encode(frame).shape == (2, 8) and model(frame).shape == (2, 3, 33, 17)
+    run_cli("evaluate", "frames", "--data", data.fine, "--ae", run / "best.pt", "--metrics", "mse", "--device", "cpu",
+            "--out", tmp_path / "eval")
+    row = json.loads((tmp_path / "eval" / "frames.json").read_text())["rows"]["dense"]
+    assert row["compression_ratio"] == pytest.approx(values / 8) and row["metrics"]["mse"]["mean"] > 0
 
 
 @pytest.mark.parametrize("args, fragments", [

@@ -6,7 +6,8 @@ name and its constructor's arguments, and is rebuilt from them (as pdearena's cl
 A model of task `sol` is built as `cls(in_channels, out_channels, **options)` and maps the coarse state's channels
 to a correction of the same grid; `sr`: `cls(in_channels, out_channels, factor, **options)`, [B, C, h, w] ->
 [B, C, factor*h, factor*w], a residual on bicubic upsampling (its output should start at zero); `ae`:
-`cls(in_channels, out_channels, **options)` with `encoder`, `decoder` and `latent_shape(height, width)`.
+`cls(in_channels, out_channels, **options)` with `encoder`, `decoder` and `latent_shape(height, width)` (plus
+`grid` where the entry's `data` names it).
 """
 
 import re
@@ -23,12 +24,16 @@ class ModelEntry:
     """A "module:Class" string within `engine/models`, or an `nn.Module` subclass."""
     task: str
     options: tuple[str, ...]
+    data: tuple[str, ...] = ()
+    """Constructor arguments its task derives from the data besides the channels: `grid` (ae: the frame's padded
+    (height, width), for a model whose layers depend on it)."""
 
 
 MODEL_CLASSES: dict[str, ModelEntry] = {
     "sol": ModelEntry("sol_net:SolNet", "sol", ("width", "blocks", "kernel_size", "activation")),
     "sr": ModelEntry("sr_net:SRNet", "sr", ("width", "blocks")),
     "ae": ModelEntry("autoencoder:Autoencoder", "ae", ("latent", "width", "depth")),
+    "ae-dense": ModelEntry("dense_autoencoder:DenseAutoencoder", "ae", ("latent", "width", "depth"), data=("grid",)),
 }
 """Model name -> entry; each task's own model has the task's name."""
 
@@ -44,13 +49,14 @@ def check_model(task: str, name: str) -> None:
         raise FluidlossError(f"--model {name!r}: not a model of task {task}; known: {', '.join(models_of(task))}")
 
 
-def register_model(name: str, cls: object, task: str, options: tuple[str, ...] = ()) -> None:
+def register_model(name: str, cls: object, task: str, options: tuple[str, ...] = (),
+                   data: tuple[str, ...] = ()) -> None:
     """Make a model known by `name` to `train TASK --model`, the study and checkpoints: an `nn.Module` subclass (or a
-    "module:Class" string within `engine/models`) built from the task's data-derived arguments and `options`, the
-    task options its constructor takes. Registered once."""
+    "module:Class" string within `engine/models`) built from the task's data-derived arguments (the channels, and
+    `data`: see `ModelEntry.data`) and `options`, the task options its constructor takes. Registered once."""
     if name in MODEL_CLASSES or not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
         raise FluidlossError(f"model {name!r} is already registered, or not a lower-case name")
-    MODEL_CLASSES[name] = ModelEntry(cls, task, tuple(options))
+    MODEL_CLASSES[name] = ModelEntry(cls, task, tuple(options), tuple(data))
 
 
 def unregister_model(name: str) -> None:

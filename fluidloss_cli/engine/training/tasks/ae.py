@@ -9,6 +9,7 @@ from torch import nn
 from fluidloss_cli.engine.data.info import DatasetInfo, check_like
 from fluidloss_cli.engine.data.schema import field_shape
 from fluidloss_cli.engine.data.windows import FrameWindows
+from fluidloss_cli.engine.model_names import MODEL_CLASSES
 from fluidloss_cli.engine.models import build
 from fluidloss_cli.engine.task_options import model_arguments, recorded, with_defaults
 from fluidloss_cli.engine.training.data import train_val
@@ -39,9 +40,10 @@ def setup(seed: int = 0, **values: Any) -> TaskSetup:
     train, held_out = train_val(partial(FrameWindows, window=1), [data], val and [val], options["val_split"], seed)
     info = infos["data"]
     model, arguments = model_arguments("ae", options)
-    model_config = dict(in_channels=len(info.fields), out_channels=len(info.fields), **arguments)
-    values = sum(h * w for h, w in (field_shape(f, info.resolution) for f in info.fields))
     grid = (info.resolution.height + 1, info.resolution.width + 1)
+    model_config = dict(in_channels=len(info.fields), out_channels=len(info.fields), **arguments,
+                        **({"grid": list(grid)} if "grid" in MODEL_CLASSES[model].data else {}))
+    values = sum(h * w for h, w in (field_shape(f, info.resolution) for f in info.fields))
     with torch.device("meta"):  # shapes only: a network too large for memory is refused later, with its estimate
         latent_shape = build(model, model_config).latent_shape(*grid)
     ratio = values / (latent_shape[0] * latent_shape[1] * latent_shape[2])
