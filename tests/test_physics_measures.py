@@ -114,6 +114,21 @@ def test_spectrum_error_is_zero_for_equal_fields_and_log10_4_for_a_doubled_one()
     assert (spectrum_error((vx.roll(1, 0), vy.roll(1, 0)), (vx, vy), SPACING) > 0).all()
 
 
+def test_the_high_band_spectrum_error_scores_only_the_upper_half_of_the_wavenumbers():
+    """Shells 1..16 (k = 0.01 .. 0.16); the upper half is shells 9..16. A prediction that lacks the reference's
+    shell-12 mode errs on one of 16 shells in all and on one of 8 in the high band: twice the mean there; one that
+    lacks the shell-3 mode errs only below."""
+    zero = lambda y, x: torch.zeros_like(x)  # noqa: E731
+    low, high = (faces(lambda y, x, m=m: torch.cos(2 * math.pi * m * x / 100), zero) for m in (3, 12))
+    reference = (low[0] + high[0], low[1] + high[1])
+    for name, above in (("spectrum", 0.0), ("spectrum_high", 0.5)):
+        assert spectrum_error(reference, reference, SPACING, above).item() == 0, name
+    whole, upper = (spectrum_error(low, reference, SPACING, above) for above in (0.0, 0.5))
+    assert whole.item() > 0.5 and upper.item() == pytest.approx(2 * whole.item(), rel=1e-9)
+    assert spectrum_error(high, reference, SPACING, 0.5).item() == pytest.approx(0, abs=1e-12)
+    assert spectrum_error(high, reference, SPACING).item() > 0.5
+
+
 def test_vorticity_of_solid_body_rotation_and_of_a_stream_function():
     omega = 0.3
     vx, vy = faces(lambda y, x: -omega * y, lambda y, x: omega * x)

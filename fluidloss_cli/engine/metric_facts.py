@@ -50,6 +50,8 @@ MEASURES: dict[str, MetricFacts] = {facts.name: facts for facts in (
     MetricFacts("divergence", "RMS divergence of the velocity away from obstacles (0: incompressible)", LOWER, True),
     MetricFacts("energy", "mean kinetic energy 0.5|u|^2 per cell", None, True),
     MetricFacts("spectrum", "mean |log10 E(k)/E_ref(k)| over the wavenumber shells (0: same spectrum)", LOWER),
+    MetricFacts("spectrum_high", "the same over the shells above half the Nyquist wavenumber, the scales a 2x "
+                "coarser grid cannot hold (0: same)", LOWER),
     MetricFacts("vorticity", "Pearson correlation of the vorticity with the reference (1: same)", HIGHER),
     MetricFacts("mass", "total density x cell area (NaN without density)", None, True),
     MetricFacts("mass_error", "(mass - reference mass) / reference mass (0: same; NaN without density)", None),

@@ -31,6 +31,9 @@ from fluidloss_cli.engine.physics import (
 Compute = Callable[[Frame, Frame, Geometry], torch.Tensor]
 """(prediction, reference, geometry) -> one value per sample [B]."""
 
+HIGH_BAND = 0.5
+"""`spectrum_high` scores the shells above this fraction of the Nyquist wavenumber."""
+
 
 def velocity(frame: Frame) -> tuple[torch.Tensor, torch.Tensor]:
     """The staggered velocity (vx, vy) of a frame."""
@@ -50,6 +53,11 @@ def energy_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
 def spectrum_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
     """Log-scale error of the prediction's kinetic-energy spectrum against the reference's [B]."""
     return spectrum_error(velocity(pred), velocity(ref), geometry.spacing)
+
+
+def spectrum_high_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
+    """The spectrum's log-scale error over the upper half of the resolved wavenumbers alone [B]."""
+    return spectrum_error(velocity(pred), velocity(ref), geometry.spacing, above=HIGH_BAND)
 
 
 def vorticity_of(pred: Frame, ref: Frame, geometry: Geometry) -> torch.Tensor:
@@ -83,6 +91,7 @@ MEASURES: dict[str, Compute] = {
     "divergence": divergence_of,
     "energy": energy_of,
     "spectrum": spectrum_of,
+    "spectrum_high": spectrum_high_of,
     "vorticity": vorticity_of,
     "mass": mass_of,
     "mass_error": mass_error_of,

@@ -105,13 +105,16 @@ def energy_spectrum(vx: torch.Tensor, vy: torch.Tensor, spacing: Spacing) -> tup
 
 
 def spectrum_error(pred: tuple[torch.Tensor, torch.Tensor], ref: tuple[torch.Tensor, torch.Tensor],
-                   spacing: Spacing) -> torch.Tensor:
+                   spacing: Spacing, above: float = 0.0) -> torch.Tensor:
     """Mean over the shells 1..K of |log10(E_pred(k) / E_ref(k))| [B]: the relative error of the spectrum on a log
     scale, every scale weighted alike and the mean flow (shell 0) left out. 0 for equal spectra; log10(4) when the
-    prediction is the reference doubled. Energies are floored at `SPECTRUM_FLOOR` times the reference's energy."""
-    (predicted, _), (reference, _) = energy_spectrum(*pred, spacing), energy_spectrum(*ref, spacing)
+    prediction is the reference doubled. Energies are floored at `SPECTRUM_FLOOR` times the reference's energy.
+    `above` keeps only the shells whose wavenumber exceeds that fraction of the last shell's (0.5: the scales that
+    a 2x coarser grid cannot hold, the detail super-resolution must invent)."""
+    (predicted, wavenumbers), (reference, _) = energy_spectrum(*pred, spacing), energy_spectrum(*ref, spacing)
     floor = SPECTRUM_FLOOR * reference.sum(dim=1, keepdim=True).clamp(min=torch.finfo(torch.float64).tiny)
-    ratio = predicted[:, 1:].clamp(min=floor) / reference[:, 1:].clamp(min=floor)
+    kept = (wavenumbers > above * wavenumbers[-1]).to(predicted.device)
+    ratio = predicted[:, kept].clamp(min=floor) / reference[:, kept].clamp(min=floor)
     return ratio.log10().abs().mean(dim=1)
 
 
