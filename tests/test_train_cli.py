@@ -132,6 +132,23 @@ def test_ae_reports_compression_and_exports_encoder_and_decoder(data, tmp_path):
         torch.testing.assert_close(decoder.decode(latent_grid, 33, 17), model(x), rtol=1e-5, atol=1e-6)
 
 
+def test_patience_stops_a_run_whose_validation_no_longer_improves_and_a_resume_keeps_it_stopped(data, tmp_path):
+    """At a learning rate of 1e-30 the weights (and so the validation loss) stay as they are: epoch 1 is the best,
+    epoch 2 no better, and with --patience 1 the run ends there, of 5 epochs asked for."""
+    run = tmp_path / "ae"
+    args = ["train", "ae", "--data", data.fine, "--out", run, "--latent", "4", "--width", "8", "--epochs", "5",
+            "--batch-size", "4", "--device", "cpu", "--lr", "1e-30", "--lr-schedule", "constant", "--patience", "1"]
+    output = text(run_cli(*args))
+    assert [r["epoch"] for r in metrics(run)] == [1, 2] and metrics(run)[1]["val_loss"] == metrics(run)[0]["val_loss"]
+    assert "stopped after epoch 2: no better validation loss for 1 epochs (--patience)" in output
+    assert "(epoch 1 of 2)" in output and load_checkpoint(run / "best.pt")["epoch"] == 1
+    resumed = text(run_cli(*args, "--resume"))
+    assert len(metrics(run)) == 2 and "stopped after epoch 2" in resumed
+    without = tmp_path / "without"
+    run_cli(*[str(a) for a in args[:-2]], "--epochs", "3", "--out", without)  # the default, 0: every epoch
+    assert [r["epoch"] for r in metrics(without)] == [1, 2, 3]
+
+
 def test_same_seed_gives_bit_identical_weights(data, tmp_path):
     for name, seed in (("a", "0"), ("b", "0"), ("c", "1")):
         run_cli(*sr_args(data, tmp_path / name, "--seed", seed, epochs=2))

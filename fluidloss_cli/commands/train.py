@@ -153,6 +153,9 @@ def train(setup: "TaskSetup", config: "TrainConfig", out: Path, device: "torch.d
             bar.console.print(epoch_line(record, setup.baseline), highlight=False)
 
         result = trainer.fit(on_step, on_epoch)
+    if result.stopped_early:
+        console.print(f"stopped after epoch {result.epochs}: no better validation loss for {config.patience} epochs "
+                      "(--patience)", highlight=False)
     console.print(f"best val loss {result.best_val_loss:.6g} (epoch {result.best_epoch} of {result.epochs})"
                   + (f", {versus(result.best_val_loss, baseline, setup.baseline)}" if baseline is not None else "")
                   + f": [bold]{result.files.best}[/]; last: {result.files.last}", highlight=False)

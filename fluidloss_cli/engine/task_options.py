@@ -18,7 +18,7 @@ from fluidloss_cli.engine.defaults import ACTIVATIONS, AMP_MODES, LR_SCHEDULES, 
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.loss_names import LOSS_CLASSES
 from fluidloss_cli.engine.model_names import MODEL_CLASSES, check_model, models_of
-from fluidloss_cli.engine.ranges import COUNT, ODD, POSITIVE, SEED, Range
+from fluidloss_cli.engine.ranges import COUNT, INDEX, ODD, POSITIVE, SEED, Range
 from fluidloss_cli.engine.solvers import DEFAULT_SOLVER, SOLVERS
 
 REQUIRED = ...
@@ -113,6 +113,8 @@ TRAINING: tuple[TaskOption, ...] = (
     TaskOption("compile", False, "torch.compile the model (CUDA only).", study=False),
     TaskOption("lr_schedule", LR_SCHEDULES[0], "Learning rate over the epochs: cosine (annealed to 0) or constant (as "
                "Um et al.).", allowed=LR_SCHEDULES, added=True),
+    TaskOption("patience", 0, "Stop once the validation loss has not improved for this many epochs (0: train every "
+               "epoch); best.pt is the best epoch either way.", allowed=INDEX, added=True),
 )
 """The options of every task's training loop (`TrainConfig`), recorded in a checkpoint's `training`."""
 

@@ -60,6 +60,7 @@ class TrainConfig:
     amp: str = training_default("amp")
     compile: bool = training_default("compile")
     lr_schedule: str = training_default("lr_schedule")
+    patience: int = training_default("patience")
 
     def check(self, device: torch.device) -> None:
         """Raise a one-line error for values that cannot train: each option's declared check, and --compile off
@@ -88,6 +89,8 @@ class Result:
     best_epoch: int
     epochs: int
     files: RunFiles
+    stopped_early: bool = False
+    """Whether `patience` ended the run before its last epoch."""
 
 
 def description(setup: TaskSetup, config: TrainConfig) -> dict[str, Any]:
@@ -237,6 +240,8 @@ class Trainer:
             cleanup.callback(board.close)
             self.measure_baseline()
             for epoch in range(self.epoch + 1, self.config.epochs + 1):
+                if self.patience_spent():
+                    break
                 started = time.perf_counter()
                 train_loss = self.train_epoch(epoch, on_step)
                 seconds = time.perf_counter() - started
@@ -249,7 +254,12 @@ class Trainer:
                 if self.world.main:
                     board.log(record)
                 on_epoch(record)
-        return Result(self.best_val, self.best_epoch, self.epoch, self.files)
+        return Result(self.best_val, self.best_epoch, self.epoch, self.files, self.patience_spent())
+
+    def patience_spent(self) -> bool:
+        """Whether `patience` epochs have passed since the best one (never with patience 0): the run stops there,
+        and a resumed run that had stopped stays stopped."""
+        return 0 < self.config.patience <= self.epoch - self.best_epoch
 
     def train_epoch(self, epoch: int, on_step: Callable[[Step], None]) -> float:
         """One pass over the training frames in the epoch's order, this process's share of each batch; the mean loss."""
