@@ -5,7 +5,28 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class Autoencoder(nn.Module):
+class PaddedAutoencoder(nn.Module):
+    """What the autoencoders share: an `encoder` and a `decoder` (set by the subclass) for inputs zero-padded to a
+    multiple of `reduction` per axis, and the output cropped back."""
+
+    encoder: nn.Module
+    decoder: nn.Module
+    reduction: int
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Pad to a multiple of `reduction` and encode."""
+        return self.encoder(F.pad(x, (0, -x.shape[-1] % self.reduction, 0, -x.shape[-2] % self.reduction)))
+
+    def decode(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Decode and crop to height x width."""
+        return self.decoder(z)[..., :height, :width]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Encode and decode back to the input's size."""
+        return self.decode(self.encode(x), *x.shape[-2:])
+
+
+class Autoencoder(PaddedAutoencoder):
     """[B, C_in, H, W] -> latent [B, latent, ceil(H/2^depth), ceil(W/2^depth)] -> [B, C_out, H, W].
 
     The encoder is a 3x3 conv to `width` channels and `depth` stride-2 3x3 convs that double the channels, then a 1x1
@@ -30,15 +51,3 @@ class Autoencoder(nn.Module):
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
         """The latent's [channels, rows, columns] for an input of height x width."""
         return self.latent, -(-height // self.reduction), -(-width // self.reduction)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Pad to a multiple of 2^depth and encode."""
-        return self.encoder(F.pad(x, (0, -x.shape[-1] % self.reduction, 0, -x.shape[-2] % self.reduction)))
-
-    def decode(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """Decode and crop to height x width."""
-        return self.decoder(z)[..., :height, :width]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Encode and decode back to the input's size."""
-        return self.decode(self.encode(x), *x.shape[-2:])

@@ -3,12 +3,12 @@
 `Autoencoder` keeps a latent grid (a few times smaller than the frame, so nothing forces it to lose information);
 this one compresses a 128x64 velocity (16,512 values) a few hundred times at a latent of 32 to 64."""
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
+from fluidloss_cli.engine.models.autoencoder import PaddedAutoencoder
 
-class DenseAutoencoder(nn.Module):
+
+class DenseAutoencoder(PaddedAutoencoder):
     """[B, C_in, H, W] -> latent [B, latent] -> [B, C_out, H, W] for frames of one `grid` (height, width).
 
     Encoder: a 3x3 conv to `width` channels and `depth` stride-2 3x3 convs that double them, flattened into a dense
@@ -35,15 +35,3 @@ class DenseAutoencoder(nn.Module):
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
         """The latent's [values, 1, 1], whatever the frame's size (it is fixed by `grid`)."""
         return self.latent, 1, 1
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Pad to a multiple of 2^depth and encode to [B, latent]."""
-        return self.encoder(F.pad(x, (0, -x.shape[-1] % self.reduction, 0, -x.shape[-2] % self.reduction)))
-
-    def decode(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """Decode and crop to height x width."""
-        return self.decoder(z)[..., :height, :width]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Encode and decode back to the input's size."""
-        return self.decode(self.encode(x), *x.shape[-2:])
