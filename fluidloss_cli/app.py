@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 from typer.core import TyperGroup
 
+from fluidloss_cli.commands.command_list import WORKFLOW, WorkflowGroup
 from fluidloss_cli.commands.common import console, expand_multi_value_flags, rename_old_flags, silence_closed_pipe
 from fluidloss_cli.commands.examples import examples
 from fluidloss_cli.engine import interrupt
@@ -79,9 +80,12 @@ def _wants_help(exc: Exception) -> bool:
     return type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None) is not None
 
 
-class _FriendlyErrors(TyperGroup):
+class _FriendlyErrors(WorkflowGroup):
     """Turns engine errors, usage errors and Ctrl-C into a one-line message and a non-zero exit, never a traceback;
-    a command group called without a command prints its help; output into a closed pipe ends quietly with 0."""
+    a command group called without a command prints its help; output into a closed pipe ends quietly with 0. Its
+    help lists the commands in workflow order."""
+
+    order = WORKFLOW
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         record_command_line(args)

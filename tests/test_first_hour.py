@@ -94,6 +94,18 @@ def test_one_name_per_concept():
         assert not re.search(r"^  --[\w-]+ [A-Z]+ ", Run(*path.split(), "--help").stdout, re.MULTILINE), path
 
 
+def test_the_command_list_follows_the_workflow_with_whole_summaries():
+    """`fluidloss --help` lists generate ... weights in the order a user meets them, each with its whole first
+    sentence (click cut them with "..."); a group's list too."""
+    for args, first in ((), "generate"), (("study",), "plan"):
+        listing = Run(*args, "--help").stdout.split("Commands:")[1]
+        names = re.findall(r"^  ([\w-]+) ", listing, re.MULTILINE)
+        assert names[0] == first and "..." not in listing, listing
+    names = re.findall(r"^  ([\w-]+) ", Run("--help").stdout.split("Commands:")[1], re.MULTILINE)
+    assert names == ["generate", "downsample", "train", "evaluate", "simulate", "benchmark", "study", "export",
+                     "weights"]
+
+
 def test_every_command_but_the_study_subcommands_takes_a_config_file():
     """README's claim, checked against the app."""
     without = sorted(path for path, command in COMMANDS.items()

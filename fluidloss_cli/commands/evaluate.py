@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from fluidloss_cli.commands.command_list import WorkflowGroup
 from fluidloss_cli.commands.common import (
     COUNT,
     INDEX,
@@ -34,7 +35,7 @@ WORSE = "*"
 """The mark of a row less accurate than its grid's baseline (the uncorrected coarse solver)."""
 MEASURE_NAMES = names(MEASURES)
 
-app = typer.Typer(help="Evaluate checkpoints on test data (rollout: SOL; frames: SR and AE), or compare two frames or images (pair).",
+app = typer.Typer(cls=WorkflowGroup, help="Evaluate checkpoints on test data (rollout: SOL; frames: SR and AE), or compare two frames or images (pair).",
                   no_args_is_help=True, rich_markup_mode=None)
 
 

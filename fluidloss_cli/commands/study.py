@@ -6,11 +6,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from fluidloss_cli.commands.command_list import WorkflowGroup
 from fluidloss_cli.commands.common import COUNT, check_ranges, console
 from fluidloss_cli.commands.examples import examples
 from fluidloss_cli.engine.errors import FluidlossError
 
-app = typer.Typer(help="Run a whole study of losses from one TOML config: plan its cells, run them (resumable, "
+app = typer.Typer(cls=WorkflowGroup, help="Run a whole study of losses from one TOML config: plan its cells, run them (resumable, "
                        "parallel, sharded, or as Slurm jobs), report.", no_args_is_help=True, rich_markup_mode=None)
 
 ConfigArgument = typer.Argument(..., help="Study config (TOML; see docs/study.md and sample_configs/study_*.toml).",

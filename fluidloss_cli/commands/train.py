@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from fluidloss_cli.commands.command_list import WorkflowGroup
 from fluidloss_cli.commands.common import (
     COUNT,
     ConfigOption,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from fluidloss_cli.engine.training import Step, TrainConfig
     from fluidloss_cli.engine.training.tasks.base import TaskSetup
 
-app = typer.Typer(help="Train a model on fluid data with any loss: Solver-in-the-Loop correction (sol), super-resolution (sr) or autoencoder (ae).",
+app = typer.Typer(cls=WorkflowGroup, help="Train a model on fluid data with any loss: Solver-in-the-Loop correction (sol), super-resolution (sr) or autoencoder (ae).",
                   no_args_is_help=True)
 
 OutOption = typer.Option(..., "--out", help="Run directory: last.pt, best.pt, metrics.jsonl, config.json.",

@@ -4,11 +4,12 @@ from pathlib import Path
 
 import typer
 
+from fluidloss_cli.commands.command_list import WorkflowGroup
 from fluidloss_cli.commands.common import POSITIVE, ConfigOption, check_ranges, console
 from fluidloss_cli.commands.examples import examples
 from fluidloss_cli.engine import weights
 
-app = typer.Typer(help="Pretrained weights of the perceptual losses: list, import, download.", no_args_is_help=True,
+app = typer.Typer(cls=WorkflowGroup, help="Pretrained weights of the perceptual losses: list, import, download.", no_args_is_help=True,
                   rich_markup_mode=None)
 
 _INDENT = " " * 16
