@@ -88,7 +88,7 @@ def test_sr_trains_and_checkpoints_everything(data, tmp_path):
     assert last["model"]["name"] == "sr"
     assert last["model"]["config"] == dict(in_channels=3, out_channels=3, factor=2, width=8, blocks=1)  # velocity x/y, marker
     assert last["training"] == dict(loss="mse", epochs=EPOCHS, batch_size=4, lr=1e-3, seed=0, amp="off",
-                                    compile=False, lr_schedule="cosine")
+                                    compile=False, lr_schedule="cosine", patience=0)
     config = json.loads((run / "config.json").read_text())
     for role, path in (("coarse", data.coarse), ("fine", data.fine)):
         identity = last["datasets"][role]

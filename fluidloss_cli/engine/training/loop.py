@@ -29,8 +29,8 @@ from fluidloss_cli.engine.losses import build_loss
 from fluidloss_cli.engine.models import build
 from fluidloss_cli.engine.notice import warn
 from fluidloss_cli.engine.provenance import provenance
-from fluidloss_cli.engine.task_options import TRAINING, training_default
 from fluidloss_cli.engine.training.board import Board
+from fluidloss_cli.engine.training.config import TrainConfig
 from fluidloss_cli.engine.training.distributed import (
     World,
     check_world,
@@ -45,30 +45,6 @@ from fluidloss_cli.engine.training.rng import deterministic, epoch_order, rng_st
 from fluidloss_cli.engine.training.run_files import RunFiles, check_resumable, resume_key
 from fluidloss_cli.engine.training.tasks.base import TaskSetup
 from fluidloss_cli.engine.training.validation import validate
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The task-independent options of a run (task_options.TRAINING, whose defaults these are); stored in every
-    checkpoint, and a run resumes only with the same."""
-
-    loss: str = training_default("loss")
-    epochs: int = training_default("epochs")
-    batch_size: int = training_default("batch_size")
-    lr: float = training_default("lr")
-    seed: int = training_default("seed")
-    amp: str = training_default("amp")
-    compile: bool = training_default("compile")
-    lr_schedule: str = training_default("lr_schedule")
-    patience: int = training_default("patience")
-
-    def check(self, device: torch.device) -> None:
-        """Raise a one-line error for values that cannot train: each option's declared check, and --compile off
-        CUDA."""
-        for option in TRAINING:
-            option.validate(getattr(self, option.name))
-        if self.compile and device.type != "cuda":
-            raise FluidlossError(f"--compile is CUDA-only; the run is on {device} (drop the flag or use --device cuda)")
 
 
 class Step(NamedTuple):
