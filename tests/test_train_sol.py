@@ -188,19 +188,21 @@ def test_normalize_scales_the_network_and_the_loss_by_the_training_data_spread(k
 
 
 def test_a_run_from_before_the_added_options_resumes_with_their_defaults(karman_files, tmp_path):
-    """A last.pt written before --activation, --lr-schedule and --normalize existed (none recorded) was trained with
-    ReLU, a cosine rate and no normalisation: it resumes under the defaults and is refused under another value."""
+    """A last.pt written before --activation, --lr-schedule, --normalize and --patience existed (none recorded) was
+    trained with ReLU, a cosine rate, no normalisation and every epoch: it resumes under the defaults and is refused
+    under another value."""
     _, coarse = karman_files
     out = tmp_path / "run"
     args = ["train", "sol", "--data", coarse, "--out", out, "--unroll", "2", "--batch-size", "8", "--val-split", "0.2"]
     run_cli(*args, "--epochs", "1")
     last = torch.load(out / "last.pt", weights_only=False)
     for part in ("task_options", "training"):
-        last[part] = {k: v for k, v in last[part].items() if k not in ("activation", "lr_schedule", "normalize")}
+        last[part] = {k: v for k, v in last[part].items() if k not in ("activation", "lr_schedule", "normalize", "patience")}
     del last["model"]["config"]["activation"]
     torch.save(last, out / "last.pt")
     assert_one_line_error(run_cli(*args, "--epochs", "1", "--resume", "--lr-schedule", "constant", ok=False),
                           "lr_schedule differ")
     assert_one_line_error(run_cli(*args, "--epochs", "1", "--resume", "--normalize", ok=False), "normalize differ")
+    assert_one_line_error(run_cli(*args, "--epochs", "1", "--resume", "--patience", "2", ok=False), "patience differ")
     run_cli(*args, "--epochs", "1", "--resume")
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
