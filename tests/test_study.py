@@ -458,8 +458,8 @@ def test_export_keeps_results_and_chosen_models_not_data(env, smoke, tmp_path):
 
 @pytest.mark.slow
 def test_export_leaves_out_running_cells_models_and_locks(env, smoke, tmp_path):
-    """A training cell still running (no result.json yet, its run.lock held) publishes no checkpoint: its best.pt is
-    an epoch's, not the model's; and no lock file leaves the study folder."""
+    """A training cell still running (no result.json yet, its run.lock held) publishes no checkpoint (its best.pt is
+    an epoch's, not the model's) and none of its files; no lock file leaves the study folder."""
     copy = tmp_path / "study"
     shutil.copytree(smoke, copy, ignore=shutil.ignore_patterns("*.h5"))
     running = copy / "cells/train/sol/karman/mae/seed0"
@@ -470,6 +470,8 @@ def test_export_leaves_out_running_cells_models_and_locks(env, smoke, tmp_path):
     assert {p.name for p in (dest / "checkpoints").iterdir()} == {"sol_karman_mse_seed0.pt",
                                                                   "sol_karman_mse+0.1xlsim_seed0.pt"}
     assert not list(dest.rglob("*.lock"))
+    assert not (dest / "cells/train/sol/karman/mae/seed0").exists()  # no log of work that is not there
+    assert (dest / "cells/train/sol/karman/mse/seed0/result.json").is_file()
 
 
 @pytest.mark.slow

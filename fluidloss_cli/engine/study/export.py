@@ -1,4 +1,4 @@
-"""A study folder's results without its data, to publish or move: every cell's small files (results, logs, run
+"""A study folder's results without its data, to publish or move: every finished cell's small files (results, logs, run
 configs, training curves, evaluation tables and plots), the plan and the report, but no dataset, no lock and no
 training checkpoint; the last rendered frame of each render; and, on request, the best model of chosen cells whose
 training finished as a slim checkpoint (weights and provenance, no optimizer state) under `checkpoints/`. Paths inside the study folder
@@ -29,9 +29,19 @@ TRAINING_STATE = ("optimizer", "scheduler", "rng")
 """Checkpoint entries that only continue training; a published model drops them."""
 
 
-def kept(name: Path, out: Path) -> bool:
-    """Whether a file of the study folder (`name` relative to it) belongs in an export."""
+def finished_cells(out: Path, plan: dict) -> set[Path]:
+    """The folders (relative to the study folder) of the plan's cells that have ended: done, failed or skipped, each
+    with its result.json. A running or interrupted cell, or a folder the plan does not name, has no place in an
+    export: its files would describe work that is not there."""
+    return {Path(CELLS) / cell["id"] for cell in plan["cells"] if (cell_folder(out, cell["id"]) / RESULT).is_file()}
+
+
+def kept(name: Path, out: Path, finished: set[Path]) -> bool:
+    """Whether a file of the study folder (`name` relative to it) belongs in an export; `finished`: the
+    `finished_cells`."""
     if name.parts[0] == "locks" or name.suffix in LEFT_OUT or any(p.endswith(".parts") for p in name.parts):
+        return False
+    if name.parts[0] == CELLS and not any(parent in finished for parent in name.parents):
         return False
     if name.parent.name == "frames" and name.parts[:2] == (CELLS, "render"):
         return name.name == max(p.name for p in (out / name.parent).glob("frame_*"))
@@ -100,10 +110,10 @@ def export(out: Path, destination: Path, models: Sequence[str] = ()) -> list[Pat
     once their training has finished (a running cell's best.pt is an epoch's, not the model's). Everything is checked
     first (`check_export`). Returns the files written."""
     plan, chosen = check_export(out, destination, models)
-    written, root = [], str(out.resolve())
+    written, root, finished = [], str(out.resolve()), finished_cells(out, plan)
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         name = path.relative_to(out)
-        if kept(name, out):
+        if kept(name, out, finished):
             with atomic_file(destination / name) as tmp:
                 if path.suffix in TEXT:
                     tmp.write_text(relative(path.read_text(errors="replace"), root))
