@@ -129,14 +129,15 @@ def test_a_cancelled_study_resubmitted_finishes_to_the_same_report(cluster, env,
     whole, out = tmp_path / "whole", tmp_path / "cancelled"
     studies.append(out)
     tiny = config(tmp_path, TINY)
-    study(env, "submit", tiny, "--out", out)
-    running = wait_for(lambda: re.search(r"│ running +│ (\d+) +│ on ", study(env, "status", out).stderr),
-                       "no cell ran", 300).group(1)
-    subprocess.run(["scancel", running], check=True)  # a data job: the model jobs after it can never start
-    # slurmctld marks them blocked on a scheduling pass, late on a busy machine
+    study(env, "submit", tiny, "--out", out, "--sbatch-arg=--hold")  # held: the data job cannot end before its cancel
+    record = jobs(out)
+    data_job = next(j["id"] for j in record["jobs"].values() if "data/karman/train-fine" in j["cells"])
+    subprocess.run(["scancel", data_job], check=True)  # a data job: the model jobs after it can never start
+    others = [j["id"] for j in record["jobs"].values() if j["id"] != data_job] + [record["report"]]
+    subprocess.run(["scontrol", "release", ",".join(others)], check=True)
     blocked = wait_for(lambda: (text := study(env, "status", out).stderr).count("│ blocked ") >= 4 and text,
-                       "the jobs after a cancelled one are not blocked", 300)
-    assert re.search(rf"│ cancelled +│ {running} ", blocked), blocked
+                       "the jobs after a cancelled one are not blocked", 120)
+    assert re.search(rf"│ cancelled +│ {data_job} ", blocked), blocked
     cancelled = study(env, "cancel", out).stderr
     ids = re.search(r"cancelled (\d+) job\(s\)", cancelled)
     assert ids and int(ids.group(1)) >= 5, cancelled  # the blocked model jobs and the report
