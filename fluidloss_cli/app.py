@@ -110,10 +110,19 @@ class _FriendlyErrors(WorkflowGroup):
         except UsageError as exc:
             raise (_help(exc) if _wants_help(exc) else _fail(_usage_line(exc))) from None
         except KeyboardInterrupt as exc:
-            what, code = ("terminated", 143) if isinstance(exc, interrupt.Terminated) else ("interrupted", 130)
-            advice = getattr(exc, "advice", None) or ctx.meta.get("interrupt_advice", "rerun the command")
-            console.print(f"[bold red]{what}[/]: {advice}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=code) from None
+            raise _interrupted(exc, ctx) from None
+        except Exception as exc:  # an interrupt that landed in a C extension's callback, wrapped in its error
+            if (received := interrupt.cause(exc)) is None:
+                raise
+            raise _interrupted(received, ctx) from None
+
+
+def _interrupted(exc: KeyboardInterrupt, ctx: typer.Context) -> typer.Exit:
+    """Ctrl-C (130) or SIGTERM (143): say so, and what was kept and how to continue."""
+    what, code = ("terminated", 143) if isinstance(exc, interrupt.Terminated) else ("interrupted", 130)
+    advice = getattr(exc, "advice", None) or ctx.meta.get("interrupt_advice", "rerun the command")
+    console.print(f"[bold red]{what}[/]: {advice}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=code)
 
 
 app = typer.Typer(

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_cli
 from processes import DEADLINE, KARMAN, children, running, start, temporaries, wait_until
+from fluidloss_cli.engine import interrupt
 from fluidloss_cli.engine.lock import output_lock
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -121,6 +122,26 @@ def test_ctrl_c_or_sigterm_stops_downsample_and_leaves_no_output(fine, tmp_path,
         assert output.strip().splitlines()[-1] == (f"{word}: nothing was written (the output appears only when "
                                                    "complete); rerun the command"), output
         assert not out.exists() and temporaries(tmp_path) == []
+
+
+def test_an_interrupt_that_h5py_wraps_in_its_own_error_ends_the_run_as_the_interrupt(fine, tmp_path, monkeypatch):
+    """A SIGTERM that lands in h5py's attribute-iteration callback comes out of h5py as a SystemError whose cause is
+    the interrupt (seen once in the test above, on a loaded machine): it ends the run as the interrupt does. Injected
+    here where h5py iterates a dataset's attributes, as that run met it."""
+    def interrupted_iteration(self):
+        try:
+            raise interrupt.Terminated
+        except interrupt.Terminated as exc:
+            raise SystemError("<cyfunction FastRLock.__exit__> returned a result with an exception set") from exc
+
+    out = tmp_path / "d.h5"
+    with monkeypatch.context() as patch:
+        patch.setattr(h5py.AttributeManager, "__iter__", interrupted_iteration)
+        result = run_cli("downsample", fine.small, "--res", "16x8", "--out", out, ok=False)
+    assert result.exit_code == 143 and "Traceback" not in result.output, result.output
+    assert result.output.strip().splitlines()[-1].startswith("terminated: nothing was written"), result.output
+    assert not out.exists() and temporaries(tmp_path) == []
+    assert interrupt.cause(ValueError("unrelated")) is None
 
 
 @pytest.mark.slow

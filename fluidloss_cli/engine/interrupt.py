@@ -46,3 +46,16 @@ def check() -> None:
     """Raise KeyboardInterrupt if an interrupt was received, even one that was swallowed where it landed."""
     if _received:
         raise _received
+
+
+def cause(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt behind `exc`: a C extension whose callback the interrupt landed in may raise its own error in its
+    place (h5py's attribute iteration: a SystemError "returned a result with an exception set", the interrupt as its
+    cause), which must end the run as the interrupt would. None when no interrupt is in its chain."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
