@@ -78,8 +78,7 @@ class SwirlStep:
     pressure_solve = "none (native)"
 
     def __init__(self, resolution, dt, device, dtype, settings=None):
-        height, width = Swirl.domain_size
-        self.grid = Grid(resolution.height, resolution.width, width / resolution.width, height / resolution.height)
+        self.grid = Grid.on(resolution, Swirl.domain_size)
         self.dt = float(dt)
         self.walls_x = torch.ones(resolution.height, resolution.width + 1, device=device, dtype=dtype)
         self.walls_y = torch.ones(resolution.height + 1, resolution.width, device=device, dtype=dtype)

@@ -78,8 +78,7 @@ class TaylorGreenStep:
     pressure_solve = "Fourier (native, periodic)"
 
     def __init__(self, resolution, dt, device, dtype, settings=None):
-        height, width = TaylorGreen.domain_size
-        self.grid = Grid(resolution.height, resolution.width, width / resolution.width, height / resolution.height)
+        self.grid = Grid.on(resolution, TaylorGreen.domain_size)
         self.dt = float(dt)
 
     def __call__(self, frame, reynolds):

@@ -42,8 +42,7 @@ class BuoyancyStep:
     def __init__(self, resolution: Resolution, dt: float, device: torch.device, dtype: torch.dtype, settings=None):
         with math.precision(64):  # PhiFlow's source mask, sampled in float64 whatever the step's precision
             source = cell_tensor(Buoyancy(resolution, dt).inflow)
-        height, width = Buoyancy.domain_size
-        self.grid = Grid(resolution.height, resolution.width, width / resolution.width, height / resolution.height)
+        self.grid = Grid.on(resolution, Buoyancy.domain_size)
         self.dt = float(dt)
         self.source = (INFLOW_RATE * self.dt * source).to(device=device, dtype=dtype)
         self.walls_x, self.walls_y = wall_masks(self.grid, device, dtype)

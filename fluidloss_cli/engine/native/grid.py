@@ -22,6 +22,12 @@ class Grid:
     dx: float
     dy: float
 
+    @classmethod
+    def on(cls, resolution: tuple[int, int], domain_size: tuple[float, float]) -> "Grid":
+        """The grid of `resolution` (height, width cells) over a scene's `domain_size` (height, width units)."""
+        (height, width), (extent_y, extent_x) = resolution, domain_size
+        return cls(height, width, extent_x / width, extent_y / height)
+
     def stored_ends(self, values: torch.Tensor) -> tuple[int, int]:
         """(along x, along y): 1 where `values` [.., h, w] is a face component along that axis (it stores both end
         faces, one more than the cells), else 0."""

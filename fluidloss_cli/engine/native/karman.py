@@ -56,8 +56,7 @@ class KarmanStep:
 
     def __init__(self, resolution: Resolution, dt: float, device: torch.device, dtype: torch.dtype,
                  settings: PressureSolve):
-        height, width = Karman.domain_size
-        self.grid = Grid(resolution.height, resolution.width, width / resolution.width, height / resolution.height)
+        self.grid = Grid.on(resolution, Karman.domain_size)
         self.dt, self.settings = float(dt), settings
         masks = {k: v.to(device=device, dtype=dtype) for k, v in karman_masks(resolution).items()}
         self.keep_x, self.keep_y = 1 - masks["obstacle_x"], 1 - masks["obstacle_y"]
