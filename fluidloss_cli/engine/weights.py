@@ -227,12 +227,18 @@ def _destination(entry: WeightFile) -> Path:
     return dest
 
 
+def read_before_cache(entry: WeightFile) -> list[Path]:
+    """The copies of `entry` that commands read before the user cache's (in $FLUIDLOSS_WEIGHTS_DIR, unless that is
+    the cache itself): an install into the cache would not be what they read."""
+    cache = (cache_dir() / entry.filename).resolve()
+    return [earlier for earlier in entry.before_cache() if earlier.is_file() and earlier.resolve() != cache]
+
+
 def refuse_shadowed(entry: WeightFile, src: Path) -> None:
     """Refuse to install `src` into the user cache where a different file of its name is read first (in
     $FLUIDLOSS_WEIGHTS_DIR): the import would report success while every command kept reading the other file."""
-    cache = cache_dir() / entry.filename
-    for earlier in entry.before_cache():
-        if earlier.is_file() and earlier.resolve() != cache.resolve() and sha256_of(earlier) != sha256_of(src):
+    for earlier in read_before_cache(entry):
+        if sha256_of(earlier) != sha256_of(src):
             raise FluidlossError(f"{earlier} is read before the user cache (FLUIDLOSS_WEIGHTS_DIR) and differs from "
                                  f"{src}: replace or remove it, or unset FLUIDLOSS_WEIGHTS_DIR; nothing was installed")
 
@@ -280,8 +286,8 @@ def download(entry: WeightFile, check_format: FormatCheck, mirror: str | None = 
         raise FluidlossError(f"{entry.filename} has no official download address; install a copy with "
                              f"`fluidloss weights import {entry.name} FILE` (or pass --mirror)")
     url = f"{mirror.rstrip('/')}/{entry.filename}" if mirror else entry.url
-    for earlier in entry.before_cache():  # only the official file can be downloaded: a different one there shadows it
-        if earlier.is_file() and not entry.is_official(sha256_of(earlier)):
+    for earlier in read_before_cache(entry):  # only the official file is downloaded: a different one shadows it
+        if not entry.is_official(sha256_of(earlier)):
             raise FluidlossError(f"{earlier} is read before the user cache (FLUIDLOSS_WEIGHTS_DIR) and is not the "
                                  "official file: replace or remove it, or unset FLUIDLOSS_WEIGHTS_DIR; nothing was "
                                  "downloaded")
