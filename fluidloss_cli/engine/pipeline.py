@@ -2,7 +2,7 @@
 optionally super-resolved by an SR checkpoint; what `simulate`, `evaluate` and `benchmark` run.
 
 A pipeline is built from checkpoints alone (they carry scene, resolution, dt and model), and checked for
-consistency: a SOL model and an SR model must be of the same scene, the SR model's input must be the coarse
+consistency: a SOL model and an SR model must be of the scene (or a variant of it: `scenes.same_family`), the SR model's input must be the coarse
 resolution, and a starting dataset must match the coarse grid. A SOL model rolls out with the solver it was trained
 with (engine/solvers.py).
 """
@@ -20,6 +20,7 @@ from fluidloss_cli.engine.correction import CorrectedSolver, Frame
 from fluidloss_cli.engine.device import bf16_autocast
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
+from fluidloss_cli.engine.scenes import same_family
 from fluidloss_cli.engine.solvers import solver_for, trained_solver
 
 
@@ -54,12 +55,12 @@ class Pipeline:
         if sol is not None:
             model, info = load_sol(sol, device)
             setup = (info["scene"], Resolution(*info["resolution"]), float(info["dt"]))
-            if setup != (scene, resolution, float(dt)):
+            if not same_family(setup[0], scene) or setup[1:] != (resolution, float(dt)):
                 raise FluidlossError(f"{sol} corrects {setup[0]} at {setup[1]} with dt {setup[2]:g}, "
                                      f"not {scene} at {resolution} with dt {dt:g}")
             trained = trained_solver(info)
         upsampler = load_sr(sr, device) if sr is not None else None
-        if upsampler and (upsampler.scene, upsampler.coarse) != (scene, resolution):
+        if upsampler and (not same_family(upsampler.scene, scene) or upsampler.coarse != resolution):
             raise FluidlossError(f"{sr} upsamples {upsampler.scene} at {upsampler.coarse} (factor {upsampler.factor}),"
                                  f" not {scene} at {resolution}")
         return cls(CorrectedSolver(scene, resolution, dt, device, solver_for(solver, trained, sol, retarget)), model,

@@ -26,6 +26,7 @@ from fluidloss_cli.engine.models.sr_net import FACTORS
 from fluidloss_cli.engine.physics import Geometry
 from fluidloss_cli.engine.pipeline import in_float32, network_precision
 from fluidloss_cli.engine.results import BICUBIC, FINE_GRID, REFERENCE
+from fluidloss_cli.engine.scenes import same_family
 from fluidloss_cli.engine.upsample import upsample_frame
 
 BATCH = 16
@@ -58,12 +59,12 @@ class FrameEvaluation:
 
 
 def autoencoder(path: Path, infos: dict[str, DatasetInfo], device: torch.device) -> FrameRow:
-    """An AE checkpoint as a row on the grid whose dataset matches the one it was trained on (scene, resolution,
-    fields), reconstructing that grid's frames."""
+    """An AE checkpoint as a row on the grid whose dataset matches the one it was trained on (scene or a variant of
+    it, resolution, fields), reconstructing that grid's frames."""
     checkpoint = checkpoint_of(path, "ae")
     trained = checkpoint["datasets"]["data"]
-    matching = [grid for grid, info in infos.items() if (info.scene, list(info.resolution), list(info.fields))
-                == (trained["scene"], list(trained["resolution"]), list(trained["fields"]))]
+    matching = [grid for grid, info in infos.items() if same_family(trained["scene"], info.scene)
+                and (list(info.resolution), list(info.fields)) == (list(trained["resolution"]), list(trained["fields"]))]
     if not matching:
         raise FluidlossError(f"{path} reconstructs {trained['scene']} {'x'.join(map(str, trained['resolution']))} "
                              f"({', '.join(trained['fields'])}), which no test dataset given holds")
@@ -83,7 +84,7 @@ def super_resolution(path: Path, infos: dict[str, DatasetInfo], factor: int, dev
     the fields."""
     model = load_sr(path, device)
     coarse, fine = infos["data"], infos[FINE_GRID]
-    if (model.scene, model.coarse) != (coarse.scene, coarse.resolution):
+    if not same_family(model.scene, coarse.scene) or model.coarse != coarse.resolution:
         raise FluidlossError(f"{path} upsamples {model.scene} at {model.coarse}, not {coarse.scene} at "
                              f"{coarse.resolution} ({coarse.path})")
     if model.factor != factor:

@@ -23,6 +23,9 @@ NativeStep = Callable[[Frame, torch.Tensor], Frame]
 STEPS: dict[str, str | type] = {"karman": "karman:KarmanStep", "buoyancy": "buoyancy:BuoyancyStep"}
 """Scene name -> its native step class: "module:Class" within this package (loaded on first use), or the class.
 
+A variant of a scene (`scenes.variant`) runs its base's step class, subclassed with the variant's scene class as
+its `scene` attribute (so a step class that serves variants reads its geometry from `self.scene`).
+
 A step class is built as `cls(resolution, dt, device, dtype, settings)` (`settings`: a `PressureSolve`, which a
 scene without an iterative solve may ignore) and called as `step(frame, reynolds) -> frame` on a batch (see the
 module docstring); it must not change its input. An optional class attribute `pressure_solve` (a string) describes
@@ -43,7 +46,13 @@ def unregister_native_step(scene: str) -> None:
 
 
 def step_class(scene: str) -> type:
-    """The native step class of a scene, loaded; a one-line error for a scene without one."""
+    """The native step class of a scene, loaded (a variant's: its base's on the variant's geometry); a one-line
+    error for a scene without one."""
+    from fluidloss_cli.engine.scenes import SCENES, scene_class
+
+    base = SCENES[scene].variant_of if scene in SCENES else None
+    if scene not in STEPS and base in STEPS and hasattr(step_class(base), "scene"):
+        return type(f"{scene_class(scene).__name__}Step", (step_class(base),), {"scene": scene_class(scene)})
     try:
         entry = STEPS[scene]
     except KeyError:

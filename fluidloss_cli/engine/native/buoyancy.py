@@ -39,10 +39,13 @@ class BuoyancyStep:
     """One native buoyancy step for a batch: frame {velocity_x, velocity_y, density}; the scene has no Reynolds
     number, so the second argument is ignored."""
 
+    scene: type[Buoyancy] = Buoyancy
+    """Whose smoke source the step takes: a variant's step sets its own."""
+
     def __init__(self, resolution: Resolution, dt: float, device: torch.device, dtype: torch.dtype, settings=None):
         with math.precision(64):  # PhiFlow's source mask, sampled in float64 whatever the step's precision
-            source = cell_tensor(Buoyancy(resolution, dt).inflow)
-        self.grid = Grid.on(resolution, Buoyancy.domain_size)
+            source = cell_tensor(self.scene(resolution, dt).inflow)
+        self.grid = Grid.on(resolution, self.scene.domain_size)
         self.dt = float(dt)
         self.source = (INFLOW_RATE * self.dt * source).to(device=device, dtype=dtype)
         self.walls_x, self.walls_y = wall_masks(self.grid, device, dtype)

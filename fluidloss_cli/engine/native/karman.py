@@ -21,12 +21,13 @@ from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes.karman import INFLOW_SPEED, MARKER_RATE, REFERENCE_CELLS, Karman
 
 
-def karman_masks(resolution: Resolution) -> dict[str, torch.Tensor]:
-    """PhiFlow's masks of the Karman scene at a resolution, sampled in float64, as [H, W(+1)] tensors: `obstacle_x/_y` (soft fraction of each face inside
+def karman_masks(resolution: Resolution, cls: type[Karman] = Karman) -> dict[str, torch.Tensor]:
+    """PhiFlow's masks of the Karman scene `cls` (or a variant) at a resolution, sampled in float64, as [H, W(+1)]
+    tensors: `obstacle_x/_y` (soft fraction of each face inside
     the cylinder, as `apply_boundary_conditions`), `active` (fluid cells, as `make_incompressible`), `inflow_x/_y`
     (faces held at the inflow speed) and `marker` (the marker source's cells)."""
     with math.precision(64):  # sampled in float64 whatever the step's precision
-        scene = Karman(resolution, Karman.default_dt, Karman.reynolds_range[0], 0)
+        scene = cls(resolution, cls.default_dt, cls.reynolds_range[0], 0)
         velocity = scene.initial_state()["velocity"]
         with NUMPY:
             accessible = Field(velocity.geometry, ~scene.obstacle.geometry, extrapolation.ONE)
@@ -53,12 +54,14 @@ class KarmanStep:
     numbers [B]."""
 
     pressure_solve = "native: PhiFlow's pressure matrix as a sparse LU factorised once in float64 (exact solve)"
+    scene: type[Karman] = Karman
+    """Whose geometry (cylinder, inflow, marker source) the step takes: a variant's step sets its own."""
 
     def __init__(self, resolution: Resolution, dt: float, device: torch.device, dtype: torch.dtype,
                  settings: PressureSolve):
-        self.grid = Grid.on(resolution, Karman.domain_size)
+        self.grid = Grid.on(resolution, self.scene.domain_size)
         self.dt, self.settings = float(dt), settings
-        masks = {k: v.to(device=device, dtype=dtype) for k, v in karman_masks(resolution).items()}
+        masks = {k: v.to(device=device, dtype=dtype) for k, v in karman_masks(resolution, self.scene).items()}
         self.keep_x, self.keep_y = 1 - masks["obstacle_x"], 1 - masks["obstacle_y"]
         self.inflow_x, self.inflow_y = masks["inflow_x"], masks["inflow_y"]
         self.source = MARKER_RATE * self.dt * masks["marker"]
