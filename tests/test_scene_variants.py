@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, run_cli
+from studies import small_config, study
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.resolution import Resolution
 from fluidloss_cli.engine.scenes import register_scene, same_family, scene_class, scene_family, unregister_scene
@@ -126,3 +127,35 @@ def test_a_variant_defined_outside_the_package_is_one_call(tmp_path):
                 assert np.abs(a - b).max() < 1e-3 * np.abs(b).max()
     finally:
         unregister_scene("karman-shifted")
+
+
+OOD_STUDY = small_config("[tasks.sol]\nunroll = 1\nwidth = 8\nblocks = 1\nstart = [1]\nsteps = 3\n", name="ood",
+                         losses=("mse", "mae")).replace("test_seeds = [7]", 'test_seeds = [7]\nood = "karman-wide-cylinder"')
+
+
+def test_a_study_evaluates_every_model_on_the_scenes_variant(env, tmp_path):
+    """`[scenes.NAME] ood`: the test simulations again on the variant, every model evaluated there too, and a section
+    of its own in the report (table and verdicts), beside the in-distribution one."""
+    config, out = tmp_path / "ood.toml", tmp_path / "out"
+    config.write_text(OOD_STUDY)
+    study(env, "run", config, "--out", out)
+    with h5py.File(out / "cells/data/karman/ood-coarse/data.h5") as ood, \
+            h5py.File(out / "cells/data/karman/test-coarse/data.h5") as test:
+        assert str(ood.attrs["scene"]) == "karman-wide-cylinder" and str(test.attrs["scene"]) == "karman"
+        assert [ood[sim].attrs["reynolds"] for sim in ood] == [test[sim].attrs["reynolds"] for sim in test]
+    for loss in ("mse", "mae"):
+        assert (out / f"cells/ood/sol/karman/{loss}/seed0/result.json").exists()
+    report = json.loads((out / "report.json").read_text())
+    assert {"sol/karman", "sol/karman/ood", "verdicts/sol/karman/ood"} <= set(report)
+    inside, outside = report["sol/karman"]["mse"]["values"], report["sol/karman/ood"]["mse"]["values"]
+    assert len(inside["mse"]) == len(outside["mse"]) == 1 and inside["mse"] != outside["mse"]
+    assert "## sol · karman · out of distribution: karman-wide-cylinder" in (out / "report.md").read_text()
+
+
+def test_an_ood_scene_must_be_a_variant_of_the_scene(env, tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text(OOD_STUDY.replace("karman-wide-cylinder", "buoyancy-narrow-source"))
+    done = study(env, "plan", config, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == ("error: scenes.karman.ood: buoyancy-narrow-source is not a variant of karman "
+                                   "(the variants: karman-wide-cylinder)")

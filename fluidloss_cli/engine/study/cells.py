@@ -16,7 +16,7 @@ from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.results import BEST
 from fluidloss_cli.engine.study.config import StudyConfig, TaskSpec
 from fluidloss_cli.engine.study.scene_spec import SceneSpec
-from fluidloss_cli.engine.study.layout import EVALUATION, RENDER, RUN, ModelId, relative
+from fluidloss_cli.engine.study.layout import EVALUATION, OOD, RENDER, RUN, ModelId, relative
 from fluidloss_cli.engine.task_options import TaskOption, all_options
 
 TRAIN_GRIDS = {"sol": {"data": "coarse"}, "sr": {"coarse": "coarse", "fine": "fine"}, "ae": {"data": "fine"}}
@@ -56,11 +56,14 @@ class Cell:
 
 
 def data_cells(scene: SceneSpec) -> list[Cell]:
-    """Generate the fine training and test sets of a scene and downsample both to the coarse grid."""
+    """Generate the fine training and test sets of a scene (and the test simulations on its `ood` variant) and
+    downsample each to the coarse grid."""
     cells = []
-    for role, res, seeds in (("train", scene.train_re, scene.train_seeds), ("test", scene.test_re, scene.test_seeds)):
+    roles = [("train", scene.kind, scene.train_re, scene.train_seeds), ("test", scene.kind, scene.test_re, scene.test_seeds)]
+    roles += [(OOD, scene.ood, scene.test_re, scene.test_seeds)] if scene.ood else []
+    for role, kind, res, seeds in roles:
         fine_id, coarse_id = f"data/{scene.name}/{role}-fine", f"data/{scene.name}/{role}-coarse"
-        args = argv("generate", scene=scene.kind, res=scene.fine, frames=scene.frames, out=relative(fine_id),
+        args = argv("generate", scene=kind, res=scene.fine, frames=scene.frames, out=relative(fine_id),
                     re=res, seed=seeds, warmup=scene.warmup or None)
         sims = max(len(res), 1) * len(seeds)
         cells.append(Cell(fine_id, "generate", tuple(args), scene=scene.name, units=sims * (scene.frames + scene.warmup),
@@ -91,9 +94,11 @@ def train_args(task: TaskSpec, scene: str, loss: str, seed: int, out: str,
     return args, list(needs.values())
 
 
-def eval_args(task: TaskSpec, scene: SceneSpec, checkpoint: str, out: str, config: StudyConfig) -> list[str]:
-    """The `fluidloss evaluate` command of one trained model on the scene's test set."""
-    fine, coarse = relative(f"data/{scene.name}/test-fine"), relative(f"data/{scene.name}/test-coarse")
+def eval_args(task: TaskSpec, scene: SceneSpec, checkpoint: str, out: str, config: StudyConfig,
+              role: str = "test") -> list[str]:
+    """The `fluidloss evaluate` command of one trained model on the scene's test set (`role` test), or on its
+    out-of-distribution one (`ood`)."""
+    fine, coarse = relative(f"data/{scene.name}/{role}-fine"), relative(f"data/{scene.name}/{role}-coarse")
     common = dict(metrics=config.metrics, out=out)
     if task.kind == "sol":
         starts, steps = task.rollouts(scene.frames)
@@ -114,7 +119,7 @@ def eval_units(task: TaskSpec, scene: SceneSpec) -> float:
 
 
 def model_cells(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, config: StudyConfig) -> list[Cell]:
-    """Train one model (task, scene, loss, seed) and evaluate it on the test set."""
+    """Train one model (task, scene, loss, seed) and evaluate it on the test set (and on the `ood` one)."""
     model = ModelId.of(task.name, scene.name, loss, seed)
     train_id, eval_id = model.train, model.eval
     args, needs = train_args(task, scene.name, loss, seed, relative(train_id, RUN), config)
@@ -122,10 +127,13 @@ def model_cells(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, config: 
     samples = (scene.frames - window + 1) * scene.train_simulations * (1 - VAL_SPLIT)
     facts = dict(task=task.name, scene=scene.name, loss=loss, seed=seed, group=train_id)
     checkpoint = relative(train_id, f"{RUN}/{BEST}")
-    return [Cell(train_id, "train", tuple(args), tuple(needs), units=samples * config.epochs_of(task), **facts),
-            Cell(eval_id, "evaluate", tuple(eval_args(task, scene, checkpoint, relative(eval_id, EVALUATION), config)),
-                 (train_id, *(f"data/{scene.name}/test-{grid}" for grid in TEST_GRIDS[task.kind])),
-                 units=eval_units(task, scene), **facts)]
+    cells = [Cell(train_id, "train", tuple(args), tuple(needs), units=samples * config.epochs_of(task), **facts)]
+    for role, cell_id in [("test", eval_id)] + [(OOD, model.ood)] * bool(scene.ood):
+        args = eval_args(task, scene, checkpoint, relative(cell_id, EVALUATION), config, role)
+        cells.append(Cell(cell_id, "evaluate", tuple(args),
+                          (train_id, *(f"data/{scene.name}/{role}-{grid}" for grid in TEST_GRIDS[task.kind])),
+                          units=eval_units(task, scene), **facts))
+    return cells
 
 
 def render_loss(task: TaskSpec, config: StudyConfig) -> str:

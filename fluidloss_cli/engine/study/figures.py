@@ -51,7 +51,7 @@ def plot_rollout(section: Section, metrics: list[str], path: Path) -> None:
         for handle, label in zip(*axis.get_legend_handles_labels()):
             labelled.setdefault(label, handle)
     axes.flat[0].legend(list(labelled.values()), list(labelled), fontsize="small")
-    figure.suptitle(f"SOL on {section.scene}: error over the rollout, mean ± std over seeds x test simulations")
+    figure.suptitle(f"SOL on {section.ood or section.scene}: error over the rollout, mean ± std over seeds x test simulations")
     save(figure, path)
 
 
@@ -101,7 +101,7 @@ def example_panels(out: Path, section: Section, shows: str) -> list[tuple[str, n
             source = section.example
             label = BICUBIC if row.name == BICUBIC else f"{REFERENCE}_" + (FINE_GRID if section.kind == "sr" else "data")
         else:
-            found = sorted(cell_folder(out, f"eval/{section.task}/{section.scene}/{slug(row.name)}")
+            found = sorted(cell_folder(out, f"{section.evaluations}/{section.task}/{section.scene}/{slug(row.name)}")
                            .glob(f"seed*/{EVALUATION}/{EXAMPLE_FILE}"))
             source, label = (found[0] if found else None), RUN
         if source is not None and source.exists():
@@ -126,7 +126,7 @@ def plot_example(out: Path, section: Section, shows: str, path: Path) -> None:
         image = axis.imshow(values, origin="lower", vmin=low, vmax=high, cmap="viridis")
         axis.set(title=title, xticks=[], yticks=[])
     figure.colorbar(image, ax=figure.axes, shrink=0.8, label=QUANTITY_LABELS[shows])
-    figure.suptitle(f"{section.task} on {section.scene}: {example_place(section)}, {shows}")
+    figure.suptitle(f"{section.task} on {section.ood or section.scene}: {example_place(section)}, {shows}")
     save(figure, path)
 
 

@@ -20,6 +20,8 @@ DATA = "data.h5"
 RUN, EVALUATION, RENDER = "run", "evaluation", "frames"
 """A training cell's run folder (its `train --out`; `evaluate` labels its best.pt's row by this name), an
 evaluation cell's `--out` folder and a render cell's `--render` folder."""
+OOD = "ood"
+"""The out-of-distribution test: its data cells `data/SCENE/ood-fine|coarse` and evaluation cells `ood/MODEL`."""
 OUTPUTS = {"generate": (DATA,), "downsample": (DATA,), "train": (f"{RUN}/{BEST}",),
            "evaluate": (f"{EVALUATION}/{ROLLOUTS_FILE}", f"{EVALUATION}/{FRAMES_FILE}"), "render": (RENDER,)}
 """Cell kind -> its main output in the cell folder (any one of them), what the cells after it and the report read:
@@ -95,3 +97,8 @@ class ModelId:
     def eval(self) -> str:
         """Its evaluation cell's id."""
         return f"eval/{self}"
+
+    @property
+    def ood(self) -> str:
+        """Its evaluation cell's id on the scene's out-of-distribution variant (`[scenes.NAME] ood`)."""
+        return f"{OOD}/{self}"

@@ -66,7 +66,7 @@ def verdict_lines(section: Section, metrics: list[str], found: dict[str, dict[st
     if not shown:
         return []
     losses = [row.name for row in section.rows if any(row.name in found[m] for m in shown)]
-    lines = [f"## {section.task} · {section.scene} · against {AGAINST}", "",
+    lines = [f"## {section.title} · against {AGAINST}", "",
              f"Against {AGAINST}, by the decision rule (docs/study.md): per model the mean over the test simulations; "
              "paired t-test over common seeds (errors as log ratios), Holm-adjusted over the losses of a column, "
              "level 0.05. Effect: loss/mse (ratio) or loss - mse (difference).", "",
@@ -113,7 +113,7 @@ def step_lines(plan: dict, section: Section) -> list[str]:
     if not steps or not metrics:
         return []
     horizon = f": step {unroll} is the last of the {unroll} unrolled steps training went through" if unroll else ""
-    lines = [f"## {section.task} · {section.scene} · by rollout step", "",
+    lines = [f"## {section.title} · by rollout step", "",
              f"The rows above are means over all {length} rollout steps. Here each metric that is also a training loss "
              f"at single steps{horizon} (mean ± std over seeds x test simulations, each simulation's value its mean "
              f"over the start frames).", ""]
@@ -174,24 +174,30 @@ def section_lines(out: Path, plan: dict, section: Section,
     wrote."""
     task, scene, info = section.task, section.scene, plan["scenes"][section.scene]
     seeds = plan["tasks"][task].get("seeds", plan["seeds"])
-    lines = [f"## {task} · {scene}", "",
-             f"Fine {info['fine']}, coarse {info['coarse']}; {info['frames']} frames per simulation after "
-             f"{info['warmup']} warm-up frames; {info['train_simulations']} training and "
-             f"{info['test_simulations']} test simulation(s); {len(seeds)} training seed(s).", ""]
-    lines += table(section, plan["metrics"], len(seeds)) + [""] + epoch_lines(section)
-    plots = [("training", "training curves", lambda p: plot_training(section, p))]
+    if section.ood:
+        lines = [f"## {section.title}", "",
+                 f"The models of the section {task} · {scene}, evaluated on {section.ood}, a variant of the scene "
+                 f"(another geometry, docs/dataset.md): its {info['test_simulations']} simulation(s) have the test "
+                 f"simulations' Reynolds numbers and seeds; no model saw this geometry in training.", ""]
+    else:
+        lines = [f"## {section.title}", "",
+                 f"Fine {info['fine']}, coarse {info['coarse']}; {info['frames']} frames per simulation after "
+                 f"{info['warmup']} warm-up frames; {info['train_simulations']} training and "
+                 f"{info['test_simulations']} test simulation(s); {len(seeds)} training seed(s).", ""]
+    lines += table(section, plan["metrics"], len(seeds)) + [""] + ([] if section.ood else epoch_lines(section))
+    plots = [] if section.ood else [("training", "training curves", lambda p: plot_training(section, p))]
     if section.kind == "sol":
         plots.insert(0, ("rollout", "error over the rollout", lambda p: plot_rollout(section, plan["metrics"], p)))
     else:
         plots.append(("comparison", "one test frame", lambda p: plot_example(out, section, panels_show(plan, scene), p)))
     files = []
     for kind, title, draw in plots:
-        name = f"{task}_{scene}_{kind}.png"
+        name = f"{section.key.replace('/', '_')}_{kind}.png"
         draw(out / FIGURES / name)
         if (out / FIGURES / name).exists():
             files.append(out / FIGURES / name)
-            lines += [f"![{task} {scene}: {title}]({FIGURES}/{name})", ""]
-    render = sorted((cell_folder(out, f"render/{task}/{scene}") / RENDER).glob("frame_*.png"))
+            lines += [f"![{section.key.replace('/', ' ')}: {title}]({FIGURES}/{name})", ""]
+    render = [] if section.ood else sorted((cell_folder(out, f"render/{task}/{scene}") / RENDER).glob("frame_*.png"))
     if render:
         lines += [f"![{task} {scene}: coarse | coarse+SOL | reference, last rollout frame]"
                   f"({render[-1].relative_to(out).as_posix()})", ""]
@@ -223,13 +229,14 @@ def write_report(out: Path) -> list[Path]:
     baselines: dict[str, Row] = {}
     for task, about in plan["tasks"].items():
         for scene in about["scenes"]:
-            section = build_section(out, plan, task, scene)
-            if section.kind == "sol" and section.rows and section.rows[0].name == BASELINES["sol"].title:
-                baselines.setdefault(scene, section.rows[0])
-            judged = section_verdicts(section, plan["metrics"])
-            found, drawn = section_lines(out, plan, section, judged)
-            lines, files, data[f"{task}/{scene}"] = lines + found, files + drawn, as_json(section)
-            data[f"verdicts/{task}/{scene}"] = verdicts_json(judged)
+            for ood in (False, True) if plan["scenes"][scene].get("ood") else (False,):
+                section = build_section(out, plan, task, scene, ood)
+                if section.kind == "sol" and section.rows and section.rows[0].name == BASELINES["sol"].title and not ood:
+                    baselines.setdefault(scene, section.rows[0])
+                judged = section_verdicts(section, plan["metrics"])
+                found, drawn = section_lines(out, plan, section, judged)
+                lines, files, data[section.key] = lines + found, files + drawn, as_json(section)
+                data[f"verdicts/{section.key}"] = verdicts_json(judged)
     for scene in plan["scenes"]:
         found, data[f"novelty/{scene}"] = novelty_section(out, scene, baselines.get(scene))
         lines += found

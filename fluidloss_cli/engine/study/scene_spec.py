@@ -1,5 +1,5 @@
 """A study's scenes: a `[scenes.NAME]` table checked (known scene, grids, Reynolds numbers where the scene has them,
-test simulations apart from the training ones) into a SceneSpec."""
+test simulations apart from the training ones, an out-of-distribution variant of the scene) into a SceneSpec."""
 
 from dataclasses import dataclass
 
@@ -9,7 +9,7 @@ from fluidloss_cli.engine.resolution import Resolution, parse_resolution
 from fluidloss_cli.engine.study.toml_values import numbers, typed
 
 SCENE_KEYS = {"scene": str, "fine": str, "coarse": str, "frames": int, "warmup": int, "train_re": list, "train_seeds": list,
-              "test_re": list, "test_seeds": list}
+              "test_re": list, "test_seeds": list, "ood": str}
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class SceneSpec:
     train_seeds: tuple[int, ...]
     test_re: tuple[float, ...]
     test_seeds: tuple[int, ...]
+    ood: str | None = None
+    """A variant of the scene (`scenes.variant`) on which every model is also evaluated, with the test simulations'
+    Reynolds numbers and seeds: the out-of-distribution test; None for none."""
 
     @property
     def train_simulations(self) -> int:
@@ -40,8 +43,9 @@ class SceneSpec:
 
 def parse_scene(name: str, data: dict) -> SceneSpec:
     """One `[scenes.NAME]` table, checked: known scene, resolutions, Reynolds numbers only where the scene has
-    them, and test simulations that share neither a seed nor a Reynolds number with any training simulation."""
-    from fluidloss_cli.engine.scenes import check_scene
+    them, test simulations that share neither a seed nor a Reynolds number with any training simulation, and an
+    `ood` scene that is a variant of the scene."""
+    from fluidloss_cli.engine.scenes import SCENES, check_scene, same_family
 
     where = f"scenes.{name}"
     data = typed(where, data, SCENE_KEYS, ("fine", "coarse", "frames", "train_seeds", "test_seeds"))
@@ -70,10 +74,14 @@ def parse_scene(name: str, data: dict) -> SceneSpec:
                  [f"Re {', '.join(f'{r:g}' for r in shared_re)}"] * bool(shared_re)
         raise FluidlossError(f"{where}: test simulations must differ from every training one in seed and Re, but "
                              f"both use {' and '.join(shared)}")
+    ood = data.get("ood")
+    if ood is not None and (check_scene(ood) == kind or not same_family(kind, ood)):
+        raise FluidlossError(f"{where}.ood: {ood} is not a variant of {kind} (the variants: "
+                             f"{', '.join(n for n in SCENES if n != kind and same_family(kind, n)) or 'none'})")
     frames, warmup = data["frames"], data.get("warmup", 0)
     if frames < 3 or warmup < 0:
         raise FluidlossError(f"{where}: frames must be at least 3 and warmup at least 0, got {frames} and {warmup}")
-    return SceneSpec(name, kind, fine, coarse, frames, warmup, train_re, train_seeds, test_re, test_seeds)
+    return SceneSpec(name, kind, fine, coarse, frames, warmup, train_re, train_seeds, test_re, test_seeds, ood)
 
 
 def scene_has_reynolds(name: str) -> bool:

@@ -18,6 +18,7 @@ from fluidloss_cli.engine.results import BASELINES, EXAMPLE_FILE, FRAMES_FILE, R
 from fluidloss_cli.engine.study.files import read_json
 from fluidloss_cli.engine.study.layout import (
     FAILED,
+    OOD,
     RESULT,
     RUN,
     ModelId,
@@ -80,39 +81,57 @@ class Section:
     example: Path | None = None
     training: dict[str, list[list[dict]]] = field(default_factory=dict)
     """loss -> per seed, its training log records."""
+    ood: str | None = None
+    """The scene's variant when the section holds the models' out-of-distribution evaluation, else None."""
+
+    @property
+    def evaluations(self) -> str:
+        """The prefix of its models' evaluation cells: `eval`, or `ood` for the out-of-distribution test."""
+        return OOD if self.ood else "eval"
+
+    @property
+    def title(self) -> str:
+        """Its heading: `TASK · SCENE`, `TASK · SCENE · out of distribution: VARIANT`."""
+        return f"{self.task} · {self.scene}" + (f" · out of distribution: {self.ood}" if self.ood else "")
+
+    @property
+    def key(self) -> str:
+        """Its name in report.json and its figures': `TASK/SCENE`, `TASK/SCENE/ood`."""
+        return f"{self.task}/{self.scene}" + (f"/{OOD}" if self.ood else "")
 
 
-def model_status(out: Path, name: str) -> tuple[str | None, bool]:
-    """Why a model (`task/scene/loss/seed`) has no evaluation (skipped, failed, pending; None once evaluated), and
-    whether its training finished or was skipped."""
+def model_status(out: Path, name: str, evaluations: str = "eval") -> tuple[str | None, bool]:
+    """Why a model (`task/scene/loss/seed`) has no evaluation in its `evaluations` cell (`eval` or `ood`): skipped,
+    failed, pending; None once evaluated; and whether its training finished or was skipped."""
     train, evaluated = read_json(cell_folder(out, f"train/{name}") / RESULT), \
-        read_json(cell_folder(out, f"eval/{name}") / RESULT)
+        read_json(cell_folder(out, f"{evaluations}/{name}") / RESULT)
     if train and train["status"] == "skipped":
         return f"skipped: {train['reason']}", True
     if evaluated and evaluated["status"] == "done":
         return None, True
-    failed = any((cell_folder(out, f"{kind}/{name}") / FAILED).exists() for kind in ("train", "eval"))
+    failed = any((cell_folder(out, f"{kind}/{name}") / FAILED).exists() for kind in ("train", evaluations))
     return ("failed" if failed else "pending"), bool(train)
 
 
-def build_section(out: Path, plan: dict, task: str, scene: str) -> Section:
-    """Collect the results of every model of a task on a scene, and its baseline and reference rows."""
+def build_section(out: Path, plan: dict, task: str, scene: str, ood: bool = False) -> Section:
+    """Collect the results of every model of a task on a scene, and its baseline and reference rows: on the
+    scene's test set, or (`ood`) on its out-of-distribution variant's."""
     kind = plan["tasks"][task].get("kind", task)
-    section = Section(task, scene, kind, [], {})
+    section = Section(task, scene, kind, [], {}, ood=plan["scenes"][scene].get("ood") if ood else None)
     baseline, reference = None, None
     for loss in plan["tasks"][task].get("losses", plan["losses"]):
         row = Row(loss)
         section.training[loss] = []
         for seed in plan["tasks"][task].get("seeds", plan["seeds"]):
             name = str(ModelId.of(task, scene, loss, seed))
-            status, trained = model_status(out, name)
+            status, trained = model_status(out, name, section.evaluations)
             if trained and not (status or "").startswith("skipped"):
                 log = read_training_log(run_folder(out, f"train/{name}"))
                 section.training[loss] += [log] if log else []
             if status is not None:
                 row.status = row.status or status
                 continue
-            found, section.metrics = evaluation_rows(out, f"eval/{name}", kind)
+            found, section.metrics = evaluation_rows(out, f"{section.evaluations}/{name}", kind)
             run = found[RUN]  # `evaluate` labels a run folder's best.pt by the folder's name
             row.compression, row.seeds = run.compression, row.seeds + 1
             row.seed_ids.append(seed)
@@ -124,7 +143,7 @@ def build_section(out: Path, plan: dict, task: str, scene: str) -> Section:
             if reference is None and REFERENCE in found:  # only measures of a frame alone have one
                 reference = dataclasses.replace(found[REFERENCE], name=REFERENCE)
             if section.example is None and kind != "sol":
-                section.example = evaluation_folder(out, f"eval/{name}") / EXAMPLE_FILE
+                section.example = evaluation_folder(out, f"{section.evaluations}/{name}") / EXAMPLE_FILE
         if row.values and row.status == "pending":
             row.status = ""  # some seeds measured: show them, the cell list says which are missing
         section.rows.append(row)
