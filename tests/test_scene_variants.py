@@ -149,7 +149,11 @@ def test_a_study_evaluates_every_model_on_the_scenes_variant(env, tmp_path):
     assert {"sol/karman", "sol/karman/ood", "verdicts/sol/karman/ood"} <= set(report)
     inside, outside = report["sol/karman"]["mse"]["values"], report["sol/karman/ood"]["mse"]["values"]
     assert len(inside["mse"]) == len(outside["mse"]) == 1 and inside["mse"] != outside["mse"]
-    assert "## sol · karman · out of distribution: karman-wide-cylinder" in (out / "report.md").read_text()
+    text = (out / "report.md").read_text()
+    assert "## sol · karman · out of distribution: karman-wide-cylinder" in text
+    assert "## out-of-distribution test vs training data · karman" in text
+    novel = report["novelty/karman/ood"]
+    assert len(novel) == 1 and novel[0]["nearest_trajectory"] > 0
 
 
 def test_an_ood_scene_must_be_a_variant_of_the_scene(env, tmp_path):

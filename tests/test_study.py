@@ -13,12 +13,13 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
 from conftest import assert_one_line_error, run_cli
 from processes import ROOT
-from studies import RESUMED, SMOKE, TINY, results, study, tables, value_tables
+from studies import RESUMED, SMOKE, TINY, results, small_config, study, tables, value_tables
 from fluidloss_cli.engine.command_line import COMMANDS, argv
 from fluidloss_cli.engine.data.novelty import HEADER, novelty
 from fluidloss_cli.engine.metric_facts import MEASURES, MetricFacts, facts_of
@@ -557,3 +558,38 @@ def test_a_model_id_is_spelt_one_way_and_read_back_from_any_of_its_cells():
     assert ModelId.parse(model.train) == ModelId.parse(model.eval) == ModelId.parse(str(model)) == model
     cells = {cell.id for cell in plan_cells(parse_config(TINY))}
     assert {ModelId.of("sr", "karman", "mae", 0).train, ModelId.of("ae", "karman", "mse", 0).eval} <= cells
+
+
+SHARED_FINE = small_config('[scenes.karman_4x]\nfine_from = "karman"\ncoarse = "8x4"\n[tasks.sr]\nwidth = 8\nblocks = 1\n'
+                           'stride = 3\n', name="shared")
+
+
+def test_a_table_sharing_fine_data_downsamples_them_once_more_and_reports_its_own_section(env, tmp_path):
+    """`fine_from`: 4x SR beside 2x on the same simulations, generated once."""
+    config, out = tmp_path / "shared.toml", tmp_path / "out"
+    config.write_text(SHARED_FINE)
+    study(env, "run", config, "--out", out)
+    plan = json.loads((out / "plan.json").read_text())
+    kinds = {cell["id"]: cell for cell in plan["cells"]}
+    assert "data/karman_4x/train-fine" not in kinds and "data/karman_4x/test-fine" not in kinds
+    assert kinds["data/karman_4x/train-coarse"]["deps"] == ["data/karman/train-fine"]
+    args = kinds["train/sr/karman_4x/mse/seed0"]["args"]
+    assert args[args.index("--coarse") + 1] == "cells/data/karman_4x/train-coarse/data.h5"
+    assert args[args.index("--fine") + 1] == "cells/data/karman/train-fine/data.h5"
+    with h5py.File(out / "cells/data/karman_4x/test-coarse/data.h5") as coarse:
+        assert list(coarse.attrs["resolution"]) == [8, 4]
+    report = json.loads((out / "report.json").read_text())
+    assert report["sr/karman"]["mse"]["values"]["mse"] != report["sr/karman_4x"]["mse"]["values"]["mse"]
+
+
+@pytest.mark.parametrize("table, fragment", [
+    ('fine_from = "nowhere"\ncoarse = "8x4"', "scenes.karman_4x.fine_from: name a scene table above it"),
+    ('fine_from = "karman"\ncoarse = "16x8"', "coarse 16x8 is karman's own"),
+    ('fine_from = "karman"\ncoarse = "8x8"', "must be coarse 8x8 times 2 or 4"),
+    ('fine_from = "karman"\ncoarse = "8x4"\nframes = 3', "unknown key"),
+])
+def test_a_bad_shared_table_is_one_clear_line(env, tmp_path, table, fragment):
+    config = tmp_path / "bad.toml"
+    config.write_text(SHARED_FINE.replace('fine_from = "karman"\ncoarse = "8x4"', table))
+    done = study(env, "plan", config, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and fragment in done.stderr, done.stderr

@@ -78,11 +78,14 @@ class DatasetInfo:
                 "resolution": list(self.resolution), "fields": list(self.fields)}
 
 
-def check_like(reference: DatasetInfo, other: DatasetInfo) -> None:
-    """Raise unless `other` has the scene, resolution and fields of `reference` (a validation file of a training one)."""
+def check_like(reference: DatasetInfo, other: DatasetInfo, variants: bool = False) -> None:
+    """Raise unless `other` has the scene, resolution and fields of `reference` (a validation file of a training one);
+    with `variants`, a variant of the scene counts as the scene (`scenes.same_family`)."""
+    from fluidloss_cli.engine.scenes import same_family
+
     for what in ("scene", "resolution", "fields"):
         mine, theirs = getattr(reference, what), getattr(other, what)
-        if mine != theirs:
+        if mine != theirs and not (what == "scene" and variants and same_family(mine, theirs)):
             raise FluidlossError(f"{other.path} does not match {reference.path}: {what} {theirs} vs {mine}")
 
 

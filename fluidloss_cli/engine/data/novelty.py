@@ -77,11 +77,11 @@ def nearest_frames(test: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
 
 
 def novelty(test_path: Path, train_path: Path, stride: int | None = None) -> list[Novelty]:
-    """Each test simulation's distances to the training data, or one line when the two datasets do not match (scene,
-    resolution, fields); `stride`: every stride-th test frame is searched for its nearest training frame (default:
+    """Each test simulation's distances to the training data, or one line when the two datasets do not match (scene
+    or a variant of it, resolution, fields); `stride`: every stride-th test frame is searched for its nearest training frame (default:
     about `SEARCHED_FRAMES` frames)."""
     test, train = DatasetInfo.read(test_path, "evaluate"), DatasetInfo.read(train_path, "evaluate")
-    check_like(test, train)
+    check_like(train, test, variants=True)
     if stride is not None and stride < 1:
         raise FluidlossError(f"the nearest-frame stride must be at least 1, got {stride}")
     stride = stride or max(1, test.frames // SEARCHED_FRAMES)

@@ -57,17 +57,19 @@ class Cell:
 
 def data_cells(scene: SceneSpec) -> list[Cell]:
     """Generate the fine training and test sets of a scene (and the test simulations on its `ood` variant) and
-    downsample each to the coarse grid."""
+    downsample each to the coarse grid; a table sharing another's fine data (`fine_from`) only downsamples them."""
     cells = []
     roles = [("train", scene.kind, scene.train_re, scene.train_seeds), ("test", scene.kind, scene.test_re, scene.test_seeds)]
     roles += [(OOD, scene.ood, scene.test_re, scene.test_seeds)] if scene.ood else []
     for role, kind, res, seeds in roles:
-        fine_id, coarse_id = f"data/{scene.name}/{role}-fine", f"data/{scene.name}/{role}-coarse"
-        args = argv("generate", scene=kind, res=scene.fine, frames=scene.frames, out=relative(fine_id),
-                    re=res, seed=seeds, warmup=scene.warmup or None)
+        fine_id, coarse_id = scene.data_id(role, "fine"), scene.data_id(role, "coarse")
         sims = max(len(res), 1) * len(seeds)
-        cells.append(Cell(fine_id, "generate", tuple(args), scene=scene.name, units=sims * (scene.frames + scene.warmup),
-                          uses_device=False, extra={"scale": scene.fine.cells}))
+        if not scene.fine_from:  # else the fine data are another table's cells
+            args = argv("generate", scene=kind, res=scene.fine, frames=scene.frames, out=relative(fine_id),
+                        re=res, seed=seeds, warmup=scene.warmup or None)
+            cells.append(Cell(fine_id, "generate", tuple(args), scene=scene.name,
+                              units=sims * (scene.frames + scene.warmup), uses_device=False,
+                              extra={"scale": scene.fine.cells}))
         args = argv("downsample", source=relative(fine_id), res=scene.coarse, out=relative(coarse_id))
         cells.append(Cell(coarse_id, "downsample", tuple(args), (fine_id,), scene=scene.name, units=sims * scene.frames,
                           uses_device=False))
@@ -81,11 +83,11 @@ def plan_order(kind: str) -> list[TaskOption]:
     return sorted(settable, key=lambda option: option.added)
 
 
-def train_args(task: TaskSpec, scene: str, loss: str, seed: int, out: str,
+def train_args(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, out: str,
                config: StudyConfig) -> tuple[list[str], list[str]]:
     """The `fluidloss train` command of one model (training sets, the task's options, loss, seed, run folder) and the
     data cells it reads."""
-    needs = {option: f"data/{scene}/train-{grid}" for option, grid in TRAIN_GRIDS[task.kind].items()}
+    needs = {option: scene.data_id("train", grid) for option, grid in TRAIN_GRIDS[task.kind].items()}
     options = {o.name: task.options[o.name] for o in plan_order(task.kind) if o.name in task.options}
     if task.lr_of(loss) is not None:
         options["lr"] = task.lr_of(loss)
@@ -98,7 +100,7 @@ def eval_args(task: TaskSpec, scene: SceneSpec, checkpoint: str, out: str, confi
               role: str = "test") -> list[str]:
     """The `fluidloss evaluate` command of one trained model on the scene's test set (`role` test), or on its
     out-of-distribution one (`ood`)."""
-    fine, coarse = relative(f"data/{scene.name}/{role}-fine"), relative(f"data/{scene.name}/{role}-coarse")
+    fine, coarse = relative(scene.data_id(role, "fine")), relative(scene.data_id(role, "coarse"))
     common = dict(metrics=config.metrics, out=out)
     if task.kind == "sol":
         starts, steps = task.rollouts(scene.frames)
@@ -122,7 +124,7 @@ def model_cells(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, config: 
     """Train one model (task, scene, loss, seed) and evaluate it on the test set (and on the `ood` one)."""
     model = ModelId.of(task.name, scene.name, loss, seed)
     train_id, eval_id = model.train, model.eval
-    args, needs = train_args(task, scene.name, loss, seed, relative(train_id, RUN), config)
+    args, needs = train_args(task, scene, loss, seed, relative(train_id, RUN), config)
     window = task.get("unroll", 4) + 1 if task.kind == "sol" else 1
     samples = (scene.frames - window + 1) * scene.train_simulations * (1 - VAL_SPLIT)
     facts = dict(task=task.name, scene=scene.name, loss=loss, seed=seed, group=train_id)
@@ -131,7 +133,7 @@ def model_cells(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, config: 
     for role, cell_id in [("test", eval_id)] + [(OOD, model.ood)] * bool(scene.ood):
         args = eval_args(task, scene, checkpoint, relative(cell_id, EVALUATION), config, role)
         cells.append(Cell(cell_id, "evaluate", tuple(args),
-                          (train_id, *(f"data/{scene.name}/{role}-{grid}" for grid in TEST_GRIDS[task.kind])),
+                          (train_id, *(scene.data_id(role, grid) for grid in TEST_GRIDS[task.kind])),
                           units=eval_units(task, scene), **facts))
     return cells
 
@@ -151,10 +153,10 @@ def render_cell(task: TaskSpec, scene: SceneSpec, config: StudyConfig) -> Cell:
     from fluidloss_cli.engine.scenes import scene_class  # loads PhiFlow: only when renders are planned
 
     quantity = scene_class(scene.kind).render_quantity
-    args = argv("simulate", scene=scene.kind, source=relative(f"data/{scene.name}/test-coarse"),
+    args = argv("simulate", scene=scene.kind, source=relative(scene.data_id("test", "coarse")),
                 start=starts[0], steps=steps, sol=relative(train_id, f"{RUN}/{BEST}"), quantity=quantity,
                 out=relative(cell_id, "rollout.h5"), render=relative(cell_id, RENDER))
-    return Cell(cell_id, "render", tuple(args), (train_id, f"data/{scene.name}/test-coarse"), task=task.name,
+    return Cell(cell_id, "render", tuple(args), (train_id, scene.data_id("test", "coarse")), task=task.name,
                 scene=scene.name, loss=loss, seed=seed, units=steps, group=train_id, extra={"steps": steps})
 
 

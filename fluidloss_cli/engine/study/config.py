@@ -19,7 +19,7 @@ from typing import Any
 from fluidloss_cli.engine.defaults import DEFAULT_METRICS, VAL_SPLIT
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.paths import read_text_file
-from fluidloss_cli.engine.study.scene_spec import SceneSpec, parse_scene
+from fluidloss_cli.engine.study.scene_spec import SceneSpec, parse_scene, parse_shared_scene
 from fluidloss_cli.engine.study.slurm import check_resources
 from fluidloss_cli.engine.study.toml_values import numbers, typed
 from fluidloss_cli.engine.task_options import TASK_OPTIONS, TRAINING, all_options, study_keys
@@ -182,7 +182,9 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
         for name, table in data[key].items():
             if not isinstance(table, dict):
                 raise FluidlossError(f"{where}: {key}.{name} must be a table")
-    scenes = {name: parse_scene(name, table) for name, table in data["scenes"].items()}
+    scenes: dict[str, SceneSpec] = {}
+    for name, table in data["scenes"].items():
+        scenes[name] = parse_shared_scene(name, table, scenes) if "fine_from" in table else parse_scene(name, table)
     losses = tuple(str(loss).strip().lower() for loss in data["losses"])
     if not losses or len(set(losses)) < len(losses):
         raise FluidlossError(f"{where}: losses must name at least one loss, each once; got {data['losses']!r}")

@@ -17,7 +17,7 @@ from fluidloss_cli.engine.metric_facts import MetricFacts
 from fluidloss_cli.engine.results import BASELINES, REFERENCE
 from fluidloss_cli.engine.study.figures import plot_example, plot_rollout, plot_training
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
-from fluidloss_cli.engine.study.layout import (DATA, FAILED, FIGURES, PLAN, RENDER, REPORT_DATA, REPORT_FILE, RESULT,
+from fluidloss_cli.engine.study.layout import (DATA, FAILED, FIGURES, OOD, PLAN, RENDER, REPORT_DATA, REPORT_FILE, RESULT,
                                                cell_folder)
 from fluidloss_cli.engine.study.sections import Row, Section, as_json, at_step, build_section, marked, summary
 from fluidloss_cli.engine.study.verdicts import AGAINST, Verdict, model_means, verdicts
@@ -132,17 +132,19 @@ def step_lines(plan: dict, section: Section) -> list[str]:
     return lines
 
 
-def novelty_section(out: Path, scene: str, baseline: Row | None) -> tuple[list[str], list[dict]]:
-    """How far the scene's coarse test simulations lie from its coarse training data, beside the uncorrected coarse
-    solver's rollout MSE per test simulation (the SOL baseline; none without it): report lines and records."""
-    test, train = (cell_folder(out, f"data/{scene}/{role}-coarse") / DATA for role in ("test", "train"))
+def novelty_section(out: Path, scene: str, baseline: Row | None, role: str = "test") -> tuple[list[str], list[dict]]:
+    """How far the scene's coarse test simulations (`role` test, or `ood`: those of its variant) lie from its coarse
+    training data, beside the uncorrected coarse solver's rollout MSE per test simulation (the SOL baseline; none
+    without it): report lines and records."""
+    test, train = (cell_folder(out, f"data/{scene}/{kind}-coarse") / DATA for kind in (role, "train"))
     if not (test.exists() and train.exists()):
         return [], []
     found = novelty(test, train)
     errors = baseline.values.get("mse") if baseline else None
     records = as_records(found, {item.simulation: error for item, error in zip(found, errors or [])})
-    lines = [f"## test vs training data · {scene}", "",
-             f"The coarse test data against the coarse training data (nearest frame searched for "
+    what = "test" if role == "test" else "out-of-distribution test"
+    lines = [f"## {what} vs training data · {scene}", "",
+             f"The coarse {what} data against the coarse training data (nearest frame searched for "
              f"{'every test frame' if found[0].stride == 1 else f'every {found[0].stride}th test frame'}). {ABOUT}", "",
              "| " + " | ".join(HEADER) + " |", "|---" * len(HEADER) + "|"]
     return lines + ["| " + " | ".join(cells) + " |" for cells in rows(records)] + [""], records
@@ -231,15 +233,18 @@ def write_report(out: Path) -> list[Path]:
         for scene in about["scenes"]:
             for ood in (False, True) if plan["scenes"][scene].get("ood") else (False,):
                 section = build_section(out, plan, task, scene, ood)
-                if section.kind == "sol" and section.rows and section.rows[0].name == BASELINES["sol"].title and not ood:
-                    baselines.setdefault(scene, section.rows[0])
+                if section.kind == "sol" and section.rows and section.rows[0].name == BASELINES["sol"].title:
+                    baselines.setdefault((scene, OOD if ood else "test"), section.rows[0])
                 judged = section_verdicts(section, plan["metrics"])
                 found, drawn = section_lines(out, plan, section, judged)
                 lines, files, data[section.key] = lines + found, files + drawn, as_json(section)
                 data[f"verdicts/{section.key}"] = verdicts_json(judged)
     for scene in plan["scenes"]:
-        found, data[f"novelty/{scene}"] = novelty_section(out, scene, baselines.get(scene))
+        found, data[f"novelty/{scene}"] = novelty_section(out, scene, baselines.get((scene, "test")))
         lines += found
+        if plan["scenes"][scene].get("ood"):
+            found, data[f"novelty/{scene}/{OOD}"] = novelty_section(out, scene, baselines.get((scene, OOD)), OOD)
+            lines += found
     lines += ["## Cells", ""] + cell_lines(out, plan) + [""]
     write_text(out / REPORT_FILE, "\n".join(lines))
     write_json(out / REPORT_DATA, data)

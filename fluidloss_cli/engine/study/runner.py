@@ -82,7 +82,8 @@ def write_plan(out: Path, config: StudyConfig, text: str, cells: list[Cell]) -> 
                                       for name, t in config.tasks.items()},
                             "scenes": {name: {"kind": s.kind, "fine": str(s.fine), "coarse": str(s.coarse), "frames": s.frames,
                                               "warmup": s.warmup, "train_simulations": s.train_simulations,
-                                              "test_simulations": s.test_simulations, "ood": s.ood}
+                                              "test_simulations": s.test_simulations, "ood": s.ood,
+                                              "fine_from": s.fine_from}
                                        for name, s in config.scenes.items()},
                             "cells": [cell.to_json() for cell in cells]})
 

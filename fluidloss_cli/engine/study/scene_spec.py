@@ -1,6 +1,7 @@
 """A study's scenes: a `[scenes.NAME]` table checked (known scene, grids, Reynolds numbers where the scene has them,
 test simulations apart from the training ones, an out-of-distribution variant of the scene) into a SceneSpec."""
 
+import dataclasses
 from dataclasses import dataclass
 
 from fluidloss_cli.engine.defaults import SR_FACTORS
@@ -31,6 +32,14 @@ class SceneSpec:
     ood: str | None = None
     """A variant of the scene (`scenes.variant`) on which every model is also evaluated, with the test simulations'
     Reynolds numbers and seeds: the out-of-distribution test; None for none."""
+    fine_from: str | None = None
+    """The scene table whose fine data this one shares (`fine_from`: the same simulations downsampled to another
+    coarse grid, e.g. 2x SR beside 4x), or None where it generates its own."""
+
+    def data_id(self, role: str, grid: str) -> str:
+        """The data cell of a set: `role` train, test or ood, `grid` fine or coarse (fine data shared by
+        `fine_from` are the other table's)."""
+        return f"data/{self.fine_from if grid == 'fine' and self.fine_from else self.name}/{role}-{grid}"
 
     @property
     def train_simulations(self) -> int:
@@ -39,6 +48,29 @@ class SceneSpec:
     @property
     def test_simulations(self) -> int:
         return max(len(self.test_re), 1) * len(self.test_seeds)
+
+
+def check_grids(where: str, fine: Resolution, coarse: Resolution) -> None:
+    """Raise unless the fine grid is the coarse one times 2 or 4 on both axes."""
+    if fine.height % coarse.height or fine.width % coarse.width or fine.height // coarse.height != \
+            fine.width // coarse.width or fine.height // coarse.height not in SR_FACTORS:
+        raise FluidlossError(f"{where}: fine {fine} must be coarse {coarse} times 2 or 4 on both axes")
+
+
+def parse_shared_scene(name: str, data: dict, scenes: dict[str, SceneSpec]) -> SceneSpec:
+    """A `[scenes.NAME]` table of `fine_from` and `coarse` alone: the fine data (simulations, frames, grid, `ood`)
+    of the table `fine_from` (one defined above it, generating its own), downsampled to another coarse grid."""
+    where = f"scenes.{name}"
+    data = typed(where, data, {"fine_from": str, "coarse": str}, ("fine_from", "coarse"))
+    source = scenes.get(data["fine_from"])
+    if source is None or source.fine_from:
+        raise FluidlossError(f"{where}.fine_from: name a scene table above it that generates its own data "
+                             f"({', '.join(n for n, s in scenes.items() if not s.fine_from) or 'none yet'})")
+    coarse = parse_resolution(data["coarse"], f"{where}.coarse")
+    check_grids(where, source.fine, coarse)
+    if coarse == source.coarse:
+        raise FluidlossError(f"{where}: coarse {coarse} is {source.name}'s own: the table would repeat it")
+    return dataclasses.replace(source, name=name, coarse=coarse, fine_from=source.name)
 
 
 def parse_scene(name: str, data: dict) -> SceneSpec:
@@ -52,9 +84,7 @@ def parse_scene(name: str, data: dict) -> SceneSpec:
     kind = data.get("scene", name)
     check_scene(kind)
     fine, coarse = (parse_resolution(data[key], f"{where}.{key}") for key in ("fine", "coarse"))
-    if fine.height % coarse.height or fine.width % coarse.width or fine.height // coarse.height != \
-            fine.width // coarse.width or fine.height // coarse.height not in SR_FACTORS:
-        raise FluidlossError(f"{where}: fine {fine} must be coarse {coarse} times 2 or 4 on both axes")
+    check_grids(where, fine, coarse)
     train_re, test_re = (numbers(f"{where}.{k}", data.get(k, []), float) for k in ("train_re", "test_re"))
     train_seeds, test_seeds = (numbers(f"{where}.{k}", data[k], int) for k in ("train_seeds", "test_seeds"))
     if not train_seeds or not test_seeds:
