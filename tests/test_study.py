@@ -339,18 +339,19 @@ def test_cell_command_lines_keep_their_format(preset):
     assert {cell_id: commands[cell_id] for cell_id in PINNED_ARGS[preset]} == PINNED_ARGS[preset]
 
 
-@pytest.mark.parametrize("follow_up, copied, count", [
-    ("study_pbdl_book.toml", ("data/", "train/sol/karman_a/mse/", "train/sol/karman_a/lsim/", "eval/sol/karman_a/mse/",
-                              "eval/sol/karman_a/lsim/"), 4 + 12),
-    ("study_pbdl_horizon.toml", ("data/",), 4),
+@pytest.mark.parametrize("base, follow_up, copied, count", [
+    ("study_pbdl.toml", "study_pbdl_book.toml", ("data/", "train/sol/karman_a/mse/", "train/sol/karman_a/lsim/",
+                                                 "eval/sol/karman_a/mse/", "eval/sol/karman_a/lsim/"), 4 + 12),
+    ("study_pbdl.toml", "study_pbdl_horizon.toml", ("data/",), 4),
+    ("study_sr_ae.toml", "study_sr_ae_lr.toml", ("data/",), 8),
 ])
-def test_follow_up_studies_share_the_pbdl_cells_they_tell_users_to_copy(follow_up, copied, count):
-    """The follow-up presets' comments say: copy these folders of a study_pbdl study in, and they are reused; that is
-    right only while those cells run the same command lines in both presets."""
-    pbdl, other = preset_commands("study_pbdl.toml"), preset_commands(follow_up)
+def test_follow_up_studies_share_the_cells_they_tell_users_to_copy(base, follow_up, copied, count):
+    """The presets' comments say: copy these folders of one study into the other, and they are reused; that is right
+    only while those cells run the same command lines in both presets."""
+    first, other = preset_commands(base), preset_commands(follow_up)
     shared = [cell_id for cell_id in other if cell_id.startswith(copied)]
     assert len(shared) == count
-    assert {cell_id: other[cell_id] for cell_id in shared} == {cell_id: pbdl[cell_id] for cell_id in shared}
+    assert {cell_id: other[cell_id] for cell_id in shared} == {cell_id: first[cell_id] for cell_id in shared}
 
 
 def click_command(name: str):
