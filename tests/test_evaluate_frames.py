@@ -9,10 +9,11 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, spacing
 
 from fluidloss_cli.engine.checkpoints import build_model, load_checkpoint
 from fluidloss_cli.engine.loss_names import cost_notice
+from fluidloss_cli.engine.physics import energy_spectrum
 from fluidloss_cli.engine.upsample import upsample_frame
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -149,3 +150,27 @@ def test_the_notice_names_every_expensive_metric_computed_and_the_rest():
     assert "--metrics with cheaper metrics" in cost_notice(["lsim"], ["lsim"])
     variants = cost_notice(["mse", "lpips-squeeze", "mse+0.1*lsim"], ["mse", "lpips-squeeze", "mse+0.1*lsim"])
     assert variants.startswith("lpips-squeeze and mse+0.1*lsim in --metrics:") and "--metrics mse" in variants
+
+
+def test_error_spectra_hold_each_rows_error_energy_by_scale(data):
+    """frames.json's spectra: the bicubic row's error spectrum is the mean over the evaluated frames of the energy
+    spectrum (engine/physics.py, tested on its own) of the bicubic error computed here from the files, and its
+    shells hold nearly all of that error's kinetic energy (Parseval; the modes beyond the last whole shell are left
+    out); every model row has one, the reference only its energy."""
+    spectra = data.report["spectra"]
+    with h5py.File(data.fine) as handle:
+        step = spacing(handle)
+    chosen, errors, energies = [1, 3, 5], [], []
+    for sim in ("sim_0000", "sim_0001"):
+        coarse, fine = frames(data.coarse, sim, chosen), frames(data.fine, sim, chosen)
+        up = upsample_frame(coarse, 2)
+        ex, ey = up["velocity_x"] - fine["velocity_x"], up["velocity_y"] - fine["velocity_y"]
+        errors.append(energy_spectrum(ex, ey, step)[0])
+        u, v = (ex[..., :-1] + ex[..., 1:]) / 2, (ey[..., :-1, :] + ey[..., 1:, :]) / 2
+        energies.append(0.5 * (u.square() + v.square()).mean(dim=(1, 2)))
+    bicubic = spectra["rows"]["bicubic"]
+    assert np.allclose(bicubic["error"], torch.cat(errors).mean(dim=0).numpy(), rtol=1e-5, atol=1e-12)
+    assert 0.95 < sum(bicubic["error"]) / torch.cat(energies).mean().item() <= 1 + 1e-6
+    assert len(bicubic["error"]) == len(spectra["wavenumbers"][bicubic["grid"]])
+    assert spectra["rows"]["sr2"]["error"] is not None and spectra["rows"]["ae4"]["error"] is not None
+    assert spectra["rows"]["fine/reference"]["error"] is None and sum(spectra["rows"]["fine/reference"]["energy"]) > 0

@@ -24,8 +24,8 @@ from fluidloss_cli.engine.command_line import COMMANDS, argv
 from fluidloss_cli.engine.data.novelty import HEADER, novelty
 from fluidloss_cli.engine.metric_facts import MEASURES, MetricFacts, facts_of
 from fluidloss_cli.engine.results import read_rollouts
-from fluidloss_cli.engine.study.figures import example_place
-from fluidloss_cli.engine.study.sections import Section
+from fluidloss_cli.engine.study.figures import error_spectra, example_place
+from fluidloss_cli.engine.study.sections import Section, build_section
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,13 @@ def test_smoke_report_has_every_table_and_matches_the_cell_files(smoke):
         assert ("bicubic" in by_loss) == (task == "sr") and ("coarse (no correction)" in by_loss) == (task == "sol")
     assert checked == 6 * 4 * 7
     figures = {p.name for p in (smoke / "figures").glob("*.png")}
-    assert {"sol_karman_rollout.png", "sr_buoyancy_comparison.png", "ae_karman_training.png"} <= figures
+    assert {"sol_karman_rollout.png", "sr_buoyancy_comparison.png", "ae_karman_training.png", "sr_buoyancy_spectra.png",
+            "ae_karman_spectra.png"} <= figures
+    plan = json.loads((smoke / "plan.json").read_text())
+    wavenumbers, spectra, reference = error_spectra(smoke, build_section(smoke, plan, "sr", "buoyancy"))
+    evaluated = json.loads(next((smoke / "cells/eval/sr/buoyancy/mse").rglob("frames.json")).read_text())["spectra"]
+    assert np.allclose(spectra["mse"], evaluated["rows"]["run"]["error"]) and "bicubic" in spectra
+    assert len(wavenumbers) == len(reference) == len(spectra["bicubic"]) and "vgg" not in spectra
     example = next((smoke / "cells" / "eval" / "sr" / "buoyancy").rglob("example.npz"))
     with np.load(example) as data:  # the comparison names the frame it shows, the one `evaluate frames` kept
         place = f"test simulation {data['simulation']}, frame {int(data['frame'])}"

@@ -202,8 +202,9 @@ def frames(
         announce_cost(evaluation.metrics)
         with progress_bar() as bar:
             task = bar.add_task("frames", total=None, unit="frames")
-            values, example = frames.run(evaluation, lambda done, total: bar.update(task, completed=done, total=total))
-        report = frames_report.document(evaluation, values)
+            values, example, spectra = frames.run(evaluation,
+                                                  lambda done, total: bar.update(task, completed=done, total=total))
+        report = frames_report.document(evaluation, values, spectra)
         files = frames_report.write(report, example, out)
     print_frames_table(report)
     print_missing(report)

@@ -94,7 +94,8 @@ def energy_spectrum(vx: torch.Tensor, vy: torch.Tensor, spacing: Spacing) -> tup
     """Radially binned kinetic-energy spectrum [B, K+1] and its wavenumbers [K+1]; shell 0 holds the mean flow.
 
     The energies of all modes sum to `kinetic_energy` (Parseval), so a shell holds the part of the mean kinetic
-    energy at its scale. The domain is treated as periodic, for prediction and reference alike."""
+    energy at its scale; the modes beyond the last whole shell (the corners of the Fourier plane, `shells`) are left
+    out. The domain is treated as periodic, for prediction and reference alike."""
     u, v = cell_velocity(vx, vy)
     size = u.shape[-2] * u.shape[-1]
     modes = 0.5 * (torch.fft.fft2(u.double()).abs().square() + torch.fft.fft2(v.double()).abs().square()) / size**2

@@ -23,7 +23,7 @@ from fluidloss_cli.engine.evaluation.rollouts import labels
 from fluidloss_cli.engine.fields import Frame, from_grid, to_grid
 from fluidloss_cli.engine.metrics import Metric, build_metrics, measure
 from fluidloss_cli.engine.models.sr_net import FACTORS
-from fluidloss_cli.engine.physics import Geometry
+from fluidloss_cli.engine.physics import Geometry, Spacing, energy_spectrum
 from fluidloss_cli.engine.pipeline import in_float32, network_precision
 from fluidloss_cli.engine.results import BICUBIC, FINE_GRID, REFERENCE
 from fluidloss_cli.engine.scenes import same_family
@@ -142,12 +142,45 @@ def batches(evaluation: FrameEvaluation) -> Any:
             yield sim, indices, frames["data"], frames, geometry
 
 
+class Spectra:
+    """Mean kinetic-energy spectra over the evaluated frames, per row: of its prediction (`energy`) and of its error
+    against the reference (`error`: at which scales the error lies, e.g. the fine detail SR must invent); the
+    reference's own per grid (`GRID/reference`, energy only)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
+        self.frames: dict[str, int] = defaultdict(int)
+        self.grids: dict[str, str] = {}
+        self.wavenumbers: dict[str, torch.Tensor] = {}
+
+    def add(self, row: str, grid: str, pred: Frame, ref: Frame, spacing: Spacing) -> None:
+        """Add a batch of predicted frames of `row` on `grid` (the reference itself where `row` is one)."""
+        parts = {"energy": (pred["velocity_x"], pred["velocity_y"])}
+        if not row.endswith(REFERENCE):
+            parts["error"] = (pred["velocity_x"] - ref["velocity_x"], pred["velocity_y"] - ref["velocity_y"])
+        for name, (vx, vy) in parts.items():
+            spectrum, self.wavenumbers[grid] = energy_spectrum(vx, vy, spacing)
+            total = self.sums[row].get(name)
+            self.sums[row][name] = spectrum.sum(dim=0) if total is None else total + spectrum.sum(dim=0)
+        self.frames[row] += len(pred["velocity_x"])
+        self.grids[row] = grid
+
+    def to_json(self) -> dict[str, Any]:
+        """{"wavenumbers": {grid: [K+1]}, "rows": {row: {"grid", "energy": [K+1], "error": [K+1] or None}}}."""
+        return {"wavenumbers": {grid: k.tolist() for grid, k in self.wavenumbers.items()},
+                "rows": {row: {"grid": self.grids[row], "energy": (sums["energy"] / self.frames[row]).tolist(),
+                               "error": (sums["error"] / self.frames[row]).tolist() if "error" in sums else None}
+                         for row, sums in self.sums.items()}}
+
+
 def run(evaluation: FrameEvaluation, progress: Callable[[int, int], None] | None = None,
-        ) -> tuple[dict[str, dict[str, dict[str, list[list[float]]]]], dict[str, np.ndarray]]:
+        ) -> tuple[dict[str, dict[str, dict[str, list[list[float]]]]], dict[str, np.ndarray], Spectra]:
     """Every row's metric values per simulation and frame ({row: {metric: [simulation][frame]}}, the reference's
-    absolute measures included) and an example: the middle chosen frame of the first simulation, every row's
-    prediction and the references. `progress(frames done, frames in all)` follows each batch of frames."""
+    absolute measures included), an example: the middle chosen frame of the first simulation, every row's
+    prediction and the references, and the rows' mean spectra. `progress(frames done, frames in all)` follows each
+    batch of frames."""
     values: dict[str, dict[str, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    spectra = Spectra()
     all_batches = list(batches(evaluation))
     example_sim = all_batches[0][0]
     example_frames = [f for sim, frames, *_ in all_batches if sim == example_sim for f in frames]
@@ -164,12 +197,15 @@ def run(evaluation: FrameEvaluation, progress: Callable[[int, int], None] | None
             row = REFERENCE if label.startswith(REFERENCE + "_") else label
             measured = measure(evaluation.metrics, pred, grids[grid], geometry[grid],
                                absolute_only=row == REFERENCE)
+            named = f"{grid}/{row}" if row == REFERENCE else row
             for name, per_sample in measured.items():
-                values[f"{grid}/{row}" if row == REFERENCE else row][name][sim].extend(per_sample.tolist())
+                values[named][name][sim].extend(per_sample.tolist())
+            spectra.add(named, grid, pred, grids[grid], geometry[grid].spacing)
             if at is not None:
                 example |= {f"{label}/{field}": value[at].float().cpu().numpy() for field, value in pred.items()}
         done += len(frames)
         if progress is not None:
             progress(done, total)
     example["frame"], example["simulation"] = np.array(wanted), np.array(example_sim)
-    return {row: {name: list(sims.values()) for name, sims in metrics.items()} for row, metrics in values.items()}, example
+    return ({row: {name: list(sims.values()) for name, sims in metrics.items()} for row, metrics in values.items()},
+            example, spectra)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from fluidloss_cli.engine.atomic import atomic_path, write_text
-from fluidloss_cli.engine.evaluation.frames import FrameEvaluation
+from fluidloss_cli.engine.evaluation.frames import FrameEvaluation, Spectra
 from fluidloss_cli.engine.outputs import check_output_folder
 from fluidloss_cli.engine.provenance import provenance
 from fluidloss_cli.engine.results import EXAMPLE_FILE, FRAMES_FILE, REFERENCE, json_ready
@@ -29,9 +29,9 @@ def statistics(per_simulation: list[list[float]]) -> dict[str, Any]:
             "per_simulation": [float(s) for s in sims], "frames": [len(v) for v in per_simulation]}
 
 
-def document(evaluation: FrameEvaluation, values: dict) -> dict[str, Any]:
+def document(evaluation: FrameEvaluation, values: dict, spectra: Spectra) -> dict[str, Any]:
     """The content of frames.json: provenance, data, rows (grid, checkpoint, compression ratio, statistics), the
-    metric columns' facts."""
+    metric columns' facts, and the rows' mean energy and error spectra."""
     rows = {}
     for label, measured in values.items():
         row = evaluation.rows.get(label)
@@ -46,6 +46,7 @@ def document(evaluation: FrameEvaluation, values: dict) -> dict[str, Any]:
         "start": evaluation.start, "stride": evaluation.stride, "amp": evaluation.amp,
         "metrics": {m.name: m.to_json() for m in evaluation.metrics},
         "rows": rows,
+        "spectra": spectra.to_json(),
     })
 
 

@@ -1,13 +1,14 @@
-"""The study report's figures: SOL error over the rollout, training curves, and SR/AE comparison panels of one test
-frame; each written atomically as a PNG, drawn only where there is something to show."""
+"""The study report's figures: SOL error over the rollout, training curves, SR/AE comparison panels of one test
+frame and SR/AE error spectra; each written atomically as a PNG, drawn only where there is something to show."""
 
+import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fluidloss_cli.engine.results import BASELINES, BICUBIC, EXAMPLE_FILE, FINE_GRID, REFERENCE
+from fluidloss_cli.engine.results import BASELINES, BICUBIC, EXAMPLE_FILE, FINE_GRID, FRAMES_FILE, REFERENCE
 from fluidloss_cli.engine.study.files import atomic_file
 from fluidloss_cli.engine.study.layout import EVALUATION, RUN, cell_folder, slug
 from fluidloss_cli.engine.study.sections import Section
@@ -139,3 +140,48 @@ def example_place(section: Section) -> str:
     if "frame" not in data.files:
         return "one test frame"
     return f"test simulation {data['simulation']}, frame {int(data['frame'])}"
+
+
+def error_spectra(out: Path, section: Section) -> tuple[list[float], dict[str, np.ndarray], np.ndarray | None]:
+    """SR/AE: the wavenumbers, each row's error spectrum (a loss's: the mean over its seeds' models; the baseline's
+    from the first evaluation that has it) and the reference's energy spectrum, from the evaluations' frames.json."""
+    wavenumbers, found, reference = [], {}, None
+    for row in section.rows:
+        if row.status or row.name == REFERENCE:
+            continue
+        folder = cell_folder(out, f"{section.evaluations}/{section.task}/{section.scene}")
+        paths = sorted(folder.glob(f"*/seed*/{EVALUATION}/{FRAMES_FILE}")) if row.name == BICUBIC else \
+            sorted((folder / slug(row.name)).glob(f"seed*/{EVALUATION}/{FRAMES_FILE}"))
+        spectra = [json.loads(path.read_text()).get("spectra") for path in paths]
+        spectra = [s for s in spectra if s and (BICUBIC if row.name == BICUBIC else RUN) in s["rows"]]
+        if row.name == BICUBIC:
+            spectra = spectra[:1]
+        if not spectra:
+            continue
+        label = BICUBIC if row.name == BICUBIC else RUN
+        found[row.name] = np.mean([s["rows"][label]["error"] for s in spectra], axis=0)
+        grid = spectra[0]["rows"][label]["grid"]
+        wavenumbers = spectra[0]["wavenumbers"][grid]
+        reference = np.asarray(spectra[0]["rows"][f"{grid}/{REFERENCE}"]["energy"])
+    return wavenumbers, found, reference
+
+
+def plot_spectra(out: Path, section: Section, path: Path) -> None:
+    """SR/AE: each row's error spectrum (mean over its seeds) beside the reference's energy spectrum, log-log: at
+    which scales each loss leaves its error."""
+    from matplotlib.figure import Figure
+
+    wavenumbers, found, reference = error_spectra(out, section)
+    if not found:
+        return
+    figure = Figure(figsize=(6.0, 4.0), layout="constrained")
+    axis = figure.subplots()
+    for name, spectrum in found.items():
+        axis.loglog(wavenumbers[1:], spectrum[1:], label=name, **({"color": "black", "linestyle": "--"}
+                                                                   if name == BICUBIC else {}))
+    if reference is not None:
+        axis.loglog(wavenumbers[1:], reference[1:], label="reference energy", **ROW_STYLES[REFERENCE])
+    axis.set(xlabel="wavenumber (cycles per unit)", ylabel="kinetic energy per shell",
+             title=f"{section.task} on {section.ood or section.scene}: error spectra (mean over seeds)")
+    axis.legend(fontsize="small")
+    save(figure, path)

@@ -15,7 +15,7 @@ from fluidloss_cli.engine.data.novelty import ABOUT, HEADER, as_records, novelty
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.metric_facts import MetricFacts
 from fluidloss_cli.engine.results import BASELINES, REFERENCE
-from fluidloss_cli.engine.study.figures import plot_example, plot_rollout, plot_training
+from fluidloss_cli.engine.study.figures import plot_example, plot_rollout, plot_spectra, plot_training
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
 from fluidloss_cli.engine.study.layout import (DATA, FAILED, FIGURES, OOD, PLAN, RENDER, REPORT_DATA, REPORT_FILE, RESULT,
                                                cell_folder)
@@ -192,6 +192,7 @@ def section_lines(out: Path, plan: dict, section: Section,
         plots.insert(0, ("rollout", "error over the rollout", lambda p: plot_rollout(section, plan["metrics"], p)))
     else:
         plots.append(("comparison", "one test frame", lambda p: plot_example(out, section, panels_show(plan, scene), p)))
+        plots.append(("spectra", "error spectra", lambda p: plot_spectra(out, section, p)))
     files = []
     for kind, title, draw in plots:
         name = f"{section.key.replace('/', '_')}_{kind}.png"
