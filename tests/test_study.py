@@ -589,14 +589,48 @@ def test_a_table_sharing_fine_data_downsamples_them_once_more_and_reports_its_ow
     assert report["sr/karman"]["mse"]["values"]["mse"] != report["sr/karman_4x"]["mse"]["values"]["mse"]
 
 
-@pytest.mark.parametrize("table, fragment", [
-    ('fine_from = "nowhere"\ncoarse = "8x4"', "scenes.karman_4x.fine_from: name a scene table above it"),
-    ('fine_from = "karman"\ncoarse = "16x8"', "coarse 16x8 is karman's own"),
-    ('fine_from = "karman"\ncoarse = "8x8"', "must be coarse 8x8 times 2 or 4"),
-    ('fine_from = "karman"\ncoarse = "8x4"\nframes = 3', "unknown key"),
+PIPELINE = small_config('[tasks.sol]\nunroll = 1\nwidth = 8\nblocks = 1\nstart = [1]\nsteps = 3\n'
+                        '[tasks.sr]\nwidth = 8\nblocks = 1\nstride = 3\nrollout_sol = "sol"\n', name="pipe",
+                        losses=("mse", "mae"))
+
+
+def test_sr_models_also_run_after_the_sol_model_in_the_rollout_use_case(env, tmp_path):
+    """`rollout_sol`: every SR model super-resolves the rollouts of the named SOL task's model of its seed; the report
+    gives that its own section (rows from each evaluation's fine `run+run` row, bicubic from `run+bicubic`)."""
+    config, out = tmp_path / "pipe.toml", tmp_path / "out"
+    config.write_text(PIPELINE)
+    study(env, "run", config, "--out", out)
+    plan = {cell["id"]: cell for cell in json.loads((out / "plan.json").read_text())["cells"]}
+    args = plan["pipe/sr/karman/mae/seed0"]["args"]
+    assert args[args.index("--sol") + 1] == "cells/train/sol/karman/mse/seed0/run/best.pt"
+    assert args[args.index("--sr") + 1] == "cells/train/sr/karman/mae/seed0/run/best.pt"
+    assert set(plan["pipe/sr/karman/mae/seed0"]["deps"]) >= {"train/sol/karman/mse/seed0", "train/sr/karman/mae/seed0"}
+    report = json.loads((out / "report.json").read_text())
+    rows = report["sr/karman/pipe"]
+    assert list(rows) == ["bicubic", "reference", "mse", "mae"]
+    evaluated = json.loads((out / "cells/pipe/sr/karman/mae/seed0/evaluation/evaluation.json").read_text())
+    fine = evaluated["grids"]["fine"]["rows"]
+    assert rows["mae"]["values"]["mse"] == pytest.approx([np.mean(s) for s in fine["run+run"]["metrics"]["mse"]["per_simulation"]])
+    assert rows["bicubic"]["values"]["mse"] == pytest.approx([np.mean(s) for s in fine["run+bicubic"]["metrics"]["mse"]["per_simulation"]])
+    assert "verdicts/sr/karman/pipe" in report
+    assert "## sr · karman · rollout: coarse + sol + SR" in (out / "report.md").read_text()
+    assert (out / "figures" / "sr_karman_pipe_rollout.png").exists()
+
+
+SHARED_TABLE, ROLLOUT_SOL = 'fine_from = "karman"\ncoarse = "8x4"', 'rollout_sol = "sol"'
+
+
+@pytest.mark.parametrize("config, was, change, fragment", [
+    (SHARED_FINE, SHARED_TABLE, 'fine_from = "nowhere"\ncoarse = "8x4"',
+     "scenes.karman_4x.fine_from: name a scene table above it"),
+    (SHARED_FINE, SHARED_TABLE, 'fine_from = "karman"\ncoarse = "16x8"', "coarse 16x8 is karman's own"),
+    (SHARED_FINE, SHARED_TABLE, 'fine_from = "karman"\ncoarse = "8x8"', "must be coarse 8x8 times 2 or 4"),
+    (SHARED_FINE, SHARED_TABLE, 'fine_from = "karman"\ncoarse = "8x4"\nframes = 3', "unknown key"),
+    (PIPELINE, ROLLOUT_SOL, 'rollout_sol = "nosuch"', "tasks.sr.rollout_sol: 'nosuch' is not a SOL task of the study (sol)"),
+    (PIPELINE, ROLLOUT_SOL, 'rollout_sol = "sr"', "tasks.sr.rollout_sol: 'sr' is not a SOL task"),
 ])
-def test_a_bad_shared_table_is_one_clear_line(env, tmp_path, table, fragment):
-    config = tmp_path / "bad.toml"
-    config.write_text(SHARED_FINE.replace('fine_from = "karman"\ncoarse = "8x4"', table))
-    done = study(env, "plan", config, check=False)
+def test_a_bad_shared_table_or_rollout_sol_is_one_clear_line(env, tmp_path, config, was, change, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(config.replace(was, change))
+    done = study(env, "plan", path, check=False)
     assert done.returncode == 2 and "Traceback" not in done.stderr and fragment in done.stderr, done.stderr

@@ -58,6 +58,7 @@ COMMANDS = {
     "downsample": Command(("source",), {"res": Option("--res"), "out": Option("--out")}),
     **{f"train {task}": train_command(task) for task in TASK_OPTIONS},
     "evaluate rollout": Command(options={**EVALUATION, "sol": Option("--sol", repeats=True),
+                                         "fine": Option("--fine"), "sr": Option("--sr", repeats=True),
                                          "start": Option("--start", repeats=True), "steps": Option("--steps")}),
     "evaluate frames": Command(options={**EVALUATION, "fine": Option("--fine"), "sr": Option("--sr", repeats=True),
                                         "ae": Option("--ae", repeats=True), "start": Option("--start"),

@@ -14,7 +14,7 @@ from fluidloss_cli.engine.command_line import argv
 from fluidloss_cli.engine.loss_names import cost_class
 from fluidloss_cli.engine.defaults import VAL_SPLIT
 from fluidloss_cli.engine.results import BEST
-from fluidloss_cli.engine.study.config import StudyConfig, TaskSpec
+from fluidloss_cli.engine.study.config import StudyConfig, TaskSpec, pipeline_scenes
 from fluidloss_cli.engine.study.scene_spec import SceneSpec
 from fluidloss_cli.engine.study.layout import EVALUATION, OOD, RENDER, RUN, ModelId, relative
 from fluidloss_cli.engine.task_options import TaskOption, all_options
@@ -138,6 +138,23 @@ def model_cells(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, config: 
     return cells
 
 
+def pipeline_cell(task: TaskSpec, scene: SceneSpec, loss: str, seed: int, config: StudyConfig) -> Cell:
+    """The rollout use case of one SR model: `evaluate rollout` of the coarse solver corrected by the `rollout_sol`
+    task's model of the same seed (its first loss), super-resolved by this model, against the fine test reference,
+    over the SOL task's rollouts."""
+    sol = config.tasks[task.options["rollout_sol"]]
+    model, corrector = ModelId.of(task.name, scene.name, loss, seed), ModelId.of(sol.name, scene.name, sol.losses[0], seed)
+    starts, steps = sol.rollouts(scene.frames)
+    args = argv("evaluate rollout", data=relative(scene.data_id("test", "coarse")),
+                sol=relative(corrector.train, f"{RUN}/{BEST}"), fine=relative(scene.data_id("test", "fine")),
+                sr=relative(model.train, f"{RUN}/{BEST}"), start=starts, steps=steps, metrics=config.metrics,
+                out=relative(model.pipe, EVALUATION))
+    return Cell(model.pipe, "evaluate", tuple(args),
+                (model.train, corrector.train, scene.data_id("test", "coarse"), scene.data_id("test", "fine")),
+                task=task.name, scene=scene.name, loss=loss, seed=seed, group=model.train,
+                units=scene.test_simulations * len(starts) * steps)
+
+
 def render_loss(task: TaskSpec, config: StudyConfig) -> str:
     """The loss whose SOL model the rendered comparison shows: `render_loss`, else the task's first loss besides mse."""
     others = [loss for loss in task.losses if loss != "mse"]
@@ -162,14 +179,19 @@ def render_cell(task: TaskSpec, scene: SceneSpec, config: StudyConfig) -> Cell:
 
 def plan_cells(config: StudyConfig) -> list[Cell]:
     """Every cell of the study, dependencies before dependants, in the order they run: the data, then seed by seed
-    every task, scene and loss (an interrupted study has compared every loss on its first seeds), the renders last."""
+    every task, scene and loss (an interrupted study has compared every loss on its first seeds) and the SR models'
+    rollout use cases, the renders last."""
     cells = [cell for scene in config.scenes.values() for cell in data_cells(scene)]
     every_seed = dict.fromkeys(seed for task in config.tasks.values() for seed in config.seeds_of(task))
     for seed in sorted(every_seed):
+        pipelines = []  # after every model of the seed: they need an SR and a SOL model
         for task in (task for task in config.tasks.values() if seed in config.seeds_of(task)):
             for scene in (config.scenes[name] for name in task.scenes):
                 for loss in task.losses:
                     cells += model_cells(task, scene, loss, seed, config)
+                    if scene.name in pipeline_scenes(task, config.tasks):
+                        pipelines.append(pipeline_cell(task, scene, loss, seed, config))
+        cells += pipelines
     for task in (t for t in config.tasks.values() if t.kind == "sol"):
         cells += [render_cell(task, config.scenes[name], config) for name in task.scenes]
     return cells

@@ -32,8 +32,8 @@ SLURM_KEYS = {"partition": str, "time": str, "cpus_per_task": int, "gpus_per_tas
 result)."""
 STUDY_TASK_KEYS = {"task": str, "scenes": list, "losses": list, "seeds": list, "lrs": dict}
 """The keys of every `[tasks.NAME]` table that say what the study trains (not options of a command)."""
-EVALUATION_KEYS = {"sol": {"start": list, "steps": int, "render_loss": str}, "sr": {"start": int, "stride": int},
-                   "ae": {"start": int, "stride": int}}
+EVALUATION_KEYS = {"sol": {"start": list, "steps": int, "render_loss": str},
+                   "sr": {"start": int, "stride": int, "rollout_sol": str}, "ae": {"start": int, "stride": int}}
 """Task -> the keys of its evaluation (`evaluate rollout` / `evaluate frames`) and rendering."""
 
 
@@ -141,6 +141,27 @@ def _task(name: str, data: dict, scenes: dict[str, SceneSpec], losses: tuple[str
     return TaskSpec(name, kind, chosen, own, options, seeds, {loss: float(rate) for loss, rate in lrs.items()})
 
 
+def pipeline_scenes(task: TaskSpec, tasks: dict[str, TaskSpec]) -> tuple[str, ...]:
+    """The scenes on which an SR task's models also run after a SOL model (`rollout_sol`): those both tasks train on."""
+    sol = tasks.get(task.get("rollout_sol", ""))
+    return tuple(scene for scene in task.scenes if sol and scene in sol.scenes)
+
+
+def _check_pipelines(tasks: dict[str, TaskSpec], seeds: tuple[int, ...]) -> None:
+    """`rollout_sol` names a SOL task of the study that trains on one of the SR task's scenes, with its seeds."""
+    for task in (t for t in tasks.values() if "rollout_sol" in t.options):
+        where, named = f"tasks.{task.name}.rollout_sol", task.options["rollout_sol"]
+        sol = tasks.get(named)
+        if sol is None or sol.kind != "sol":
+            raise FluidlossError(f"{where}: {named!r} is not a SOL task of the study "
+                                 f"({', '.join(t.name for t in tasks.values() if t.kind == 'sol') or 'none'})")
+        if not pipeline_scenes(task, tasks):
+            raise FluidlossError(f"{where}: {named} trains on none of {task.name}'s scenes ({', '.join(task.scenes)})")
+        missing = sorted(set(task.seeds or seeds) - set(sol.seeds or seeds))
+        if missing:
+            raise FluidlossError(f"{where}: {named} trains no model of seed {', '.join(map(str, missing))}")
+
+
 def _check_fits(config: StudyConfig) -> None:
     """Every task's frames: enough training samples for a batch, rollouts and frames within the test data."""
     for task in config.tasks.values():
@@ -209,6 +230,7 @@ def parse_config(text: str, where: str = "study config") -> StudyConfig:
                          metrics=metrics, scenes=scenes, tasks=tasks, digest=digest, warnings=warnings,
                          slurm=slurm)
     _check_fits(config)
+    _check_pipelines(tasks, seeds)
     return config
 
 

@@ -13,8 +13,10 @@ from fluidloss_cli.engine.study.files import atomic_file
 from fluidloss_cli.engine.study.layout import EVALUATION, RUN, cell_folder, slug
 from fluidloss_cli.engine.study.sections import Section
 
-ROW_STYLES = {REFERENCE: dict(color="gray", linestyle=":"), BASELINES["sol"].title: dict(color="black", linestyle="--")}
-"""How the reference and the uncorrected solver are drawn among the losses' lines."""
+ROW_STYLES = {REFERENCE: dict(color="gray", linestyle=":"), BASELINES["sol"].title: dict(color="black", linestyle="--"),
+              BASELINES["sr"].title: dict(color="black", linestyle="--")}
+"""How the reference and the baselines (the uncorrected solver, bicubic upsampling) are drawn among the losses'
+lines."""
 QUANTITY_LABELS = {"density": "density", "speed": "speed |u| at cell centres"}
 """What a comparison panel shows -> its colour-bar label."""
 
@@ -52,7 +54,7 @@ def plot_rollout(section: Section, metrics: list[str], path: Path) -> None:
         for handle, label in zip(*axis.get_legend_handles_labels()):
             labelled.setdefault(label, handle)
     axes.flat[0].legend(list(labelled.values()), list(labelled), fontsize="small")
-    figure.suptitle(f"SOL on {section.ood or section.scene}: error over the rollout, mean ± std over seeds x test simulations")
+    figure.suptitle(f"{section.title}: error over the rollout, mean ± std over seeds x test simulations")
     save(figure, path)
 
 
@@ -177,8 +179,7 @@ def plot_spectra(out: Path, section: Section, path: Path) -> None:
     figure = Figure(figsize=(6.0, 4.0), layout="constrained")
     axis = figure.subplots()
     for name, spectrum in found.items():
-        axis.loglog(wavenumbers[1:], spectrum[1:], label=name, **({"color": "black", "linestyle": "--"}
-                                                                   if name == BICUBIC else {}))
+        axis.loglog(wavenumbers[1:], spectrum[1:], label=name, **ROW_STYLES.get(name, {}))
     if reference is not None:
         axis.loglog(wavenumbers[1:], reference[1:], label="reference energy", **ROW_STYLES[REFERENCE])
     axis.set(xlabel="wavenumber (cycles per unit)", ylabel="kinetic energy per shell",

@@ -22,6 +22,9 @@ RUN, EVALUATION, RENDER = "run", "evaluation", "frames"
 evaluation cell's `--out` folder and a render cell's `--render` folder."""
 OOD = "ood"
 """The out-of-distribution test: its data cells `data/SCENE/ood-fine|coarse` and evaluation cells `ood/MODEL`."""
+PIPE = "pipe"
+"""The rollout use case of an SR model: coarse solver + a SOL model of the study + the SR model against the fine
+reference (`[tasks.NAME] rollout_sol`), evaluation cells `pipe/MODEL`."""
 OUTPUTS = {"generate": (DATA,), "downsample": (DATA,), "train": (f"{RUN}/{BEST}",),
            "evaluate": (f"{EVALUATION}/{ROLLOUTS_FILE}", f"{EVALUATION}/{FRAMES_FILE}"), "render": (RENDER,)}
 """Cell kind -> its main output in the cell folder (any one of them), what the cells after it and the report read:
@@ -97,6 +100,11 @@ class ModelId:
     def eval(self) -> str:
         """Its evaluation cell's id."""
         return f"eval/{self}"
+
+    @property
+    def pipe(self) -> str:
+        """Its rollout-use-case evaluation cell's id (an SR model after a SOL model, `rollout_sol`)."""
+        return f"{PIPE}/{self}"
 
     @property
     def ood(self) -> str:

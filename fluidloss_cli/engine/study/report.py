@@ -14,7 +14,7 @@ from pathlib import Path
 from fluidloss_cli.engine.data.novelty import ABOUT, HEADER, as_records, novelty, rows
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.metric_facts import MetricFacts
-from fluidloss_cli.engine.results import BASELINES, REFERENCE
+from fluidloss_cli.engine.results import BASELINES, BICUBIC, REFERENCE
 from fluidloss_cli.engine.study.figures import plot_example, plot_rollout, plot_spectra, plot_training
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
 from fluidloss_cli.engine.study.layout import (DATA, FAILED, FIGURES, OOD, PLAN, RENDER, REPORT_DATA, REPORT_FILE, RESULT,
@@ -181,14 +181,22 @@ def section_lines(out: Path, plan: dict, section: Section,
                  f"The models of the section {task} · {scene}, evaluated on {section.ood}, a variant of the scene "
                  f"(another geometry, docs/dataset.md): its {info['test_simulations']} simulation(s) have the test "
                  f"simulations' Reynolds numbers and seeds; no model saw this geometry in training.", ""]
+    elif section.pipeline:
+        sol = plan["tasks"][section.pipeline]
+        lines = [f"## {section.title}", "",
+                 f"The use case: the coarse {info['coarse']} solver corrected by the {section.pipeline} model of "
+                 f"loss {sol['losses'][0]} of the same seed, each step super-resolved by the models of the section "
+                 f"{task} · {scene}, against the fine {info['fine']} reference over the {section.pipeline} rollouts. "
+                 f"{BICUBIC}: the same corrected rollouts upsampled bicubically.", ""]
     else:
         lines = [f"## {section.title}", "",
                  f"Fine {info['fine']}, coarse {info['coarse']}; {info['frames']} frames per simulation after "
                  f"{info['warmup']} warm-up frames; {info['train_simulations']} training and "
                  f"{info['test_simulations']} test simulation(s); {len(seeds)} training seed(s).", ""]
-    lines += table(section, plan["metrics"], len(seeds)) + [""] + ([] if section.ood else epoch_lines(section))
-    plots = [] if section.ood else [("training", "training curves", lambda p: plot_training(section, p))]
-    if section.kind == "sol":
+    again = section.ood or section.pipeline  # the models of another section, evaluated again
+    lines += table(section, plan["metrics"], len(seeds)) + [""] + ([] if again else epoch_lines(section))
+    plots = [] if again else [("training", "training curves", lambda p: plot_training(section, p))]
+    if section.rollouts:
         plots.insert(0, ("rollout", "error over the rollout", lambda p: plot_rollout(section, plan["metrics"], p)))
     else:
         plots.append(("comparison", "one test frame", lambda p: plot_example(out, section, panels_show(plan, scene), p)))
@@ -200,12 +208,12 @@ def section_lines(out: Path, plan: dict, section: Section,
         if (out / FIGURES / name).exists():
             files.append(out / FIGURES / name)
             lines += [f"![{section.key.replace('/', ' ')}: {title}]({FIGURES}/{name})", ""]
-    render = [] if section.ood else sorted((cell_folder(out, f"render/{task}/{scene}") / RENDER).glob("frame_*.png"))
+    render = [] if again else sorted((cell_folder(out, f"render/{task}/{scene}") / RENDER).glob("frame_*.png"))
     if render:
         lines += [f"![{task} {scene}: coarse | coarse+SOL | reference, last rollout frame]"
                   f"({render[-1].relative_to(out).as_posix()})", ""]
     lines += verdict_lines(section, plan["metrics"], found)
-    if section.kind == "sol":
+    if section.kind == "sol":  # the SOL task's unrolled steps
         lines += step_lines(plan, section)
     return lines, files
 
@@ -232,10 +240,13 @@ def write_report(out: Path) -> list[Path]:
     baselines: dict[str, Row] = {}
     for task, about in plan["tasks"].items():
         for scene in about["scenes"]:
-            for ood in (False, True) if plan["scenes"][scene].get("ood") else (False,):
-                section = build_section(out, plan, task, scene, ood)
+            sol = about["options"].get("rollout_sol")
+            kinds = [{}] + [{"ood": True}] * bool(plan["scenes"][scene].get("ood")) + \
+                [{"pipeline": True}] * bool(sol and scene in plan["tasks"].get(sol, {}).get("scenes", ()))
+            for kind in kinds:
+                section = build_section(out, plan, task, scene, **kind)
                 if section.kind == "sol" and section.rows and section.rows[0].name == BASELINES["sol"].title:
-                    baselines.setdefault((scene, OOD if ood else "test"), section.rows[0])
+                    baselines.setdefault((scene, OOD if section.ood else "test"), section.rows[0])
                 judged = section_verdicts(section, plan["metrics"])
                 found, drawn = section_lines(out, plan, section, judged)
                 lines, files, data[section.key] = lines + found, files + drawn, as_json(section)

@@ -13,12 +13,13 @@ import numpy as np
 
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.metric_facts import HIGHER, MetricFacts
-from fluidloss_cli.engine.results import BASELINES, EXAMPLE_FILE, FRAMES_FILE, REFERENCE, ROLLOUTS_FILE, EvaluationResult, \
-    read_frames, read_rollouts, read_training_log
+from fluidloss_cli.engine.results import BASELINES, BICUBIC, COARSE_GRID, EXAMPLE_FILE, FINE_GRID, FRAMES_FILE, REFERENCE, \
+    ROLLOUTS_FILE, EvaluationResult, read_frames, read_rollouts, read_training_log
 from fluidloss_cli.engine.study.files import read_json
 from fluidloss_cli.engine.study.layout import (
     FAILED,
     OOD,
+    PIPE,
     RESULT,
     RUN,
     ModelId,
@@ -53,15 +54,16 @@ def summary(values: list[float]) -> tuple[float, float | None]:
     return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else None
 
 
-def evaluation_rows(out: Path, eval_id: str, kind: str) -> tuple[dict[str, Row], dict[str, MetricFacts]]:
-    """An evaluation cell's rows by label (a value per test simulation; for SOL its mean over the rollout steps,
-    and the step curves) and its metrics' facts; `kind` is the task trained (sol, sr, ae). A cell recorded done
-    without its evaluation file is one line saying how to redo it (`study run` counts it unfinished)."""
+def evaluation_rows(out: Path, eval_id: str, kind: str, grid: str = COARSE_GRID
+                    ) -> tuple[dict[str, Row], dict[str, MetricFacts]]:
+    """An evaluation cell's rows by label (a value per test simulation; for rollouts its mean over the rollout steps,
+    and the step curves) and its metrics' facts; `kind` is sol (rollouts, of `grid`), sr or ae (frames). A cell
+    recorded done without its evaluation file is one line saying how to redo it (`study run` counts it unfinished)."""
     folder = evaluation_folder(out, eval_id)
     if not produced(out, eval_id, "evaluate"):
         raise FluidlossError(f"{eval_id} is recorded as done, but {folder} holds no {ROLLOUTS_FILE} or {FRAMES_FILE}: "
                              f"rerun `fluidloss study run {out / 'study.toml'} --out {out}` to evaluate it again")
-    found: EvaluationResult = read_rollouts(folder) if kind == "sol" else read_frames(folder)
+    found: EvaluationResult = read_rollouts(folder, grid) if kind == "sol" else read_frames(folder)
     rows = {label: Row(row.label, {m: [float(np.nanmean(s)) for s in sims] for m, sims in row.per_simulation.items()},
                        dict(row.per_simulation) if kind == "sol" else {}, compression=row.compression)
             for label, row in found.rows.items()}
@@ -83,21 +85,31 @@ class Section:
     """loss -> per seed, its training log records."""
     ood: str | None = None
     """The scene's variant when the section holds the models' out-of-distribution evaluation, else None."""
+    pipeline: str | None = None
+    """The SOL task whose models correct the coarse rollouts that an SR section's models super-resolve (the rollout
+    use case, `rollout_sol`), else None."""
 
     @property
     def evaluations(self) -> str:
-        """The prefix of its models' evaluation cells: `eval`, or `ood` for the out-of-distribution test."""
-        return OOD if self.ood else "eval"
+        """The prefix of its models' evaluation cells: `eval`, `ood` (out of distribution) or `pipe` (rollouts)."""
+        return OOD if self.ood else PIPE if self.pipeline else "eval"
 
     @property
     def title(self) -> str:
-        """Its heading: `TASK · SCENE`, `TASK · SCENE · out of distribution: VARIANT`."""
-        return f"{self.task} · {self.scene}" + (f" · out of distribution: {self.ood}" if self.ood else "")
+        """Its heading: `TASK · SCENE`, `TASK · SCENE · out of distribution: VARIANT`, `TASK · SCENE · rollout: coarse
+        + SOL_TASK + SR`."""
+        return f"{self.task} · {self.scene}" + (f" · out of distribution: {self.ood}" if self.ood else "") + \
+            (f" · rollout: coarse + {self.pipeline} + SR" if self.pipeline else "")
 
     @property
     def key(self) -> str:
-        """Its name in report.json and its figures': `TASK/SCENE`, `TASK/SCENE/ood`."""
-        return f"{self.task}/{self.scene}" + (f"/{OOD}" if self.ood else "")
+        """Its name in report.json and its figures': `TASK/SCENE`, `TASK/SCENE/ood`, `TASK/SCENE/pipe`."""
+        return f"{self.task}/{self.scene}" + (f"/{OOD}" if self.ood else "") + (f"/{PIPE}" if self.pipeline else "")
+
+    @property
+    def rollouts(self) -> bool:
+        """Whether its rows are rollouts (SOL, and the SR rollout use case): step curves, the rollout figure."""
+        return self.kind == "sol" or self.pipeline is not None
 
 
 def model_status(out: Path, name: str, evaluations: str = "eval") -> tuple[str | None, bool]:
@@ -113,11 +125,15 @@ def model_status(out: Path, name: str, evaluations: str = "eval") -> tuple[str |
     return ("failed" if failed else "pending"), bool(train)
 
 
-def build_section(out: Path, plan: dict, task: str, scene: str, ood: bool = False) -> Section:
+def build_section(out: Path, plan: dict, task: str, scene: str, ood: bool = False, pipeline: bool = False) -> Section:
     """Collect the results of every model of a task on a scene, and its baseline and reference rows: on the
-    scene's test set, or (`ood`) on its out-of-distribution variant's."""
+    scene's test set, (`ood`) on its out-of-distribution variant's, or (`pipeline`, SR) in the rollout use case, on
+    the fine grid after the `rollout_sol` task's model (baseline: the same rollouts upsampled bicubically)."""
     kind = plan["tasks"][task].get("kind", task)
-    section = Section(task, scene, kind, [], {}, ood=plan["scenes"][scene].get("ood") if ood else None)
+    section = Section(task, scene, kind, [], {}, ood=plan["scenes"][scene].get("ood") if ood else None,
+                      pipeline=plan["tasks"][task]["options"].get("rollout_sol") if pipeline else None)
+    model_label, baseline_label = (f"{RUN}+{RUN}", f"{RUN}+{BICUBIC}") if pipeline else \
+        (RUN, BASELINES[kind].label if kind in BASELINES else None)
     baseline, reference = None, None
     for loss in plan["tasks"][task].get("losses", plan["losses"]):
         row = Row(loss)
@@ -131,18 +147,20 @@ def build_section(out: Path, plan: dict, task: str, scene: str, ood: bool = Fals
             if status is not None:
                 row.status = row.status or status
                 continue
-            found, section.metrics = evaluation_rows(out, f"{section.evaluations}/{name}", kind)
-            run = found[RUN]  # `evaluate` labels a run folder's best.pt by the folder's name
+            found, section.metrics = evaluation_rows(out, f"{section.evaluations}/{name}",
+                                                     "sol" if section.rollouts else kind,
+                                                     FINE_GRID if pipeline else COARSE_GRID)
+            run = found[model_label]  # `evaluate` labels a run folder's best.pt by the folder's name
             row.compression, row.seeds = run.compression, row.seeds + 1
             row.seed_ids.append(seed)
             for metric, values in run.values.items():
                 row.values.setdefault(metric, []).extend(values)
                 row.steps.setdefault(metric, []).extend(run.steps.get(metric, []))
-            if baseline is None and kind in BASELINES:
-                baseline = dataclasses.replace(found[BASELINES[kind].label], name=BASELINES[kind].title)
+            if baseline is None and baseline_label is not None:
+                baseline = dataclasses.replace(found[baseline_label], name=BASELINES[kind].title)
             if reference is None and REFERENCE in found:  # only measures of a frame alone have one
                 reference = dataclasses.replace(found[REFERENCE], name=REFERENCE)
-            if section.example is None and kind != "sol":
+            if section.example is None and not section.rollouts:
                 section.example = evaluation_folder(out, f"{section.evaluations}/{name}") / EXAMPLE_FILE
         if row.values and row.status == "pending":
             row.status = ""  # some seeds measured: show them, the cell list says which are missing
