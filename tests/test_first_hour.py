@@ -76,7 +76,8 @@ def test_help_shows_the_scene_defaults():
     out = Run("generate", "--help").stdout
     assert "karman 128x64, buoyancy 128x128" in " ".join(out.split())
     assert "karman 650, buoyancy 0" in " ".join(out.split())
-    assert "Scene to simulate: karman, buoyancy." in " ".join(out.split())
+    assert "Scene to simulate: karman, buoyancy, karman-wide-cylinder, buoyancy-narrow-source." in " ".join(out.split())
+    assert "karman-wide-cylinder 128x64" not in out  # a variant's defaults are its base's, not listed twice
 
 
 def test_one_name_per_concept():
@@ -151,7 +152,7 @@ def test_shell_completion_is_offered():
     assert "--install-completion" in Run("--help").stdout
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "_FLUIDLOSS_COMPLETE": "complete_bash"}
     for words, expected in (("fluidloss tr", "train"), ("fluidloss train s", "sr\nsol"),
-                            ("fluidloss benchmark --sta", "--start"), ("fluidloss generate k", "karman"),
+                            ("fluidloss benchmark --sta", "--start"), ("fluidloss generate k", "karman\nkarman-wide-cylinder"),
                             ("fluidloss train sol --activation l", "leaky_relu"),
                             ("fluidloss train sol --loss lpips-s", "lpips-squeeze"),
                             ("fluidloss train sr --model s", "sr"), ("fluidloss simulate karman --solver p", "phiflow"),
