@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, spacing
 from processes import ROOT
 from studies import RESUMED, SMOKE, TINY, results, small_config, study, tables, value_tables
 from fluidloss_cli.engine.command_line import COMMANDS, argv
@@ -108,7 +108,10 @@ def test_smoke_report_has_every_table_and_matches_the_cell_files(smoke):
     assert {"sol_karman_rollout.png", "sr_buoyancy_comparison.png", "ae_karman_training.png", "sr_buoyancy_spectra.png",
             "ae_karman_spectra.png"} <= figures
     plan = json.loads((smoke / "plan.json").read_text())
-    wavenumbers, spectra, reference = error_spectra(smoke, build_section(smoke, plan, "sr", "buoyancy"))
+    wavenumbers, spectra, reference, nyquist = error_spectra(smoke, build_section(smoke, plan, "sr", "buoyancy"))
+    with h5py.File(smoke / "cells/data/buoyancy/test-coarse/data.h5") as coarse:
+        assert nyquist == pytest.approx(min(0.5 / step for step in spacing(coarse)))  # the coarse grid's, from its file
+    assert nyquist < wavenumbers[-1]
     evaluated = json.loads(next((smoke / "cells/eval/sr/buoyancy/mse").rglob("frames.json")).read_text())["spectra"]
     assert np.allclose(spectra["mse"], evaluated["rows"]["run"]["error"]) and "bicubic" in spectra
     assert len(wavenumbers) == len(reference) == len(spectra["bicubic"]) and "vgg" not in spectra

@@ -4,7 +4,7 @@ frame and SR/AE error spectra; each written atomically as a PNG, drawn only wher
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -144,28 +144,40 @@ def example_place(section: Section) -> str:
     return f"test simulation {data['simulation']}, frame {int(data['frame'])}"
 
 
-def error_spectra(out: Path, section: Section) -> tuple[list[float], dict[str, np.ndarray], np.ndarray | None]:
-    """SR/AE: the wavenumbers, each row's error spectrum (a loss's: the mean over its seeds' models; the baseline's
-    from the first evaluation that has it) and the reference's energy spectrum, from the evaluations' frames.json."""
-    wavenumbers, found, reference = [], {}, None
+class ErrorSpectra(NamedTuple):
+    """What an SR/AE section's spectra figure draws."""
+
+    wavenumbers: list[float]
+    errors: dict[str, np.ndarray]
+    """Row -> its error spectrum: a loss's the mean over its seeds' models, the baseline's from one evaluation."""
+    reference: np.ndarray | None
+    """The reference's energy spectrum."""
+    coarse_nyquist: float | None
+    """SR: the coarse grid's Nyquist wavenumber, above which the detail is the network's to invent (square cells:
+    the shell width times half the coarse grid's smaller cell count); None for AE."""
+
+
+def error_spectra(out: Path, section: Section) -> ErrorSpectra:
+    """An SR/AE section's error spectra, read from its evaluations' frames.json (`spectra`)."""
+    wavenumbers, found, reference, nyquist = [], {}, None, None
     for row in section.rows:
         if row.status or row.name == REFERENCE:
             continue
         folder = cell_folder(out, f"{section.evaluations}/{section.task}/{section.scene}")
         paths = sorted(folder.glob(f"*/seed*/{EVALUATION}/{FRAMES_FILE}")) if row.name == BICUBIC else \
             sorted((folder / slug(row.name)).glob(f"seed*/{EVALUATION}/{FRAMES_FILE}"))
-        spectra = [json.loads(path.read_text()).get("spectra") for path in paths]
-        spectra = [s for s in spectra if s and (BICUBIC if row.name == BICUBIC else RUN) in s["rows"]]
-        if row.name == BICUBIC:
-            spectra = spectra[:1]
-        if not spectra:
-            continue
         label = BICUBIC if row.name == BICUBIC else RUN
-        found[row.name] = np.mean([s["rows"][label]["error"] for s in spectra], axis=0)
-        grid = spectra[0]["rows"][label]["grid"]
-        wavenumbers = spectra[0]["wavenumbers"][grid]
-        reference = np.asarray(spectra[0]["rows"][f"{grid}/{REFERENCE}"]["energy"])
-    return wavenumbers, found, reference
+        reports = [json.loads(path.read_text()) for path in paths]
+        reports = [r for r in reports if label in r.get("spectra", {}).get("rows", {})][:1 if row.name == BICUBIC else None]
+        if not reports:
+            continue
+        found[row.name] = np.mean([r["spectra"]["rows"][label]["error"] for r in reports], axis=0)
+        grid = reports[0]["spectra"]["rows"][label]["grid"]
+        wavenumbers = reports[0]["spectra"]["wavenumbers"][grid]
+        reference = np.asarray(reports[0]["spectra"]["rows"][f"{grid}/{REFERENCE}"]["energy"])
+        if section.kind == "sr":
+            nyquist = wavenumbers[1] * min(reports[0]["datasets"]["data"]["resolution"]) / 2
+    return ErrorSpectra(wavenumbers, found, reference, nyquist)
 
 
 def plot_spectra(out: Path, section: Section, path: Path) -> None:
@@ -173,7 +185,7 @@ def plot_spectra(out: Path, section: Section, path: Path) -> None:
     which scales each loss leaves its error."""
     from matplotlib.figure import Figure
 
-    wavenumbers, found, reference = error_spectra(out, section)
+    wavenumbers, found, reference, nyquist = error_spectra(out, section)
     if not found:
         return
     figure = Figure(figsize=(6.0, 4.0), layout="constrained")
@@ -182,6 +194,8 @@ def plot_spectra(out: Path, section: Section, path: Path) -> None:
         axis.loglog(wavenumbers[1:], spectrum[1:], label=name, **ROW_STYLES.get(name, {}))
     if reference is not None:
         axis.loglog(wavenumbers[1:], reference[1:], label="reference energy", **ROW_STYLES[REFERENCE])
+    if nyquist is not None:
+        axis.axvline(nyquist, color="gray", linewidth=0.8, label="coarse grid's Nyquist wavenumber")
     axis.set(xlabel="wavenumber (cycles per unit)", ylabel="kinetic energy per shell",
              title=f"{section.task} on {section.ood or section.scene}: error spectra (mean over seeds)")
     axis.legend(fontsize="small")
