@@ -104,8 +104,7 @@ def example_panels(out: Path, section: Section, shows: str) -> list[tuple[str, n
             source = section.example
             label = BICUBIC if row.name == BICUBIC else f"{REFERENCE}_" + (FINE_GRID if section.kind == "sr" else "data")
         else:
-            found = sorted(cell_folder(out, f"{section.evaluations}/{section.task}/{section.scene}/{slug(row.name)}")
-                           .glob(f"seed*/{EVALUATION}/{EXAMPLE_FILE}"))
+            found = model_evaluations(out, section, slug(row.name), EXAMPLE_FILE)
             source, label = (found[0] if found else None), RUN
         if source is not None and source.exists():
             data = np.load(source)
@@ -157,18 +156,24 @@ class ErrorSpectra(NamedTuple):
     the shell width times half the coarse grid's smaller cell count); None for AE."""
 
 
+def model_evaluations(out: Path, section: Section, loss: str, name: str) -> list[Path]:
+    """File `name` of every seed's evaluation of a loss (its folder name; `*` for any loss) in a section, in order."""
+    folder = cell_folder(out, f"{section.evaluations}/{section.task}/{section.scene}/{loss}")
+    return sorted(folder.parent.glob(f"{folder.name}/seed*/{EVALUATION}/{name}"))
+
+
 def error_spectra(out: Path, section: Section) -> ErrorSpectra:
     """An SR/AE section's error spectra, read from its evaluations' frames.json (`spectra`)."""
     wavenumbers, found, reference, nyquist = [], {}, None, None
     for row in section.rows:
         if row.status or row.name == REFERENCE:
             continue
-        folder = cell_folder(out, f"{section.evaluations}/{section.task}/{section.scene}")
-        paths = sorted(folder.glob(f"*/seed*/{EVALUATION}/{FRAMES_FILE}")) if row.name == BICUBIC else \
-            sorted((folder / slug(row.name)).glob(f"seed*/{EVALUATION}/{FRAMES_FILE}"))
-        label = BICUBIC if row.name == BICUBIC else RUN
-        reports = [json.loads(path.read_text()) for path in paths]
-        reports = [r for r in reports if label in r.get("spectra", {}).get("rows", {})][:1 if row.name == BICUBIC else None]
+        baseline = row.name == BICUBIC  # any one evaluation has it
+        label = BICUBIC if baseline else RUN
+        reports = (json.loads(path.read_text()) for path in
+                   model_evaluations(out, section, "*" if baseline else slug(row.name), FRAMES_FILE))
+        reports = [r for r in reports if label in r.get("spectra", {}).get("rows", {})]
+        reports = reports[:1] if baseline else reports
         if not reports:
             continue
         found[row.name] = np.mean([r["spectra"]["rows"][label]["error"] for r in reports], axis=0)
