@@ -4,6 +4,8 @@ run is seen writing (its temporary file beside the output)."""
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -160,3 +162,49 @@ def test_a_signal_to_the_process_group_of_generate_leaves_only_the_parents_line(
     assert output.strip().splitlines()[-1] == f"{word}: finished work was kept; rerun with --resume to complete it"
     wait_until(lambda: not any(running(pid) for pid in workers), "the workers to exit")
     wait_until(lambda: temporaries(tmp_path) == [], "the workers to remove their temporaries")
+
+
+SWALLOWED = """
+import os, signal, sys, time
+from fluidloss_cli.engine.data import workers
+
+def slow_hook(unraisable):  # stands for the default hook, which may be running when the parent's SIGTERM comes
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(200):
+        time.sleep(0.001)
+
+if {in_hook}:
+    sys.unraisablehook = slow_hook
+workers.orphan_guard(os.getppid())
+
+class Swallowed:
+    def __del__(self):  # Python swallows what is raised here
+        if {in_hook}:
+            raise ValueError("unraisable")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)
+
+def work():
+    try:
+        Swallowed()
+        time.sleep(5)
+        print("the simulation went on", flush=True)
+    finally:
+        print("unwound", flush=True)
+
+workers.exit_when_terminated(work)
+print("the worker went on", flush=True)
+"""
+
+
+@pytest.mark.parametrize("in_hook", [False, True], ids=["swallowed", "arriving-in-the-hook"])
+def test_a_sigterm_that_python_would_swallow_still_unwinds_the_worker_quietly(in_hook):
+    """A worker's SIGTERM raised where Python swallows exceptions (a `__del__`), or arriving while the unraisable-
+    exception hook runs (the parent's second SIGTERM after `kill -TERM -PGID`), must still unwind the simulation and
+    end the worker without a traceback. Before: a signal in the hook printed "Exception ignored in
+    sys.unraisablehook" with a `Terminated` traceback (a generate test failed on it under load)."""
+    process = subprocess.run([sys.executable, "-c", SWALLOWED.format(in_hook=in_hook)], capture_output=True,
+                             text=True, timeout=DEADLINE, cwd=Path(__file__).resolve().parents[1])
+    assert process.returncode == 1, process
+    assert process.stdout.splitlines() == ["unwound"], process
+    assert "Terminated" not in process.stderr and "Exception ignored" not in process.stderr, process.stderr

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 PR_SET_PDEATHSIG = 1
 POLL_SECONDS = 0.5
+RESEND_SECONDS = 0.05
 
 
 class Terminated(BaseException):
@@ -29,9 +30,14 @@ _working = False
 
 
 def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM in a worker: unwind the running simulation, or end an idle worker without a word."""
+    """SIGTERM in a worker: unwind the running simulation, or end an idle worker without a word. Inside the
+    unraisable-exception hook a raise would itself be swallowed (and printed as the hook's failure), so there the
+    signal is only sent again, to land at an ordinary line."""
     if not _working:
         os._exit(1)
+    if _inside_unraisable_hook(frame):
+        _signal_again_soon()
+        return
     raise Terminated
 
 
@@ -55,10 +61,33 @@ def _terminate_again(hook: Callable[..., None]) -> Callable[..., None]:
     it is raised at the next ordinary line. Anything else goes to `hook`."""
     def handle(unraisable: object) -> None:
         if isinstance(getattr(unraisable, "exc_value", None), Terminated):
-            os.kill(os.getpid(), signal.SIGTERM)
+            _signal_again_soon()
             return
         hook(unraisable)
+    _hook_code.add(handle.__code__)
     return handle
+
+
+_hook_code: set[object] = set()
+"""The code of `_terminate_again`'s hook, by which `_terminate` knows that it interrupted the hook."""
+
+
+def _inside_unraisable_hook(frame: object) -> bool:
+    """Whether the interrupted `frame`, or one of its callers, is the unraisable-exception hook's."""
+    while frame is not None:
+        if getattr(frame, "f_code", None) in _hook_code:
+            return True
+        frame = getattr(frame, "f_back", None)
+    return False
+
+
+def _signal_again_soon() -> None:
+    """Send this process SIGTERM again from another thread shortly, when the hook has returned: sent from the hook
+    itself, its handler could run before the hook returns (and so would a signal from outside, e.g. the parent's
+    `stop_workers` after `kill -TERM -PGID`), which `_terminate` defers once more."""
+    timer = threading.Timer(RESEND_SECONDS, os.kill, args=(os.getpid(), signal.SIGTERM))
+    timer.daemon = True
+    timer.start()
 
 
 def _watch(parent: int) -> None:
