@@ -72,6 +72,20 @@ def test_every_subcommand_has_examples_that_parse():
             command.make_context(f"fluidloss {path}", args)  # raises on an unknown option or a bad value
 
 
+def test_the_study_run_examples_choose_models_of_their_study():
+    """Each `--first` glob of the `study run` examples matches a model of its preset (one named a task that the
+    preset had dropped, which `study run` refuses)."""
+    from fluidloss_cli.engine.study.cells import plan_cells
+    from fluidloss_cli.engine.study.config import read_config
+    from fluidloss_cli.engine.study.shard import first
+
+    for line in EXAMPLES["study run"]:
+        args = [a.strip("'") for a in line.split()]
+        patterns = [args[k + 1] for k, a in enumerate(args) if a == "--first"]
+        cells = {cell.id: cell for cell in plan_cells(read_config(ROOT / args[3]))}
+        assert first(cells, list(cells), patterns)[0] in cells, line
+
+
 def test_help_shows_the_scene_defaults():
     out = Run("generate", "--help").stdout
     assert "karman 128x64, buoyancy 128x128" in " ".join(out.split())

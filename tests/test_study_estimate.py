@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import assert_one_line_error, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-PBDL, SMALL = ROOT / "docs" / "study_pbdl", ROOT / "docs" / "study_small"
+PBDL, SMALL = ROOT / "docs" / "study_pbdl_padded", ROOT / "docs" / "study_small"
 
 
 def plan(config: Path, folder: Path) -> tuple[str, dict[str, str]]:
@@ -23,7 +23,7 @@ def plan(config: Path, folder: Path) -> tuple[str, dict[str, str]]:
 
 
 def results_only(tmp_path: Path) -> Path:
-    """A copy of docs/study_pbdl holding its cells' result.json files and nothing else (no plan.json)."""
+    """A copy of docs/study_pbdl_padded holding its cells' result.json files and nothing else (no plan.json)."""
     copy = tmp_path / "published"
     for result in (PBDL / "cells").rglob("result.json"):
         target = copy / result.relative_to(PBDL)

@@ -50,8 +50,8 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "study run": [
         "fluidloss study run sample_configs/study_smoke.toml --out smoke --workers 2",
-        "fluidloss study run sample_configs/study_pbdl.toml --out pbdl --workers 2 --first 'sol_fp32/*' "
-        "--first 'sol/karman_a/lsim/*'",
+        "fluidloss study run sample_configs/study_pbdl.toml --out pbdl --workers 2 --first 'sol/karman_a/*/seed0' "
+        "--first 'sol/karman_a/*/*'",
     ],
     "study report": [
         "fluidloss study report smoke",
