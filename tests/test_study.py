@@ -352,6 +352,7 @@ def test_cell_command_lines_keep_their_format(preset):
     ("study_pbdl.toml", "study_pbdl_book.toml", ("data/",), 4),
     ("study_pbdl.toml", "study_pbdl_horizon.toml", ("data/",), 4),
     ("study_sr_ae.toml", "study_sr_ae_lr.toml", ("data/",), 8),
+    ("study_buoyancy_sol.toml", "study_buoyancy_sol_lr.toml", ("data/",), 4),
 ])
 def test_follow_up_studies_share_the_cells_they_tell_users_to_copy(base, follow_up, copied, count):
     """The presets' comments say: copy these folders of one study into the other, and they are reused; that is right
