@@ -12,7 +12,7 @@ USE_CASES = ("training", "simulate", "benchmark", "evaluation", "study")
 HEAVY = ("torch", "phi", "phiml", "matplotlib", "h5py")
 LAYERS = {
     1: ("errors", "resolution", "atomic", "outputs", "lock", "provenance", "notice", "memo", "device", "solvers",
-        "defaults", "interrupt", "metric_facts", "loss_names", "model_names", "plugins", "ranges", "task_options",
+        "defaults", "interrupt", "metric_facts", "verdicts", "loss_names", "model_names", "plugins", "ranges", "task_options",
         "results", "command_line", "paths", "capacity"),
     2: ("fields", "physics", "phiflow_grids", "upsample", "phiflow_setup", "phiflow_patch", "cosine_poisson",
         "phiflow_projection", "frontier"),

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from fluidloss_cli.engine.metric_facts import MEASURES, facts_of
-from fluidloss_cli.engine.study.verdicts import holm, model_means, raw_test, verdicts
+from fluidloss_cli.engine.verdicts import holm, model_means, raw_test, verdicts
 
 MSE = {0: 1.0e-3, 1: 2.0e-3, 2: 1.5e-3}
 

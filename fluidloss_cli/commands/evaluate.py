@@ -70,6 +70,27 @@ def print_result(title: str, table: Table | None = None) -> None:
         stdout.print(table)
 
 
+def print_against_mse(report: dict) -> None:
+    """Per task: each loss's verdict against MSE on every metric with a better direction (the decision rule)."""
+    from fluidloss_cli.engine.verdicts import LEVEL, Verdict
+
+    for task, judged in report["against_mse"].items():
+        if "why" in judged:
+            print_result(f"{task} against mse: {judged['why']}")
+            continue
+        metrics = list(judged["verdicts"])
+        losses = list(dict.fromkeys(loss for verdicts in judged["verdicts"].values() for loss in verdicts))
+        table = Table()
+        table.add_column("loss", overflow="fold")
+        for metric in metrics:
+            table.add_column(metric, overflow="fold")
+        for loss in losses:
+            table.add_row(loss, *(Verdict.from_json(judged["verdicts"][m][loss]).text() if loss in judged["verdicts"][m]
+                                  else "—" for m in metrics))
+        print_result(f"{task}: each loss against mse by the decision rule (docs/study.md: model means over the test "
+                     f"simulations, paired t-test over seeds, Holm-adjusted, level {LEVEL})", table)
+
+
 def print_novelty(found: dict) -> None:
     """The table of how far each test simulation lies from the training data."""
     from fluidloss_cli.engine.data import novelty
@@ -139,6 +160,7 @@ def rollout(
         files.insert(0, reports.write_report(report, out))  # last: it marks the evaluation finished
     for grid in report["grids"]:
         print_table(report, grid, summary)
+    print_against_mse(report)
     if "novelty" in report:
         print_novelty(report["novelty"])
     print_missing(report)
@@ -207,6 +229,7 @@ def frames(
         report = frames_report.document(evaluation, values, spectra)
         files = frames_report.write(report, example, out)
     print_frames_table(report)
+    print_against_mse(report)
     print_missing(report)
     console.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
 

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 
 from fluidloss_cli.engine.atomic import atomic_path, write_text
+from fluidloss_cli.engine.evaluation.against_mse import judge, model_mean, trained_as
 from fluidloss_cli.engine.evaluation.frames import FrameEvaluation, Spectra
 from fluidloss_cli.engine.outputs import check_output_folder
 from fluidloss_cli.engine.provenance import provenance
-from fluidloss_cli.engine.results import EXAMPLE_FILE, FRAMES_FILE, REFERENCE, json_ready
+from fluidloss_cli.engine.results import EXAMPLE_FILE, FRAMES_FILE, REFERENCE, json_ready, metric_facts
 
 TABLE = "frames.csv"
 
@@ -31,7 +32,8 @@ def statistics(per_simulation: list[list[float]]) -> dict[str, Any]:
 
 def document(evaluation: FrameEvaluation, values: dict, spectra: Spectra) -> dict[str, Any]:
     """The content of frames.json: provenance, data, rows (grid, checkpoint, compression ratio, statistics), the
-    metric columns' facts, and the rows' mean energy and error spectra."""
+    metric columns' facts, the rows' mean energy and error spectra, and the decision rule's verdicts of each task's
+    checkpoints against its MSE ones (`against_mse`, empty without both)."""
     rows = {}
     for label, measured in values.items():
         row = evaluation.rows.get(label)
@@ -39,14 +41,19 @@ def document(evaluation: FrameEvaluation, values: dict, spectra: Spectra) -> dic
         rows[label] = {"grid": grid, "checkpoint": str(row.checkpoint) if row and row.checkpoint else None,
                        "compression_ratio": row.compression_ratio if row else None,
                        "metrics": {name: statistics(v) for name, v in measured.items()}}
+    metrics = {m.name: m.to_json() for m in evaluation.metrics}
+    checkpoints = {label: row.checkpoint for label, row in evaluation.rows.items() if row.checkpoint}
+    means = {label: {metric: model_mean(stats["per_simulation"]) for metric, stats in rows[label]["metrics"].items()}
+             for label in checkpoints if label in rows}
     return json_ready({
         "provenance": provenance(),
         "datasets": {grid: info.identity() for grid, info in evaluation.infos.items()},
         "simulations": [sim for sim, _, _ in evaluation.infos["data"].simulations],
         "start": evaluation.start, "stride": evaluation.stride, "amp": evaluation.amp,
-        "metrics": {m.name: m.to_json() for m in evaluation.metrics},
+        "metrics": metrics,
         "rows": rows,
         "spectra": spectra.to_json(),
+        "against_mse": judge(means, trained_as(checkpoints), metric_facts(metrics)),
     })
 
 

@@ -15,6 +15,7 @@ import torch
 
 from fluidloss_cli.engine.atomic import write_text
 from fluidloss_cli.engine.data.novelty import Novelty, as_records
+from fluidloss_cli.engine.evaluation.against_mse import judge, model_mean, trained_as
 from fluidloss_cli.engine.evaluation.rollouts import Evaluation, Results
 from fluidloss_cli.engine.outputs import check_output_folder
 from fluidloss_cli.engine.provenance import provenance
@@ -48,7 +49,8 @@ def coarse_errors(evaluation: Evaluation, results: Results) -> dict[str, float |
 
 def document(evaluation: Evaluation, results: Results, train: Path | None = None,
              distances: list[Novelty] | None = None) -> dict[str, Any]:
-    """Everything the evaluation found, with what it ran on: the content of evaluation.json; with the `distances`
+    """Everything the evaluation found, with what it ran on: the content of evaluation.json; the decision rule's
+    verdicts of the SOL checkpoints against the MSE ones (`against_mse`, empty without both); with the `distances`
     of the test data from the training data `train`, those too (`novelty`)."""
     grids = {}
     for name, grid in evaluation.grids.items():
@@ -58,7 +60,12 @@ def document(evaluation: Evaluation, results: Results, train: Path | None = None
                 for row, spectrum in results.spectra[name].items()}
         grids[name] = {"dataset": grid.info.identity(), "spacing": list(grid.geometry.spacing),
                        "wavenumbers": results.wavenumbers[name].tolist(), "rows": rows}
-    found = {} if distances is None else {"novelty": {
+    metrics = {m.name: m.to_json() for m in evaluation.metrics}
+    coarse_rows = grids[COARSE_GRID]["rows"]
+    means = {label: {metric: model_mean(values["per_simulation"]) for metric, values in row["metrics"].items()}
+             for label, row in coarse_rows.items()}
+    found = {"against_mse": judge(means, trained_as(evaluation.checkpoints["sol"]), metric_facts(metrics))}
+    found |= {} if distances is None else {"novelty": {
         "train": str(train), "stride": distances[0].stride,
         "simulations": as_records(distances, coarse_errors(evaluation, results))}}
     return json_ready({
@@ -69,7 +76,7 @@ def document(evaluation: Evaluation, results: Results, train: Path | None = None
                         for kind, paths in evaluation.checkpoints.items()},
         "solvers": {row: pipeline.solver.solver for row, pipeline in evaluation.corrections.items()},
         "amp": evaluation.amp,
-        "metrics": {m.name: m.to_json() for m in evaluation.metrics},
+        "metrics": metrics,
         "grids": grids,
     } | found)
 

@@ -20,7 +20,7 @@ from fluidloss_cli.engine.study.files import read_json, write_json, write_text
 from fluidloss_cli.engine.study.layout import (DATA, FAILED, FIGURES, OOD, PLAN, RENDER, REPORT_DATA, REPORT_FILE, RESULT,
                                                cell_folder)
 from fluidloss_cli.engine.study.sections import Row, Section, as_json, at_step, build_section, marked, summary
-from fluidloss_cli.engine.study.verdicts import AGAINST, Verdict, model_means, verdicts
+from fluidloss_cli.engine.verdicts import AGAINST, Verdict, model_means, verdicts
 
 
 def cell_text(row: Row, metric: str, facts: MetricFacts | None, best: bool) -> str:

@@ -58,6 +58,13 @@ class Verdict:
         return {"outcome": self.outcome, "effect_is_ratio": self.ratio, **finite, "seeds": self.seeds,
                 "paired": self.paired, "add_seeds": self.add_seeds}
 
+    @classmethod
+    def from_json(cls, stored: dict) -> "Verdict":
+        """A verdict as `to_json` stored it (null values back to NaN)."""
+        number = {key: math.nan if stored.get(key) is None else float(stored[key]) for key in ("effect", "p", "p_holm")}
+        return cls(stored["outcome"], number["effect"], bool(stored["effect_is_ratio"]), number["p"],
+                   number["p_holm"], int(stored["seeds"]), bool(stored["paired"]), bool(stored["add_seeds"]))
+
 
 def model_means(values: list[float], seeds: list[int]) -> dict[int, float]:
     """Seed -> the model's mean over the test simulations, from a row's seed-major pooled values."""
