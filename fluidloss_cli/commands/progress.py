@@ -2,7 +2,7 @@
 
 A live bar redraws one line in place, which a log file (a study cell's log.txt, `fluidloss train ... > log 2>&1`)
 receives as nothing until the end. Off a terminal the same bars are written instead as lines such as
-`epoch 2/5 loss 0.0012: 40% (1070/2678 samples), 3:10 elapsed, ETA 4:45`, one per task at most every
+`epoch 2/5 loss 0.0012: 40% (5356/13390 samples of 5 epochs), 3:10 elapsed, ETA 4:45`, one per task at most every
 `interval_s()` seconds, and one when a task (a stage, an epoch) completes."""
 
 import math

@@ -146,9 +146,10 @@ def train(setup: "TaskSetup", config: "TrainConfig", out: Path, device: "torch.d
     with progress_bar(rate=False) as bar:  # one throughput figure: the epoch lines'
         progress = bar.add_task("training", total=None, unit="samples")
 
-        def on_step(step: "Step") -> None:
+        def on_step(step: "Step") -> None:  # the count and the time left are the whole run's, not the epoch's
             bar.update(progress, completed=step.samples_done, total=step.samples_total,
-                       description=f"epoch {step.epoch}/{step.epochs} loss {step.loss:.4g}")
+                       description=f"epoch {step.epoch}/{step.epochs} loss {step.loss:.4g}",
+                       unit=f"samples of {step.epochs} epoch{'s' * (step.epochs != 1)}")
 
         def on_epoch(record: dict) -> None:
             bar.console.print(epoch_line(record, setup.baseline), highlight=False)
