@@ -110,7 +110,8 @@ def test_bf16_on_the_cpu_trains_the_network_in_bf16_and_beats_the_plain_solver(k
     for amp in ("off", "bf16"):
         runs[amp] = tmp_path / amp
         outputs[amp] = run_cli("train", "sol", "--data", coarse, "--out", runs[amp], "--unroll", "2", "--epochs", "2",
-                               "--batch-size", "8", "--val-split", "0.2", "--seed", "3", "--amp", amp).output
+                               "--batch-size", "8", "--val-split", "0.2", "--seed", "3", "--width", "16", "--blocks", "2",
+                               "--amp", amp).output  # a small network: bf16 is emulated (slow) on most CPUs
     emulated = "--amp bf16: this CPU has no native bf16" in outputs["bf16"]
     assert emulated == (not device.cpu_has_bf16()) and "native bf16" not in outputs["off"]
     full, half = (load_checkpoint(runs[a] / "last.pt") for a in ("off", "bf16"))
