@@ -105,9 +105,9 @@ def test_workers_give_bit_identical_data_to_one_process(tmp_path):
 @pytest.mark.slow
 def test_interrupted_generate_keeps_finished_simulations_and_resumes(tmp_path):
     out = tmp_path / "r.h5"
-    # PhiFlow steps one simulation at a time (native batches them, so their parts appear together); 300 frames: the
-    # two simulations after the first take seconds, so the interrupt lands while they run
-    args = ["generate", "karman", "--res", "32x16", "--re", "1e5", "2e5", "3e5", "--frames", "300", "--solver", "phiflow",
+    # PhiFlow steps one simulation at a time (native batches them, so their parts appear together); 150 frames: the
+    # simulation after the first takes as long as the first did (seconds), so the interrupt lands while it runs
+    args = ["generate", "karman", "--res", "32x16", "--re", "1e5", "2e5", "--frames", "150", "--solver", "phiflow",
             "--out", str(out)]
     process = subprocess.Popen([sys.executable, "-m", "fluidloss_cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     parts = tmp_path / "r.h5.parts"
@@ -133,7 +133,7 @@ def test_interrupted_generate_keeps_finished_simulations_and_resumes(tmp_path):
     reference = tmp_path / "ref.h5"
     run_cli(*args[:-1], str(reference))
     with h5py.File(out) as resumed, h5py.File(reference) as fresh:
-        assert sorted(resumed) == ["sim_0000", "sim_0001", "sim_0002"]
+        assert sorted(resumed) == ["sim_0000", "sim_0001"]
         for sim in resumed:
             np.testing.assert_allclose(resumed[sim]["velocity_y"][()], fresh[sim]["velocity_y"][()], atol=1e-3)
     assert kept  # the first simulation's part file was reused, not recomputed
