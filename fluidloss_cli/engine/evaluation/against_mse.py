@@ -33,8 +33,7 @@ def trained_as(checkpoints: dict[str, Path]) -> dict[str, Trained]:
 
 def model_mean(per_simulation: list) -> float:
     """A model's value of a metric: the mean of its stored values (per simulation, or per simulation and step)."""
-    values = np.asarray([math.nan if v is None else v for v in np.ravel(np.asarray(per_simulation, dtype=object))],
-                        dtype=np.float64)
+    values = np.asarray(per_simulation, dtype=np.float64)
     return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
 
 
