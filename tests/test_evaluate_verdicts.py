@@ -95,3 +95,23 @@ def test_frame_verdicts_of_sr_models_pair_their_seeds(data, tmp_path):
     verdict = report["against_mse"]["sr"]["verdicts"]["mae"]["mae"]
     assert verdict["effect"] == pytest.approx(effect, rel=1e-9) and verdict["p"] == pytest.approx(p, rel=1e-9)
     assert verdict["paired"] and verdict["seeds"] == 2
+
+
+def test_frame_verdicts_judge_autoencoders_of_each_grid_apart(data, tmp_path):
+    aes = {}
+    for grid, path in (("32x16", data.k32), ("64x32", data.k64)):
+        for loss in ("mse", "mae"):
+            out = tmp_path / f"ae_{grid}_{loss}"
+            run_cli("train", "ae", "--data", path, "--loss", loss, "--latent", "4", "--width", "8", "--epochs", "1",
+                    "--batch-size", "4", "--device", "cpu", "--out", out)
+            aes[grid, loss] = out / "best.pt"
+    out = tmp_path / "f"
+    run_cli("evaluate", "frames", "--data", data.k32, "--fine", data.k64, *[a for p in aes.values() for a in ("--ae", p)],
+            "--metrics", "mse,mae", "--device", "cpu", "--out", out)
+    report = json.loads((out / "frames.json").read_text())
+    rows = {row["checkpoint"]: label for label, row in report["rows"].items() if row["checkpoint"]}
+    for grid in ("32x16", "64x32"):
+        judged = report["against_mse"][f"ae at {grid}"]  # never an AE of one grid against an AE of the other
+        assert judged["models"] == {rows[str(aes[grid, loss])]: {"loss": loss, "seed": 0} for loss in ("mse", "mae")}
+        assert set(judged["verdicts"]) == {"mse", "mae"}
+    assert "ae" not in report["against_mse"]

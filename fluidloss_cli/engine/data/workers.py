@@ -44,7 +44,9 @@ def _terminate(signum: int, frame: object) -> None:
 def orphan_guard(parent: int) -> None:
     """Make this (worker) process unwind and exit on SIGTERM, and receive SIGTERM when process `parent` dies."""
     signal.signal(signal.SIGTERM, _terminate)
-    sys.unraisablehook = _terminate_again(sys.unraisablehook)
+    global _previous_hook
+    if sys.unraisablehook is not _unraisable:
+        _previous_hook, sys.unraisablehook = sys.unraisablehook, _unraisable
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -55,27 +57,24 @@ def orphan_guard(parent: int) -> None:
     threading.Thread(target=_watch, args=(parent,), daemon=True, name="fluidloss-orphan-guard").start()
 
 
-def _terminate_again(hook: Callable[..., None]) -> Callable[..., None]:
-    """An unraisable-exception hook: a `Terminated` that SIGTERM raised where Python swallows exceptions (a weakref
-    callback, a `__del__`) would print a traceback and leave the simulation running; signal it again instead, so that
-    it is raised at the next ordinary line. Anything else goes to `hook`."""
-    def handle(unraisable: object) -> None:
-        if isinstance(getattr(unraisable, "exc_value", None), Terminated):
-            _signal_again_soon()
-            return
-        hook(unraisable)
-    _hook_code.add(handle.__code__)
-    return handle
+_previous_hook: Callable[..., None] = sys.unraisablehook
+"""The unraisable-exception hook that `_unraisable` replaced, which gets everything but a `Terminated`."""
 
 
-_hook_code: set[object] = set()
-"""The code of `_terminate_again`'s hook, by which `_terminate` knows that it interrupted the hook."""
+def _unraisable(unraisable: object) -> None:
+    """The workers' unraisable-exception hook: a `Terminated` that SIGTERM raised where Python swallows exceptions (a
+    weakref callback, a `__del__`) would print a traceback and leave the simulation running; signal it again instead,
+    so that it is raised at the next ordinary line. Anything else goes to the hook it replaced."""
+    if isinstance(getattr(unraisable, "exc_value", None), Terminated):
+        _signal_again_soon()
+        return
+    _previous_hook(unraisable)
 
 
 def _inside_unraisable_hook(frame: object) -> bool:
-    """Whether the interrupted `frame`, or one of its callers, is the unraisable-exception hook's."""
+    """Whether the interrupted `frame`, or one of its callers, is `_unraisable`'s."""
     while frame is not None:
-        if getattr(frame, "f_code", None) in _hook_code:
+        if getattr(frame, "f_code", None) is _unraisable.__code__:
             return True
         frame = getattr(frame, "f_back", None)
     return False

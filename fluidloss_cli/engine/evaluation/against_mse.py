@@ -4,7 +4,8 @@ published ranking on test data of their own: evaluate every published checkpoint
 
 Each checkpoint says what it was trained with (`training`: loss and seed); a model's value of a metric is its mean
 over the test simulations (a rollout's over its steps and start frames too), as in the study report. Models are
-compared within their task (SR with SR, AE with AE).
+compared within their task (SR with SR, AE with AE) and, where a task's models work on grids of different
+resolutions (autoencoders of the coarse and of the fine test set), within each resolution.
 """
 
 import math
@@ -18,16 +19,23 @@ from fluidloss_cli.engine.metric_facts import MetricFacts
 from fluidloss_cli.engine.verdicts import AGAINST, verdicts
 
 Trained = tuple[str, str, int]
-"""What a checkpoint was trained for and with: task, loss, seed."""
+"""What a checkpoint was trained for and with: its family (the task, with the resolution where that task's models
+work on several), loss, seed."""
 
 
-def trained_as(checkpoints: dict[str, Path]) -> dict[str, Trained]:
-    """Row label -> the task, loss and seed of its checkpoint."""
+def trained_as(checkpoints: dict[str, Path], resolutions: dict[str, str] | None = None) -> dict[str, Trained]:
+    """Row label -> the family, loss and seed of its checkpoint; `resolutions` (row label -> the resolution it works
+    on, e.g. "64x32") splits a task whose models work on several into one family per resolution ("ae at 64x32")."""
     found = {}
     for label, path in checkpoints.items():
         checkpoint = load_checkpoint(path)
         training = checkpoint.get("training", {})
         found[label] = (str(checkpoint["task"]), str(training.get("loss")), int(training.get("seed", 0)))
+    if resolutions:
+        spread = {task: {resolutions[label] for label, (kind, _, _) in found.items() if kind == task}
+                  for task, _, _ in found.values()}
+        found = {label: (f"{task} at {resolutions[label]}" if len(spread[task]) > 1 else task, loss, seed)
+                 for label, (task, loss, seed) in found.items()}
     return found
 
 
@@ -39,9 +47,9 @@ def model_mean(per_simulation: list) -> float:
 
 def judge(means: dict[str, dict[str, float]], trained: dict[str, Trained],
           facts: dict[str, MetricFacts]) -> dict[str, Any]:
-    """Task -> the models compared (label -> loss, seed) and each metric's verdicts (loss -> stored verdict), from
-    each row's model means (label -> metric -> value). A task without MSE and another loss has nothing to judge and
-    is left out; one where two checkpoints share a loss and seed says so instead of judging."""
+    """Family (`trained_as`) -> the models compared (label -> loss, seed) and each metric's verdicts (loss -> stored
+    verdict), from each row's model means (label -> metric -> value). A family without MSE and another loss has
+    nothing to judge and is left out; one where two checkpoints share a loss and seed says so instead of judging."""
     found = {}
     for task in sorted({task for task, _, _ in trained.values()}):
         rows = {label: (loss, seed) for label, (kind, loss, seed) in trained.items() if kind == task}

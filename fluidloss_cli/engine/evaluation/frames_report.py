@@ -33,7 +33,7 @@ def statistics(per_simulation: list[list[float]]) -> dict[str, Any]:
 def document(evaluation: FrameEvaluation, values: dict, spectra: Spectra) -> dict[str, Any]:
     """The content of frames.json: provenance, data, rows (grid, checkpoint, compression ratio, statistics), the
     metric columns' facts, the rows' mean energy and error spectra, and the decision rule's verdicts of each task's
-    checkpoints against its MSE ones (`against_mse`, empty without both)."""
+    checkpoints against its MSE ones on the same grid (`against_mse`, empty without both)."""
     rows = {}
     for label, measured in values.items():
         row = evaluation.rows.get(label)
@@ -43,6 +43,8 @@ def document(evaluation: FrameEvaluation, values: dict, spectra: Spectra) -> dic
                        "metrics": {name: statistics(v) for name, v in measured.items()}}
     metrics = {m.name: m.to_json() for m in evaluation.metrics}
     checkpoints = {label: row.checkpoint for label, row in evaluation.rows.items() if row.checkpoint}
+    resolutions = {label: str(evaluation.infos[row.grid].resolution)
+                   for label, row in evaluation.rows.items() if row.checkpoint}
     means = {label: {metric: model_mean(stats["per_simulation"]) for metric, stats in rows[label]["metrics"].items()}
              for label in checkpoints if label in rows}
     return json_ready({
@@ -53,7 +55,7 @@ def document(evaluation: FrameEvaluation, values: dict, spectra: Spectra) -> dic
         "metrics": metrics,
         "rows": rows,
         "spectra": spectra.to_json(),
-        "against_mse": judge(means, trained_as(checkpoints), metric_facts(metrics)),
+        "against_mse": judge(means, trained_as(checkpoints, resolutions), metric_facts(metrics)),
     })
 
 
