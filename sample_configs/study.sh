@@ -24,7 +24,7 @@ step sr_mse/best.pt $F train sr --coarse train_64x32.h5 --fine train_128x64.h5 -
   --device cpu --out sr_mse --overwrite
 
 # results: 100-step rollouts on the held-out Reynolds number, timings, a rendered comparison
-step evaluation $F evaluate rollout --data test_64x32.h5 --fine test_128x64.h5 --sol sol_mse/best.pt \
+step evaluation/evaluation.json $F evaluate rollout --data test_64x32.h5 --fine test_128x64.h5 --sol sol_mse/best.pt \
   --sol sol_lsim/best.pt --sr sr_mse/best.pt --start 100 --start 150 --steps 100 --metrics mse,mae,lsim,divergence,energy,spectrum,vorticity \
   --device cpu --out evaluation
 step benchmark.json $F benchmark --data test_128x64.h5 --start 100 --steps 50 --sol sol_mse/best.pt --sr sr_mse/best.pt \
