@@ -5,7 +5,10 @@ trained here."""
 
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -115,3 +118,28 @@ def test_frame_verdicts_judge_autoencoders_of_each_grid_apart(data, tmp_path):
         assert judged["models"] == {rows[str(aes[grid, loss])]: {"loss": loss, "seed": 0} for loss in ("mse", "mae")}
         assert set(judged["verdicts"]) == {"mse", "mae"}
     assert "ae" not in report["against_mse"]
+
+
+def test_the_recheck_script_evaluates_a_regimes_published_models_on_new_simulations(tmp_path):
+    """sample_configs/recheck_pbdl.sh, shortened through its environment: regime A's checkpoints only (not regime B's
+    `sol_b_*`), on simulations it generates, with the verdicts; run again, it skips what it has."""
+    published = tmp_path / "checkpoints"
+    published.mkdir()
+    for path in (*SOL[:2], *SOL[3:5]):  # mse and lsim, seeds 0 and 1
+        shutil.copy(path, published / path.name)
+    shutil.copy(SOL[0], published / "sol_b_mse_seed0.pt")
+    script = Path(__file__).resolve().parents[1] / "sample_configs" / "recheck_pbdl.sh"
+    env = os.environ | {"CHECKPOINTS": str(published), "FRAMES": "4", "WARMUP": "0", "STARTS": "0 1", "STEPS": "2",
+                        "METRICS": "mse,mae", "FLUIDLOSS": f"{sys.executable} -m fluidloss_cli"}
+    run = ["bash", str(script), str(tmp_path / "work"), "a"]
+    first = subprocess.run(run, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    report = json.loads((tmp_path / "work" / "evaluation_a" / "evaluation.json").read_text())
+    assert sorted(Path(p).name for p in report["checkpoints"]["sol"].values()) == sorted(p.name for p in published.glob(
+        "sol_[!b]*"))
+    assert report["starts"] == [0, 1] and report["steps"] == 2
+    assert set(report["against_mse"]["sol"]["verdicts"]["mae"]) == {"lsim"}
+    again = subprocess.run(run, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "have evaluation_a/evaluation.json" in again.stdout
+    wrong = subprocess.run([*run[:-1], "c"], env=env, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and wrong.stderr == "error: the regime is a or b, not 'c'\n"
