@@ -25,7 +25,7 @@ from fluidloss_cli.engine.data.novelty import HEADER, novelty
 from fluidloss_cli.engine.metric_facts import MEASURES, MetricFacts, facts_of
 from fluidloss_cli.engine.results import read_rollouts
 from fluidloss_cli.engine.study.figures import error_spectra, example_place
-from fluidloss_cli.engine.study.sections import Section, build_section
+from fluidloss_cli.engine.study.sections import Row, Section, build_section, marked
 
 
 @pytest.fixture(scope="module")
@@ -507,6 +507,22 @@ def test_the_report_ranks_each_metric_by_the_direction_its_evaluation_file_store
                      if " ± " in row[column] and row[0] not in ("reference", "coarse (no correction)", "bicubic")}
             pick = max if stored[metric].better == "higher" else min
             assert bold[0] == pick(means, key=means.get), (heading, metric)
+
+
+def test_no_loss_is_marked_best_while_the_comparison_is_incomplete():
+    """A study half run has no best loss: with another loss still pending, failed or measured on fewer seeds, the
+    clear winner of the losses measured so far is not bolded; a loss that cannot be trained here does not hold the
+    mark back."""
+    def section(*others: Row) -> Section:
+        rows = [Row("coarse (no correction)", {"mae": [9.0, 9.1]}),
+                Row("mse", {"mae": [1.0, 1.1, 1.0, 1.1]}, seeds=2), Row("mae", {"mae": [3.0, 3.1, 3.0, 3.1]}, seeds=2)]
+        return Section("sol", "karman", "sol", rows + list(others), {"mae": facts_of("mae")})
+
+    assert marked(section(), "mae") == "mse"
+    assert marked(section(Row("lsim", status="skipped: weights missing")), "mae") == "mse"
+    assert marked(section(Row("lsim", status="pending")), "mae") is None
+    assert marked(section(Row("lsim", status="failed")), "mae") is None
+    assert marked(section(Row("lsim", {"mae": [5.0, 5.1]}, seeds=1)), "mae") is None  # 1 of 2 seeds so far
 
 
 def test_metric_facts_round_trip_and_files_without_directions_get_the_known_one():

@@ -4,7 +4,8 @@ Per task and scene, a table of every loss (rows) against every metric (columns).
 models of every training seed over every test simulation: the mean and sample standard deviation of those
 seeds x simulations values (for SOL a simulation's value is its mean over the rollout steps and start frames, for SR
 and AE over the test frames). The best value of a column is marked only when its interval mean ± std overlaps no
-other loss's interval, and only where every loss has a spread (two values or more). Per scene, a table of how far
+other loss's interval, and only where every loss has a spread (two values or more) and all are measured on as many
+seeds (none pending). Per scene, a table of how far
 its test simulations lie from its training data (engine/data/novelty.py).
 """
 
@@ -224,8 +225,8 @@ is its mean over the rollout steps (and start frames), for SR and AE over the te
 uncorrected coarse solver for SOL, bicubic upsampling for SR; an autoencoder has none: its compression ratio is
 given instead) and the reference row (measures of the reference alone: divergence, energy) are spread over the test
 simulations only. **Bold**: the best loss of a column (lowest for errors, highest for correlations such as
-vorticity), marked only where its interval mean ± std overlaps no other loss's interval and every loss has a
-spread; divergence is an error (0: incompressible); measures without a better direction (energy) are compared with
+vorticity), marked only where its interval mean ± std overlaps no other loss's interval, every loss has a
+spread and every loss is measured on as many seeds (none pending); divergence is an error (0: incompressible); measures without a better direction (energy) are compared with
 the reference row and never marked. The verdict table below each section's table is the study's decision rule
 (docs/study.md): it alone says whether a loss is better or worse than MSE. `missing`: the metric's weights are not on this machine; `skipped: weights missing`: the loss could not be
 trained here."""

@@ -170,13 +170,18 @@ def build_section(out: Path, plan: dict, task: str, scene: str, ood: bool = Fals
 
 
 def marked(section: Section, metric: str) -> str | None:
-    """The loss whose value of `metric` is best and whose mean ± std overlaps no other loss's; None if none is, or
-    where the metric has no better direction (a measure of the prediction alone, compared with the reference)."""
+    """The loss whose value of `metric` is best and whose mean ± std overlaps no other loss's; None if none is, where
+    the metric has no better direction (a measure of the prediction alone, compared with the reference), and while
+    the comparison is incomplete: a loss still pending or failed, or losses measured on different numbers of seeds
+    (a study half run has no best loss yet). A loss that cannot be trained here (weights missing) does not hold
+    the mark back."""
     facts = section.metrics.get(metric)
     if facts is None or facts.better is None:
         return None
-    losses = [r for r in section.rows if r.name not in (REFERENCE, *BASELINE_TITLES)
-              and not r.status and metric in r.values]
+    trained = [r for r in section.rows if r.name not in (REFERENCE, *BASELINE_TITLES)]
+    if any(r.status in ("pending", "failed") for r in trained) or len({r.seeds for r in trained if not r.status}) > 1:
+        return None
+    losses = [r for r in trained if not r.status and metric in r.values]
     if len(losses) < 2 or any(len(r.values[metric]) < 2 for r in losses):
         return None
     stats = {r.name: summary(r.values[metric]) for r in losses}
