@@ -32,6 +32,10 @@ from fluidloss_cli.engine.study.layout import (
 BASELINE_TITLES = {baseline.title for baseline in BASELINES.values()}
 
 
+ROW_PENDING, ROW_FAILED = "pending", "failed"
+"""A row's status while its model has no evaluation: still to run, or stopped by an error."""
+
+
 @dataclass
 class Row:
     """One report row: per metric the pooled values, and step curves [values][steps] (SOL)."""
@@ -122,7 +126,7 @@ def model_status(out: Path, name: str, evaluations: str = "eval") -> tuple[str |
     if evaluated and evaluated["status"] == "done":
         return None, True
     failed = any((cell_folder(out, f"{kind}/{name}") / FAILED).exists() for kind in ("train", evaluations))
-    return ("failed" if failed else "pending"), bool(train)
+    return (ROW_FAILED if failed else ROW_PENDING), bool(train)
 
 
 def build_section(out: Path, plan: dict, task: str, scene: str, ood: bool = False, pipeline: bool = False) -> Section:
@@ -162,7 +166,7 @@ def build_section(out: Path, plan: dict, task: str, scene: str, ood: bool = Fals
                 reference = dataclasses.replace(found[REFERENCE], name=REFERENCE)
             if section.example is None and not section.rollouts:
                 section.example = evaluation_folder(out, f"{section.evaluations}/{name}") / EXAMPLE_FILE
-        if row.values and row.status == "pending":
+        if row.values and row.status == ROW_PENDING:
             row.status = ""  # some seeds measured: show them, the cell list says which are missing
         section.rows.append(row)
     section.rows[:0] = [r for r in (baseline, reference) if r]
@@ -179,7 +183,7 @@ def marked(section: Section, metric: str) -> str | None:
     if facts is None or facts.better is None:
         return None
     trained = [r for r in section.rows if r.name not in (REFERENCE, *BASELINE_TITLES)]
-    if any(r.status in ("pending", "failed") for r in trained) or len({r.seeds for r in trained if not r.status}) > 1:
+    if any(r.status in (ROW_PENDING, ROW_FAILED) for r in trained) or len({r.seeds for r in trained if not r.status}) > 1:
         return None
     losses = [r for r in trained if not r.status and metric in r.values]
     if len(losses) < 2 or any(len(r.values[metric]) < 2 for r in losses):
