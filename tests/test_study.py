@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from fluidloss_cli.engine.command_line import COMMANDS, argv
 from fluidloss_cli.engine.data.novelty import HEADER, novelty
 from fluidloss_cli.engine.metric_facts import MEASURES, MetricFacts, facts_of
 from fluidloss_cli.engine.results import read_rollouts
+from fluidloss_cli.engine.study.cell_lock import CellLock, cell_lock_path
 from fluidloss_cli.engine.study.figures import error_spectra, example_place
 from fluidloss_cli.engine.study.sections import Row, Section, build_section, marked
 
@@ -483,6 +485,34 @@ def test_export_leaves_out_running_cells_models_and_locks(env, smoke, tmp_path):
     assert not list(dest.rglob("*.lock"))
     assert not (dest / "cells/train/sol/karman/mae/seed0").exists()  # no log of work that is not there
     assert (dest / "cells/train/sol/karman/mse/seed0/result.json").is_file()
+
+
+@pytest.mark.slow
+def test_status_shows_the_cells_a_study_run_is_running_with_their_progress(env, smoke, tmp_path):
+    """`study status` of a study run here (no Slurm): a cell whose lock a live process holds is running, with that
+    host and pid and the last line of its log; an unfinished cell whose lock's owner is gone is not started."""
+    copy = tmp_path / "study"
+    shutil.copytree(smoke, copy, ignore=shutil.ignore_patterns("*.h5"))
+    running, abandoned = "train/sol/karman/mae/seed0", "train/sol/karman/mse/seed0"
+    for cell in (running, abandoned):
+        (copy / "cells" / cell / "result.json").unlink()
+    (copy / "cells" / running / "log.txt").write_text("epoch 1/1 loss 0.5: 40% (8/20 samples of 1 epochs)\n")
+    lock = CellLock(copy, running)
+    assert lock.acquire()  # this test process runs the cell, as a `study run` worker would
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    cell_lock_path(copy, abandoned).write_text(json.dumps({"host": socket.gethostname(), "pid": int(gone.stdout)}))
+    try:
+        listed = study({**env, "COLUMNS": "400"}, "status", copy).stderr
+    finally:
+        lock.release()
+    rows = {cells[0]: cells[1:] for line in listed.splitlines()
+            if len(cells := [c.strip() for c in line.strip().strip("│").split("│")]) == 4}
+    assert rows[running][0] == "running"
+    assert rows[running][2] == f"on {socket.gethostname()} (pid {os.getpid()}): epoch 1/1 loss 0.5: 40% (8/20 " \
+                               "samples of 1 epochs)"
+    assert rows[abandoned][0] == "not started"
+    assert "done" not in {state for state, *_ in rows.values()}  # finished cells only with --all
+    assert re.search(r"\d+ done", listed) and "1 running" in listed and "not submitted" not in listed
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
-"""`fluidloss study plan|run|report|export`: the whole comparison of losses from one config to one report;
-`submit|status|cancel`: the same on a Slurm cluster (`cells`, hidden, is a submitted job's command)."""
+"""`fluidloss study plan|run|report|export|status`: the whole comparison of losses from one config to one report, and
+where its cells stand; `submit|cancel`: the same on a Slurm cluster (`cells`, hidden, is a submitted job's command)."""
 
 from pathlib import Path
 
@@ -233,12 +233,13 @@ def submit(
 
 
 @app.command("status", epilog=examples("study status"))
-def status(study: Path = typer.Argument(..., help="Study folder of `study submit`.", file_okay=False),
+def status(study: Path = typer.Argument(..., help="Study folder of `study run` or `study submit`.", file_okay=False),
            every: bool = typer.Option(False, "--all", help="List finished cells too.")) -> None:
-    """The study's cells: done, running (with their job), queued, blocked and failed (with the end of its log)."""
+    """The study's cells: done, running (where, and its progress), queued, blocked and failed (with the end of its
+    log), for a study that runs here (`study run`) or as Slurm jobs (`study submit`)."""
     from collections import Counter
 
-    from fluidloss_cli.engine.study.submit import status as cell_status
+    from fluidloss_cli.engine.study.status import status as cell_status
 
     cells, (report, state, path) = cell_status(study)
     table = Table(title=f"{study}: {len(cells)} cells")

@@ -1,4 +1,4 @@
-"""`fluidloss study submit | status | cancel`: a study as Slurm jobs, ordered by the scheduler's job dependencies.
+"""`fluidloss study submit | cancel`: a study as Slurm jobs, ordered by the scheduler's job dependencies.
 
 One job per group of cells: a scene's training or test data (generate, then downsample), and a model (its training,
 evaluation and, for the rendered model, the render). A job waits (`--dependency=afterok:`) for the jobs of the cells
@@ -20,8 +20,6 @@ from fluidloss_cli.engine.study import slurm
 from fluidloss_cli.engine.study.cells import Cell, plan_cells
 from fluidloss_cli.engine.study.config import StudyConfig, read_config
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
-from fluidloss_cli.engine.study.cell_lock import cell_lock_path
-from fluidloss_cli.engine.study.layout import FAILED, LOG, PLAN, REPORT_FILE, cell_folder
 from fluidloss_cli.engine.study.runner import check_plan, now, result_of, skip_reason, write_plan, write_result
 
 JOBS, SCRIPTS, REPORT = "jobs.json", "slurm", "report"
@@ -166,54 +164,6 @@ def submit_job(out: Path, job: Job, after: list[str], kind: str, record: dict, d
         record["jobs"][job.name] = {"id": job.id, "cells": job.cells, "after": job.deps, "submitted": now()}
     write_json(out / JOBS, record)
     return job
-
-
-@dataclass
-class CellStatus:
-    id: str
-    state: str
-    """done, skipped, running, queued, blocked (its job waits for a failed one), failed, cancelled, not submitted."""
-    job: str = ""
-    detail: str = ""
-    log_tail: list[str] = field(default_factory=list)
-
-
-def status(out: Path) -> tuple[list[CellStatus], tuple[str, str, str]]:
-    """Every cell's state from its files and its job's state in the scheduler; and the report job (id, state)."""
-    plan = read_json(out / PLAN)
-    if plan is None:
-        raise FluidlossError(f"{out} holds no study ({PLAN} is missing): run `fluidloss study submit` first")
-    record = read_json(out / JOBS) or {"jobs": {}}
-    job_of = {cell: j["id"] for j in record["jobs"].values() for cell in j["cells"]}
-    ids = [*job_of.values(), *([record[REPORT]] if record.get(REPORT) else [])]
-    known = slurm.states(sorted(set(ids))) if ids else {}  # no squeue here: a one-line error, not "failed"
-    found = []
-    for cell in plan["cells"]:
-        cell_id, folder = cell["id"], cell_folder(out, cell["id"])
-        result, job = result_of(out, cell_id), job_of.get(cell_id, "")
-        state, reason = known.get(job, ("", ""))
-        if result is not None:
-            found.append(CellStatus(cell_id, result["status"], job, result.get("reason", "")))
-        elif state in slurm.ACTIVE:
-            owner = read_json(cell_lock_path(out, cell_id)) or {}
-            mine = str(owner.get("job", "")) == job
-            found.append(CellStatus(cell_id, "running" if mine else "queued", job,
-                                    f"on {owner.get('host')}" if mine else "its job runs an earlier cell"))
-        elif state in slurm.WAITING:
-            found.append(CellStatus(cell_id, "blocked" if reason == slurm.NEVER else "queued", job, reason))
-        elif job or (folder / FAILED).exists():
-            failed = read_json(folder / FAILED) or {}
-            tail = failed.get("log_tail") or tail_of(folder / LOG)
-            what = "cancelled" if state == "CANCELLED" else "failed"
-            found.append(CellStatus(cell_id, what, job, f"job {state.lower() or 'gone'}" if job else "", tail[-10:]))
-        else:
-            found.append(CellStatus(cell_id, "not submitted"))
-    report = record.get(REPORT, "")
-    return found, (report, known.get(report, ("", ""))[0].lower(), str(out / REPORT_FILE))
-
-
-def tail_of(log: Path, lines: int = 10) -> list[str]:
-    return log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
 
 
 def cancel(out: Path) -> list[str]:
