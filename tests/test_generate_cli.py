@@ -105,10 +105,10 @@ def test_workers_give_bit_identical_data_to_one_process(tmp_path):
 @pytest.mark.slow
 def test_interrupted_generate_keeps_finished_simulations_and_resumes(tmp_path):
     out = tmp_path / "r.h5"
-    # PhiFlow steps one simulation at a time (native batches them, so their parts appear together); 150 frames: the
+    # PhiFlow steps one simulation at a time (native batches them, so their parts appear together); 200 steps: the
     # simulation after the first takes as long as the first did (seconds), so the interrupt lands while it runs
-    args = ["generate", "karman", "--res", "32x16", "--re", "1e5", "2e5", "--frames", "150", "--solver", "phiflow",
-            "--out", str(out)]
+    args = ["generate", "karman", "--res", "32x16", "--re", "1e5", "2e5", "--frames", "150", "--warmup", "50",
+            "--solver", "phiflow", "--out", str(out)]
     process = subprocess.Popen([sys.executable, "-m", "fluidloss_cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     parts = tmp_path / "r.h5.parts"
     deadline = time.monotonic() + 240
