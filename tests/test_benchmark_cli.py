@@ -83,6 +83,11 @@ def test_benchmark_bad_input(karman_files, trained, tmp_path):
     for args, message in cases:
         result = run_cli("benchmark", "--data", fine, "--frame", "10", "--steps", "3", *args, "--device", "cpu", ok=False)
         assert result.exit_code == 2 and message in result.output, result.output
+    # the coarse dataset given as the fine one: the grid comes from the checkpoint, and the line says so, before any work
+    assert_one_line_error(run_cli("benchmark", "--data", coarse, "--steps", "3", "--sol", sol, ok=False),
+                          f"{sol} was trained at 64x32, which is not a coarser grid of {coarse} (64x32)")
+    assert_one_line_error(run_cli("benchmark", "--data", fine, "--steps", "3", "--res", "48x24", ok=False),
+                          "--res 48x24 is not a coarser grid of")
 
 
 def test_benchmark_times_a_correction_on_either_solver(karman_files, trained, tmp_path):

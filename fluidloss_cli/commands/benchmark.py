@@ -147,7 +147,7 @@ def benchmark(
 
     with claim_outputs([out, chart]):
         target = resolve_device(device)
-        coarse = coarse_resolution(requested, sol)
+        coarse = coarse_resolution(requested, sol, data)
         columns = build_metrics(metrics, torch.device("cpu"))  # the fine reference and the scoring stay on the CPU
         if grids and not any(column.name in FRONTIER_METRICS for column in columns):
             raise FluidlossError(f"--frontier places the learned rows by {' and '.join(FRONTIER_METRICS)}: name one of "

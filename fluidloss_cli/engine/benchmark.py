@@ -25,7 +25,7 @@ from fluidloss_cli.engine.atomic import write_bytes, write_text
 from fluidloss_cli.engine.checkpoints import checkpoint_of
 from fluidloss_cli.engine.correction import Frame
 from fluidloss_cli.engine.data.downsample import COARSENERS
-from fluidloss_cli.engine.data.info import read_geometry, read_start
+from fluidloss_cli.engine.data.info import DatasetInfo, read_geometry, read_start
 from fluidloss_cli.engine.device import to_device
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.frontier import (
@@ -109,9 +109,9 @@ def run_benchmark(data: Path, sim: str, frame: int, steps: int, coarse: Resoluti
     Returns the solver stepped and the results (the frontier's rows after the coarse one)."""
     start = read_start(data, sim, frame, steps)
     fine_res = Resolution(start.frame["velocity_x"].shape[-2], start.frame["velocity_x"].shape[-1] - 1)
-    factor = fine_res.height // coarse.height
-    if fine_res.height % coarse.height or fine_res.width != coarse.width * factor or factor < 2:
+    if not coarser_by_one_factor(fine_res, coarse):
         raise FluidlossError(f"--res {coarse} is not a coarser grid of {data} ({fine_res}) by one factor")
+    factor = fine_res.height // coarse.height
     frontier = check_frontier(frontier, coarse, fine_res)
     coarse_start = to_device(coarsen(start.frame, factor), device)
     reynolds = start.reynolds.to(device)
@@ -201,10 +201,23 @@ def write_frontier_chart(out: Path, results: list[VariantResult], steps: int, so
     return True
 
 
-def coarse_resolution(requested: Resolution | None, sol: Path | None) -> Resolution:
+def coarse_resolution(requested: Resolution | None, sol: Path | None, data: Path) -> Resolution:
     """The coarse grid to benchmark: the one requested, else the one the SOL checkpoint was trained at (read from
-    the checkpoint, without building its model); one of the two is given."""
-    return requested if requested is not None else Resolution(*checkpoint_of(sol, "sol")["task_info"]["resolution"])
+    the checkpoint, without building its model); one of the two is given. Checked against the fine dataset `data`
+    before any work, the message naming where the grid came from."""
+    coarse = requested if requested is not None else Resolution(*checkpoint_of(sol, "sol")["task_info"]["resolution"])
+    fine = DatasetInfo.read(data, "benchmark").resolution
+    if not coarser_by_one_factor(fine, coarse):
+        origin = f"--res {coarse}" if requested is not None else f"{sol} was trained at {coarse}, which"
+        raise FluidlossError(f"{origin} is not a coarser grid of {data} ({fine}) by one factor"
+                             + ("" if requested is not None else ": give the fine dataset of its simulations"))
+    return coarse
+
+
+def coarser_by_one_factor(fine: Resolution, coarse: Resolution) -> bool:
+    """Whether `coarse` is `fine` made coarser by one integer factor of 2 or more on both axes."""
+    factor = fine.height // coarse.height
+    return fine.height % coarse.height == 0 and fine.width == coarse.width * factor and factor >= 2
 
 
 def write_report(out: Path, results: list[VariantResult], device: torch.device, solver: str, data: Path, sim: str,
