@@ -490,7 +490,8 @@ def test_export_leaves_out_running_cells_models_and_locks(env, smoke, tmp_path):
 @pytest.mark.slow
 def test_status_shows_the_cells_a_study_run_is_running_with_their_progress(env, smoke, tmp_path):
     """`study status` of a study run here (no Slurm): a cell whose lock a live process holds is running, with that
-    host and pid and the last line of its log; an unfinished cell whose lock's owner is gone is not started."""
+    host and pid and the last line of its log; an unfinished cell whose lock's owner is gone is not started; and the
+    time left, estimated from the study's finished cells."""
     copy = tmp_path / "study"
     shutil.copytree(smoke, copy, ignore=shutil.ignore_patterns("*.h5"))
     running, abandoned = "train/sol/karman/mae/seed0", "train/sol/karman/mse/seed0"
@@ -513,6 +514,10 @@ def test_status_shows_the_cells_a_study_run_is_running_with_their_progress(env, 
     assert rows[abandoned][0] == "not started"
     assert "done" not in {state for state, *_ in rows.values()}  # finished cells only with --all
     assert re.search(r"\d+ done", listed) and "1 running" in listed and "not submitted" not in listed
+    # what is left (the two models, and the data cells whose files the copy left out), timed by the study's own
+    # finished cells, on as many workers as run now
+    assert re.search(r"^left: \d+ cell\(s\); estimate from this study's finished cells .*: [\d.]+ (s|min) of cell "
+                     r"time, about [\d.]+ (s|min) on 1 worker\(s\)", listed, re.MULTILINE), listed
 
 
 @pytest.mark.slow

@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 
 from conftest import assert_one_line_error, run_cli
+from fluidloss_cli.engine.study.cells import Cell
+from fluidloss_cli.engine.study.estimate import schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 PBDL, SMALL = ROOT / "docs" / "study_pbdl_padded", ROOT / "docs" / "study_small"
@@ -37,7 +39,7 @@ def test_a_folder_without_plan_json_gives_the_estimate_of_the_study_folder_itsel
     assert not (copy / "plan.json").exists()
     whole, whole_cells = plan(PBDL / "study.toml", PBDL)
     published, published_cells = plan(PBDL / "study.toml", copy)
-    assert published_cells == whole_cells and sum(v.endswith(("s", "min")) for v in whole_cells.values()) > 50
+    assert published_cells == whole_cells and sum(v.endswith(("s", "min", "h")) for v in whole_cells.values()) > 50
     assert published.replace(str(copy), "X") == whole.replace(str(PBDL), "X")
     assert published.startswith("estimate from") and "about 0 s" not in published
 
@@ -85,3 +87,16 @@ def test_a_result_whose_command_has_the_options_in_another_order_is_measured(tmp
     path.write_text(json.dumps({**result, "command": shlex.join(reordered)}))
     last, cells = plan(PBDL / "study.toml", copy)
     assert cells[cell] != "not measured" and last.startswith("estimate from")
+
+
+def test_the_wall_time_estimate_starts_cells_as_the_runner_does():
+    """Two models of unequal training time and their evaluations, then two more, on 2 workers. The runner starts,
+    whenever a worker is free, the first cell in plan order whose needs are done: a worker never idles while a
+    training cell could run (the estimate once placed each cell in plan order and left such gaps: 11 h, not 9)."""
+    hours = {"train/a": 4, "eval/a": 0.5, "train/b": 3, "eval/b": 0.5, "train/c": 3, "eval/c": 0.5, "train/d": 4,
+             "eval/d": 0.5}
+    cells = [Cell(name, name.split("/")[0], (), deps=(f"train/{name[-1]}", "data/test") if name.startswith("eval")
+                  else ("data/train",)) for name in hours]  # data/*: finished before, not among the cells
+    assert schedule(cells, {name: h * 3600 for name, h in hours.items()}, 2) == 9 * 3600
+    assert schedule(cells, {name: h * 3600 for name, h in hours.items()}, 1) == sum(hours.values()) * 3600
+    assert schedule(cells, {name: h * 3600 for name, h in hours.items()}, 8) == 4.5 * 3600

@@ -20,6 +20,9 @@ WorkersOption = typer.Option(1, "--workers", help="Cells run in parallel process
 
 
 def minutes(seconds: float) -> str:
+    """A duration as people read it: seconds, minutes, or hours beyond two of them."""
+    if seconds >= 7200:
+        return f"{seconds / 3600:.1f} h"
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
@@ -252,10 +255,26 @@ def status(study: Path = typer.Argument(..., help="Study folder of `study run` o
     counts = Counter(cell.state for cell in cells)
     console.print(", ".join(f"{n} {state}" for state, n in counts.items()) +
                   (f"; report job {report} {state or 'gone'}" if report else ""), highlight=False, soft_wrap=True)
+    left = [cell.id for cell in cells if cell.state not in ("done", "skipped", "failed", "cancelled")]
+    if left:
+        console.print(time_left(study, left, max(counts["running"], 1)), highlight=False, soft_wrap=True)
     for cell in cells:
         if cell.log_tail:
             console.print(f"--- {cell.id} ({cell.state}), last lines of its log:\n" + "\n".join(cell.log_tail),
                           highlight=False, soft_wrap=True, markup=False)
+
+
+def time_left(study: Path, left: list[str], workers: int) -> str:
+    """The estimate of the cells `left` (whole, running ones too) from the study's own finished cells, on as many
+    workers as run now."""
+    from fluidloss_cli.engine.study import estimate
+
+    planned = estimate.planned_cells(study)
+    rates = estimate.measured(study, "this study's finished cells")
+    cells = [planned[cell_id] for cell_id in left]
+    seconds = {cell.id: rates.seconds(cell) or 0.0 for cell in cells}
+    unmeasured = sum(rates.seconds(cell) is None for cell in cells)
+    return f"left: {len(cells)} cell(s); " + estimate_line(rates, cells, seconds, unmeasured, workers)
 
 
 @app.command("cancel", epilog=examples("study cancel"))

@@ -73,13 +73,17 @@ def option_groups(words: list[str]) -> list[tuple[str, ...]]:
     return [tuple(group) for group in groups]
 
 
+def planned_cells(folder: Path) -> dict[str, Cell]:
+    """The cells of a study folder's plan.json by id (none without one: a published folder)."""
+    plan = read_json(folder / PLAN) or {"cells": []}
+    return {c["id"]: Cell(**{k: tuple(v) if k in ("args", "deps") else v for k, v in c.items()}) for c in plan["cells"]}
+
+
 def measured(folder: Path, source: str, known: dict[str, Cell] | None = None) -> Rates:
     """Rates from the finished cells of a study folder. A cell's work (units) and cost class come from the folder's
     plan.json; a cell it lacks (no plan.json: a published folder) is taken as the cell of the same id in `known`
     (the cells of the study being planned) where its recorded command is that cell's, and skipped otherwise."""
-    plan = read_json(folder / PLAN) or {"cells": []}
-    planned = {c["id"]: Cell(**{k: tuple(v) if k in ("args", "deps") else v for k, v in c.items()})
-               for c in plan["cells"]}
+    planned = planned_cells(folder)
     timed = []
     for cell_id, result in finished_results(folder).items():
         cell = planned.get(cell_id)
@@ -141,13 +145,22 @@ def probe(config: StudyConfig, workers: int, on_event=lambda cell_id, what: None
 
 
 def schedule(cells: list[Cell], seconds: dict[str, float], workers: int) -> float:
-    """Wall time of running `cells` (dependency order) on `workers` slots, each cell started as soon as its
-    dependencies are done and a slot is free, in plan order."""
-    finish: dict[str, float] = {}
-    slots = [0.0] * workers
-    for cell in cells:
-        ready = max((finish[d] for d in cell.deps if d in finish), default=0.0)
-        slot = min(range(workers), key=lambda k: max(slots[k], ready))
-        start = max(slots[slot], ready)
-        finish[cell.id] = slots[slot] = start + seconds.get(cell.id, 0.0)
-    return max(finish.values(), default=0.0)
+    """Wall time of running `cells` on `workers` slots as the runner does: whenever a slot is free, the first cell
+    in plan order whose needs are done starts on it (needs outside `cells` are done already), so a slot never waits
+    for one cell while another could run."""
+    ids = {cell.id for cell in cells}
+    waiting, running, done = list(cells), [], set()
+    now = 0.0
+    while waiting or running:
+        while len(running) < workers:
+            ready = next((c for c in waiting if all(d in done or d not in ids for d in c.deps)), None)
+            if ready is None:
+                break
+            waiting.remove(ready)
+            running.append((now + seconds.get(ready.id, 0.0), ready.id))
+        if not running:  # what waits needs a cell that never runs
+            break
+        running.sort()
+        now, finished = running.pop(0)
+        done.add(finished)
+    return now
