@@ -272,8 +272,9 @@ def time_left(study: Path, left: list[str], workers: int) -> str:
     planned = estimate.planned_cells(study)
     rates = estimate.measured(study, "this study's finished cells")
     cells = [planned[cell_id] for cell_id in left]
-    seconds = {cell.id: rates.seconds(cell) or 0.0 for cell in cells}
-    unmeasured = sum(rates.seconds(cell) is None for cell in cells)
+    estimates = {cell.id: rates.seconds(cell) for cell in cells}
+    seconds = {cell_id: value or 0.0 for cell_id, value in estimates.items()}
+    unmeasured = sum(value is None for value in estimates.values())
     return f"left: {len(cells)} cell(s); " + estimate_line(rates, cells, seconds, unmeasured, workers)
 
 

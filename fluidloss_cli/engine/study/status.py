@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fluidloss_cli.engine.errors import FluidlossError
 from fluidloss_cli.engine.study import slurm
-from fluidloss_cli.engine.study.cell_lock import CellLock
+from fluidloss_cli.engine.study.cell_lock import CellLock, cell_lock_path
 from fluidloss_cli.engine.study.files import read_json
 from fluidloss_cli.engine.study.layout import FAILED, LOG, PLAN, REPORT_FILE, cell_folder
 from fluidloss_cli.engine.study.runner import result_of
@@ -46,17 +46,17 @@ def status(out: Path) -> tuple[list[CellStatus], tuple[str, str, str]]:
         cell_id, folder = cell["id"], cell_folder(out, cell["id"])
         result, job = result_of(out, cell_id), job_of.get(cell_id, "")
         state, reason = known.get(job, ("", ""))
-        owner = live_owner(out, cell_id)
         if result is not None:
             found.append(CellStatus(cell_id, result["status"], job, result.get("reason", "")))
-        elif state in slurm.ACTIVE:
-            mine = owner is not None and str(owner.get("job", "")) == job
+        elif state in slurm.ACTIVE:  # the scheduler has said its job runs: the lock names the cell it runs
+            owner = read_json(cell_lock_path(out, cell_id)) or {}
+            mine = str(owner.get("job", "")) == job
             found.append(CellStatus(cell_id, "running" if mine else "queued", job,
-                                    f"on {owner['host']}: {progress(folder)}" if mine else
+                                    f"on {owner.get('host')}: {progress(folder)}" if mine else
                                     "its job runs an earlier cell"))
         elif state in slurm.WAITING:
             found.append(CellStatus(cell_id, "blocked" if reason == slurm.NEVER else "queued", job, reason))
-        elif owner is not None:
+        elif (owner := live_owner(out, cell_id)) is not None:
             found.append(CellStatus(cell_id, "running", str(owner.get("job", "")),
                                     f"on {owner.get('host')} (pid {owner.get('pid')}): {progress(folder)}"))
         elif job or (folder / FAILED).exists():
