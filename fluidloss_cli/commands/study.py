@@ -267,14 +267,9 @@ def status(study: Path = typer.Argument(..., help="Study folder of `study run` o
 def time_left(study: Path, left: list[str], workers: int) -> str:
     """The estimate of the cells `left` (whole, running ones too) from the study's own finished cells, on as many
     workers as run now."""
-    from fluidloss_cli.engine.study import estimate
+    from fluidloss_cli.engine.study.estimate import left_to_run
 
-    planned = estimate.planned_cells(study)
-    rates = estimate.measured(study, "this study's finished cells")
-    cells = [planned[cell_id] for cell_id in left]
-    estimates = {cell.id: rates.seconds(cell) for cell in cells}
-    seconds = {cell_id: value or 0.0 for cell_id, value in estimates.items()}
-    unmeasured = sum(value is None for value in estimates.values())
+    rates, cells, seconds, unmeasured = left_to_run(study, left)
     return f"left: {len(cells)} cell(s); " + estimate_line(rates, cells, seconds, unmeasured, workers)
 
 

@@ -100,6 +100,17 @@ def measured(folder: Path, source: str, known: dict[str, Cell] | None = None) ->
     return Rates(startup, {key: sum(v) / len(v) for key, v in per_unit.items()}, source)
 
 
+def left_to_run(folder: Path, left: list[str]) -> tuple[Rates, list[Cell], dict[str, float], int]:
+    """The estimate of the cells `left` of a study folder from its own finished cells: the rates, those cells, each
+    one's seconds (0 where none of its kind finished) and how many of them are not measured."""
+    planned = planned_cells(folder)
+    rates = measured(folder, "this study's finished cells")
+    cells = [planned[cell_id] for cell_id in left]
+    estimates = {cell.id: rates.seconds(cell) for cell in cells}
+    seconds = {cell_id: value or 0.0 for cell_id, value in estimates.items()}
+    return rates, cells, seconds, sum(value is None for value in estimates.values())
+
+
 def probe_config(config: StudyConfig) -> StudyConfig:
     """The study in miniature: one training and test simulation, one seed, one epoch, one loss per cost class, and
     just enough frames for a batch and a rollout."""
