@@ -71,3 +71,16 @@ def test_models_without_common_seeds_are_compared_unpaired_and_one_model_gets_no
 def test_divergence_is_an_error_and_energy_has_no_verdict():
     assert MEASURES["divergence"].is_error
     assert verdicts({"mse": MSE, "mae": MSE}, MEASURES["energy"]) == {}
+
+
+def test_a_comparison_short_of_the_planned_seeds_is_pending_however_clear_it_looks():
+    mae = {0: 0.49e-3, 1: 1.0e-3}  # half of MSE's error on both seeds so far: a paired test of 2 would say better
+    two = {"mse": {0: 1.0e-3, 1: 2.02e-3}, "mae": mae}
+    assert verdicts(two, facts_of("mae"))["mae"].outcome == "better"
+    pending = verdicts(two, facts_of("mae"), planned=3)["mae"]
+    assert pending.outcome == "pending" and not pending.add_seeds and pending.seeds == 2
+    assert pending.text().startswith("pending 0.49x") and "so far" in pending.text()
+    mse_short = verdicts({"mse": two["mse"], "mae": mae | {2: 0.74e-3}}, facts_of("mae"), planned=3)["mae"]
+    assert mse_short.outcome == "pending"  # MSE's third seed is missing
+    full = verdicts({"mse": MSE, "mae": {0: 0.49e-3, 1: 1.0e-3, 2: 0.74e-3}}, facts_of("mae"), planned=3)["mae"]
+    assert full.outcome == "better"

@@ -7,7 +7,8 @@ paired t-test over their common seeds (Welch's t-test where fewer than two seeds
 logarithms (their ratio is the effect), correlations as differences. The p-values of a metric are Holm-adjusted over
 the losses compared with MSE in one table; a loss is `better` or `worse` at an adjusted p below `LEVEL`, else `not
 separated`, and where its unadjusted p is below `SPLIT_LEVEL` with fewer than `FULL_SEEDS` seeds the rule asks for
-seeds up to `FULL_SEEDS` before a verdict.
+seeds up to `FULL_SEEDS` before a verdict. While a loss or MSE has fewer models than the study plans, its comparison is
+`pending`: the effect and p so far are shown, no verdict is given (the rule's seeds come first).
 """
 
 import math
@@ -26,6 +27,8 @@ SPLIT_LEVEL = 0.2
 """Unadjusted p below which a comparison without a verdict asks for more seeds."""
 FULL_SEEDS = 5
 """Seeds per loss the rule asks for where 3 seeds split."""
+PENDING = "pending"
+"""The outcome of a comparison whose loss or MSE has fewer models than planned."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class Verdict:
     """One loss against MSE on one metric."""
 
     outcome: str
-    """better, worse, or not separated."""
+    """better, worse, not separated, or pending (fewer seeds than planned: no verdict yet)."""
     effect: float
     """Geometric-mean ratio loss/MSE (errors) or mean difference loss - MSE (correlations)."""
     ratio: bool
@@ -49,7 +52,9 @@ class Verdict:
         if math.isnan(self.adjusted):
             return f"{self.outcome} {effect} (no test: {self.seeds} seed{'s' * (self.seeds != 1)})"
         more = f"; add seeds to {FULL_SEEDS}" if self.add_seeds else ""
-        return f"{self.outcome} {effect} (p {self.adjusted:.2g}, {'paired' if self.paired else 'Welch'} n={self.seeds}{more})"
+        so_far = " so far" if self.outcome == PENDING else ""
+        return (f"{self.outcome} {effect} (p {self.adjusted:.2g}{so_far}, {'paired' if self.paired else 'Welch'} "
+                f"n={self.seeds}{more})")
 
     def to_json(self) -> dict:
         """The verdict as report.json stores it; a value no test gave (one seed) is null."""
@@ -101,8 +106,9 @@ def holm(pvalues: list[float]) -> list[float]:
     return adjusted
 
 
-def verdicts(models: dict[str, dict[int, float]], facts: MetricFacts) -> dict[str, Verdict]:
-    """Loss -> its verdict against MSE on one metric, from each loss's model means (seed -> value)."""
+def verdicts(models: dict[str, dict[int, float]], facts: MetricFacts, planned: int = 0) -> dict[str, Verdict]:
+    """Loss -> its verdict against MSE on one metric, from each loss's model means (seed -> value); `pending` where
+    the loss or MSE has fewer than `planned` models (a study's seeds not all measured yet)."""
     if facts.better not in (LOWER, HIGHER) or AGAINST not in models:
         return {}
     losses = [loss for loss in models if loss != AGAINST and models[loss]]
@@ -112,6 +118,8 @@ def verdicts(models: dict[str, dict[int, float]], facts: MetricFacts) -> dict[st
     for loss, (effect, p, seeds, paired, ratio), p_holm in zip(losses, tests, adjusted):
         improves = (effect < (1 if ratio else 0)) == (facts.better == LOWER)
         outcome = ("better" if improves else "worse") if p_holm < LEVEL else "not separated"
+        if min(len(models[loss]), len(models[AGAINST])) < planned:
+            outcome = PENDING
         add = outcome == "not separated" and p < SPLIT_LEVEL and seeds < FULL_SEEDS
         found[loss] = Verdict(outcome, effect, ratio, p, p_holm, seeds, paired, add)
     return found

@@ -49,15 +49,16 @@ def table(section: Section, metrics: list[str], seeds: int) -> list[str]:
     return lines
 
 
-def section_verdicts(section: Section, metrics: list[str]) -> dict[str, dict[str, Verdict]]:
-    """Metric -> loss -> its verdict against MSE by the decision rule (`verdicts`), for the section's trained rows."""
+def section_verdicts(section: Section, metrics: list[str], seeds: int) -> dict[str, dict[str, Verdict]]:
+    """Metric -> loss -> its verdict against MSE by the decision rule (`verdicts`), for the section's trained rows;
+    `pending` while a loss or MSE has fewer than the study's `seeds` measured."""
     trained = [row for row in section.rows if row.seed_ids and not row.status]
     found = {}
     for metric in metrics:
         facts = section.metrics.get(metric)
         models = {row.name: model_means(row.values[metric], row.seed_ids) for row in trained if metric in row.values}
         if facts is not None and models:
-            found[metric] = verdicts(models, facts)
+            found[metric] = verdicts(models, facts, seeds)
     return found
 
 
@@ -228,7 +229,8 @@ simulations only. **Bold**: the best loss of a column (lowest for errors, highes
 vorticity), marked only where its interval mean ± std overlaps no other loss's interval, every loss has a
 spread and every loss is measured on as many seeds (none pending); divergence is an error (0: incompressible); measures without a better direction (energy) are compared with
 the reference row and never marked. The verdict table below each section's table is the study's decision rule
-(docs/study.md): it alone says whether a loss is better or worse than MSE. `missing`: the metric's weights are not on this machine; `skipped: weights missing`: the loss could not be
+(docs/study.md): it alone says whether a loss is better or worse than MSE; `pending` (the effect and p so far) while
+a loss or MSE has fewer seeds measured than the study plans. `missing`: the metric's weights are not on this machine; `skipped: weights missing`: the loss could not be
 trained here."""
 
 
@@ -248,7 +250,7 @@ def write_report(out: Path) -> list[Path]:
                 section = build_section(out, plan, task, scene, **kind)
                 if section.kind == "sol" and section.rows and section.rows[0].name == BASELINES["sol"].title:
                     baselines.setdefault((scene, OOD if section.ood else "test"), section.rows[0])
-                judged = section_verdicts(section, plan["metrics"])
+                judged = section_verdicts(section, plan["metrics"], len(about.get("seeds", plan["seeds"])))
                 found, drawn = section_lines(out, plan, section, judged)
                 lines, files, data[section.key] = lines + found, files + drawn, as_json(section)
                 data[f"verdicts/{section.key}"] = verdicts_json(judged)
