@@ -82,5 +82,10 @@ def test_a_comparison_short_of_the_planned_seeds_is_pending_however_clear_it_loo
     assert pending.text().startswith("pending 0.49x") and "so far" in pending.text()
     mse_short = verdicts({"mse": two["mse"], "mae": mae | {2: 0.74e-3}}, facts_of("mae"), planned=3)["mae"]
     assert mse_short.outcome == "pending"  # MSE's third seed is missing
-    full = verdicts({"mse": MSE, "mae": {0: 0.49e-3, 1: 1.0e-3, 2: 0.74e-3}}, facts_of("mae"), planned=3)["mae"]
-    assert full.outcome == "better"
+    full = {"mse": MSE, "mae": {0: 0.49e-3, 1: 1.0e-3, 2: 0.74e-3}}
+    assert verdicts(full, facts_of("mae"), planned=3)["mae"].outcome == "better"
+    # Holm's family is the column's every loss: one still short of its seeds (or not started) keeps the column pending
+    assert verdicts(full | {"lsim": {0: 2e-3}}, facts_of("mae"), planned=3)["mae"].outcome == "pending"
+    assert set(verdicts(full | {"lsim": {}}, facts_of("mae"), planned=3)) == {"mae"}
+    assert verdicts(full | {"lsim": {}}, facts_of("mae"), planned=3)["mae"].outcome == "pending"
+    assert verdicts({"mse": {}, "mae": full["mae"]}, facts_of("mae"), planned=3) == {}

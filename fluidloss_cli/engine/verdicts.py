@@ -7,8 +7,9 @@ paired t-test over their common seeds (Welch's t-test where fewer than two seeds
 logarithms (their ratio is the effect), correlations as differences. The p-values of a metric are Holm-adjusted over
 the losses compared with MSE in one table; a loss is `better` or `worse` at an adjusted p below `LEVEL`, else `not
 separated`, and where its unadjusted p is below `SPLIT_LEVEL` with fewer than `FULL_SEEDS` seeds the rule asks for
-seeds up to `FULL_SEEDS` before a verdict. While a loss or MSE has fewer models than the study plans, its comparison is
-`pending`: the effect and p so far are shown, no verdict is given (the rule's seeds come first).
+seeds up to `FULL_SEEDS` before a verdict. While any loss of a column (MSE included) has fewer models than the study
+plans, every comparison of the column is `pending`: the effect and p so far are shown, no verdict is given (the rule's
+seeds come first, and Holm's family is the column's every loss).
 """
 
 import math
@@ -28,7 +29,7 @@ SPLIT_LEVEL = 0.2
 FULL_SEEDS = 5
 """Seeds per loss the rule asks for where 3 seeds split."""
 PENDING = "pending"
-"""The outcome of a comparison whose loss or MSE has fewer models than planned."""
+"""The outcome of every comparison of a column while one of its losses has fewer models than planned."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Verdict:
     """One loss against MSE on one metric."""
 
     outcome: str
-    """better, worse, not separated, or pending (fewer seeds than planned: no verdict yet)."""
+    """better, worse, not separated, or pending (a column short of its planned seeds: no verdict yet)."""
     effect: float
     """Geometric-mean ratio loss/MSE (errors) or mean difference loss - MSE (correlations)."""
     ratio: bool
@@ -107,19 +108,19 @@ def holm(pvalues: list[float]) -> list[float]:
 
 
 def verdicts(models: dict[str, dict[int, float]], facts: MetricFacts, planned: int = 0) -> dict[str, Verdict]:
-    """Loss -> its verdict against MSE on one metric, from each loss's model means (seed -> value); `pending` where
-    the loss or MSE has fewer than `planned` models (a study's seeds not all measured yet)."""
-    if facts.better not in (LOWER, HIGHER) or AGAINST not in models:
+    """Loss -> its verdict against MSE on one metric, from each loss's model means (seed -> value; empty for a loss
+    none of whose models is measured yet); all `pending` while any loss has fewer than `planned` models."""
+    if facts.better not in (LOWER, HIGHER) or not models.get(AGAINST):
         return {}
     losses = [loss for loss in models if loss != AGAINST and models[loss]]
+    complete = all(len(by_seed) >= planned for by_seed in models.values())
     tests = [raw_test(models[loss], models[AGAINST], facts.better) for loss in losses]
     adjusted = holm([test[1] for test in tests])
     found = {}
     for loss, (effect, p, seeds, paired, ratio), p_holm in zip(losses, tests, adjusted):
         improves = (effect < (1 if ratio else 0)) == (facts.better == LOWER)
         outcome = ("better" if improves else "worse") if p_holm < LEVEL else "not separated"
-        if min(len(models[loss]), len(models[AGAINST])) < planned:
-            outcome = PENDING
+        outcome = outcome if complete else PENDING
         add = outcome == "not separated" and p < SPLIT_LEVEL and seeds < FULL_SEEDS
         found[loss] = Verdict(outcome, effect, ratio, p, p_holm, seeds, paired, add)
     return found

@@ -20,7 +20,8 @@ from fluidloss_cli.engine.study.figures import plot_example, plot_rollout, plot_
 from fluidloss_cli.engine.study.files import read_json, write_json, write_text
 from fluidloss_cli.engine.study.layout import (DATA, FAILED, FIGURES, OOD, PLAN, RENDER, REPORT_DATA, REPORT_FILE, RESULT,
                                                cell_folder)
-from fluidloss_cli.engine.study.sections import Row, Section, as_json, at_step, build_section, marked, summary
+from fluidloss_cli.engine.study.sections import (ROW_PENDING, Row, Section, as_json, at_step, build_section, marked,
+                                                 summary)
 from fluidloss_cli.engine.verdicts import AGAINST, Verdict, model_means, verdicts
 
 
@@ -51,12 +52,14 @@ def table(section: Section, metrics: list[str], seeds: int) -> list[str]:
 
 def section_verdicts(section: Section, metrics: list[str], seeds: int) -> dict[str, dict[str, Verdict]]:
     """Metric -> loss -> its verdict against MSE by the decision rule (`verdicts`), for the section's trained rows;
-    `pending` while a loss or MSE has fewer than the study's `seeds` measured."""
+    `pending` while any of its losses (one not started too) has fewer than the study's `seeds` measured."""
     trained = [row for row in section.rows if row.seed_ids and not row.status]
+    waiting = {row.name: {} for row in section.rows if row.status == ROW_PENDING}
     found = {}
     for metric in metrics:
         facts = section.metrics.get(metric)
         models = {row.name: model_means(row.values[metric], row.seed_ids) for row in trained if metric in row.values}
+        models = models | waiting if models else models
         if facts is not None and models:
             found[metric] = verdicts(models, facts, seeds)
     return found
@@ -230,7 +233,7 @@ vorticity), marked only where its interval mean ± std overlaps no other loss's 
 spread and every loss is measured on as many seeds (none pending); divergence is an error (0: incompressible); measures without a better direction (energy) are compared with
 the reference row and never marked. The verdict table below each section's table is the study's decision rule
 (docs/study.md): it alone says whether a loss is better or worse than MSE; `pending` (the effect and p so far) while
-a loss or MSE has fewer seeds measured than the study plans. `missing`: the metric's weights are not on this machine; `skipped: weights missing`: the loss could not be
+any loss of the column (MSE included) has fewer seeds measured than the study plans. `missing`: the metric's weights are not on this machine; `skipped: weights missing`: the loss could not be
 trained here."""
 
 
