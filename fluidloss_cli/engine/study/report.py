@@ -59,9 +59,8 @@ def section_verdicts(section: Section, metrics: list[str], seeds: int) -> dict[s
     for metric in metrics:
         facts = section.metrics.get(metric)
         models = {row.name: model_means(row.values[metric], row.seed_ids) for row in trained if metric in row.values}
-        models = models | waiting if models else models
         if facts is not None and models:
-            found[metric] = verdicts(models, facts, seeds)
+            found[metric] = verdicts(models | waiting, facts, seeds)
     return found
 
 
